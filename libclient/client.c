@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The process-wide client: configuration from the environment on first use,
+ * the fork handlers, shutdown at exit, and the small public calls.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "clock.h"
+
+struct client client_g = {
+        .free_lock = PTHREAD_MUTEX_INITIALIZER,
+        .flush_lock = PTHREAD_MUTEX_INITIALIZER,
+        .flush_cond = PTHREAD_COND_INITIALIZER,
+        .wake_fd = -1,
+};
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool atfork_registered;
+
+#define DEFAULT_BUFFER_BYTES (16u << 20)
+#define DEFAULT_EXIT_TIMEOUT_MS 2000
+
+static uint64_t parse_size(const char *s, uint64_t fallback)
+{
+        char *end;
+        if (!s || !*s)
+                return fallback;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || end == s)
+                return fallback;
+        switch (*end) {
+        case 'k': case 'K': v <<= 10; end++; break;
+        case 'm': case 'M': v <<= 20; end++; break;
+        case 'g': case 'G': v <<= 30; end++; break;
+        }
+        return *end ? fallback : v;
+}
+
+static bool socket_exists(const char *dir)
+{
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
+        return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* FERRET_RUNTIME_DIR, else the user's daemon if one listens, else the
+ * system's. Mirrors what ferretd picks when started by that user. */
+static void pick_runtime_dir(char *buf, size_t size)
+{
+        const char *env = getenv("FERRET_RUNTIME_DIR");
+        if (env && *env) {
+                snprintf(buf, size, "%s", env);
+                return;
+        }
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        if (xdg && *xdg)
+                snprintf(buf, size, "%s/ferret", xdg);
+        else
+                snprintf(buf, size, "/tmp/ferret-%u", (unsigned)getuid());
+        if (!socket_exists(buf))
+                snprintf(buf, size, "/run/ferret");
+}
+
+static void default_run_id(char *buf, size_t size)
+{
+        time_t now = time(NULL);
+        struct tm tm;
+        char stamp[32];
+        localtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+        snprintf(buf, size, "%s-%s-%d", program_invocation_short_name, stamp, (int)getpid());
+}
+
+static void read_identity(void)
+{
+        ssize_t n = readlink("/proc/self/exe", client_g.executable, sizeof(client_g.executable) - 1);
+        client_g.executable[n > 0 ? n : 0] = '\0';
+        if (gethostname(client_g.hostname, sizeof(client_g.hostname)) < 0)
+                client_g.hostname[0] = '\0';
+        client_g.hostname[sizeof(client_g.hostname) - 1] = '\0';
+        client_g.pid = getpid();
+        client_g.start_wall_ns = clock_wall_ns();
+        client_g.client_id = ids_random64();
+        client_g.id_base = ids_random64();
+        atomic_store(&client_g.id_counter, 0);
+}
+
+static void atfork_prepare(void);
+static void atfork_parent(void);
+static void atfork_child(void);
+
+static int client_init(void)
+{
+        const char *disable = getenv("FERRET_DISABLE");
+        if (disable && *disable && strcmp(disable, "0") != 0) {
+                atomic_store(&client_g.state, CLIENT_DISABLED);
+                return -ECANCELED;
+        }
+
+        pick_runtime_dir(client_g.runtime_dir, sizeof(client_g.runtime_dir));
+        const char *run = getenv("FERRET_RUN_ID");
+        if (run && *run)
+                snprintf(client_g.run_id, sizeof(client_g.run_id), "%s", run);
+        else
+                default_run_id(client_g.run_id, sizeof(client_g.run_id));
+        if (ferret_ctx_parse(getenv("FERRET_TRACEPARENT"), &client_g.root_parent) < 0)
+                client_g.root_parent = (ferret_ctx_t){ 0 };
+
+        client_g.buffer_bytes = parse_size(getenv("FERRET_BUFFER_SIZE"), DEFAULT_BUFFER_BYTES);
+        /* A ring per thread: large enough to ride out a flusher that is
+         * busy for a while, small enough that 16 threads fit the default. */
+        uint64_t ring = 1u << 20;
+        while (ring > 64 * 1024 && ring * 16 > client_g.buffer_bytes)
+                ring >>= 1;
+        client_g.ring_bytes = ring;
+        client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
+        read_identity();
+
+        int r = -pthread_key_create(&client_g.thread_key, thread_state_release);
+        if (r < 0)
+                goto fail;
+        client_g.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (client_g.wake_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (!atfork_registered) {
+                pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+                atfork_registered = true;
+        }
+        r = flusher_start();
+        if (r < 0)
+                goto fail;
+        atomic_store(&client_g.state, CLIENT_READY);
+        return 0;
+
+fail:
+        /* Tracing off rather than a half-working client. */
+        atomic_store(&client_g.state, CLIENT_DISABLED);
+        return r;
+}
+
+int client_start_slow(void)
+{
+        int r = 0;
+        pthread_mutex_lock(&init_lock);
+        switch (atomic_load(&client_g.state)) {
+        case CLIENT_UNINIT:
+                r = client_init();
+                break;
+        case CLIENT_RESTART:
+                r = flusher_start();
+                atomic_store(&client_g.state, r == 0 ? CLIENT_READY : CLIENT_DISABLED);
+                break;
+        case CLIENT_READY:
+                break;
+        default:
+                r = -ECANCELED;
+        }
+        pthread_mutex_unlock(&init_lock);
+        return r;
+}
+
+/* fork(): hold every lock across it so the child's copies are consistent,
+ * then give the child a client of its own. */
+static void atfork_prepare(void)
+{
+        pthread_mutex_lock(&init_lock);
+        pthread_mutex_lock(&client_g.free_lock);
+        pthread_mutex_lock(&client_g.flush_lock);
+}
+
+static void atfork_parent(void)
+{
+        pthread_mutex_unlock(&client_g.flush_lock);
+        pthread_mutex_unlock(&client_g.free_lock);
+        pthread_mutex_unlock(&init_lock);
+}
+
+static void atfork_child(void)
+{
+        pthread_mutex_init(&init_lock, NULL);
+        pthread_mutex_init(&client_g.free_lock, NULL);
+        pthread_mutex_init(&client_g.flush_lock, NULL);
+        pthread_cond_init(&client_g.flush_cond, NULL);
+
+        int state = atomic_load(&client_g.state);
+        if (state != CLIENT_READY && state != CLIENT_RESTART)
+                return;
+
+        ferret_ctx_t at_fork = ferret_current();
+        if (ferret_ctx_is_valid(at_fork))
+                client_g.root_parent = at_fork;
+        read_identity();
+        thread_states_after_fork_child(tls_state ? tls_state->current : NULL);
+        flusher_after_fork_child();
+
+        /* The eventfd is shared with the parent; the child needs its own. */
+        if (client_g.wake_fd >= 0)
+                close(client_g.wake_fd);
+        client_g.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        client_g.flush_requested = client_g.flush_done = 0;
+        client_g.stop_requested = false;
+        atomic_store(&client_g.dropped_global, 0);
+        atomic_store(&client_g.dropped_sending, 0);
+        atomic_store(&client_g.sent_spans, 0);
+        atomic_store(&client_g.sent_batches, 0);
+        atomic_store(&client_g.state, client_g.wake_fd >= 0 ? CLIENT_RESTART : CLIENT_DISABLED);
+}
+
+int ferret_flush(int timeout_ms)
+{
+        if (client_start_slow() < 0)
+                return -ECANCELED;
+        return flusher_flush(timeout_ms);
+}
+
+void ferret_shutdown(void)
+{
+        pthread_mutex_lock(&init_lock);
+        if (atomic_load(&client_g.state) == CLIENT_READY) {
+                atomic_store(&client_g.state, CLIENT_SHUTDOWN);
+                /* Spans ended before this point are in the rings; spans that
+                 * other threads end from now on are dropped. */
+                flusher_stop(client_g.exit_timeout_ms);
+        } else if (atomic_load(&client_g.state) != CLIENT_DISABLED)
+                atomic_store(&client_g.state, CLIENT_SHUTDOWN);
+        pthread_mutex_unlock(&init_lock);
+}
+
+__attribute__((destructor)) static void client_at_exit(void)
+{
+        ferret_shutdown();
+}
+
+void ferret_set_default_parent(ferret_ctx_t parent)
+{
+        if (client_start_slow() == 0)
+                client_g.root_parent = parent;
+}
+
+bool ferret_enabled(void)
+{
+        return client_start_slow() == 0;
+}
+
+const char *ferret_run_id(void)
+{
+        client_start_slow();
+        return client_g.run_id;
+}
+
+int ferret_get_stats(ferret_stats_t *ret)
+{
+        if (!ret)
+                return -EINVAL;
+        ferret_stats_t s = { 0 };
+        for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
+                s.recorded += atomic_load_explicit(&ts->recorded, memory_order_relaxed);
+                s.dropped += atomic_load_explicit(&ts->dropped, memory_order_relaxed);
+        }
+        s.dropped += atomic_load(&client_g.dropped_global) + atomic_load(&client_g.dropped_sending);
+        s.sent = atomic_load(&client_g.sent_spans);
+        s.batches = atomic_load(&client_g.sent_batches);
+        *ret = s;
+        return 0;
+}
+
+const char *ferret_strerror(int error)
+{
+        switch (error) {
+        case 0: return "success";
+        case -ECONNREFUSED: return "no ferretd is listening";
+        case -ETIMEDOUT: return "ferretd did not answer in time";
+        case -ECANCELED: return "tracing is disabled or shut down";
+        case -ENODATA: return "some spans were dropped";
+        case -EPROTO: return "malformed message";
+        default: return strerror(error < 0 ? -error : error);
+        }
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of libferret-client, shared by its files. Nothing here is
+ * exported (the version script exports only ferret_*).
+ *
+ * A span lives in a slot of its thread's slot array from begin to end; ending
+ * it copies the slot into the thread's ring buffer as one record, which the
+ * flusher thread later encodes into a Batch. Each ring has one producer (the
+ * thread that owns it) and one consumer (the flusher), so both sides only load
+ * and store: no lock and no read-modify-write on the hot path.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ferret.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define SLOTS_PER_THREAD 128          /* open spans a thread may hold at once */
+#define SLOT_PAYLOAD 720              /* inline name, tags and status message */
+#define NAME_MAX_BYTES 255
+#define TAG_KEY_MAX_BYTES 63
+#define TAG_VALUE_MAX_BYTES 255
+
+/* Entries of a slot's payload. Each starts with its kind byte. */
+enum entry_kind {
+        ENTRY_TAG_STRING = 0,         /* same numbers as the wire's TagType */
+        ENTRY_TAG_INT = 1,
+        ENTRY_TAG_DOUBLE = 2,
+        ENTRY_TAG_BOOL = 3,
+        ENTRY_MESSAGE = 4,
+};
+
+/* Global client state; the hot path tests it against READY in one branch. */
+enum client_state {
+        CLIENT_UNINIT = 0,
+        CLIENT_READY,
+        CLIENT_DISABLED,
+        CLIENT_SHUTDOWN,
+        CLIENT_RESTART,               /* a forked child that must start its flusher */
+};
+
+struct thread_state;
+
+struct ferret_span {
+        uint64_t t0;
+        uint64_t trace_hi, trace_lo, span_id, parent_id;
+        struct ferret_span *prev;     /* the thread's current span at begin */
+        uint32_t prev_gen;
+        _Atomic uint32_t gen;         /* bumped at begin and end: odd while open */
+        uint32_t name_id;             /* 0: the name is inline, first in payload */
+        uint32_t tid;
+        uint16_t payload_len;
+        uint8_t flags;                /* wire SpanFlag bits */
+        bool inherited;               /* opened before fork(): the parent records it */
+        _Atomic bool in_use;          /* set by the owner only, cleared by whoever ends it */
+        struct thread_state *owner;
+        char payload[SLOT_PAYLOAD];
+};
+
+/* A ring record: the ended span as it was in its slot. Sizes are multiples
+ * of 8 so every header is aligned. */
+enum { RECORD_SPAN = 1, RECORD_PAD = 2 };
+
+struct record {
+        uint32_t size;
+        uint16_t payload_len;
+        uint8_t type;
+        uint8_t flags;
+        uint32_t name_id;
+        uint32_t tid;
+        uint64_t t0, t1;
+        uint64_t trace_hi, trace_lo, span_id, parent_id;
+        char payload[];
+};
+
+struct ring {
+        _Atomic uint64_t head;        /* written by the producer */
+        char pad0[56];
+        _Atomic uint64_t tail;        /* written by the consumer */
+        char pad1[56];
+        uint64_t tail_seen;           /* the producer's last view of tail */
+        uint64_t size;                /* a power of two */
+        char *data;
+};
+
+struct thread_state {
+        struct ring ring;
+        struct ferret_span *slots;
+        unsigned slot_hint;
+        struct ferret_span *current;
+        uint32_t current_gen;
+        uint32_t tid;
+        uint64_t id_next, id_end;     /* a block of span ids from the process counter */
+        uint64_t rng;
+        volatile sig_atomic_t in_api; /* a signal handler calling in drops instead */
+        _Atomic uint64_t recorded;    /* producer-only counters: load + store */
+        _Atomic uint64_t dropped;
+        uint64_t dropped_reported;    /* flusher-only */
+        _Atomic bool wake_pending;
+        struct thread_state *next;    /* in the list of every state (never removed) */
+        struct thread_state *next_free;
+};
+
+/* Process-wide client. */
+struct client {
+        _Atomic int state;
+        pid_t pid;
+        uint64_t client_id;
+        uint64_t id_base;                    /* span ids: id_base + counter */
+        _Atomic uint64_t id_counter;
+        ferret_ctx_t root_parent;            /* FERRET_TRACEPARENT, or the span open at fork() */
+
+        /* Configuration, read once from the environment. */
+        char runtime_dir[256];
+        char run_id[256];
+        char executable[512];
+        char hostname[256];
+        uint64_t start_wall_ns;
+        uint64_t buffer_bytes;
+        uint64_t ring_bytes;
+        int exit_timeout_ms;
+
+        /* Thread states. */
+        _Atomic(struct thread_state *) all_states;
+        pthread_mutex_t free_lock;
+        struct thread_state *free_states;
+        _Atomic uint64_t allocated_bytes;
+        _Atomic uint64_t dropped_global;     /* spans lost before reaching a ring */
+        _Atomic uint64_t dropped_sending;    /* spans lost by the flusher (queue full) */
+        pthread_key_t thread_key;
+
+        /* The flusher thread and the requests it serves. */
+        pthread_t flusher;
+        bool flusher_running;
+        int wake_fd;                         /* eventfd that wakes the flusher */
+        pthread_mutex_t flush_lock;
+        pthread_cond_t flush_cond;
+        uint64_t flush_requested;            /* generation numbers, under flush_lock */
+        uint64_t flush_done;
+        int flush_result;
+        bool stop_requested;
+        uint64_t flush_deadline_ns;          /* CLOCK_MONOTONIC */
+
+        /* Counters published by the flusher. */
+        _Atomic uint64_t sent_spans;
+        _Atomic uint64_t sent_batches;
+};
+
+extern struct client client_g;
+
+/* client.c: configuration and lifecycle. */
+int client_start_slow(void);
+int client_ensure_flusher(void);
+
+/* thread.c: per-thread states. */
+extern __thread struct thread_state *tls_state __attribute__((tls_model("initial-exec")));
+struct thread_state *thread_state_create(void);
+void thread_state_release(void *state);
+void thread_states_after_fork_child(struct ferret_span *keep_current);
+uint64_t thread_state_next_id_block(struct thread_state *ts);
+void thread_state_wake_flusher(struct thread_state *ts);
+
+/* intern.c: names known at compile time. */
+uint32_t intern_name(const char *name);
+const char *intern_lookup(uint32_t id, size_t *ret_len);
+
+/* ids.c: random numbers and trace ids. */
+uint64_t ids_random64(void);
+static inline uint64_t ids_next(uint64_t *state)
+{
+        /* xorshift64*: a thread-private generator for trace ids. */
+        uint64_t x = *state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *state = x;
+        return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* flusher.c */
+int flusher_start(void);
+void flusher_stop(int timeout_ms);
+int flusher_flush(int timeout_ms);
+void flusher_after_fork_child(void);
+
+/* Adds to a counter that only the calling thread writes. */
+static inline void counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                              memory_order_relaxed);
+}

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "encode.h"
+
+int encoder_init(struct encoder *e)
+{
+        *e = (struct encoder){ 0 };
+        if (wire_strtab_init(&e->strtab) < 0)
+                return -ENOMEM;
+        size_t n = ENCODER_MAX_SPANS;
+        e->traces = malloc(2 * n * sizeof(*e->traces));
+        e->trace = malloc(n * sizeof(*e->trace));
+        e->name = malloc(n * sizeof(*e->name));
+        e->tid = malloc(n * sizeof(*e->tid));
+        e->flags = malloc(n * sizeof(*e->flags));
+        e->message = malloc(n * sizeof(*e->message));
+        e->tag_count = malloc(n * sizeof(*e->tag_count));
+        e->span_id = malloc(n * sizeof(*e->span_id));
+        e->parent = malloc(n * sizeof(*e->parent));
+        e->start = malloc(n * sizeof(*e->start));
+        e->duration = malloc(n * sizeof(*e->duration));
+        if (!e->traces || !e->trace || !e->name || !e->tid || !e->flags || !e->message ||
+            !e->tag_count || !e->span_id || !e->parent || !e->start || !e->duration) {
+                encoder_free(e);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void encoder_free(struct encoder *e)
+{
+        if (!e)
+                return;
+        wire_strtab_free(&e->strtab);
+        free(e->name_index);
+        free(e->name_stamp);
+        free(e->traces);
+        free(e->trace);
+        free(e->name);
+        free(e->tid);
+        free(e->flags);
+        free(e->message);
+        free(e->tag_count);
+        free(e->span_id);
+        free(e->parent);
+        free(e->start);
+        free(e->duration);
+        free(e->tag_key);
+        free(e->tag_type);
+        free(e->tag_value);
+        free(e->tag_double);
+        free(e->packed);
+        *e = (struct encoder){ 0 };
+}
+
+void encoder_reset(struct encoder *e)
+{
+        wire_strtab_reset(&e->strtab);
+        e->stamp++;
+        e->n = e->n_traces = 0;
+        e->n_tags = e->n_values = e->n_doubles = 0;
+        e->prev_id = e->prev_start = e->base_start = 0;
+}
+
+static int64_t name_string(struct encoder *e, const struct record *r, const char **inline_end)
+{
+        const char *inline_name = r->payload;
+        *inline_end = r->payload;
+        if (!r->name_id) {
+                size_t len = strlen(inline_name);
+                *inline_end = inline_name + len + 1;
+                return wire_strtab_add(&e->strtab, inline_name, len);
+        }
+        if (r->name_id >= e->name_cap) {
+                size_t cap = e->name_cap ? e->name_cap : 1024;
+                while (cap <= r->name_id)
+                        cap *= 2;
+                uint32_t *index = realloc(e->name_index, cap * sizeof(*index));
+                if (!index)
+                        return -ENOMEM;
+                e->name_index = index;
+                uint32_t *stamp = realloc(e->name_stamp, cap * sizeof(*stamp));
+                if (!stamp)
+                        return -ENOMEM;
+                memset(stamp + e->name_cap, 0xff, (cap - e->name_cap) * sizeof(*stamp));
+                e->name_stamp = stamp;
+                e->name_cap = cap;
+        }
+        if (e->name_stamp[r->name_id] == e->stamp)
+                return e->name_index[r->name_id];
+        size_t len;
+        const char *text = intern_lookup(r->name_id, &len);
+        int64_t index = wire_strtab_add(&e->strtab, text, len);
+        if (index >= 0) {
+                e->name_index[r->name_id] = (uint32_t)index;
+                e->name_stamp[r->name_id] = e->stamp;
+        }
+        return index;
+}
+
+static uint32_t trace_index(struct encoder *e, uint64_t hi, uint64_t lo)
+{
+        /* Spans of a batch share few traces, and mostly the latest ones. */
+        for (size_t i = e->n_traces; i > 0 && i + 8 > e->n_traces; i--)
+                if (e->traces[2 * (i - 1)] == hi && e->traces[2 * (i - 1) + 1] == lo)
+                        return (uint32_t)(i - 1);
+        e->traces[2 * e->n_traces] = hi;
+        e->traces[2 * e->n_traces + 1] = lo;
+        return (uint32_t)e->n_traces++;
+}
+
+static int tags_reserve(struct encoder *e, size_t more)
+{
+        if (e->n_tags + more <= e->cap_tags)
+                return 0;
+        size_t cap = e->cap_tags ? e->cap_tags * 2 : 4096;
+        while (cap < e->n_tags + more)
+                cap *= 2;
+        uint32_t *key = realloc(e->tag_key, cap * sizeof(*key));
+        if (key)
+                e->tag_key = key;
+        Ferret__TagType *type = realloc(e->tag_type, cap * sizeof(*type));
+        if (type)
+                e->tag_type = type;
+        int64_t *value = realloc(e->tag_value, cap * sizeof(*value));
+        if (value)
+                e->tag_value = value;
+        double *dbl = realloc(e->tag_double, cap * sizeof(*dbl));
+        if (dbl)
+                e->tag_double = dbl;
+        if (!key || !type || !value || !dbl)
+                return -ENOMEM;
+        e->cap_tags = cap;
+        return 0;
+}
+
+/* Walks the payload entries after the name: tags and status messages. */
+static int add_entries(struct encoder *e, const char *p, const char *end, uint32_t *ret_count,
+                       uint32_t *ret_message)
+{
+        uint32_t count = 0;
+        int64_t message = 0;
+        while (p + 2 <= end) {
+                enum entry_kind kind = (uint8_t)p[0];
+                size_t key_len = (uint8_t)p[1];
+                const char *key = p + 2;
+                const char *value = key + key_len;
+                int64_t key_index = key_len ? wire_strtab_add(&e->strtab, key, key_len - 1) : 0;
+                if (key_index < 0 || tags_reserve(e, 1) < 0)
+                        return -ENOMEM;
+
+                if (kind == ENTRY_TAG_STRING || kind == ENTRY_MESSAGE) {
+                        uint16_t len;
+                        memcpy(&len, value, 2);
+                        int64_t s = wire_strtab_add(&e->strtab, value + 2, len - 1u);
+                        if (s < 0)
+                                return -ENOMEM;
+                        p = value + 2 + len;
+                        if (kind == ENTRY_MESSAGE) {
+                                message = s;
+                                continue;
+                        }
+                        e->tag_value[e->n_values++] = s;
+                } else if (kind == ENTRY_TAG_DOUBLE) {
+                        memcpy(&e->tag_double[e->n_doubles++], value, 8);
+                        p = value + 8;
+                } else if (kind == ENTRY_TAG_INT) {
+                        memcpy(&e->tag_value[e->n_values++], value, 8);
+                        p = value + 8;
+                } else {
+                        e->tag_value[e->n_values++] = (uint8_t)value[0];
+                        p = value + 1;
+                }
+                e->tag_key[e->n_tags] = (uint32_t)key_index;
+                e->tag_type[e->n_tags++] = (Ferret__TagType)kind;
+                count++;
+        }
+        *ret_count = count;
+        *ret_message = (uint32_t)message;
+        return 0;
+}
+
+int encoder_add(struct encoder *e, const struct record *r)
+{
+        if (e->n >= ENCODER_MAX_SPANS)
+                return -ENOSPC;
+        size_t i = e->n;
+        const char *entries;
+        int64_t name = name_string(e, r, &entries);
+        if (name < 0)
+                return -ENOMEM;
+
+        /* Undo a partial span if its tags do not fit in memory. */
+        size_t tags = e->n_tags, values = e->n_values, doubles = e->n_doubles;
+        if (add_entries(e, entries, r->payload + r->payload_len, &e->tag_count[i], &e->message[i]) < 0) {
+                e->n_tags = tags, e->n_values = values, e->n_doubles = doubles;
+                return -ENOMEM;
+        }
+
+        uint64_t start = clock_tick_to_wall(clock_ticks_to_ns(r->t0), e->ref_tick, e->ref_wall);
+        if (i == 0)
+                e->prev_start = e->base_start = start;
+        e->trace[i] = trace_index(e, r->trace_hi, r->trace_lo);
+        e->span_id[i] = (int64_t)(r->span_id - e->prev_id);
+        e->parent[i] = r->parent_id ? (int64_t)(r->span_id - r->parent_id) : 0;
+        e->name[i] = (uint32_t)name;
+        e->start[i] = (int64_t)(start - e->prev_start);
+        e->duration[i] = clock_ticks_to_ns(r->t1 - r->t0);
+        e->tid[i] = r->tid;
+        e->flags[i] = r->flags;
+        e->prev_id = r->span_id;
+        e->prev_start = start;
+        e->n++;
+        return 0;
+}
+
+int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t **ret, size_t *ret_len)
+{
+        Ferret__SpanColumns cols = FERRET__SPAN_COLUMNS__INIT;
+        cols.n_strings = e->strtab.n;
+        cols.strings = (char **)e->strtab.strings;
+        cols.n_traces = 2 * e->n_traces;
+        cols.traces = e->traces;
+        cols.n_trace = cols.n_span_id = cols.n_parent = cols.n_name = cols.n_start = e->n;
+        cols.n_duration = cols.n_tid = cols.n_flags = cols.n_message = cols.n_tag_count = e->n;
+        cols.trace = e->trace;
+        cols.span_id = e->span_id;
+        cols.parent = e->parent;
+        cols.name = e->name;
+        cols.start = e->start;
+        cols.base_start_ns = e->base_start;
+        cols.duration = e->duration;
+        cols.tid = e->tid;
+        cols.flags = e->flags;
+        cols.message = e->message;
+        cols.tag_count = e->tag_count;
+        cols.n_tag_key = cols.n_tag_type = e->n_tags;
+        cols.tag_key = e->tag_key;
+        cols.tag_type = e->tag_type;
+        cols.n_tag_value = e->n_values;
+        cols.tag_value = e->tag_value;
+        cols.n_tag_double = e->n_doubles;
+        cols.tag_double = e->tag_double;
+
+        Ferret__Batch batch = *header;
+        batch.spans = &cols;
+        size_t len = ferret__batch__get_packed_size(&batch);
+        if (len > e->packed_cap) {
+                uint8_t *p = realloc(e->packed, len);
+                if (!p)
+                        return -ENOMEM;
+                e->packed = p;
+                e->packed_cap = len;
+        }
+        ferret__batch__pack(&batch, e->packed);
+        *ret = e->packed;
+        *ret_len = len;
+        return 0;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Builds one column-wise Batch from ring records. Strings are referenced, not
+ * copied: the records must stay in their rings until encoder_pack() returns.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "wire.h"
+
+#define ENCODER_MAX_SPANS 4096
+
+struct encoder {
+        struct wire_strtab strtab;
+        uint32_t *name_index;            /* interned name id -> string index + 1 */
+        uint32_t *name_stamp;            /* ... valid when equal to stamp */
+        size_t name_cap;
+        uint32_t stamp;
+
+        uint64_t *traces;                /* (hi, lo) pairs */
+        size_t n_traces;
+
+        size_t n;
+        uint64_t prev_id, prev_start, base_start;
+        uint32_t *trace, *name, *tid, *flags, *message, *tag_count;
+        int64_t *span_id, *parent, *start;
+        uint64_t *duration;
+
+        uint32_t *tag_key;
+        Ferret__TagType *tag_type;
+        int64_t *tag_value;
+        double *tag_double;
+        size_t n_tags, n_values, n_doubles, cap_tags;
+
+        /* Ticks to wall clock: one pair read together by the flusher. */
+        uint64_t ref_tick, ref_wall;
+
+        uint8_t *packed;
+        size_t packed_cap;
+};
+
+int encoder_init(struct encoder *e);
+void encoder_free(struct encoder *e);
+void encoder_reset(struct encoder *e);
+/* Adds one span record. Returns 0, -ENOSPC when the batch is full, -ENOMEM. */
+int encoder_add(struct encoder *e, const struct record *r);
+/* Encodes the batch; the result stays valid until the next call. */
+int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t **ret, size_t *ret_len);

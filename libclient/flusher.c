@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The flusher thread: drains every thread's ring into column-wise batches,
+ * sends them, and answers ferret_flush() once the daemon acknowledges that it
+ * stored them. It sleeps in poll() while there is nothing to do, and wakes
+ * when a ring passes half full, when a flush is asked for, or every
+ * IDLE_WAKE_MS to collect what accumulated.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "clock.h"
+#include "encode.h"
+#include "transport.h"
+
+#define IDLE_WAKE_MS 250
+#define BUSY_WAKE_MS 5
+
+struct pending {
+        struct thread_state *ts;
+        uint64_t pos;
+};
+
+struct flusher {
+        struct encoder enc;
+        struct transport transport;
+        bool transport_ok;
+        uint64_t seq;                 /* of the last batch sent */
+        uint64_t local_dropped;       /* spans lost here: send or encode failures */
+        uint64_t global_reported;
+        uint64_t dropped_total;       /* reported to the daemon so far */
+
+        struct pending *pending;      /* ring positions to release after a send */
+        size_t n_pending, cap_pending;
+
+        /* The flush being served: its generation, target and deadline. */
+        uint64_t flush_gen;
+        uint64_t flush_target;
+        uint64_t flush_dropped_mark;
+        uint64_t dropped_at_last_flush;
+        bool flush_active;
+        uint64_t flush_deadline_ns;
+
+        Ferret__Process process;
+};
+
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void release_pending(struct flusher *f)
+{
+        for (size_t i = 0; i < f->n_pending; i++)
+                atomic_store_explicit(&f->pending[i].ts->ring.tail, f->pending[i].pos, memory_order_release);
+        f->n_pending = 0;
+}
+
+static void note_pending(struct flusher *f, struct thread_state *ts, uint64_t pos)
+{
+        if (f->n_pending && f->pending[f->n_pending - 1].ts == ts) {
+                f->pending[f->n_pending - 1].pos = pos;
+                return;
+        }
+        if (f->n_pending == f->cap_pending) {
+                size_t cap = f->cap_pending ? f->cap_pending * 2 : 64;
+                struct pending *p = realloc(f->pending, cap * sizeof(*p));
+                if (!p) {
+                        /* Cannot remember the position: release what we have
+                         * now; the spans are already encoded. */
+                        atomic_store_explicit(&ts->ring.tail, pos, memory_order_release);
+                        return;
+                }
+                f->pending = p;
+                f->cap_pending = cap;
+        }
+        f->pending[f->n_pending++] = (struct pending){ ts, pos };
+}
+
+/* Spans dropped anywhere since the previous batch. Producers only add to
+ * their counters, so the difference from what was reported is exact. */
+static uint64_t collect_dropped(struct flusher *f)
+{
+        uint64_t n = f->local_dropped;
+        f->local_dropped = 0;
+        for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
+                uint64_t d = atomic_load_explicit(&ts->dropped, memory_order_relaxed);
+                n += d - ts->dropped_reported;
+                ts->dropped_reported = d;
+        }
+        uint64_t g = atomic_load(&client_g.dropped_global);
+        n += g - f->global_reported;
+        f->global_reported = g;
+        return n;
+}
+
+static void send_batch(struct flusher *f, bool patient)
+{
+        uint64_t dropped = collect_dropped(f);
+        size_t n = f->enc.n;
+        if (n == 0 && dropped == 0)
+                return;
+
+        Ferret__Batch header = FERRET__BATCH__INIT;
+        header.version = WIRE_PROTOCOL_VERSION;
+        header.process = &f->process;
+        header.run_id = client_g.run_id;
+        header.client_id = client_g.client_id;
+        header.seq = f->seq + 1;
+        header.dropped = dropped;
+
+        const uint8_t *data;
+        size_t len;
+        int r = f->transport_ok ? encoder_pack(&f->enc, &header, &data, &len) : -ENOTCONN;
+        if (r == 0) {
+                int wait = 0;
+                if (patient) {
+                        uint64_t now = mono_ns();
+                        wait = f->flush_deadline_ns > now ? (int)((f->flush_deadline_ns - now) / 1000000) : 0;
+                }
+                r = transport_send(&f->transport, data, len, wait);
+        }
+        if (r == 0) {
+                f->seq++;
+                f->dropped_total += dropped;
+                atomic_fetch_add(&client_g.sent_spans, n);
+                atomic_fetch_add(&client_g.sent_batches, 1);
+        } else {
+                f->local_dropped += dropped + n;
+                atomic_fetch_add(&client_g.dropped_sending, n);
+        }
+        encoder_reset(&f->enc);
+        release_pending(f);
+}
+
+static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient)
+{
+        struct ring *ring = &ts->ring;
+        uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+        uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
+
+        while (pos < head) {
+                const struct record *r = (const struct record *)(ring->data + (pos & (ring->size - 1)));
+                if (r->type == RECORD_SPAN) {
+                        int e = encoder_add(&f->enc, r);
+                        if (e == -ENOSPC) {
+                                note_pending(f, ts, pos);
+                                send_batch(f, patient);
+                                continue;
+                        }
+                        if (e < 0) {
+                                f->local_dropped++;
+                                atomic_fetch_add(&client_g.dropped_sending, 1);
+                        }
+                }
+                pos += r->size;
+        }
+        note_pending(f, ts, pos);
+        atomic_store_explicit(&ts->wake_pending, false, memory_order_relaxed);
+}
+
+static void drain_all(struct flusher *f, bool patient)
+{
+        f->enc.ref_tick = clock_ticks();
+        f->enc.ref_wall = clock_wall_ns();
+        for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next)
+                drain_ring(f, ts, patient);
+        send_batch(f, patient);
+}
+
+static void complete_flush(struct flusher *f, int result)
+{
+        pthread_mutex_lock(&client_g.flush_lock);
+        if (f->flush_gen > client_g.flush_done) {
+                client_g.flush_done = f->flush_gen;
+                client_g.flush_result = result;
+        }
+        pthread_cond_broadcast(&client_g.flush_cond);
+        pthread_mutex_unlock(&client_g.flush_lock);
+        f->flush_active = false;
+}
+
+static void start_flush(struct flusher *f, uint64_t gen)
+{
+        f->flush_gen = gen;
+        f->flush_target = f->seq;
+        f->flush_dropped_mark = f->dropped_total + f->local_dropped;
+        if (!f->transport_ok || f->transport.peer == PEER_ABSENT) {
+                complete_flush(f, -ECONNREFUSED);
+                return;
+        }
+        if (f->flush_target == 0 || f->transport.stored_seq >= f->flush_target) {
+                complete_flush(f, 0);
+                return;
+        }
+        transport_request_flush(&f->transport, client_g.client_id, f->flush_target,
+                                (uint32_t)((f->flush_deadline_ns - mono_ns()) / 1000000));
+        f->flush_active = true;
+}
+
+static void check_flush(struct flusher *f)
+{
+        if (!f->flush_active)
+                return;
+        if (f->transport.stored_seq >= f->flush_target) {
+                bool lost = f->flush_dropped_mark != f->dropped_at_last_flush;
+                f->dropped_at_last_flush = f->flush_dropped_mark;
+                complete_flush(f, lost ? -ENODATA : 0);
+        } else if (f->transport.peer == PEER_ABSENT)
+                complete_flush(f, -ECONNREFUSED);
+        else if (mono_ns() >= f->flush_deadline_ns)
+                complete_flush(f, -ETIMEDOUT);
+}
+
+static void *flusher_main(void *arg)
+{
+        struct flusher *f = arg;
+
+        f->transport_ok = transport_open(&f->transport, client_g.runtime_dir) == 0;
+        for (;;) {
+                pthread_mutex_lock(&client_g.flush_lock);
+                bool stop = client_g.stop_requested;
+                uint64_t requested = client_g.flush_requested;
+                uint64_t deadline = client_g.flush_deadline_ns;
+                pthread_mutex_unlock(&client_g.flush_lock);
+
+                bool new_flush = requested > f->flush_gen;
+                if (new_flush)
+                        f->flush_deadline_ns = deadline;
+                bool busy = new_flush || f->flush_active;
+                if (f->transport_ok && !new_flush)
+                        transport_poll(&f->transport, client_g.wake_fd, busy ? BUSY_WAKE_MS : IDLE_WAKE_MS);
+                else if (!f->transport_ok && !new_flush && !stop) {
+                        struct timespec ts = { 0, IDLE_WAKE_MS * 1000000L };
+                        nanosleep(&ts, NULL);
+                }
+
+                /* A flush waits for the connection outcome before deciding
+                 * there is no daemon. */
+                if (new_flush && f->transport.peer == PEER_UNKNOWN && f->transport_ok &&
+                    mono_ns() < f->flush_deadline_ns) {
+                        transport_poll(&f->transport, client_g.wake_fd, 1);
+                        if (f->transport.peer == PEER_UNKNOWN)
+                                continue;
+                }
+
+                drain_all(f, new_flush || f->flush_active);
+                if (new_flush)
+                        start_flush(f, requested);
+                check_flush(f);
+                if (stop && !f->flush_active)
+                        break;
+        }
+        if (f->transport_ok)
+                transport_close(&f->transport);
+        return NULL;
+}
+
+static struct flusher flusher_g;
+
+int flusher_start(void)
+{
+        struct flusher *f = &flusher_g;
+        encoder_free(&f->enc);
+        free(f->pending);
+        *f = (struct flusher){ 0 };
+        if (encoder_init(&f->enc) < 0)
+                return -ENOMEM;
+        f->process = (Ferret__Process)FERRET__PROCESS__INIT;
+        f->process.pid = (uint32_t)client_g.pid;
+        f->process.ppid = (uint32_t)getppid();
+        f->process.executable = client_g.executable;
+        f->process.hostname = client_g.hostname;
+        f->process.start_ns = client_g.start_wall_ns;
+
+        /* The flusher takes no signal: they belong to the program. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int r = -pthread_create(&client_g.flusher, NULL, flusher_main, f);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r == 0)
+                client_g.flusher_running = true;
+        return r;
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms)
+{
+        clock_gettime(CLOCK_MONOTONIC, ts);
+        ts->tv_sec += timeout_ms / 1000;
+        ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (ts->tv_nsec >= 1000000000L) {
+                ts->tv_sec++;
+                ts->tv_nsec -= 1000000000L;
+        }
+}
+
+/* Asks the flusher for a flush (and to stop afterwards, if @stop) and waits
+ * for its answer. Called with nothing locked. */
+static int request_flush(int timeout_ms, bool stop)
+{
+        struct timespec until;
+        if (timeout_ms < 0)
+                timeout_ms = 24 * 3600 * 1000;
+        deadline_after(&until, timeout_ms);
+
+        pthread_mutex_lock(&client_g.flush_lock);
+        uint64_t gen = ++client_g.flush_requested;
+        client_g.flush_deadline_ns = (uint64_t)until.tv_sec * 1000000000u + (uint64_t)until.tv_nsec;
+        if (stop)
+                client_g.stop_requested = true;
+        uint64_t one = 1;
+        ssize_t w = write(client_g.wake_fd, &one, sizeof(one));
+        (void)w;
+        int r = 0;
+        while (client_g.flush_done < gen && r != ETIMEDOUT)
+                r = pthread_cond_timedwait(&client_g.flush_cond, &client_g.flush_lock, &until);
+        int result = client_g.flush_done >= gen ? client_g.flush_result : -ETIMEDOUT;
+        pthread_mutex_unlock(&client_g.flush_lock);
+        return result;
+}
+
+int flusher_flush(int timeout_ms)
+{
+        return request_flush(timeout_ms, false);
+}
+
+void flusher_stop(int timeout_ms)
+{
+        if (!client_g.flusher_running)
+                return;
+        request_flush(timeout_ms, true);
+        /* Whatever the answer, the thread leaves at its next turn: the stop
+         * flag is set and the flush it served has completed or expired. */
+        uint64_t one = 1;
+        ssize_t w = write(client_g.wake_fd, &one, sizeof(one));
+        (void)w;
+        pthread_join(client_g.flusher, NULL);
+        client_g.flusher_running = false;
+}
+
+/* The child of fork() has no flusher thread and must not touch the parent's
+ * ZeroMQ context: forget both (the memory is the parent's copy). */
+void flusher_after_fork_child(void)
+{
+        flusher_g = (struct flusher){ 0 };
+        client_g.flusher_running = false;
+}

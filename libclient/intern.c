@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Names known at compile time get a number on their first use, so the hot
+ * path records 4 bytes instead of copying the string. The table only grows;
+ * readers (the flusher) look numbers up without a lock.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+#define CHUNK_BITS 10
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define MAX_CHUNKS 256                    /* 262,143 distinct names */
+#define HASH_SLOTS (CHUNK_SIZE * MAX_CHUNKS * 2)
+
+struct name {
+        const char *text;
+        size_t len;
+};
+
+static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct name *) chunks[MAX_CHUNKS];
+static uint32_t *hash_slots;
+static uint32_t n_names = 1;              /* 0 means "not interned" */
+
+static uint32_t hash_str(const char *s)
+{
+        uint32_t h = 2166136261u;
+        for (; *s; s++)
+                h = (h ^ (uint8_t)*s) * 16777619u;
+        return h;
+}
+
+/* Returns the name's number, or 0 (the caller then copies the name) when the
+ * table is full or memory is short. Copies the name: a literal in a library
+ * that is unloaded later must not leave a dangling pointer. */
+uint32_t intern_name(const char *name)
+{
+        uint32_t id = 0;
+        if (!name)
+                return 0;
+        pthread_mutex_lock(&intern_lock);
+        if (!hash_slots && !(hash_slots = calloc(HASH_SLOTS, sizeof(*hash_slots))))
+                goto out;
+
+        uint32_t h = hash_str(name) % HASH_SLOTS;
+        for (; hash_slots[h]; h = (h + 1) % HASH_SLOTS) {
+                const struct name *n = &atomic_load(&chunks[hash_slots[h] >> CHUNK_BITS])[hash_slots[h] & (CHUNK_SIZE - 1)];
+                if (strcmp(n->text, name) == 0) {
+                        id = hash_slots[h];
+                        goto out;
+                }
+        }
+        if (n_names >= CHUNK_SIZE * MAX_CHUNKS)
+                goto out;
+        struct name *chunk = atomic_load(&chunks[n_names >> CHUNK_BITS]);
+        if (!chunk) {
+                chunk = calloc(CHUNK_SIZE, sizeof(*chunk));
+                if (!chunk)
+                        goto out;
+                atomic_store(&chunks[n_names >> CHUNK_BITS], chunk);
+        }
+        size_t len = strnlen(name, NAME_MAX_BYTES);
+        char *copy = strndup(name, len);
+        if (!copy)
+                goto out;
+        chunk[n_names & (CHUNK_SIZE - 1)] = (struct name){ copy, len };
+        id = n_names++;
+        hash_slots[h] = id;
+out:
+        pthread_mutex_unlock(&intern_lock);
+        return id;
+}
+
+/* The caller got @id from intern_name() (through a record, which the ring
+ * published with release order after the name was written). */
+const char *intern_lookup(uint32_t id, size_t *ret_len)
+{
+        const struct name *n = &atomic_load(&chunks[id >> CHUNK_BITS])[id & (CHUNK_SIZE - 1)];
+        *ret_len = n->len;
+        return n->text;
+}

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hot path: begin, tag and end a span. Nothing here locks, allocates
+ * (after a thread's first span) or enters the kernel, except the rare wake-up
+ * of the flusher when a ring passes half full.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "clock.h"
+#include "ferret.pb-c.h"
+
+#define RING_MASK(r) ((r)->size - 1)
+
+static inline bool client_ready(void)
+{
+        return likely(atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY) ||
+               client_start_slow() == 0;
+}
+
+static inline struct thread_state *thread_get(void)
+{
+        struct thread_state *ts = tls_state;
+        return likely(ts) ? ts : thread_state_create();
+}
+
+/* A slot that no thread uses. Only the owner allocates, so a slot seen free
+ * stays free until this thread takes it. */
+static struct ferret_span *slot_alloc(struct thread_state *ts)
+{
+        unsigned h = ts->slot_hint;
+        for (unsigned i = 0; i < SLOTS_PER_THREAD; i++) {
+                struct ferret_span *s = &ts->slots[(h + i) % SLOTS_PER_THREAD];
+                if (!atomic_load_explicit(&s->in_use, memory_order_acquire)) {
+                        ts->slot_hint = (h + i + 1) % SLOTS_PER_THREAD;
+                        return s;
+                }
+        }
+        return NULL;
+}
+
+/* The thread's current span, skipping spans that other threads have ended
+ * meanwhile. A slot whose generation moved on by more than its end has been
+ * reused, so its prev link no longer describes this chain: stop there. */
+static struct ferret_span *thread_current(struct thread_state *ts)
+{
+        struct ferret_span *c = ts->current;
+        uint32_t g = ts->current_gen;
+        while (c) {
+                uint32_t now = atomic_load_explicit(&c->gen, memory_order_relaxed);
+                if (now == g)
+                        break;
+                if (now != g + 1) {
+                        c = NULL;
+                        break;
+                }
+                g = c->prev_gen;
+                c = c->prev;
+        }
+        ts->current = c;
+        ts->current_gen = g;
+        return c;
+}
+
+static ferret_ctx_t slot_context(const struct ferret_span *s)
+{
+        return (ferret_ctx_t){ .trace_hi = s->trace_hi, .trace_lo = s->trace_lo, .span_id = s->span_id };
+}
+
+static struct ferret_span *begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in,
+                                        uint32_t name_id, const char *name)
+{
+        if (unlikely(ts->in_api)) {
+                counter_add(&ts->dropped, 1);
+                return NULL;
+        }
+        struct ferret_span *s = slot_alloc(ts);
+        if (unlikely(!s)) {
+                counter_add(&ts->dropped, 1);
+                return NULL;
+        }
+
+        ferret_ctx_t parent;
+        if (parent_in)
+                parent = *parent_in;
+        else {
+                struct ferret_span *cur = thread_current(ts);
+                parent = cur ? slot_context(cur) : client_g.root_parent;
+        }
+
+        if (unlikely(ts->id_next == ts->id_end))
+                thread_state_next_id_block(ts);
+        s->span_id = ts->id_next++;
+        if (parent.span_id) {
+                s->trace_hi = parent.trace_hi;
+                s->trace_lo = parent.trace_lo;
+                s->parent_id = parent.span_id;
+        } else {
+                s->trace_hi = ids_next(&ts->rng);
+                s->trace_lo = ids_next(&ts->rng);
+                s->parent_id = 0;
+        }
+        s->name_id = name_id;
+        s->payload_len = 0;
+        if (!name_id) {
+                size_t len = strnlen(name ? name : "", NAME_MAX_BYTES);
+                memcpy(s->payload, name ? name : "", len);
+                s->payload[len] = '\0';
+                s->payload_len = (uint16_t)(len + 1);
+        }
+        s->flags = 0;
+        s->inherited = false;
+        s->tid = ts->tid;
+        s->owner = ts;
+        s->prev = ts->current;
+        s->prev_gen = ts->current_gen;
+        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
+        atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
+        atomic_store_explicit(&s->in_use, true, memory_order_relaxed);
+        ts->current = s;
+        ts->current_gen = gen;
+        s->t0 = clock_ticks();
+        return s;
+}
+
+ferret_span_t *ferret_span_begin(const char *name)
+{
+        if (!client_ready())
+                return NULL;
+        struct thread_state *ts = thread_get();
+        return ts ? begin_common(ts, NULL, 0, name) : NULL;
+}
+
+ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
+{
+        if (!client_ready())
+                return NULL;
+        struct thread_state *ts = thread_get();
+        if (!ts)
+                return NULL;
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        if (unlikely(!id)) {
+                id = intern_name(name);
+                __atomic_store_n(cache, id, __ATOMIC_RELAXED);
+        }
+        return begin_common(ts, NULL, id, name);
+}
+
+ferret_span_t *ferret_span_beginf(const char *fmt, ...)
+{
+        if (!client_ready() || !fmt)
+                return NULL;
+        char name[NAME_MAX_BYTES + 1];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(name, sizeof(name), fmt, ap);
+        va_end(ap);
+        struct thread_state *ts = thread_get();
+        return ts ? begin_common(ts, NULL, 0, name) : NULL;
+}
+
+ferret_span_t *ferret_span_begin_in(ferret_ctx_t parent, const char *name)
+{
+        if (!client_ready())
+                return NULL;
+        struct thread_state *ts = thread_get();
+        return ts ? begin_common(ts, &parent, 0, name) : NULL;
+}
+
+/* Reserves @need bytes of @r, writing a pad record first when the space left
+ * before the end of the buffer is too short. Returns NULL when full. */
+static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_head)
+{
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        uint64_t off = head & RING_MASK(r);
+        uint64_t pad = off + need > r->size ? r->size - off : 0;
+
+        if (head + pad + need - r->tail_seen > r->size) {
+                r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+                if (head + pad + need - r->tail_seen > r->size)
+                        return NULL;
+        }
+        if (pad) {
+                struct record *p = (struct record *)(r->data + off);
+                p->size = (uint32_t)pad;
+                p->type = RECORD_PAD;
+                head += pad;
+        }
+        *ret_head = head;
+        return r->data + (head & RING_MASK(r));
+}
+
+static void record_span(struct thread_state *ts, const struct ferret_span *s, uint64_t t1)
+{
+        uint64_t need = (sizeof(struct record) + s->payload_len + 7) & ~(uint64_t)7;
+        uint64_t head;
+        struct record *r = (struct record *)ring_reserve(&ts->ring, need, &head);
+        if (unlikely(!r)) {
+                counter_add(&ts->dropped, 1);
+                return;
+        }
+        r->size = (uint32_t)need;
+        r->payload_len = s->payload_len;
+        r->type = RECORD_SPAN;
+        r->flags = s->flags;
+        r->name_id = s->name_id;
+        r->tid = s->tid;
+        r->t0 = s->t0;
+        r->t1 = t1;
+        r->trace_hi = s->trace_hi;
+        r->trace_lo = s->trace_lo;
+        r->span_id = s->span_id;
+        r->parent_id = s->parent_id;
+        memcpy(r->payload, s->payload, s->payload_len);
+        atomic_store_explicit(&ts->ring.head, head + need, memory_order_release);
+        counter_add(&ts->recorded, 1);
+
+        if (unlikely(head + need - ts->ring.tail_seen > ts->ring.size / 2))
+                thread_state_wake_flusher(ts);
+}
+
+void ferret_span_end(ferret_span_t *s)
+{
+        if (!s)
+                return;
+        uint64_t t1 = clock_ticks();
+        struct thread_state *ts = tls_state;
+        if (!ts && atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)
+                ts = thread_state_create();
+
+        if (ts && !s->inherited) {
+                if (unlikely(ts->in_api))
+                        counter_add(&ts->dropped, 1);
+                else if (likely(atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)) {
+                        ts->in_api = 1;
+                        atomic_signal_fence(memory_order_seq_cst);
+                        record_span(ts, s, t1);
+                        atomic_signal_fence(memory_order_seq_cst);
+                        ts->in_api = 0;
+                }
+        }
+
+        if (ts && ts->current == s) {
+                ts->current = s->prev;
+                ts->current_gen = s->prev_gen;
+        }
+        if (ts == s->owner)
+                ts->slot_hint = (unsigned)(s - ts->slots);
+        atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        atomic_store_explicit(&s->in_use, false, memory_order_release);
+}
+
+/* Appends a payload entry; entries that do not fit are dropped whole. */
+static void payload_put(struct ferret_span *s, enum entry_kind kind, const char *key,
+                        const void *value, size_t value_len)
+{
+        size_t key_len = 0;
+        if (kind != ENTRY_MESSAGE)
+                key_len = strnlen(key ? key : "", TAG_KEY_MAX_BYTES) + 1;
+        bool is_string = kind == ENTRY_TAG_STRING || kind == ENTRY_MESSAGE;
+        size_t need = 2 + key_len + (is_string ? 2 + value_len + 1 : value_len);
+        if (s->payload_len + need > SLOT_PAYLOAD)
+                return;
+
+        char *p = s->payload + s->payload_len;
+        *p++ = (char)kind;
+        *p++ = (char)key_len;
+        if (key_len) {
+                memcpy(p, key ? key : "", key_len - 1);
+                p[key_len - 1] = '\0';
+                p += key_len;
+        }
+        if (is_string) {
+                uint16_t len = (uint16_t)(value_len + 1);
+                memcpy(p, &len, 2);
+                memcpy(p + 2, value, value_len);
+                p[2 + value_len] = '\0';
+        } else
+                memcpy(p, value, value_len);
+        s->payload_len = (uint16_t)(s->payload_len + need);
+}
+
+void ferret_span_tag_str(ferret_span_t *s, const char *key, const char *value)
+{
+        if (!s)
+                return;
+        value = value ? value : "";
+        payload_put(s, ENTRY_TAG_STRING, key, value, strnlen(value, TAG_VALUE_MAX_BYTES));
+}
+
+void ferret_span_tag_int(ferret_span_t *s, const char *key, int64_t value)
+{
+        if (s)
+                payload_put(s, ENTRY_TAG_INT, key, &value, sizeof(value));
+}
+
+void ferret_span_tag_double(ferret_span_t *s, const char *key, double value)
+{
+        if (s)
+                payload_put(s, ENTRY_TAG_DOUBLE, key, &value, sizeof(value));
+}
+
+void ferret_span_tag_bool(ferret_span_t *s, const char *key, bool value)
+{
+        uint8_t v = value;
+        if (s)
+                payload_put(s, ENTRY_TAG_BOOL, key, &v, 1);
+}
+
+void ferret_span_set_status(ferret_span_t *s, ferret_status_t status, const char *message)
+{
+        if (!s || (unsigned)status > FERRET_STATUS_ERROR)
+                return;
+        s->flags = (uint8_t)((s->flags & ~FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) | status);
+        if (message)
+                payload_put(s, ENTRY_MESSAGE, NULL, message, strnlen(message, TAG_VALUE_MAX_BYTES));
+}
+
+void ferret_span_set_kind(ferret_span_t *s, ferret_kind_t kind)
+{
+        if (!s)
+                return;
+        if (kind == FERRET_KIND_ASYNC)
+                s->flags |= FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
+        else
+                s->flags &= (uint8_t)~FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
+}
+
+ferret_ctx_t ferret_span_context(const ferret_span_t *s)
+{
+        return s ? slot_context(s) : (ferret_ctx_t){ 0 };
+}
+
+ferret_ctx_t ferret_current(void)
+{
+        if (!client_ready())
+                return (ferret_ctx_t){ 0 };
+        struct thread_state *ts = tls_state;
+        struct ferret_span *cur = ts ? thread_current(ts) : NULL;
+        return cur ? slot_context(cur) : client_g.root_parent;
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread states: a ring buffer and the slots of open spans. A state is
+ * created on a thread's first span and never freed: when its thread exits it
+ * goes on a free list with whatever its ring still holds, and the next new
+ * thread continues in the same ring while the flusher drains it. So
+ * short-lived threads cost no allocation and lose no span.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "client.h"
+
+__thread struct thread_state *tls_state __attribute__((tls_model("initial-exec")));
+
+#define ID_BLOCK 1024
+
+static void ring_reset(struct ring *r)
+{
+        atomic_store(&r->head, 0);
+        atomic_store(&r->tail, 0);
+        r->tail_seen = 0;
+}
+
+static struct thread_state *state_alloc(void)
+{
+        uint64_t bytes = client_g.ring_bytes + SLOTS_PER_THREAD * sizeof(struct ferret_span) +
+                         sizeof(struct thread_state);
+        uint64_t before = atomic_fetch_add(&client_g.allocated_bytes, bytes);
+        if (before + bytes > client_g.buffer_bytes) {
+                atomic_fetch_sub(&client_g.allocated_bytes, bytes);
+                return NULL;
+        }
+
+        struct thread_state *ts = aligned_alloc(64, (sizeof(*ts) + 63) & ~(size_t)63);
+        char *data = aligned_alloc(64, client_g.ring_bytes);
+        struct ferret_span *slots = calloc(SLOTS_PER_THREAD, sizeof(*slots));
+        if (!ts || !data || !slots) {
+                free(ts);
+                free(data);
+                free(slots);
+                atomic_fetch_sub(&client_g.allocated_bytes, bytes);
+                return NULL;
+        }
+        memset(ts, 0, sizeof(*ts));
+        ts->ring.data = data;
+        ts->ring.size = client_g.ring_bytes;
+        ts->slots = slots;
+
+        /* Publish: the flusher walks this list without a lock. */
+        struct thread_state *head = atomic_load(&client_g.all_states);
+        do
+                ts->next = head;
+        while (!atomic_compare_exchange_weak(&client_g.all_states, &head, ts));
+        return ts;
+}
+
+static void state_adopt(struct thread_state *ts)
+{
+        ts->tid = (uint32_t)syscall(SYS_gettid);
+        ts->rng = ids_random64() | 1;
+        ts->current = NULL;
+        ts->current_gen = 0;
+        ts->in_api = 0;
+        tls_state = ts;
+        pthread_setspecific(client_g.thread_key, ts);
+}
+
+struct thread_state *thread_state_create(void)
+{
+        pthread_mutex_lock(&client_g.free_lock);
+        struct thread_state *ts = client_g.free_states;
+        if (ts)
+                client_g.free_states = ts->next_free;
+        pthread_mutex_unlock(&client_g.free_lock);
+
+        if (!ts)
+                ts = state_alloc();
+        if (!ts) {
+                atomic_fetch_add(&client_g.dropped_global, 1);
+                return NULL;
+        }
+        state_adopt(ts);
+        return ts;
+}
+
+/* pthread key destructor: the thread is exiting. Its spans still in the ring
+ * stay there for the flusher; its open slots stay open for whoever ends them. */
+void thread_state_release(void *p)
+{
+        struct thread_state *ts = p;
+        if (tls_state == ts)
+                tls_state = NULL;
+        ts->current = NULL;
+        pthread_mutex_lock(&client_g.free_lock);
+        ts->next_free = client_g.free_states;
+        client_g.free_states = ts;
+        pthread_mutex_unlock(&client_g.free_lock);
+}
+
+uint64_t thread_state_next_id_block(struct thread_state *ts)
+{
+        uint64_t n = atomic_fetch_add_explicit(&client_g.id_counter, ID_BLOCK, memory_order_relaxed);
+        ts->id_next = client_g.id_base + n;
+        ts->id_end = ts->id_next + ID_BLOCK;
+        /* 0 means "no span": skip it if the block straddles it. */
+        if (ts->id_next == 0 || ts->id_end < ts->id_next)
+                return thread_state_next_id_block(ts);
+        return ts->id_next;
+}
+
+void thread_state_wake_flusher(struct thread_state *ts)
+{
+        ts->ring.tail_seen = atomic_load_explicit(&ts->ring.tail, memory_order_acquire);
+        uint64_t used = atomic_load_explicit(&ts->ring.head, memory_order_relaxed) - ts->ring.tail_seen;
+        if (used <= ts->ring.size / 2 || atomic_load_explicit(&ts->wake_pending, memory_order_relaxed))
+                return;
+        atomic_store_explicit(&ts->wake_pending, true, memory_order_relaxed);
+        uint64_t one = 1;
+        ssize_t r = write(client_g.wake_fd, &one, sizeof(one));
+        (void)r; /* A full eventfd means the flusher is being woken anyway. */
+}
+
+/* In a forked child only the forking thread exists. Its ring holds spans the
+ * parent will send, so it starts empty; its open spans belong to the parent
+ * (ending them here records nothing) but stay current, so the child's first
+ * spans are their children. Every other state is free for reuse. */
+void thread_states_after_fork_child(struct ferret_span *keep_current)
+{
+        (void)keep_current;
+        client_g.free_states = NULL;
+        for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
+                ring_reset(&ts->ring);
+                atomic_store(&ts->recorded, 0);
+                atomic_store(&ts->dropped, 0);
+                ts->dropped_reported = 0;
+                atomic_store(&ts->wake_pending, false);
+                ts->id_next = ts->id_end = 0;
+                for (unsigned i = 0; i < SLOTS_PER_THREAD; i++) {
+                        struct ferret_span *s = &ts->slots[i];
+                        if (ts == tls_state)
+                                s->inherited = s->inherited || atomic_load(&s->in_use);
+                        else
+                                atomic_store(&s->in_use, false);
+                }
+                if (ts == tls_state) {
+                        ts->tid = (uint32_t)syscall(SYS_gettid);
+                        ts->rng = ids_random64() | 1;
+                } else {
+                        ts->next_free = client_g.free_states;
+                        client_g.free_states = ts;
+                }
+        }
+}

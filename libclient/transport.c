@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "transport.h"
+#include "wire.h"
+
+/* Batches queued in ZeroMQ while the daemon is away or slow; beyond this the
+ * flusher drops (and counts) instead of using more memory. */
+#define SEND_QUEUE_BATCHES 64
+
+static int endpoint(char *buf, size_t size, const char *dir, const char *name)
+{
+        int n = snprintf(buf, size, "ipc://%s/%s", dir, name);
+        return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int transport_open(struct transport *t, const char *runtime_dir)
+{
+        char ingest[512], query[512], monitor[64];
+        int zero = 0, hwm = SEND_QUEUE_BATCHES, ivl = 200, ivl_max = 2000;
+
+        *t = (struct transport){ .peer = PEER_UNKNOWN };
+        if (endpoint(ingest, sizeof(ingest), runtime_dir, "ingest.sock") < 0 ||
+            endpoint(query, sizeof(query), runtime_dir, "query.sock") < 0)
+                return -ENAMETOOLONG;
+
+        t->ctx = zmq_ctx_new();
+        if (!t->ctx)
+                return -errno;
+        /* ZeroMQ's own threads must not add to the program's thread count
+         * more than needed, nor survive a blocked exit. */
+        zmq_ctx_set(t->ctx, ZMQ_IO_THREADS, 1);
+        zmq_ctx_set(t->ctx, ZMQ_BLOCKY, 0);
+
+        t->push = zmq_socket(t->ctx, ZMQ_PUSH);
+        t->dealer = zmq_socket(t->ctx, ZMQ_DEALER);
+        t->monitor = zmq_socket(t->ctx, ZMQ_PAIR);
+        if (!t->push || !t->dealer || !t->monitor)
+                goto fail;
+        zmq_setsockopt(t->push, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof(zero));
+        zmq_setsockopt(t->dealer, ZMQ_LINGER, &zero, sizeof(zero));
+        zmq_setsockopt(t->push, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+        zmq_setsockopt(t->push, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+        zmq_setsockopt(t->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+        zmq_setsockopt(t->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+
+        snprintf(monitor, sizeof(monitor), "inproc://ferret-monitor-%p", (void *)t);
+        if (zmq_socket_monitor(t->push, monitor,
+                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED) < 0 ||
+            zmq_connect(t->monitor, monitor) < 0 || zmq_connect(t->push, ingest) < 0 ||
+            zmq_connect(t->dealer, query) < 0)
+                goto fail;
+        return 0;
+
+fail:;
+        int r = -errno;
+        transport_close(t);
+        return r ? r : -EIO;
+}
+
+void transport_close(struct transport *t)
+{
+        if (t->push)
+                zmq_socket_monitor(t->push, NULL, 0);
+        if (t->monitor)
+                zmq_close(t->monitor);
+        if (t->push)
+                zmq_close(t->push);
+        if (t->dealer)
+                zmq_close(t->dealer);
+        if (t->ctx)
+                zmq_ctx_term(t->ctx);
+        *t = (struct transport){ 0 };
+}
+
+int transport_send(struct transport *t, const void *data, size_t len, int timeout_ms)
+{
+        if (zmq_send(t->push, data, len, ZMQ_DONTWAIT) >= 0)
+                return 0;
+        if (errno != EAGAIN || timeout_ms <= 0)
+                return -errno;
+        zmq_pollitem_t item = { .socket = t->push, .events = ZMQ_POLLOUT };
+        if (zmq_poll(&item, 1, timeout_ms) <= 0)
+                return -EAGAIN;
+        return zmq_send(t->push, data, len, ZMQ_DONTWAIT) >= 0 ? 0 : -errno;
+}
+
+int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms)
+{
+        Ferret__FlushRequest flush = FERRET__FLUSH_REQUEST__INIT;
+        Ferret__Request req = FERRET__REQUEST__INIT;
+        uint8_t buf[64];
+
+        flush.client_id = client_id;
+        flush.seq = seq;
+        flush.timeout_ms = timeout_ms;
+        req.version = WIRE_PROTOCOL_VERSION;
+        req.body_case = FERRET__REQUEST__BODY_FLUSH;
+        req.flush = &flush;
+        size_t len = ferret__request__pack(&req, buf);
+        /* DEALER speaks to the daemon's ROUTER like REQ would: an empty
+         * delimiter frame, then the request. */
+        if (zmq_send(t->dealer, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(t->dealer, buf, len, ZMQ_DONTWAIT) < 0)
+                return -errno;
+        return 0;
+}
+
+static void handle_monitor(struct transport *t)
+{
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        while (zmq_msg_recv(&msg, t->monitor, ZMQ_DONTWAIT) >= 0) {
+                if (zmq_msg_size(&msg) == 6) {
+                        uint16_t event;
+                        memcpy(&event, zmq_msg_data(&msg), 2);
+                        if (event == ZMQ_EVENT_CONNECTED)
+                                t->peer = PEER_CONNECTED;
+                        else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED)
+                                t->peer = PEER_ABSENT;
+                }
+                /* The second frame (the endpoint) carries nothing we need. */
+                while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, t->monitor, ZMQ_DONTWAIT) >= 0)
+                        ;
+        }
+        zmq_msg_close(&msg);
+}
+
+static void handle_replies(struct transport *t)
+{
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        while (zmq_msg_recv(&msg, t->dealer, ZMQ_DONTWAIT) >= 0) {
+                if (zmq_msg_size(&msg) == 0 && zmq_msg_more(&msg))
+                        continue;       /* the delimiter */
+                Ferret__Response *resp = ferret__response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+                if (resp && resp->error == 0 && resp->body_case == FERRET__RESPONSE__BODY_FLUSH &&
+                    resp->flush->stored_seq > t->stored_seq)
+                        t->stored_seq = resp->flush->stored_seq;
+                ferret__response__free_unpacked(resp, NULL);
+        }
+        zmq_msg_close(&msg);
+}
+
+void transport_poll(struct transport *t, int wake_fd, int timeout_ms)
+{
+        zmq_pollitem_t items[3] = {
+                { .fd = wake_fd, .events = ZMQ_POLLIN },
+                { .socket = t->monitor, .events = ZMQ_POLLIN },
+                { .socket = t->dealer, .events = ZMQ_POLLIN },
+        };
+        if (zmq_poll(items, 3, timeout_ms) <= 0)
+                return;
+        if (items[0].revents & ZMQ_POLLIN) {
+                uint64_t v;
+                ssize_t r = read(wake_fd, &v, sizeof(v));
+                (void)r;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+                handle_monitor(t);
+        if (items[2].revents & ZMQ_POLLIN)
+                handle_replies(t);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's sockets, owned by the flusher thread alone: a PUSH socket for
+ * batches, a DEALER for flush acknowledgements, and a monitor that tells
+ * whether a daemon is there, so that exit never waits for an absent one.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum peer_state {
+        PEER_UNKNOWN,                 /* connecting */
+        PEER_CONNECTED,
+        PEER_ABSENT,                  /* refused, missing, or went away */
+};
+
+struct transport {
+        void *ctx, *push, *dealer, *monitor;
+        enum peer_state peer;
+        uint64_t stored_seq;          /* the highest seq the daemon acknowledged */
+};
+
+int transport_open(struct transport *t, const char *runtime_dir);
+void transport_close(struct transport *t);
+/* Returns 0, -EAGAIN when the queue stays full past @timeout_ms (0: no wait). */
+int transport_send(struct transport *t, const void *data, size_t len, int timeout_ms);
+int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms);
+/* Waits up to @timeout_ms for @wake_fd, a monitor event or a flush answer,
+ * and handles whatever arrived. */
+void transport_poll(struct transport *t, int wake_fd, int timeout_ms);

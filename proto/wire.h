@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The column codec of the wire contract: turns the SpanColumns of a Batch into
+ * plain span records (validating every index on the way), and builds the
+ * per-batch string table on the encoding side. Shared by the client library,
+ * ferretd and the ferret command.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferret.pb-c.h"
+
+#define WIRE_PROTOCOL_VERSION 1
+
+/* Limits on what a peer may send; a batch beyond them is rejected. */
+#define WIRE_MAX_MESSAGE_BYTES (64u << 20)
+#define WIRE_MAX_NAME_BYTES 1024u
+#define WIRE_MAX_TAGS_PER_SPAN 255u
+
+enum {
+        WIRE_STATUS_OK = 0,
+        WIRE_STATUS_WARNING = 1,
+        WIRE_STATUS_ERROR = 2,
+};
+
+struct wire_tag {
+        const char *key;
+        int type;                /* FERRET__TAG_TYPE__TAG_* */
+        int64_t i;               /* int and bool values */
+        double d;                /* double values */
+        const char *s;           /* string values */
+};
+
+struct wire_span {
+        uint64_t trace_hi, trace_lo;
+        uint64_t span_id, parent_id;     /* parent 0: a root */
+        const char *name;
+        uint64_t start_ns, duration_ns;
+        uint32_t pid, tid;
+        uint32_t flags;                  /* FERRET__SPAN_FLAG__* bits */
+        const char *message;             /* NULL when there is none */
+        uint32_t first_tag, n_tags;      /* a range of wire_spans.tags */
+};
+
+/* Decoded spans; the strings point into the SpanColumns they came from. */
+struct wire_spans {
+        struct wire_span *spans;
+        size_t n, cap;
+        struct wire_tag *tags;
+        size_t n_tags, cap_tags;
+};
+
+/*
+ * Decodes and validates @cols, appending to @out (whose arrays are reused
+ * across calls). Spans without a pid column get @default_pid.
+ * Returns 0, -EPROTO when a column is inconsistent (nothing is appended), or
+ * -ENOMEM. On -EPROTO, *ret_reason (if not NULL) names what was wrong.
+ */
+int wire_spans_append(struct wire_spans *out, const Ferret__SpanColumns *cols,
+                      uint32_t default_pid, const char **ret_reason);
+void wire_spans_clear(struct wire_spans *s);
+void wire_spans_free(struct wire_spans *s);
+
+static inline unsigned wire_span_status(const struct wire_span *s)
+{
+        return s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK;
+}
+
+const char *wire_status_name(unsigned status);
+
+/*
+ * A string table under construction: strings are added once and referred to
+ * by index. Index 0 is always "". The table copies nothing: added strings
+ * must live until the table is reset.
+ */
+struct wire_strtab {
+        const char **strings;
+        size_t n, cap;
+        uint32_t *slots;                 /* open addressing: index + 1, 0 empty */
+        size_t n_slots;
+};
+
+int wire_strtab_init(struct wire_strtab *t);
+void wire_strtab_reset(struct wire_strtab *t);
+void wire_strtab_free(struct wire_strtab *t);
+/* Returns the index of @s (adding it if new), or -ENOMEM. */
+int64_t wire_strtab_add(struct wire_strtab *t, const char *s, size_t len);
+
+/* Unpacks a Batch, refusing messages above WIRE_MAX_MESSAGE_BYTES. */
+Ferret__Batch *wire_batch_unpack(const void *data, size_t size);
