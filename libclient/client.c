@@ -97,6 +97,16 @@ static void read_identity(void)
         atomic_store(&client_g.id_counter, 0);
 }
 
+/* Flush deadlines are on CLOCK_MONOTONIC, immune to wall-clock steps. */
+static void init_flush_cond(void)
+{
+        pthread_condattr_t attr;
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&client_g.flush_cond, &attr);
+        pthread_condattr_destroy(&attr);
+}
+
 static void atfork_prepare(void);
 static void atfork_parent(void);
 static void atfork_child(void);
@@ -128,6 +138,7 @@ static int client_init(void)
         client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
         read_identity();
 
+        init_flush_cond();
         int r = -pthread_key_create(&client_g.thread_key, thread_state_release);
         if (r < 0)
                 goto fail;
@@ -194,7 +205,7 @@ static void atfork_child(void)
         pthread_mutex_init(&init_lock, NULL);
         pthread_mutex_init(&client_g.free_lock, NULL);
         pthread_mutex_init(&client_g.flush_lock, NULL);
-        pthread_cond_init(&client_g.flush_cond, NULL);
+        init_flush_cond();
 
         int state = atomic_load(&client_g.state);
         if (state != CLIENT_READY && state != CLIENT_RESTART)

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* What ferretd's threads share: counters for `ferret status`, and the
+ * acknowledgements that let ferret_flush() know its spans are stored. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "map.h"
+
+struct counters {
+        _Atomic uint64_t received_batches;
+        _Atomic uint64_t received_spans;
+        _Atomic uint64_t stored_spans;
+        _Atomic uint64_t rejected_messages;
+        _Atomic uint64_t dropped_by_clients;
+        uint64_t start_mono_ns;
+};
+
+extern struct counters counters_g;
+
+/* client id -> highest batch seq stored. Written by ingest after each
+ * commit, read by the query thread; @event_fd wakes the query thread. */
+struct acks {
+        pthread_mutex_t lock;
+        struct u64map stored;
+        int event_fd;
+};
+
+int acks_init(struct acks *a);
+void acks_free(struct acks *a);
+/* Merges @pending (client id -> seq) into the stored map and wakes readers. */
+void acks_publish(struct acks *a, const struct u64map *pending);
+uint64_t acks_stored(struct acks *a, uint64_t client_id);
+
+uint64_t now_mono_ns(void);
+uint64_t now_wall_ns(void);

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A mergeable log-linear histogram of durations (HDR-style): values below 128
+ * are exact; above, each power of two is cut into 128 buckets, so a bucket's
+ * midpoint is within 0.4% of any value in it. Percentiles therefore come
+ * within 0.4% of the exact ones without keeping the values.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#define HIST_SUB_BITS 7
+
+struct histogram {
+        int32_t first;                /* bucket number of counts[0] */
+        uint32_t n;                   /* buckets held */
+        uint64_t *counts;
+};
+
+int hist_bucket(uint64_t value);
+uint64_t hist_bucket_lower(int bucket);
+uint64_t hist_bucket_mid(int bucket);
+/* Returns 0 or -ENOMEM. */
+int hist_add(struct histogram *h, uint64_t value, uint64_t count);
+int hist_add_bucket(struct histogram *h, int bucket, uint64_t count);
+int hist_merge(struct histogram *dst, const struct histogram *src);
+/* The value at quantile @q (0..1) by nearest rank, clamped to [min, max]. */
+uint64_t hist_quantile(const struct histogram *h, double q, uint64_t min, uint64_t max);
+void hist_free(struct histogram *h);

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "runs.h"
+#include "wire.h"
+
+/* A commit happens when any bound is reached. The time bound keeps queries
+ * fresh; the size bounds keep write batches efficient but not huge. */
+#define COMMIT_AFTER_NS (20 * 1000000ull)
+#define COMMIT_SPANS 200000
+#define COMMIT_BYTES (32u << 20)
+#define RUN_IDLE_NS (600 * 1000000000ull)
+#define RETRY_AFTER_MS 1000
+/* On stop, the socket counts as drained after this long without a message. */
+#define DRAIN_QUIET_MS 50
+#define DRAIN_MAX_MS 5000
+#define REJECT_LOG_LIMIT 20
+
+struct ingest {
+        struct store *store;
+        struct acks *acks;
+        void *socket;
+        int wake_fd;
+        pthread_t thread;
+        _Atomic bool stop;
+
+        struct runs runs;
+        struct store_batch *batch;
+        struct u64map pending_acks;
+        uint64_t pending_spans;
+        uint64_t first_pending_ns;       /* 0 when nothing is pending */
+        bool failing;                    /* the last commit failed */
+
+        struct wire_spans spans;
+        struct name_stats **by_name;     /* string index -> stats, per message */
+        size_t by_name_cap;
+        uint64_t rejected_logged;
+};
+
+static int reject(struct ingest *in, const char *why, size_t len)
+{
+        atomic_fetch_add(&counters_g.rejected_messages, 1);
+        if (in->rejected_logged++ < REJECT_LOG_LIMIT)
+                log_warning("Rejected a message of %zu bytes: %s, ignoring", len, why);
+        return -EPROTO;
+}
+
+static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
+{
+        const Ferret__SpanColumns *c = b->spans;
+        size_t n = in->spans.n;
+
+        if (c && c->n_strings > in->by_name_cap) {
+                struct name_stats **p = realloc(in->by_name, c->n_strings * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                in->by_name = p;
+                in->by_name_cap = c->n_strings;
+        }
+        if (c)
+                memset(in->by_name, 0, c->n_strings * sizeof(*in->by_name));
+
+        uint64_t first = UINT64_MAX;
+        for (size_t i = 0; i < n; i++) {
+                const struct wire_span *s = &in->spans.spans[i];
+                struct name_stats **slot = &in->by_name[c->name[i]];
+                if (!*slot && !(*slot = run_name_stats(run, s->name)))
+                        return -ENOMEM;
+                name_stats_add(*slot, s->duration_ns, wire_span_status(s));
+                if (s->start_ns < first)
+                        first = s->start_ns;
+                if (s->start_ns + s->duration_ns > run->last_ns)
+                        run->last_ns = s->start_ns + s->duration_ns;
+        }
+        if (first < run->first_ns)
+                run->first_ns = first;
+
+        uint64_t seen;
+        if (!u64map_get(&run->clients, b->client_id, &seen)) {
+                u64map_put(&run->clients, b->client_id, 1);
+                run->processes++;
+        }
+        run->spans += n;
+        run->dropped += b->dropped;
+        run->dirty = true;
+        run->last_used_ns = now_mono_ns();
+        return first == UINT64_MAX ? 0 : 1;
+}
+
+static int ingest_message(struct ingest *in, const void *data, size_t len)
+{
+        const char *reason = NULL;
+        int r;
+
+        if (len > WIRE_MAX_MESSAGE_BYTES)
+                return reject(in, "larger than the limit", len);
+        Ferret__Batch *b = wire_batch_unpack(data, len);
+        if (!b)
+                return reject(in, "not a Batch", len);
+        if (b->version != WIRE_PROTOCOL_VERSION) {
+                r = reject(in, "unsupported protocol version", len);
+                goto out;
+        }
+        if (!b->run_id[0] || strlen(b->run_id) > 255 || !b->client_id) {
+                r = reject(in, "no run id or client id", len);
+                goto out;
+        }
+        wire_spans_clear(&in->spans);
+        uint32_t pid = b->process ? b->process->pid : 0;
+        if (b->spans) {
+                r = wire_spans_append(&in->spans, b->spans, pid, &reason);
+                if (r == -EPROTO) {
+                        r = reject(in, reason, len);
+                        goto out;
+                }
+                if (r < 0)
+                        goto out;
+                for (size_t i = 0; i < b->spans->n_strings; i++)
+                        if (strlen(b->spans->strings[i]) > WIRE_MAX_NAME_BYTES) {
+                                r = reject(in, "string longer than the limit", len);
+                                goto out;
+                        }
+        }
+
+        struct run *run;
+        r = runs_get(&in->runs, b->run_id, &run);
+        if (r < 0) {
+                log_error_errno(r, "Failed to load run %s: %m", b->run_id);
+                goto out;
+        }
+        r = account(in, run, b);
+        if (r < 0)
+                goto out;
+        if (in->spans.n) {
+                uint64_t first = UINT64_MAX;
+                for (size_t i = 0; i < in->spans.n; i++)
+                        if (in->spans.spans[i].start_ns < first)
+                                first = in->spans.spans[i].start_ns;
+                store_batch_put_chunk(in->store, in->batch, run->number, first, data, len);
+        }
+
+        uint64_t seq;
+        if (!u64map_get(&in->pending_acks, b->client_id, &seq) || seq < b->seq)
+                u64map_put(&in->pending_acks, b->client_id, b->seq);
+        in->pending_spans += in->spans.n;
+        if (!in->first_pending_ns)
+                in->first_pending_ns = now_mono_ns();
+        atomic_fetch_add(&counters_g.received_batches, 1);
+        atomic_fetch_add(&counters_g.received_spans, in->spans.n);
+        atomic_fetch_add(&counters_g.dropped_by_clients, b->dropped);
+        r = 0;
+out:
+        ferret__batch__free_unpacked(b, NULL);
+        return r;
+}
+
+static int commit(struct ingest *in)
+{
+        if (!in->first_pending_ns)
+                return 0;
+        runs_write_dirty(&in->runs, in->batch);
+        int r = store_commit(in->store, in->batch);
+        if (r < 0) {
+                /* Keep everything and stop reading until the disk takes it:
+                 * clients then drop (and count) instead of us losing what
+                 * was accepted. */
+                if (!in->failing)
+                        log_error("Commit failed; holding %llu spans and retrying every %d ms",
+                                  (unsigned long long)in->pending_spans, RETRY_AFTER_MS);
+                in->failing = true;
+                return r;
+        }
+        if (in->failing)
+                log_notice("Commit succeeded again");
+        in->failing = false;
+        atomic_fetch_add(&counters_g.stored_spans, in->pending_spans);
+        acks_publish(in->acks, &in->pending_acks);
+        u64map_clear(&in->pending_acks);
+        in->pending_spans = 0;
+        in->first_pending_ns = 0;
+        runs_evict_idle(&in->runs, now_mono_ns(), RUN_IDLE_NS);
+        return 0;
+}
+
+static bool commit_due(struct ingest *in)
+{
+        return in->first_pending_ns &&
+               (in->pending_spans >= COMMIT_SPANS || store_batch_bytes(in->batch) >= COMMIT_BYTES ||
+                now_mono_ns() - in->first_pending_ns >= COMMIT_AFTER_NS);
+}
+
+/* Receives what is queued, up to a commit's worth. Returns messages read. */
+static int receive_some(struct ingest *in)
+{
+        int n = 0;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        while (!commit_due(in) && zmq_msg_recv(&msg, in->socket, ZMQ_DONTWAIT) >= 0) {
+                ingest_message(in, zmq_msg_data(&msg), zmq_msg_size(&msg));
+                n++;
+        }
+        zmq_msg_close(&msg);
+        return n;
+}
+
+static void drain_and_commit(struct ingest *in)
+{
+        uint64_t until = now_mono_ns() + DRAIN_MAX_MS * 1000000ull;
+        zmq_pollitem_t item = { .socket = in->socket, .events = ZMQ_POLLIN };
+        for (;;) {
+                if (receive_some(in) == 0 && !commit_due(in)) {
+                        if (now_mono_ns() >= until || zmq_poll(&item, 1, DRAIN_QUIET_MS) <= 0)
+                                break;
+                        continue;
+                }
+                if (commit_due(in) && commit(in) < 0 && now_mono_ns() >= until)
+                        break;
+        }
+        while (commit(in) < 0 && now_mono_ns() < until) {
+                zmq_poll(NULL, 0, RETRY_AFTER_MS);
+        }
+        if (in->first_pending_ns)
+                log_error("Could not store %llu received spans before exiting",
+                          (unsigned long long)in->pending_spans);
+}
+
+static void *ingest_main(void *arg)
+{
+        struct ingest *in = arg;
+        zmq_pollitem_t items[2] = {
+                { .socket = in->socket, .events = ZMQ_POLLIN },
+                { .fd = in->wake_fd, .events = ZMQ_POLLIN },
+        };
+
+        while (!atomic_load(&in->stop)) {
+                long timeout = -1;
+                if (in->failing)
+                        timeout = RETRY_AFTER_MS;
+                else if (in->first_pending_ns) {
+                        uint64_t age = now_mono_ns() - in->first_pending_ns;
+                        timeout = age >= COMMIT_AFTER_NS ? 0 : (long)((COMMIT_AFTER_NS - age) / 1000000) + 1;
+                }
+                items[0].events = in->failing ? 0 : ZMQ_POLLIN;
+                if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR)
+                        break;
+                if (items[1].revents & ZMQ_POLLIN) {
+                        uint64_t v;
+                        ssize_t r = read(in->wake_fd, &v, sizeof(v));
+                        (void)r;
+                        /* A flush is waiting: commit what we have now. */
+                        if (in->first_pending_ns && !in->failing)
+                                commit(in);
+                }
+                if (!in->failing)
+                        receive_some(in);
+                if (commit_due(in) || (in->failing && in->first_pending_ns))
+                        commit(in);
+        }
+        drain_and_commit(in);
+        return NULL;
+}
+
+int ingest_start(struct store *store, struct acks *acks, void *socket, struct ingest **ret)
+{
+        struct ingest *in = calloc(1, sizeof(*in));
+        if (!in)
+                return -ENOMEM;
+        in->store = store;
+        in->acks = acks;
+        in->socket = socket;
+        runs_init(&in->runs, store);
+        in->batch = store_batch_new();
+        in->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!in->batch || in->wake_fd < 0) {
+                store_batch_free(in->batch);
+                free(in);
+                return -ENOMEM;
+        }
+        int r = -pthread_create(&in->thread, NULL, ingest_main, in);
+        if (r < 0) {
+                store_batch_free(in->batch);
+                close(in->wake_fd);
+                free(in);
+                return r;
+        }
+        *ret = in;
+        return 0;
+}
+
+void ingest_hurry(struct ingest *in)
+{
+        uint64_t one = 1;
+        ssize_t r = write(in->wake_fd, &one, sizeof(one));
+        (void)r;
+}
+
+void ingest_stop(struct ingest *in)
+{
+        if (!in)
+                return;
+        atomic_store(&in->stop, true);
+        ingest_hurry(in);
+        pthread_join(in->thread, NULL);
+        zmq_close(in->socket);
+        runs_free(&in->runs);
+        store_batch_free(in->batch);
+        u64map_free(&in->pending_acks);
+        wire_spans_free(&in->spans);
+        free(in->by_name);
+        close(in->wake_fd);
+        free(in);
+}

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferretd: stores the spans that Ferret clients send and answers queries
+ * about them. main() only parses options and wires the parts together: the
+ * store (store.c), the ingest thread (ingest.c) and the query thread
+ * (query.c); it then waits for SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "ingest.h"
+#include "log.h"
+#include "query.h"
+#include "runtime.h"
+#include "store.h"
+
+#define STATUS_EVERY_S 5
+
+struct options {
+        char db[PATH_MAX];
+        char runtime_dir[PATH_MAX];
+        bool read_only;
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: ferretd [OPTION]...\n"
+                "Store the spans Ferret clients send and answer the ferret command's queries.\n\n"
+                "  -d, --db DIR            database directory (default: /var/lib/ferret/db as root,\n"
+                "                          else $XDG_DATA_HOME/ferret/db)\n"
+                "  -r, --runtime-dir DIR   where the sockets live (default: /run/ferret as root,\n"
+                "                          else $XDG_RUNTIME_DIR/ferret)\n"
+                "  -l, --log-level LEVEL   error, warning, notice, info (default) or debug\n"
+                "      --read-only         serve queries on an existing database, accept no spans\n"
+                "  -h, --help              show this help\n"
+                "  -V, --version           show the version\n");
+}
+
+/* Returns 1 to go on, 0 to exit with success, or -EINVAL. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+        enum { OPT_READ_ONLY = 0x100 };
+        static const struct option longopts[] = {
+                { "db", required_argument, NULL, 'd' },
+                { "runtime-dir", required_argument, NULL, 'r' },
+                { "log-level", required_argument, NULL, 'l' },
+                { "read-only", no_argument, NULL, OPT_READ_ONLY },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        int c, level;
+
+        runtime_default_db(o->db, sizeof(o->db));
+        runtime_default_dir(o->runtime_dir, sizeof(o->runtime_dir));
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":d:r:l:hV", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'd':
+                        snprintf(o->db, sizeof(o->db), "%s", optarg);
+                        break;
+                case 'r':
+                        snprintf(o->runtime_dir, sizeof(o->runtime_dir), "%s", optarg);
+                        break;
+                case 'l':
+                        level = log_level_from_string(optarg);
+                        if (level < 0)
+                                return log_error_errno(EINVAL, "Unknown log level '%s' (error, warning, notice, info, debug)", optarg);
+                        log_set_level(level);
+                        break;
+                case OPT_READ_ONLY:
+                        o->read_only = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        printf("ferretd %s\n", FERRET_VERSION);
+                        return 0;
+                case ':':
+                        return log_error_errno(EINVAL, "Option '%s' needs a value (see ferretd --help)", argv[optind - 1]);
+                default:
+                        return log_error_errno(EINVAL, "Unknown option '%s' (see ferretd --help)", argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return log_error_errno(EINVAL, "Unexpected argument '%s' (see ferretd --help)", argv[optind]);
+        return 1;
+}
+
+static void *bind_socket(void *ctx, int type, const char *dir, const char *name)
+{
+        char path[PATH_MAX], endpoint[PATH_MAX + 8];
+        int hwm = 1000, zero = 0;
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        snprintf(endpoint, sizeof(endpoint), "ipc://%s", path);
+        /* We hold the directory's lock, so a socket file left here is stale. */
+        unlink(path);
+        void *s = zmq_socket(ctx, type);
+        if (!s)
+                return NULL;
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+        if (type == ZMQ_ROUTER) {
+                int64_t max = 1 << 20;       /* requests are small */
+                zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+        } else {
+                int64_t max = 64 << 20;
+                zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+        }
+        if (zmq_bind(s, endpoint) < 0) {
+                int saved = errno;
+                zmq_close(s);
+                errno = saved;
+                return NULL;
+        }
+        return s;
+}
+
+static int wait_for_stop(void)
+{
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        for (;;) {
+                struct timespec every = { STATUS_EVERY_S, 0 };
+                int sig = sigtimedwait(&set, NULL, &every);
+                if (sig == SIGTERM || sig == SIGINT)
+                        return sig;
+                sd_notifyf(0, "STATUS=%llu spans stored, %llu rejected messages, %llu spans dropped by clients",
+                           (unsigned long long)atomic_load(&counters_g.stored_spans),
+                           (unsigned long long)atomic_load(&counters_g.rejected_messages),
+                           (unsigned long long)atomic_load(&counters_g.dropped_by_clients));
+        }
+}
+
+int main(int argc, char **argv)
+{
+        struct options o = { 0 };
+        struct store *store = NULL;
+        struct ingest *ingest = NULL;
+        struct query *query = NULL;
+        struct acks acks;
+        void *ctx = NULL, *pull = NULL, *router = NULL;
+        int lock_fd = -1, r;
+
+        r = parse_options(argc, argv, &o);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        /* Sockets and files: owner and group (ferret) only. */
+        umask(0007);
+        counters_g.start_mono_ns = now_mono_ns();
+
+        /* Signals are taken by sigtimedwait() below; every thread created
+         * from here on inherits the block. */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+        lock_fd = runtime_lock(o.runtime_dir);
+        if (lock_fd < 0)
+                goto fail;
+        if (!o.read_only) {
+                r = runtime_mkdir_parents(o.db, 0755);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to create the parents of %s: %m", o.db);
+                        goto fail;
+                }
+        }
+        r = store_open(o.db, o.read_only, &store);
+        if (r == -EBUSY) {
+                log_error("Database %s is in use by another process", o.db);
+                goto fail;
+        }
+        if (r == -ENOENT) {
+                log_error("No database at %s", o.db);
+                goto fail;
+        }
+        if (r < 0)
+                goto fail;
+        if (acks_init(&acks) < 0) {
+                log_error_errno(errno, "Failed to set up: %m");
+                goto fail;
+        }
+
+        ctx = zmq_ctx_new();
+        if (!ctx) {
+                log_error_errno(errno, "Failed to create a ZeroMQ context: %m");
+                goto fail;
+        }
+        router = bind_socket(ctx, ZMQ_ROUTER, o.runtime_dir, "query.sock");
+        if (!router) {
+                log_error("Failed to listen on %s/query.sock: %s", o.runtime_dir, zmq_strerror(errno));
+                goto fail;
+        }
+        if (!o.read_only) {
+                pull = bind_socket(ctx, ZMQ_PULL, o.runtime_dir, "ingest.sock");
+                if (!pull) {
+                        log_error("Failed to listen on %s/ingest.sock: %s", o.runtime_dir, zmq_strerror(errno));
+                        goto fail;
+                }
+                r = ingest_start(store, &acks, pull, &ingest);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to start the ingest thread: %m");
+                        goto fail;
+                }
+                pull = NULL;
+        }
+        struct query_config qc = { .runtime_dir = o.runtime_dir };
+        r = query_start(store, &acks, ingest, router, &qc, &query);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start the query thread: %m");
+                goto fail;
+        }
+        router = NULL;
+
+        log_info("Ready to accept connections on %s (database %s%s)", o.runtime_dir, o.db,
+                 o.read_only ? ", read-only" : "");
+        sd_notifyf(0, "READY=1\nSTATUS=Serving %s\nMAINPID=%d", o.db, (int)getpid());
+
+        int sig = wait_for_stop();
+        sd_notify(0, "STOPPING=1\nSTATUS=Storing what was received");
+        log_info("Received %s, storing what was received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+
+        /* Ingest first: it stores everything and publishes the last acks,
+         * which the query thread then still answers. */
+        ingest_stop(ingest);
+        query_stop(query);
+        log_info("Stopped: %llu spans stored, %llu messages rejected",
+                 (unsigned long long)atomic_load(&counters_g.stored_spans),
+                 (unsigned long long)atomic_load(&counters_g.rejected_messages));
+        zmq_ctx_term(ctx);
+        store_close(store);
+        acks_free(&acks);
+        runtime_unlock(o.runtime_dir, lock_fd);
+        return 0;
+
+fail:
+        if (pull)
+                zmq_close(pull);
+        if (router)
+                zmq_close(router);
+        ingest_stop(ingest);
+        query_stop(query);
+        if (ctx)
+                zmq_ctx_term(ctx);
+        store_close(store);
+        if (lock_fd >= 0)
+                runtime_unlock(o.runtime_dir, lock_fd);
+        return 1;
+}

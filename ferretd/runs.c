@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "runs.h"
+#include "wire.h"
+
+void runs_init(struct runs *rs, struct store *store)
+{
+        *rs = (struct runs){ .store = store };
+}
+
+static void name_stats_free(void *p)
+{
+        struct name_stats *st = p;
+        if (!st)
+                return;
+        hist_free(&st->hist);
+        free(st);
+}
+
+static void run_free(void *p)
+{
+        struct run *run = p;
+        if (!run)
+                return;
+        strmap_free(&run->names, name_stats_free);
+        u64map_free(&run->clients);
+        free(run->id);
+        free(run);
+}
+
+void runs_free(struct runs *rs)
+{
+        strmap_free(&rs->by_id, run_free);
+}
+
+int stats_from_stored(struct name_stats *st, const Ferretd__StoredStats *s)
+{
+        *st = (struct name_stats){
+                .count = s->count, .total_ns = s->total_ns, .min_ns = s->min_ns, .max_ns = s->max_ns,
+                .errors = s->errors, .warnings = s->warnings,
+        };
+        for (size_t i = 0; i < s->n_hist; i++)
+                if (s->hist[i] && hist_add_bucket(&st->hist, s->hist_first + (int)i, s->hist[i]) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+/* The stored record points into @st's histogram: use it before @st changes. */
+void stats_to_stored(const struct name_stats *st, Ferretd__StoredStats *s)
+{
+        *s = (Ferretd__StoredStats)FERRETD__STORED_STATS__INIT;
+        s->count = st->count;
+        s->total_ns = st->total_ns;
+        s->min_ns = st->min_ns;
+        s->max_ns = st->max_ns;
+        s->errors = st->errors;
+        s->warnings = st->warnings;
+        s->hist_first = st->hist.first;
+        s->n_hist = st->hist.n;
+        s->hist = st->hist.counts;
+}
+
+static int load_stats(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct run *run = userdata;
+        char name[STORE_MAX_KEY];
+        size_t n = key_len - 5;
+        memcpy(name, (const char *)key + 5, n);
+        name[n] = '\0';
+
+        Ferretd__StoredStats *s = ferretd__stored_stats__unpack(NULL, value_len, value);
+        struct name_stats *st = calloc(1, sizeof(*st));
+        int r = -ENOMEM;
+        if (s && st && stats_from_stored(st, s) == 0 && strmap_put(&run->names, name, st) == 0) {
+                st = NULL;
+                r = 0;
+        }
+        if (!s)
+                r = log_warning_errno(EIO, "Damaged statistics record for '%s' in run %s, ignoring", name, run->id);
+        name_stats_free(st);
+        ferretd__stored_stats__free_unpacked(s, NULL);
+        return r < 0 && r != -EIO ? r : 0;
+}
+
+static int run_load(struct runs *rs, struct run *run)
+{
+        Ferret__RunInfo *info;
+        int r = store_load_run(rs->store, run->number, &info);
+        if (r < 0)
+                return r;
+        run->spans = info->spans;
+        run->first_ns = info->first_ns ? info->first_ns : UINT64_MAX;
+        run->last_ns = info->last_ns;
+        run->dropped = info->dropped;
+        run->processes = info->processes;
+        ferret__run_info__free_unpacked(info, NULL);
+
+        uint8_t prefix[5];
+        return store_scan(rs->store, prefix, store_key_run_prefix(prefix, KEY_STATS, run->number), false,
+                          load_stats, run);
+}
+
+int runs_get(struct runs *rs, const char *id, struct run **ret)
+{
+        struct run *run = strmap_get(&rs->by_id, id);
+        if (run) {
+                *ret = run;
+                return 0;
+        }
+        run = calloc(1, sizeof(*run));
+        if (!run || !(run->id = strdup(id))) {
+                free(run);
+                return -ENOMEM;
+        }
+        int r = store_run_number(rs->store, id, &run->number);
+        if (r == 0) {
+                run->named = true;
+                r = run_load(rs, run);
+        } else if (r == -ENOENT) {
+                run->number = store_allocate_run(rs->store);
+                run->first_ns = UINT64_MAX;
+                run->dirty = true;
+                r = 0;
+        }
+        if (r == 0)
+                r = strmap_put(&rs->by_id, id, run);
+        if (r < 0) {
+                run_free(run);
+                return r;
+        }
+        *ret = run;
+        return 0;
+}
+
+struct name_stats *run_name_stats(struct run *run, const char *name)
+{
+        struct name_stats *st = strmap_get(&run->names, name);
+        if (st)
+                return st;
+        st = calloc(1, sizeof(*st));
+        if (!st)
+                return NULL;
+        st->min_ns = UINT64_MAX;
+        if (strmap_put(&run->names, name, st) < 0) {
+                free(st);
+                return NULL;
+        }
+        return st;
+}
+
+void name_stats_add(struct name_stats *st, uint64_t d, unsigned status)
+{
+        st->count++;
+        st->total_ns += d;
+        if (d < st->min_ns)
+                st->min_ns = d;
+        if (d > st->max_ns)
+                st->max_ns = d;
+        if (status == WIRE_STATUS_ERROR)
+                st->errors++;
+        else if (status == WIRE_STATUS_WARNING)
+                st->warnings++;
+        hist_add(&st->hist, d, 1);
+        st->dirty = true;
+}
+
+void runs_write_dirty(struct runs *rs, struct store_batch *b)
+{
+        STRMAP_FOREACH(&rs->by_id, e) {
+                struct run *run = e->value;
+                STRMAP_FOREACH(&run->names, n) {
+                        struct name_stats *st = n->value;
+                        if (!st->dirty)
+                                continue;
+                        Ferretd__StoredStats s;
+                        stats_to_stored(st, &s);
+                        store_batch_put_stats(b, run->number, n->key, &s);
+                        st->dirty = false;
+                }
+                if (!run->dirty)
+                        continue;
+                if (!run->named) {
+                        store_batch_put_run_name(b, run->id, run->number);
+                        run->named = true;
+                }
+                Ferret__RunInfo info = FERRET__RUN_INFO__INIT;
+                info.run = run->id;
+                info.spans = run->spans;
+                info.first_ns = run->first_ns == UINT64_MAX ? 0 : run->first_ns;
+                info.last_ns = run->last_ns;
+                info.dropped = run->dropped;
+                info.processes = run->processes;
+                store_batch_put_run(b, run->number, &info);
+                run->dirty = false;
+        }
+}
+
+void runs_evict_idle(struct runs *rs, uint64_t now_ns, uint64_t idle_ns)
+{
+        bool any = false;
+        STRMAP_FOREACH(&rs->by_id, e) {
+                struct run *run = e->value;
+                if (now_ns - run->last_used_ns > idle_ns)
+                        any = true;
+        }
+        if (!any)
+                return;
+        /* Rebuild the map without the idle runs: the map does not delete. */
+        struct strmap keep = { 0 };
+        STRMAP_FOREACH(&rs->by_id, e) {
+                struct run *run = e->value;
+                if (now_ns - run->last_used_ns > idle_ns || strmap_put(&keep, e->key, run) < 0)
+                        run_free(run);
+        }
+        strmap_free(&rs->by_id, NULL);
+        rs->by_id = keep;
+}

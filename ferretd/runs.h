@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ingest thread's view of the runs it writes to: run records and
+ * per-name statistics, kept in memory and written back with each commit
+ * (so statistics always match the spans stored beside them). A run not
+ * written to for a while is dropped from memory and reloaded on demand.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "histogram.h"
+#include "map.h"
+#include "store.h"
+
+struct name_stats {
+        uint64_t count, total_ns, min_ns, max_ns, errors, warnings;
+        struct histogram hist;
+        bool dirty;
+};
+
+struct run {
+        uint32_t number;
+        char *id;
+        uint64_t spans, first_ns, last_ns, dropped;
+        uint32_t processes;
+        struct strmap names;                /* name -> struct name_stats */
+        struct u64map clients;              /* client ids seen, for the process count */
+        bool dirty, named;                  /* named: its 'n' record is stored */
+        uint64_t last_used_ns;
+};
+
+struct runs {
+        struct store *store;
+        struct strmap by_id;                /* run id -> struct run */
+};
+
+void runs_init(struct runs *rs, struct store *store);
+void runs_free(struct runs *rs);
+/* The run named @id, loaded from the store or created. */
+int runs_get(struct runs *rs, const char *id, struct run **ret);
+/* The statistics of @name in @run, created empty if new. */
+struct name_stats *run_name_stats(struct run *run, const char *name);
+void name_stats_add(struct name_stats *st, uint64_t duration_ns, unsigned status);
+/* Adds every dirty record to @b and marks them clean. */
+void runs_write_dirty(struct runs *rs, struct store_batch *b);
+/* Forgets runs unused for @idle_ns (they are all clean after a commit). */
+void runs_evict_idle(struct runs *rs, uint64_t now_ns, uint64_t idle_ns);
+
+/* StoredStats <-> struct name_stats (the histogram is copied). */
+int stats_from_stored(struct name_stats *st, const Ferretd__StoredStats *s);
+void stats_to_stored(const struct name_stats *st, Ferretd__StoredStats *s);

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "store.h"
+
+struct store {
+        rocksdb_t *db;
+        rocksdb_options_t *options;
+        rocksdb_writeoptions_t *write_options;
+        rocksdb_readoptions_t *read_options;
+        char *path;
+        bool read_only;
+        Ferretd__StoredMeta meta;
+};
+
+struct store_batch {
+        rocksdb_writebatch_t *wb;
+};
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+        p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+        put_be32(p, (uint32_t)(v >> 32));
+        put_be32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run)
+{
+        buf[0] = (uint8_t)table;
+        put_be32(buf + 1, run);
+        return 5;
+}
+
+size_t store_key_run(uint8_t *buf, uint32_t run)
+{
+        return store_key_run_prefix(buf, KEY_RUN, run);
+}
+
+static int load_meta(struct store *s)
+{
+        char *value;
+        size_t len;
+        uint8_t key = KEY_META;
+        s->meta = (Ferretd__StoredMeta)FERRETD__STORED_META__INIT;
+        s->meta.format = STORE_FORMAT;
+        int r = store_get(s, &key, 1, &value, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        Ferretd__StoredMeta *m = ferretd__stored_meta__unpack(NULL, len, (const uint8_t *)value);
+        store_free_value(value);
+        if (!m)
+                return log_error_errno(EIO, "Database %s has a damaged meta record", s->path);
+        if (m->format > STORE_FORMAT) {
+                ferretd__stored_meta__free_unpacked(m, NULL);
+                return log_error_errno(EIO, "Database %s has format %u; this ferretd reads up to %u",
+                                       s->path, m->format, STORE_FORMAT);
+        }
+        s->meta.next_run = m->next_run;
+        s->meta.next_chunk = m->next_chunk;
+        ferretd__stored_meta__free_unpacked(m, NULL);
+        return 0;
+}
+
+int store_open(const char *path, bool read_only, struct store **ret)
+{
+        struct stat st;
+        char *err = NULL;
+        int r;
+
+        if (read_only && stat(path, &st) < 0)
+                return -ENOENT;
+
+        struct store *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->path = strdup(path);
+        s->read_only = read_only;
+        s->options = rocksdb_options_create();
+        s->write_options = rocksdb_writeoptions_create();
+        s->read_options = rocksdb_readoptions_create();
+        if (!s->path || !s->options || !s->write_options || !s->read_options) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        rocksdb_options_set_create_if_missing(s->options, !read_only);
+        rocksdb_options_increase_parallelism(s->options, 2);
+        /* Batches are large values that compress well; lz4 while they are
+         * hot, zstd once compaction moves them to the last level. */
+        rocksdb_options_set_compression(s->options, rocksdb_lz4_compression);
+        rocksdb_options_set_bottommost_compression(s->options, rocksdb_zstd_compression);
+        rocksdb_options_set_max_open_files(s->options, 512);
+        rocksdb_options_set_keep_log_file_num(s->options, 2);
+        rocksdb_options_set_info_log_level(s->options, 2 /* warn */);
+
+        if (!read_only && mkdir(path, 0750) < 0 && errno != EEXIST) {
+                r = log_error_errno(errno, "Failed to create database directory %s: %m", path);
+                goto fail;
+        }
+        s->db = read_only ? rocksdb_open_for_read_only(s->options, path, 0, &err)
+                          : rocksdb_open(s->options, path, &err);
+        if (!s->db) {
+                if (err && strstr(err, "lock"))
+                        r = -EBUSY;
+                else if (read_only)
+                        r = -ENOENT;
+                else
+                        r = log_error_errno(EIO, "Failed to open database %s: %s", path, err ? err : "unknown error");
+                rocksdb_free(err);
+                goto fail;
+        }
+        r = load_meta(s);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+
+fail:
+        store_close(s);
+        return r;
+}
+
+void store_close(struct store *s)
+{
+        if (!s)
+                return;
+        if (s->db)
+                rocksdb_close(s->db);
+        if (s->read_options)
+                rocksdb_readoptions_destroy(s->read_options);
+        if (s->write_options)
+                rocksdb_writeoptions_destroy(s->write_options);
+        if (s->options)
+                rocksdb_options_destroy(s->options);
+        free(s->path);
+        free(s);
+}
+
+const char *store_path(const struct store *s)
+{
+        return s->path;
+}
+
+bool store_read_only(const struct store *s)
+{
+        return s->read_only;
+}
+
+uint64_t store_disk_bytes(const struct store *s)
+{
+        uint64_t total = 0;
+        DIR *d = opendir(s->path);
+        if (!d)
+                return 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                struct stat st;
+                if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+                        total += (uint64_t)st.st_blocks * 512;
+        }
+        closedir(d);
+        return total;
+}
+
+int store_get(struct store *s, const void *key, size_t key_len, char **ret, size_t *ret_len)
+{
+        char *err = NULL;
+        size_t len;
+        char *v = rocksdb_get(s->db, s->read_options, key, key_len, &len, &err);
+        if (err) {
+                int r = log_error_errno(EIO, "Failed to read from %s: %s", s->path, err);
+                rocksdb_free(err);
+                return r;
+        }
+        if (!v)
+                return -ENOENT;
+        *ret = v;
+        *ret_len = len;
+        return 0;
+}
+
+void store_free_value(char *value)
+{
+        rocksdb_free(value);
+}
+
+int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reverse,
+               store_visit_fn visit, void *userdata)
+{
+        /* An iterator reads one consistent snapshot of the database. */
+        rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+        int r = 0;
+        if (reverse) {
+                /* Position after every key with this prefix, then walk back. */
+                uint8_t end[STORE_MAX_KEY + 1];
+                if (prefix_len > STORE_MAX_KEY)
+                        prefix_len = STORE_MAX_KEY;
+                memcpy(end, prefix, prefix_len);
+                end[prefix_len] = 0xff;
+                rocksdb_iter_seek_for_prev(it, (const char *)end, prefix_len + 1);
+        } else
+                rocksdb_iter_seek(it, prefix, prefix_len);
+
+        for (; rocksdb_iter_valid(it); reverse ? rocksdb_iter_prev(it) : rocksdb_iter_next(it)) {
+                size_t klen, vlen;
+                const char *k = rocksdb_iter_key(it, &klen);
+                if (klen < prefix_len || memcmp(k, prefix, prefix_len) != 0) {
+                        if (reverse && klen >= prefix_len && memcmp(k, prefix, prefix_len) > 0)
+                                continue;       /* 0xff-suffixed keys past our bound */
+                        break;
+                }
+                const char *v = rocksdb_iter_value(it, &vlen);
+                r = visit(k, klen, v, vlen, userdata);
+                if (r != 0)
+                        break;
+        }
+        char *err = NULL;
+        rocksdb_iter_get_error(it, &err);
+        if (err) {
+                r = log_error_errno(EIO, "Failed to scan %s: %s", s->path, err);
+                rocksdb_free(err);
+        }
+        rocksdb_iter_destroy(it);
+        return r < 0 ? r : 0;
+}
+
+int store_run_number(struct store *s, const char *run_id, uint32_t *ret)
+{
+        size_t n = strlen(run_id);
+        uint8_t key[STORE_MAX_KEY];
+        if (1 + n > sizeof(key))
+                return -ENOENT;
+        char *v;
+        size_t len;
+        key[0] = KEY_RUN_NAME;
+        memcpy(key + 1, run_id, n);
+        int r = store_get(s, key, 1 + n, &v, &len);
+        if (r < 0)
+                return r;
+        if (len != 4) {
+                store_free_value(v);
+                return -EIO;
+        }
+        *ret = get_be32((const uint8_t *)v);
+        store_free_value(v);
+        return 0;
+}
+
+static int visit_first_run(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        if (key_len != 5)
+                return 0;
+        *(uint32_t *)userdata = get_be32((const uint8_t *)key + 1);
+        return 1;
+}
+
+int store_newest_run(struct store *s, uint32_t *ret)
+{
+        uint8_t prefix = KEY_RUN;
+        uint32_t run = 0;
+        int r = store_scan(s, &prefix, 1, true, visit_first_run, &run);
+        if (r < 0)
+                return r;
+        if (!run)
+                return -ENOENT;
+        *ret = run;
+        return 0;
+}
+
+int store_load_run(struct store *s, uint32_t run, Ferret__RunInfo **ret)
+{
+        uint8_t key[5];
+        char *v;
+        size_t len;
+        int r = store_get(s, key, store_key_run(key, run), &v, &len);
+        if (r < 0)
+                return r;
+        Ferret__RunInfo *info = ferret__run_info__unpack(NULL, len, (const uint8_t *)v);
+        store_free_value(v);
+        if (!info)
+                return -EIO;
+        *ret = info;
+        return 0;
+}
+
+uint32_t store_allocate_run(struct store *s)
+{
+        return ++s->meta.next_run;
+}
+
+struct store_batch *store_batch_new(void)
+{
+        struct store_batch *b = calloc(1, sizeof(*b));
+        if (!b)
+                return NULL;
+        b->wb = rocksdb_writebatch_create();
+        return b;
+}
+
+void store_batch_free(struct store_batch *b)
+{
+        if (!b)
+                return;
+        rocksdb_writebatch_destroy(b->wb);
+        free(b);
+}
+
+void store_batch_put(struct store_batch *b, const void *key, size_t key_len, const void *value, size_t value_len)
+{
+        rocksdb_writebatch_put(b->wb, key, key_len, value, value_len);
+}
+
+void store_batch_put_run_name(struct store_batch *b, const char *run_id, uint32_t run)
+{
+        size_t n = strlen(run_id);
+        uint8_t key[STORE_MAX_KEY], value[4];
+        if (1 + n > sizeof(key))
+                return;
+        key[0] = KEY_RUN_NAME;
+        memcpy(key + 1, run_id, n);
+        put_be32(value, run);
+        store_batch_put(b, key, 1 + n, value, 4);
+}
+
+void store_batch_put_run(struct store_batch *b, uint32_t run, const Ferret__RunInfo *info)
+{
+        uint8_t key[5];
+        size_t len = ferret__run_info__get_packed_size(info);
+        uint8_t *value = malloc(len ? len : 1);
+        if (!value)
+                return;
+        ferret__run_info__pack(info, value);
+        store_batch_put(b, key, store_key_run(key, run), value, len);
+        free(value);
+}
+
+void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run, uint64_t start_ns,
+                           const void *data, size_t len)
+{
+        uint8_t key[21];
+        store_key_run_prefix(key, KEY_CHUNK, run);
+        put_be64(key + 5, start_ns);
+        put_be64(key + 13, ++s->meta.next_chunk);
+        store_batch_put(b, key, sizeof(key), data, len);
+}
+
+void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name, const Ferretd__StoredStats *st)
+{
+        size_t n = strlen(name);
+        uint8_t key[STORE_MAX_KEY];
+        if (5 + n > sizeof(key))
+                return;
+        store_key_run_prefix(key, KEY_STATS, run);
+        memcpy(key + 5, name, n);
+        size_t len = ferretd__stored_stats__get_packed_size(st);
+        uint8_t *value = malloc(len ? len : 1);
+        if (!value)
+                return;
+        ferretd__stored_stats__pack(st, value);
+        store_batch_put(b, key, 5 + n, value, len);
+        free(value);
+}
+
+size_t store_batch_bytes(const struct store_batch *b)
+{
+        size_t len;
+        rocksdb_writebatch_data(b->wb, &len);
+        return len;
+}
+
+int store_commit(struct store *s, struct store_batch *b)
+{
+        uint8_t meta[64], key = KEY_META;
+        size_t len = ferretd__stored_meta__pack(&s->meta, meta);
+        store_batch_put(b, &key, 1, meta, len);
+
+        char *err = NULL;
+        rocksdb_write(s->db, s->write_options, b->wb, &err);
+        if (err) {
+                int r = log_error_errno(EIO, "Failed to write to %s: %s", s->path, err);
+                rocksdb_free(err);
+                return r;
+        }
+        rocksdb_writebatch_clear(b->wb);
+        return 0;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The RocksDB database and its key layout. Every key starts with a one-byte
+ * table tag; numbers are big-endian so that keys sort as the numbers do.
+ *
+ *   'm'                            -> StoredMeta
+ *   'n' <run id>                   -> run number (u32)
+ *   'r' <run u32>                  -> ferret.RunInfo
+ *   's' <run u32> <start u64> <seq u64> -> a ferret.Batch, as received
+ *   't' <run u32> <span name>      -> StoredStats
+ *
+ * Runs are numbered in creation order, so the newest run is the last 'r' key.
+ * A run's batches sort by their first span's start time. One writer thread
+ * (ingest) and any number of readers (queries) share a store.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferret.pb-c.h"
+#include "store.pb-c.h"
+
+#define STORE_FORMAT 1
+/* Names and run ids are bounded by the wire limits, so keys are too. */
+#define STORE_MAX_KEY 1100
+
+enum {
+        KEY_META = 'm',
+        KEY_RUN_NAME = 'n',
+        KEY_RUN = 'r',
+        KEY_CHUNK = 's',
+        KEY_STATS = 't',
+};
+
+struct store;
+struct store_batch;
+
+/* Opens (creating if needed, unless @read_only) the database at @path.
+ * Returns 0, -EBUSY when another process holds it, -ENOENT when a read-only
+ * open finds no database, or -EIO with the reason logged. */
+int store_open(const char *path, bool read_only, struct store **ret);
+void store_close(struct store *s);
+const char *store_path(const struct store *s);
+bool store_read_only(const struct store *s);
+/* Bytes the database's files take on disk. */
+uint64_t store_disk_bytes(const struct store *s);
+
+/* Reading. @visit returns 0 to go on, 1 to stop, or a negative errno. */
+typedef int (*store_visit_fn)(const void *key, size_t key_len, const void *value, size_t value_len,
+                              void *userdata);
+int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reverse,
+               store_visit_fn visit, void *userdata);
+/* Returns 0 (the value in *ret, free with store_free_value()), -ENOENT or -EIO. */
+int store_get(struct store *s, const void *key, size_t key_len, char **ret, size_t *ret_len);
+void store_free_value(char *value);
+
+int store_run_number(struct store *s, const char *run_id, uint32_t *ret);
+int store_newest_run(struct store *s, uint32_t *ret);
+/* Returns 0 with *ret to free with ferret__run_info__free_unpacked(), or -ENOENT. */
+int store_load_run(struct store *s, uint32_t run, Ferret__RunInfo **ret);
+
+/* Writing (the ingest thread only). */
+uint32_t store_allocate_run(struct store *s);
+struct store_batch *store_batch_new(void);
+void store_batch_free(struct store_batch *b);
+void store_batch_put(struct store_batch *b, const void *key, size_t key_len, const void *value, size_t value_len);
+void store_batch_put_run_name(struct store_batch *b, const char *run_id, uint32_t run);
+void store_batch_put_run(struct store_batch *b, uint32_t run, const Ferret__RunInfo *info);
+void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run, uint64_t start_ns,
+                           const void *data, size_t len);
+void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name, const Ferretd__StoredStats *st);
+size_t store_batch_bytes(const struct store_batch *b);
+/* Writes the batch (with the meta record) atomically and clears it; on
+ * failure the batch is kept, so the caller can retry. */
+int store_commit(struct store *s, struct store_batch *b);
+
+/* Key construction; @buf must hold 1 + 4 + 8 + 8 bytes, or more for names. */
+size_t store_key_run(uint8_t *buf, uint32_t run);
+size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run);
