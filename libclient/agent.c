@@ -8,8 +8,10 @@
  * the thread that forked.
  *
  * The process `ferret run` starts itself is recorded by `ferret run`, which
- * sees its exit status even when a signal kills it; FERRET_AGENT_SKIP_PID
- * names it so the agent does not record it twice.
+ * sees its exit status even when a signal kills it; FERRET_AGENT_SKIP_SELF
+ * tells the agent in that process not to record it twice. The variable is
+ * removed at once, so descendants (and an image the process execs) are
+ * recorded as usual.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -98,8 +100,9 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
         join_argv(argc, argv);
         launched_by = ferret_current();
 
-        const char *skip = getenv("FERRET_AGENT_SKIP_PID");
-        if (!(skip && atoi(skip) == getpid()))
+        if (getenv("FERRET_AGENT_SKIP_SELF"))
+                unsetenv("FERRET_AGENT_SKIP_SELF");
+        else
                 begin_process_span(false);
         pthread_atfork(NULL, NULL, agent_after_fork_child);
 }

@@ -22,6 +22,10 @@
 #define IDLE_WAKE_MS 250
 #define BUSY_WAKE_MS 5
 
+/* Cumulative spans sent, by batch seq, for the last SENT_HISTORY batches:
+ * what an acknowledgement up to some seq covers. */
+#define SENT_HISTORY 4096
+
 struct pending {
         struct thread_state *ts;
         uint64_t pos;
@@ -48,7 +52,21 @@ struct flusher {
         uint64_t flush_deadline_ns;
 
         Ferret__Process process;
+        uint64_t sent_total;
+        uint64_t sent_by_seq[SENT_HISTORY];
 };
+
+/* Spans sent but never acknowledged: at stop, when the daemon is gone or
+ * did not answer, they are lost, and are counted as dropped. */
+static uint64_t unacknowledged(const struct flusher *f)
+{
+        uint64_t acked = f->transport.stored_seq;
+        if (acked >= f->seq)
+                return 0;
+        if (f->seq - acked >= SENT_HISTORY)
+                return f->sent_total - f->sent_by_seq[(f->seq - SENT_HISTORY + 1) % SENT_HISTORY];
+        return f->sent_total - (acked ? f->sent_by_seq[acked % SENT_HISTORY] : 0);
+}
 
 static uint64_t mono_ns(void)
 {
@@ -130,6 +148,8 @@ static void send_batch(struct flusher *f, bool patient)
         }
         if (r == 0) {
                 f->seq++;
+                f->sent_total += n;
+                f->sent_by_seq[f->seq % SENT_HISTORY] = f->sent_total;
                 f->dropped_total += dropped;
                 atomic_fetch_add(&client_g.sent_spans, n);
                 atomic_fetch_add(&client_g.sent_batches, 1);
@@ -259,6 +279,7 @@ static void *flusher_main(void *arg)
                 if (stop && !f->flush_active)
                         break;
         }
+        atomic_fetch_add(&client_g.dropped_sending, unacknowledged(f));
         if (f->transport_ok)
                 transport_close(&f->transport);
         return NULL;

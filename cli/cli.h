@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared pieces of the ferret command: options every verb understands, the
+ * connection to a daemon, a private daemon of our own, and output helpers.
+ * Errors are printed once, where they are detected, as one line on stderr;
+ * callers just return a negative errno up to main().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "ferret.pb-c.h"
+
+struct cli {
+        bool json;
+        bool color;
+        const char *runtime_dir;       /* --runtime-dir, or NULL */
+};
+
+/* Prints "ferret: <message>" on stderr and returns -abs(error) (or -EINVAL
+ * when @error is 0), so that `return cli_error(r, "...")` reads naturally. */
+int cli_error(int error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- Talking to a daemon (connect.c) --- */
+
+/* The runtime directory to use: --runtime-dir, FERRET_RUNTIME_DIR, the
+ * user's daemon if one listens, else /run/ferret. */
+void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size);
+/* Whether a daemon accepts connections in @dir. */
+bool cli_daemon_alive(const char *dir);
+/* Sends @req to the daemon in @dir and returns its response (free with
+ * ferret__response__free_unpacked()). A response carrying an error is
+ * printed and turned into that error. */
+int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__Response **ret);
+
+/* --- A private daemon (spawn-daemon.c) --- */
+
+struct private_daemon {
+        pid_t pid;
+        char runtime_dir[256];
+        bool remove_dir;               /* a temporary runtime directory */
+};
+
+/* Starts ferretd on @db with its sockets in @runtime_dir (a new temporary
+ * directory when NULL) and waits until it is ready. */
+int private_daemon_start(const char *db, const char *runtime_dir, bool read_only, struct private_daemon *ret);
+/* SIGTERM, then waits for it to store everything and exit. */
+int private_daemon_stop(struct private_daemon *d);
+/* The directory of a helper program or library installed beside us. */
+int cli_find_helper(const char *name, const char *build_subdir, char *buf, size_t size);
+
+/* --- Output (format.c) --- */
+
+void cli_setup_output(struct cli *cli);
+/* "950 ns", "12.3 µs", "120.50 ms", "2.35 s". */
+const char *format_duration(uint64_t ns, char *buf, size_t size);
+/* Local time, "2026-11-26 10:53:56". */
+const char *format_time(uint64_t wall_ns, char *buf, size_t size);
+const char *format_bytes(uint64_t bytes, char *buf, size_t size);
+/* @escape when colour is on, else "". */
+const char *color(const struct cli *cli, const char *escape);
+#define C_RESET "\033[0m"
+#define C_BOLD "\033[1m"
+#define C_DIM "\033[2m"
+#define C_RED "\033[31m"
+#define C_YELLOW "\033[33m"
+#define C_CYAN "\033[36m"
+#define C_GREEN "\033[32m"
+
+/* --- Verbs --- */
+
+int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_query(struct cli *cli, int argc, char **argv);
+int cmd_analyze(struct cli *cli, int argc, char **argv);
+int cmd_runs(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+
+/* Summary and tree of a run, shared by query and analyze (render-*.c). */
+struct query_options {
+        const char *run;
+        bool all;
+        bool tree;
+};
+int query_execute(struct cli *cli, const char *runtime_dir, const struct query_options *o);
+int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s);
+int render_tree(const struct cli *cli, const Ferret__TreeResponse *t);

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferret query: a run's summary table or call tree, from the daemon.
+ * ferret analyze DB: the same on a database directory, through a private
+ * read-only daemon, so the command never links the storage code itself.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "options.h"
+
+#define QUERY_TIMEOUT_MS 60000
+
+#define QUERY_OPTIONS_HELP \
+        "  -r, --run ID            the run to show (default: the newest)\n" \
+        "  -a, --all               every run, statistics merged by name\n" \
+        "  -t, --tree              the call tree instead of the summary table\n"
+
+static const char query_usage[] =
+        "Usage: ferret query [--run ID | --all] [--tree] [--json]\n"
+        "Show where a run's time went: per span name, count, total, min, avg, p50, p95,\n"
+        "p99, max and errors, sorted by total time; or the call tree with --tree.\n\n"
+        QUERY_OPTIONS_HELP COMMON_OPTIONS_HELP;
+
+static const char analyze_usage[] =
+        "Usage: ferret analyze DB [--run ID | --all] [--tree] [--json]\n"
+        "Like ferret query, reading the database directory DB directly (read-only,\n"
+        "also while a daemon writes to it).\n\n"
+        QUERY_OPTIONS_HELP COMMON_OPTIONS_HELP;
+
+static int parse(struct cli *cli, int argc, char **argv, const char *usage, struct query_options *o,
+                 const char **ret_db)
+{
+        static const struct option opts[] = {
+                { "run", required_argument, NULL, 'r' },
+                { "all", no_argument, NULL, 'a' },
+                { "tree", no_argument, NULL, 't' },
+                COMMON_OPTIONS,
+                {},
+        };
+        int c, r;
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":r:athj", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'r':
+                        o->run = optarg;
+                        break;
+                case 'a':
+                        o->all = true;
+                        break;
+                case 't':
+                        o->tree = true;
+                        break;
+                default:
+                        r = cli_common_option(cli, c, argv, usage);
+                        if (r <= 0)
+                                return r;
+                }
+        }
+        if (o->all && o->run)
+                return cli_error(EINVAL, "--run and --all exclude each other");
+        if (o->all && o->tree)
+                return cli_error(EINVAL, "--tree shows one run; drop --all or name the run with --run");
+        if (ret_db) {
+                if (optind >= argc)
+                        return cli_error(EINVAL, "which database? (usage: ferret analyze DB)");
+                *ret_db = argv[optind++];
+        }
+        if (optind < argc)
+                return cli_error(EINVAL, "unexpected argument '%s' (see ferret %s --help)", argv[optind], argv[0]);
+        return 1;
+}
+
+int query_execute(struct cli *cli, const char *dir, const struct query_options *o)
+{
+        Ferret__Request req = FERRET__REQUEST__INIT;
+        Ferret__SummaryRequest summary = FERRET__SUMMARY_REQUEST__INIT;
+        Ferret__TreeRequest tree = FERRET__TREE_REQUEST__INIT;
+        Ferret__Response *resp;
+
+        if (o->tree) {
+                tree.run = (char *)(o->run ? o->run : "");
+                req.body_case = FERRET__REQUEST__BODY_TREE;
+                req.tree = &tree;
+        } else {
+                summary.run = (char *)(o->run ? o->run : "");
+                summary.all = o->all;
+                req.body_case = FERRET__REQUEST__BODY_SUMMARY;
+                req.summary = &summary;
+        }
+        int r = cli_request(dir, &req, QUERY_TIMEOUT_MS, &resp);
+        if (r < 0)
+                return r;
+        if (o->tree && resp->body_case == FERRET__RESPONSE__BODY_TREE)
+                r = render_tree(cli, resp->tree);
+        else if (!o->tree && resp->body_case == FERRET__RESPONSE__BODY_SUMMARY)
+                r = render_summary(cli, resp->summary);
+        else
+                r = cli_error(EPROTO, "ferretd answered with something else than asked");
+        ferret__response__free_unpacked(resp, NULL);
+        return r;
+}
+
+int cmd_query(struct cli *cli, int argc, char **argv)
+{
+        struct query_options o = { 0 };
+        char dir[PATH_MAX];
+        int r = parse(cli, argc, argv, query_usage, &o, NULL);
+        if (r <= 0)
+                return r;
+        cli_find_runtime_dir(cli, dir, sizeof(dir));
+        return query_execute(cli, dir, &o);
+}
+
+int cmd_analyze(struct cli *cli, int argc, char **argv)
+{
+        struct query_options o = { 0 };
+        struct private_daemon d;
+        const char *db;
+        char current[PATH_MAX];
+        struct stat st;
+        int r = parse(cli, argc, argv, analyze_usage, &o, &db);
+        if (r <= 0)
+                return r;
+
+        if (stat(db, &st) < 0)
+                return cli_error(ENOENT, "no database at %s", db);
+        snprintf(current, sizeof(current), "%s/CURRENT", db);
+        if (!S_ISDIR(st.st_mode) || access(current, F_OK) < 0)
+                return cli_error(EINVAL, "%s is not a Ferret database", db);
+
+        r = private_daemon_start(db, NULL, true, &d);
+        if (r < 0)
+                return r;
+        r = query_execute(cli, d.runtime_dir, &o);
+        int s = private_daemon_stop(&d);
+        return r < 0 ? r : s;
+}

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferret run: runs a program with the agent preloaded into it and every
+ * process it starts, records the program's own span (it sees its exit status,
+ * even a fatal signal, and its resource use), and stores everything in the
+ * chosen database: through the daemon that serves it, or a private ferretd
+ * started for the run and stopped once everything is stored.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "ferret.h"
+#include "options.h"
+
+#define FLUSH_TIMEOUT_MS 10000
+
+extern char **environ;
+
+static const char usage[] =
+        "Usage: ferret run [--db DB] [--run-id ID] [--] PROG [ARGS...]\n"
+        "Run PROG traced: a span for every process it starts (fork and exec followed),\n"
+        "stored in DB. PROG's exit status becomes ferret run's.\n\n"
+        "  -d, --db DB             database directory (default: the running daemon's,\n"
+        "                          else ./ferret.db through a private daemon)\n"
+        "  -i, --run-id ID         name of the run (default: PROG-DATE-TIME-PID)\n"
+        "  -q, --quiet             no summary line at the end\n" COMMON_OPTIONS_HELP;
+
+struct run_options {
+        const char *db;
+        const char *run_id;
+        bool quiet;
+        char **prog;                   /* PROG and its arguments */
+};
+
+static int parse(struct cli *cli, int argc, char **argv, struct run_options *o)
+{
+        static const struct option opts[] = {
+                { "db", required_argument, NULL, 'd' },
+                { "run-id", required_argument, NULL, 'i' },
+                { "quiet", no_argument, NULL, 'q' },
+                COMMON_OPTIONS,
+                {},
+        };
+        int c, r;
+        cli_getopt_reset();
+        /* "+": options end at PROG; what follows is PROG's. */
+        while ((c = getopt_long(argc, argv, "+:d:i:qhj", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'd':
+                        o->db = optarg;
+                        break;
+                case 'i':
+                        o->run_id = optarg;
+                        break;
+                case 'q':
+                        o->quiet = true;
+                        break;
+                default:
+                        r = cli_common_option(cli, c, argv, usage);
+                        if (r <= 0)
+                                return r;
+                }
+        }
+        if (optind >= argc)
+                return cli_error(EINVAL, "what should I run? (usage: ferret run [--db DB] PROG [ARGS...])");
+        o->prog = argv + optind;
+        return 1;
+}
+
+static void absolute_path(const char *path, char *buf, size_t size)
+{
+        char cwd[PATH_MAX];
+        if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+                snprintf(buf, size, "%s", path);
+        else
+                snprintf(buf, size, "%s/%s", cwd, path);
+}
+
+/* The private daemon of a database listens in a directory named after it, so
+ * that concurrent runs on one database share that daemon. */
+static void private_runtime_dir(const char *db, char *buf, size_t size)
+{
+        uint64_t h = 1469598103934665603ull;
+        for (const char *p = db; *p; p++)
+                h = (h ^ (uint8_t)*p) * 1099511628211ull;
+        const char *base = getenv("XDG_RUNTIME_DIR");
+        if (base && *base)
+                snprintf(buf, size, "%s/ferret-db-%016llx", base, (unsigned long long)h);
+        else
+                snprintf(buf, size, "/tmp/ferret-%u-db-%016llx", (unsigned)getuid(), (unsigned long long)h);
+}
+
+static bool daemon_serves(const char *dir, const char *db)
+{
+        Ferret__Request req = FERRET__REQUEST__INIT;
+        Ferret__StatusRequest st = FERRET__STATUS_REQUEST__INIT;
+        Ferret__Response *resp;
+        if (!cli_daemon_alive(dir))
+                return false;
+        req.body_case = FERRET__REQUEST__BODY_STATUS;
+        req.status = &st;
+        if (cli_request(dir, &req, 5000, &resp) < 0)
+                return false;
+        bool same = resp->body_case == FERRET__RESPONSE__BODY_STATUS && !resp->status->read_only &&
+                    strcmp(resp->status->db_path, db) == 0;
+        ferret__response__free_unpacked(resp, NULL);
+        return same;
+}
+
+/* Picks the daemon for this run; starts a private one if needed. Returns
+ * its runtime directory in @dir, and fills @own when we started it. */
+static int choose_daemon(struct cli *cli, const struct run_options *o, char *dir, size_t size, char *db,
+                         size_t db_size, struct private_daemon *own)
+{
+        char shared[PATH_MAX];
+        own->pid = -1;
+        cli_find_runtime_dir(cli, shared, sizeof(shared));
+        if (!o->db && cli_daemon_alive(shared)) {
+                snprintf(dir, size, "%s", shared);
+                db[0] = '\0';
+                return 0;
+        }
+        absolute_path(o->db ? o->db : "ferret.db", db, db_size);
+        if (daemon_serves(shared, db)) {
+                snprintf(dir, size, "%s", shared);
+                return 0;
+        }
+        private_runtime_dir(db, dir, size);
+        if (cli_daemon_alive(dir))
+                return 0;
+        return private_daemon_start(db, dir, false, own);
+}
+
+static void set_preload(const char *agent)
+{
+        const char *old = getenv("LD_PRELOAD");
+        char value[PATH_MAX * 2];
+        if (old && *old)
+                snprintf(value, sizeof(value), "%s:%s", agent, old);
+        else
+                snprintf(value, sizeof(value), "%s", agent);
+        setenv("LD_PRELOAD", value, 1);
+}
+
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGTSTP };
+
+/* Waits for @child, passing on the signals sent to us. A signal from the
+ * terminal already reached the child (same process group): it is not sent
+ * twice. */
+static int wait_child(pid_t child, const sigset_t *set, int *ret_status, struct rusage *ret_usage)
+{
+        for (;;) {
+                siginfo_t info;
+                int sig = sigwaitinfo(set, &info);
+                if (sig < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (sig == SIGCHLD) {
+                        pid_t p = wait4(child, ret_status, WNOHANG | WUNTRACED, ret_usage);
+                        if (p == child && (WIFEXITED(*ret_status) || WIFSIGNALED(*ret_status)))
+                                return 0;
+                        if (p == child && WIFSTOPPED(*ret_status)) {
+                                /* The child stopped (^Z): stop with it, like a shell's job. */
+                                raise(SIGSTOP);
+                                kill(child, SIGCONT);
+                        }
+                        continue;
+                }
+                if (info.si_code != SI_KERNEL)
+                        kill(child, sig);
+        }
+}
+
+static void tag_outcome(ferret_span_t *span, pid_t child, int status, const struct rusage *ru)
+{
+        char msg[64];
+        ferret_span_tag_int(span, "pid", child);
+        ferret_span_tag_int(span, "user_cpu_ns", (int64_t)ru->ru_utime.tv_sec * 1000000000 + ru->ru_utime.tv_usec * 1000);
+        ferret_span_tag_int(span, "sys_cpu_ns", (int64_t)ru->ru_stime.tv_sec * 1000000000 + ru->ru_stime.tv_usec * 1000);
+        ferret_span_tag_int(span, "max_rss_kb", ru->ru_maxrss);
+        if (WIFEXITED(status)) {
+                ferret_span_tag_int(span, "exit_code", WEXITSTATUS(status));
+                if (WEXITSTATUS(status)) {
+                        snprintf(msg, sizeof(msg), "exit status %d", WEXITSTATUS(status));
+                        ferret_span_set_status(span, FERRET_STATUS_ERROR, msg);
+                }
+        } else {
+                ferret_span_tag_str(span, "signal", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+                snprintf(msg, sizeof(msg), "killed by SIG%s", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+                ferret_span_set_status(span, FERRET_STATUS_ERROR, msg);
+        }
+}
+
+static void join_args(char **argv, char *buf, size_t size)
+{
+        size_t len = 0;
+        buf[0] = '\0';
+        for (int i = 0; argv[i] && len + 1 < size; i++) {
+                int n = snprintf(buf + len, size - len, "%s%s", i ? " " : "", argv[i]);
+                if (n < 0)
+                        break;
+                len += (size_t)n;
+        }
+}
+
+static void print_summary(const char *dir, const char *run_id, const char *db, const struct private_daemon *own)
+{
+        Ferret__Request req = FERRET__REQUEST__INIT;
+        Ferret__SummaryRequest s = FERRET__SUMMARY_REQUEST__INIT;
+        Ferret__Response *resp;
+        s.run = (char *)run_id;
+        req.body_case = FERRET__REQUEST__BODY_SUMMARY;
+        req.summary = &s;
+        if (cli_request(dir, &req, 10000, &resp) < 0)
+                return;
+        if (resp->body_case == FERRET__RESPONSE__BODY_SUMMARY && resp->summary->run) {
+                const Ferret__RunInfo *ri = resp->summary->run;
+                fprintf(stderr, "ferret: run %s: %llu spans stored, %llu dropped", run_id,
+                        (unsigned long long)ri->spans, (unsigned long long)ri->dropped);
+                if (*db && own->pid > 0)
+                        fprintf(stderr, ", in %s (see: ferret analyze %s --tree)\n", db, db);
+                else
+                        fprintf(stderr, " (see: ferret query --run %s --tree)\n", run_id);
+        }
+        ferret__response__free_unpacked(resp, NULL);
+}
+
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+        struct run_options o = { 0 };
+        struct private_daemon own = { .pid = -1 };
+        char dir[PATH_MAX], db[PATH_MAX], agent[PATH_MAX], run_id[256], cmdline[1024], tp[FERRET_TRACEPARENT_LEN + 1];
+        int r = parse(cli, argc, argv, &o);
+        if (r <= 0)
+                return r;
+
+        r = cli_find_helper("libferret-agent.so", "libclient", agent, sizeof(agent));
+        if (r < 0)
+                return r;
+        r = choose_daemon(cli, &o, dir, sizeof(dir), db, sizeof(db), &own);
+        if (r < 0)
+                return r;
+
+        const char *prog = strrchr(o.prog[0], '/') ? strrchr(o.prog[0], '/') + 1 : o.prog[0];
+        if (o.run_id)
+                snprintf(run_id, sizeof(run_id), "%s", o.run_id);
+        else if (getenv("FERRET_RUN_ID") && *getenv("FERRET_RUN_ID"))
+                snprintf(run_id, sizeof(run_id), "%s", getenv("FERRET_RUN_ID"));
+        else {
+                char stamp[32];
+                time_t now = time(NULL);
+                struct tm tm;
+                localtime_r(&now, &tm);
+                strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+                snprintf(run_id, sizeof(run_id), "%s-%s-%d", prog, stamp, (int)getpid());
+        }
+
+        /* Our own client and the child's read these on first use. */
+        setenv("FERRET_RUNTIME_DIR", dir, 1);
+        setenv("FERRET_RUN_ID", run_id, 1);
+        unsetenv("FERRET_DISABLE");
+
+        ferret_span_t *span = ferret_span_begin(prog);
+        join_args(o.prog, cmdline, sizeof(cmdline));
+        ferret_span_tag_str(span, "cmdline", cmdline);
+        if (ferret_ctx_format(ferret_span_context(span), tp, sizeof(tp)) == 0)
+                setenv("FERRET_TRACEPARENT", tp, 1);
+        set_preload(agent);
+        setenv("FERRET_AGENT_SKIP_SELF", "1", 1);
+
+        sigset_t set, old;
+        sigemptyset(&set);
+        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+                sigaddset(&set, forwarded[i]);
+        sigaddset(&set, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &set, &old);
+
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setsigmask(&attr, &old);
+        posix_spawnattr_setsigdefault(&attr, &set);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        pid_t child;
+        int spawn_error = posix_spawnp(&child, o.prog[0], NULL, &attr, o.prog, environ);
+        posix_spawnattr_destroy(&attr);
+        unsetenv("LD_PRELOAD");
+
+        int exit_code;
+        if (spawn_error) {
+                cli_error(spawn_error, "cannot run %s: %s", o.prog[0], strerror(spawn_error));
+                ferret_span_set_status(span, FERRET_STATUS_ERROR, strerror(spawn_error));
+                exit_code = spawn_error == ENOENT ? 127 : 126;
+        } else {
+                int status = 0;
+                struct rusage ru = { 0 };
+                r = wait_child(child, &set, &status, &ru);
+                tag_outcome(span, child, status, &ru);
+                exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        ferret_span_end(span);
+
+        r = ferret_flush(FLUSH_TIMEOUT_MS);
+        if (r < 0 && r != -ENODATA)
+                cli_error(r, "not every span reached ferretd: %s", ferret_strerror(r));
+        if (!o.quiet)
+                print_summary(dir, run_id, db, &own);
+        ferret_shutdown();
+        if (own.pid > 0)
+                private_daemon_stop(&own);
+        return exit_code;
+}

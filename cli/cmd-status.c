@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* ferret status: the daemon's health and counters. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "options.h"
+
+static const char usage[] =
+        "Usage: ferret status [--json]\n"
+        "Show the daemon's health: spans received, stored, rejected, dropped by\n"
+        "clients, database size and uptime.\n\n" COMMON_OPTIONS_HELP;
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = { COMMON_OPTIONS, {} };
+        char dir[PATH_MAX];
+        int c, r;
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":hj", opts, NULL)) >= 0) {
+                r = cli_common_option(cli, c, argv, usage);
+                if (r <= 0)
+                        return r;
+        }
+        if (optind < argc)
+                return cli_error(EINVAL, "unexpected argument '%s' (see ferret status --help)", argv[optind]);
+
+        Ferret__Request req = FERRET__REQUEST__INIT;
+        Ferret__StatusRequest status_req = FERRET__STATUS_REQUEST__INIT;
+        Ferret__Response *resp;
+        req.body_case = FERRET__REQUEST__BODY_STATUS;
+        req.status = &status_req;
+        cli_find_runtime_dir(cli, dir, sizeof(dir));
+        r = cli_request(dir, &req, 10000, &resp);
+        if (r < 0)
+                return r;
+        if (resp->body_case != FERRET__RESPONSE__BODY_STATUS) {
+                ferret__response__free_unpacked(resp, NULL);
+                return cli_error(EPROTO, "ferretd answered with something else than asked");
+        }
+        const Ferret__StatusResponse *s = resp->status;
+        if (cli->json) {
+                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+                                      "version", s->version, "pid", (int)s->pid, "db_path", s->db_path,
+                                      "runtime_dir", s->runtime_dir, "uptime_ns", (json_int_t)s->uptime_ns,
+                                      "received_batches", (json_int_t)s->received_batches,
+                                      "received_spans", (json_int_t)s->received_spans,
+                                      "stored_spans", (json_int_t)s->stored_spans,
+                                      "rejected_messages", (json_int_t)s->rejected_messages,
+                                      "dropped_by_clients", (json_int_t)s->dropped_by_clients,
+                                      "db_size_bytes", (json_int_t)s->db_size_bytes, "runs", (json_int_t)s->runs,
+                                      "read_only", s->read_only);
+                r = json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
+                putchar('\n');
+                json_decref(o);
+        } else {
+                char up[32], size[32];
+                printf("%sferretd %s%s (pid %u) is running%s\n", color(cli, C_GREEN), s->version, color(cli, C_RESET),
+                       s->pid, s->read_only ? " read-only" : "");
+                printf("  database:           %s (%s)\n", s->db_path, format_bytes(s->db_size_bytes, size, sizeof(size)));
+                printf("  sockets:            %s\n", s->runtime_dir);
+                printf("  uptime:             %s\n", format_duration(s->uptime_ns, up, sizeof(up)));
+                printf("  runs:               %llu\n", (unsigned long long)s->runs);
+                printf("  spans received:     %llu in %llu batches\n", (unsigned long long)s->received_spans,
+                       (unsigned long long)s->received_batches);
+                printf("  spans stored:       %llu\n", (unsigned long long)s->stored_spans);
+                printf("  rejected messages:  %s%llu%s\n", s->rejected_messages ? color(cli, C_YELLOW) : "",
+                       (unsigned long long)s->rejected_messages, s->rejected_messages ? color(cli, C_RESET) : "");
+                printf("  dropped by clients: %s%llu%s\n", s->dropped_by_clients ? color(cli, C_YELLOW) : "",
+                       (unsigned long long)s->dropped_by_clients, s->dropped_by_clients ? color(cli, C_RESET) : "");
+        }
+        ferret__response__free_unpacked(resp, NULL);
+        return r;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "cli.h"
+#include "wire.h"
+
+int cli_error(int error, const char *fmt, ...)
+{
+        va_list ap;
+        fputs("ferret: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return error ? -abs(error) : -EINVAL;
+}
+
+bool cli_daemon_alive(const char *dir)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/query.sock", dir) >= (int)sizeof(sa.sun_path))
+                return false;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        bool alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        close(fd);
+        return alive;
+}
+
+void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size)
+{
+        const char *env = getenv("FERRET_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+        if (cli->runtime_dir) {
+                snprintf(buf, size, "%s", cli->runtime_dir);
+                return;
+        }
+        if (env && *env) {
+                snprintf(buf, size, "%s", env);
+                return;
+        }
+        if (xdg && *xdg)
+                snprintf(buf, size, "%s/ferret", xdg);
+        else
+                snprintf(buf, size, "/tmp/ferret-%u", (unsigned)getuid());
+        if (!cli_daemon_alive(buf))
+                snprintf(buf, size, "/run/ferret");
+}
+
+int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__Response **ret)
+{
+        char endpoint[PATH_MAX];
+        int r = 0;
+
+        if (!cli_daemon_alive(dir))
+                return cli_error(ECONNREFUSED,
+                                 "no ferretd is running in %s (start one with `ferretd` or `systemctl start ferretd`, "
+                                 "or read a database directly with `ferret analyze DB`)", dir);
+
+        snprintf(endpoint, sizeof(endpoint), "ipc://%s/query.sock", dir);
+        void *ctx = zmq_ctx_new();
+        void *sock = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
+        if (!sock) {
+                r = cli_error(errno, "cannot create a socket: %s", zmq_strerror(errno));
+                goto out;
+        }
+        int zero = 0;
+        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+        zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
+        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+        if (zmq_connect(sock, endpoint) < 0) {
+                r = cli_error(errno, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+                goto out;
+        }
+
+        req->version = WIRE_PROTOCOL_VERSION;
+        size_t len = ferret__request__get_packed_size(req);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf) {
+                r = cli_error(ENOMEM, "out of memory");
+                goto out;
+        }
+        ferret__request__pack(req, buf);
+        int sent = zmq_send(sock, buf, len, 0);
+        free(buf);
+        if (sent < 0) {
+                r = cli_error(errno, "cannot send to ferretd in %s: %s", dir, zmq_strerror(errno));
+                goto out;
+        }
+
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, sock, 0) < 0) {
+                r = errno == EAGAIN ? cli_error(ETIMEDOUT, "ferretd in %s did not answer within %d s", dir, timeout_ms / 1000)
+                                    : cli_error(errno, "cannot read ferretd's answer: %s", zmq_strerror(errno));
+                zmq_msg_close(&msg);
+                goto out;
+        }
+        Ferret__Response *resp = ferret__response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        zmq_msg_close(&msg);
+        if (!resp) {
+                r = cli_error(EPROTO, "ferretd in %s sent a malformed answer", dir);
+                goto out;
+        }
+        if (resp->error) {
+                r = cli_error(resp->error, "%s", resp->error_message && *resp->error_message
+                                                         ? resp->error_message : strerror(-resp->error));
+                ferret__response__free_unpacked(resp, NULL);
+                goto out;
+        }
+        *ret = resp;
+out:
+        if (sock)
+                zmq_close(sock);
+        if (ctx)
+                zmq_ctx_term(ctx);
+        return r;
+}

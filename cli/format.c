@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_setup_output(struct cli *cli)
+{
+        const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
+        /* https://no-color.org: any non-empty NO_COLOR turns colour off. */
+        cli->color = isatty(STDOUT_FILENO) && !(no_color && *no_color) && !(term && strcmp(term, "dumb") == 0);
+}
+
+const char *format_duration(uint64_t ns, char *buf, size_t size)
+{
+        if (ns < 1000)
+                snprintf(buf, size, "%llu ns", (unsigned long long)ns);
+        else if (ns < 1000000)
+                snprintf(buf, size, "%.2f µs", ns / 1e3);
+        else if (ns < 1000000000)
+                snprintf(buf, size, "%.2f ms", ns / 1e6);
+        else
+                snprintf(buf, size, "%.2f s", ns / 1e9);
+        return buf;
+}
+
+const char *format_time(uint64_t wall_ns, char *buf, size_t size)
+{
+        time_t t = (time_t)(wall_ns / 1000000000u);
+        struct tm tm;
+        if (!wall_ns || !localtime_r(&t, &tm)) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+        return buf;
+}
+
+const char *format_bytes(uint64_t bytes, char *buf, size_t size)
+{
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double)bytes;
+        int u = 0;
+        while (v >= 1024 && u < 4) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+        else
+                snprintf(buf, size, "%.1f %s", v, units[u]);
+        return buf;
+}
+
+const char *color(const struct cli *cli, const char *escape)
+{
+        return cli->color ? escape : "";
+}

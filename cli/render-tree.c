@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The call tree of a run, built from its stored batches: every span under its
+ * parent, children in start order. Spans whose parent is not in the run
+ * (started elsewhere, or lost) are shown as roots rather than hidden.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "wire.h"
+
+struct tree {
+        struct wire_spans spans;
+        Ferret__Batch **batches;       /* the spans' strings point into these */
+        size_t n_batches;
+        size_t *order;                 /* span indices sorted by span id */
+        size_t *child_start, *children; /* CSR: children of i are children[child_start[i]..child_start[i+1]) */
+        size_t *roots, n_roots;
+};
+
+static struct wire_spans *sort_spans;
+
+static int by_id(const void *a, const void *b)
+{
+        uint64_t x = sort_spans->spans[*(const size_t *)a].span_id, y = sort_spans->spans[*(const size_t *)b].span_id;
+        return x < y ? -1 : x > y;
+}
+
+static int by_start(const void *a, const void *b)
+{
+        const struct wire_span *x = &sort_spans->spans[*(const size_t *)a], *y = &sort_spans->spans[*(const size_t *)b];
+        if (x->start_ns != y->start_ns)
+                return x->start_ns < y->start_ns ? -1 : 1;
+        return x->span_id < y->span_id ? -1 : x->span_id > y->span_id;
+}
+
+/* Index of the span with @id, or SIZE_MAX. */
+static size_t find(const struct tree *t, uint64_t id)
+{
+        size_t lo = 0, hi = t->spans.n;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                uint64_t v = t->spans.spans[t->order[mid]].span_id;
+                if (v == id)
+                        return t->order[mid];
+                if (v < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return SIZE_MAX;
+}
+
+static void tree_free(struct tree *t)
+{
+        for (size_t i = 0; i < t->n_batches; i++)
+                ferret__batch__free_unpacked(t->batches[i], NULL);
+        free(t->batches);
+        wire_spans_free(&t->spans);
+        free(t->order);
+        free(t->child_start);
+        free(t->children);
+        free(t->roots);
+}
+
+static int tree_build(struct tree *t, const Ferret__TreeResponse *resp)
+{
+        t->batches = calloc(resp->n_batches + 1, sizeof(*t->batches));
+        if (!t->batches)
+                return -ENOMEM;
+        for (size_t i = 0; i < resp->n_batches; i++) {
+                Ferret__Batch *b = wire_batch_unpack(resp->batches[i].data, resp->batches[i].len);
+                if (!b)
+                        return cli_error(EPROTO, "a stored batch does not decode, skipping the tree");
+                t->batches[t->n_batches++] = b;
+                if (b->spans && wire_spans_append(&t->spans, b->spans, b->process ? b->process->pid : 0, NULL) < 0)
+                        return cli_error(EPROTO, "a stored batch is inconsistent, skipping the tree");
+        }
+
+        size_t n = t->spans.n;
+        size_t *parent = malloc((n + 1) * sizeof(*parent));
+        t->order = malloc((n + 1) * sizeof(*t->order));
+        t->child_start = calloc(n + 2, sizeof(*t->child_start));
+        t->children = malloc((n + 1) * sizeof(*t->children));
+        t->roots = malloc((n + 1) * sizeof(*t->roots));
+        if (!parent || !t->order || !t->child_start || !t->children || !t->roots) {
+                free(parent);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                t->order[i] = i;
+        sort_spans = &t->spans;
+        qsort(t->order, n, sizeof(*t->order), by_id);
+
+        for (size_t i = 0; i < n; i++) {
+                const struct wire_span *s = &t->spans.spans[i];
+                parent[i] = s->parent_id ? find(t, s->parent_id) : SIZE_MAX;
+                if (parent[i] == i)
+                        parent[i] = SIZE_MAX;
+                if (parent[i] == SIZE_MAX)
+                        t->roots[t->n_roots++] = i;
+                else
+                        t->child_start[parent[i] + 1]++;
+        }
+        for (size_t i = 0; i < n; i++)
+                t->child_start[i + 1] += t->child_start[i];
+        size_t *fill = calloc(n + 1, sizeof(*fill));
+        if (!fill) {
+                free(parent);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (parent[i] != SIZE_MAX)
+                        t->children[t->child_start[parent[i]] + fill[parent[i]]++] = i;
+        free(fill);
+        free(parent);
+
+        for (size_t i = 0; i < n; i++)
+                qsort(t->children + t->child_start[i], t->child_start[i + 1] - t->child_start[i],
+                      sizeof(*t->children), by_start);
+        qsort(t->roots, t->n_roots, sizeof(*t->roots), by_start);
+        return 0;
+}
+
+static void print_tag(const struct wire_tag *tag)
+{
+        switch (tag->type) {
+        case FERRET__TAG_TYPE__TAG_STRING:
+                printf("%s=%s", tag->key, tag->s);
+                break;
+        case FERRET__TAG_TYPE__TAG_INT:
+                printf("%s=%lld", tag->key, (long long)tag->i);
+                break;
+        case FERRET__TAG_TYPE__TAG_DOUBLE:
+                printf("%s=%g", tag->key, tag->d);
+                break;
+        default:
+                printf("%s=%s", tag->key, tag->i ? "true" : "false");
+        }
+}
+
+static void print_span(const struct cli *cli, const struct tree *t, size_t i)
+{
+        const struct wire_span *s = &t->spans.spans[i];
+        char dur[32];
+        unsigned status = wire_span_status(s);
+        printf("%s%s%s - %s%s%s", color(cli, C_BOLD), s->name, color(cli, C_RESET), color(cli, C_CYAN),
+               format_duration(s->duration_ns, dur, sizeof(dur)), color(cli, C_RESET));
+        if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC)
+                printf(" (async)");
+        if (status != WIRE_STATUS_OK)
+                printf(" %s[%s%s%s]%s", color(cli, status == WIRE_STATUS_ERROR ? C_RED : C_YELLOW),
+                       wire_status_name(status), s->message ? ": " : "", s->message ? s->message : "",
+                       color(cli, C_RESET));
+        if (s->n_tags) {
+                printf(" %s{", color(cli, C_DIM));
+                for (uint32_t k = 0; k < s->n_tags; k++) {
+                        if (k)
+                                printf(", ");
+                        print_tag(&t->spans.tags[s->first_tag + k]);
+                }
+                printf("}%s", color(cli, C_RESET));
+        }
+        putchar('\n');
+}
+
+/* Depth-first, with an explicit stack: call trees can be deeper than the C
+ * stack would like. The prefix holds one "│   " or "    " per level. */
+static int print_text(const struct cli *cli, const struct tree *t, const Ferret__RunInfo *run)
+{
+        struct frame {
+                const size_t *items;
+                size_t n, next;
+                size_t prefix_len;     /* of this level's prefix */
+        };
+        size_t cap = 64, depth = 0;
+        struct frame *stack = malloc(cap * sizeof(*stack));
+        char *prefix = malloc(cap * 8);
+        if (!stack || !prefix) {
+                free(stack);
+                free(prefix);
+                return -ENOMEM;
+        }
+        prefix[0] = '\0';
+        printf("%sRun %s%s (%zu span%s)\n", color(cli, C_BOLD), run ? run->run : "?", color(cli, C_RESET),
+               t->spans.n, t->spans.n == 1 ? "" : "s");
+        stack[0] = (struct frame){ t->roots, t->n_roots, 0, 0 };
+        for (;;) {
+                struct frame *f = &stack[depth];
+                if (f->next == f->n) {
+                        if (depth == 0)
+                                break;
+                        depth--;
+                        prefix[stack[depth].prefix_len] = '\0';
+                        continue;
+                }
+                prefix[f->prefix_len] = '\0';
+                size_t i = f->items[f->next++];
+                bool last = f->next == f->n;
+                printf("%s%s", prefix, last ? "└── " : "├── ");
+                print_span(cli, t, i);
+                size_t nc = t->child_start[i + 1] - t->child_start[i];
+                if (!nc)
+                        continue;
+                if (depth + 2 >= cap) {
+                        cap *= 2;
+                        struct frame *s = realloc(stack, cap * sizeof(*s));
+                        char *p = realloc(prefix, cap * 8);
+                        if (!s || !p) {
+                                free(s ? s : stack);
+                                free(p ? p : prefix);
+                                return -ENOMEM;
+                        }
+                        stack = s;
+                        prefix = p;
+                }
+                const char *add = last ? "    " : "│   ";
+                size_t len = stack[depth].prefix_len;
+                strcpy(prefix + len, add);
+                stack[depth + 1] = (struct frame){ t->children + t->child_start[i], nc, 0, len + strlen(add) };
+                depth++;
+        }
+        free(stack);
+        free(prefix);
+        return 0;
+}
+
+static json_t *tag_value(const struct wire_tag *tag)
+{
+        switch (tag->type) {
+        case FERRET__TAG_TYPE__TAG_STRING: return json_string(tag->s);
+        case FERRET__TAG_TYPE__TAG_INT: return json_integer(tag->i);
+        case FERRET__TAG_TYPE__TAG_DOUBLE: return json_real(tag->d);
+        default: return json_boolean(tag->i);
+        }
+}
+
+static json_t *span_json(const struct tree *t, size_t i)
+{
+        const struct wire_span *s = &t->spans.spans[i];
+        char id[17];
+        json_t *tags = json_object(), *children = json_array();
+        for (uint32_t k = 0; k < s->n_tags; k++)
+                json_object_set_new(tags, t->spans.tags[s->first_tag + k].key, tag_value(&t->spans.tags[s->first_tag + k]));
+        snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->span_id);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:i, s:i, s:o}", "name", s->name, "span_id", id,
+                              "start_ns", (json_int_t)s->start_ns, "duration_ns", (json_int_t)s->duration_ns,
+                              "status", wire_status_name(wire_span_status(s)),
+                              "kind", s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC ? "async" : "sync",
+                              "pid", (int)s->pid, "tid", (int)s->tid, "tags", tags);
+        if (s->message)
+                json_object_set_new(o, "message", json_string(s->message));
+        for (size_t c = t->child_start[i]; c < t->child_start[i + 1]; c++)
+                json_array_append_new(children, span_json(t, t->children[c]));
+        json_object_set_new(o, "children", children);
+        return o;
+}
+
+int render_tree(const struct cli *cli, const Ferret__TreeResponse *resp)
+{
+        struct tree t = { 0 };
+        int r = tree_build(&t, resp);
+        if (r == -ENOMEM)
+                r = cli_error(ENOMEM, "out of memory building the tree");
+        if (r < 0)
+                goto out;
+        if (cli->json) {
+                json_t *roots = json_array();
+                for (size_t i = 0; i < t.n_roots; i++)
+                        json_array_append_new(roots, span_json(&t, t.roots[i]));
+                json_t *root = json_pack("{s:s, s:o}", "run", resp->run ? resp->run->run : "", "roots", roots);
+                r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
+                putchar('\n');
+                json_decref(root);
+        } else
+                r = print_text(cli, &t, resp->run);
+out:
+        tree_free(&t);
+        return r;
+}
