@@ -243,7 +243,8 @@ int main(int argc, char **argv)
          * which the query thread then still answers. */
         ingest_stop(ingest);
         query_stop(query);
-        log_info("Stopped: %llu spans stored, %llu messages rejected",
+        log_info("Stopped: %llu spans received, %llu stored, %llu messages rejected",
+                 (unsigned long long)atomic_load(&counters_g.received_spans),
                  (unsigned long long)atomic_load(&counters_g.stored_spans),
                  (unsigned long long)atomic_load(&counters_g.rejected_messages));
         zmq_ctx_term(ctx);

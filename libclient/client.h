@@ -60,6 +60,7 @@ struct ferret_span {
         uint16_t payload_len;
         uint8_t flags;                /* wire SpanFlag bits */
         bool inherited;               /* opened before fork(): the parent records it */
+        bool orphaned;                /* recorded as unfinished when its thread exited */
         _Atomic bool in_use;          /* set by the owner only, cleared by whoever ends it */
         struct thread_state *owner;
         char payload[SLOT_PAYLOAD];
@@ -167,6 +168,9 @@ void thread_state_release(void *state);
 void thread_states_after_fork_child(struct ferret_span *keep_current);
 uint64_t thread_state_next_id_block(struct thread_state *ts);
 void thread_state_wake_flusher(struct thread_state *ts);
+
+/* span.c: records the spans a exiting thread leaves open, as unfinished. */
+void span_close_thread(struct thread_state *ts);
 
 /* intern.c: names known at compile time. */
 uint32_t intern_name(const char *name);

@@ -140,7 +140,8 @@ static void send_batch(struct flusher *f, bool patient)
         int r = f->transport_ok ? encoder_pack(&f->enc, &header, &data, &len) : -ENOTCONN;
         if (r == 0) {
                 int wait = 0;
-                if (patient) {
+                /* Waiting for room only makes sense when a daemon reads. */
+                if (patient && f->transport.peer == PEER_CONNECTED) {
                         uint64_t now = mono_ns();
                         wait = f->flush_deadline_ns > now ? (int)((f->flush_deadline_ns - now) / 1000000) : 0;
                 }

@@ -113,6 +113,7 @@ static struct ferret_span *begin_common(struct thread_state *ts, const ferret_ct
         }
         s->flags = 0;
         s->inherited = false;
+        s->orphaned = false;
         s->tid = ts->tid;
         s->owner = ts;
         s->prev = ts->current;
@@ -231,7 +232,7 @@ void ferret_span_end(ferret_span_t *s)
         if (!ts && atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)
                 ts = thread_state_create();
 
-        if (ts && !s->inherited) {
+        if (ts && !s->inherited && !s->orphaned) {
                 if (unlikely(ts->in_api))
                         counter_add(&ts->dropped, 1);
                 else if (likely(atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)) {
@@ -342,4 +343,24 @@ ferret_ctx_t ferret_current(void)
         struct thread_state *ts = tls_state;
         struct ferret_span *cur = ts ? thread_current(ts) : NULL;
         return cur ? slot_context(cur) : client_g.root_parent;
+}
+
+/* The thread is exiting with spans open in its chain of current spans: it
+ * can no longer end them, so they are recorded now, flagged unfinished. The
+ * slots stay in use, in case another thread holds a handle and ends one
+ * (which then records nothing more). */
+void span_close_thread(struct thread_state *ts)
+{
+        uint64_t t1 = clock_ticks();
+        for (struct ferret_span *s = thread_current(ts); s; s = thread_current(ts)) {
+                if (!s->inherited && !s->orphaned) {
+                        s->flags |= FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED;
+                        if ((s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) == FERRET_STATUS_OK)
+                                ferret_span_set_status(s, FERRET_STATUS_WARNING, "not ended before its thread exited");
+                        record_span(ts, s, t1);
+                }
+                s->orphaned = true;
+                ts->current = s->prev;
+                ts->current_gen = s->prev_gen;
+        }
 }

@@ -92,9 +92,26 @@ struct thread_state *thread_state_create(void)
 void thread_state_release(void *p)
 {
         struct thread_state *ts = p;
+        if (atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)
+                span_close_thread(ts);
+        ts->current = NULL;
+
+        /* Spans left open keep their slots. Should they pile up (threads
+         * that never end what they begin), the next thread gets fresh slots
+         * and the old array stays alive for whoever still holds a handle. */
+        unsigned open = 0;
+        for (unsigned i = 0; i < SLOTS_PER_THREAD; i++)
+                open += atomic_load(&ts->slots[i].in_use);
+        if (open > SLOTS_PER_THREAD / 4) {
+                struct ferret_span *fresh = calloc(SLOTS_PER_THREAD, sizeof(*fresh));
+                if (fresh) {
+                        atomic_fetch_add(&client_g.allocated_bytes, SLOTS_PER_THREAD * sizeof(*fresh));
+                        ts->slots = fresh;
+                        ts->slot_hint = 0;
+                }
+        }
         if (tls_state == ts)
                 tls_state = NULL;
-        ts->current = NULL;
         pthread_mutex_lock(&client_g.free_lock);
         ts->next_free = client_g.free_states;
         client_g.free_states = ts;

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "harness.h"
+
+extern char **environ;
+
+const char *fixture_ferret_path(void)
+{
+        const char *p = getenv("FERRET_CLI");
+        if (!p)
+                harness_fail(__FILE__, __LINE__, "FERRET_CLI is not set (run the tests through meson test)");
+        return p;
+}
+
+const char *fixture_ferretd_path(void)
+{
+        const char *p = getenv("FERRETD");
+        if (!p)
+                harness_fail(__FILE__, __LINE__, "FERRETD is not set (run the tests through meson test)");
+        return p;
+}
+
+static char *read_file(const char *path)
+{
+        FILE *f = fopen(path, "r");
+        if (!f)
+                return strdup("");
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        char *buf = malloc((size_t)n + 1);
+        size_t got = fread(buf, 1, (size_t)n, f);
+        buf[got] = '\0';
+        fclose(f);
+        return buf;
+}
+
+char *fixture_log(struct daemon_fixture *f)
+{
+        return read_file(f->log);
+}
+
+/* Starts ferretd and waits for READY=1 on a notify socket of ours, or for
+ * the daemon to exit: never a fixed sleep. */
+static void start_daemon(struct daemon_fixture *f)
+{
+        char notify[256], env_notify[300];
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(notify, sizeof(notify), "%s/notify.sock", f->dir);
+        unlink(notify);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                harness_fail(__FILE__, __LINE__, "cannot bind %s: %s", notify, strerror(errno));
+
+        size_t n = 0;
+        while (environ[n])
+                n++;
+        char **env = calloc(n + 2, sizeof(*env));
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
+                        env[j++] = environ[i];
+        snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify);
+        env[j++] = env_notify;
+
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        char *argv[] = { (char *)fixture_ferretd_path(), "--db", f->db, "--runtime-dir", f->runtime_dir,
+                         "--log-level", "debug", NULL };
+        int r = posix_spawn(&f->pid, argv[0], &fa, NULL, argv, env);
+        posix_spawn_file_actions_destroy(&fa);
+        free(env);
+        if (r)
+                harness_fail(__FILE__, __LINE__, "cannot start %s: %s", argv[0], strerror(r));
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                /* The timeout only bounds a hang; readiness ends the wait. */
+                if (poll(&p, 1, 30000) <= 0)
+                        harness_fail(__FILE__, __LINE__, "ferretd did not become ready");
+                char msg[256];
+                ssize_t len = recv(fd, msg, sizeof(msg) - 1, 0);
+                if (len > 0) {
+                        msg[len] = '\0';
+                        if (strstr(msg, "READY=1"))
+                                break;
+                }
+        }
+        close(fd);
+}
+
+void fixture_start(struct daemon_fixture *f)
+{
+        snprintf(f->dir, sizeof(f->dir), "/tmp/ferret-test-XXXXXX");
+        if (!mkdtemp(f->dir))
+                harness_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+        snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
+        snprintf(f->runtime_dir, sizeof(f->runtime_dir), "%s/run", f->dir);
+        snprintf(f->log, sizeof(f->log), "%s/ferretd.log", f->dir);
+        setenv("FERRET_RUNTIME_DIR", f->runtime_dir, 1);
+        start_daemon(f);
+}
+
+void fixture_restart(struct daemon_fixture *f)
+{
+        start_daemon(f);
+}
+
+int fixture_stop(struct daemon_fixture *f)
+{
+        int status = 0;
+        if (f->pid <= 0)
+                return 0;
+        kill(f->pid, SIGTERM);
+        while (waitpid(f->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        f->pid = 0;
+        char *log = fixture_log(f);
+        printf("--- ferretd log ---\n%s--- end of log ---\n", log);
+        free(log);
+        return status;
+}
+
+void fixture_cleanup(struct daemon_fixture *f)
+{
+        fixture_stop(f);
+        if (f->dir[0]) {
+                char *argv[] = { "rm", "-rf", f->dir, NULL };
+                fixture_run(argv, NULL, NULL, NULL);
+        }
+}
+
+static char *drain(int fd)
+{
+        size_t cap = 4096, len = 0;
+        char *buf = malloc(cap);
+        for (;;) {
+                if (len + 1 >= cap)
+                        buf = realloc(buf, cap *= 2);
+                ssize_t n = read(fd, buf + len, cap - len - 1);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        return buf;
+}
+
+int fixture_run(char *const argv[], char *const extra_env[], char **ret_out, char **ret_err)
+{
+        char out_path[] = "/tmp/ferret-test-out-XXXXXX", err_path[] = "/tmp/ferret-test-err-XXXXXX";
+        int out = mkstemp(out_path), err = mkstemp(err_path);
+        size_t n = 0, m = 0;
+        while (environ[n])
+                n++;
+        while (extra_env && extra_env[m])
+                m++;
+        char **env = calloc(n + m + 1, sizeof(*env));
+        memcpy(env, environ, n * sizeof(*env));
+        memcpy(env + n, extra_env, m * sizeof(*env));
+
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
+        pid_t pid;
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, env);
+        posix_spawn_file_actions_destroy(&fa);
+        free(env);
+        if (r)
+                harness_fail(__FILE__, __LINE__, "cannot run %s: %s", argv[0], strerror(r));
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        lseek(out, 0, SEEK_SET);
+        lseek(err, 0, SEEK_SET);
+        char *o = drain(out), *e = drain(err);
+        close(out);
+        close(err);
+        unlink(out_path);
+        unlink(err_path);
+        if (ret_out)
+                *ret_out = o;
+        else
+                free(o);
+        if (ret_err)
+                *ret_err = e;
+        else {
+                if (*e)
+                        fprintf(stderr, "%s", e);
+                free(e);
+        }
+        return status;
+}
+
+json_t *fixture_ferret_json(struct daemon_fixture *f, const char *const args[])
+{
+        const char *argv[32];
+        size_t n = 0;
+        argv[n++] = fixture_ferret_path();
+        for (size_t i = 0; args[i] && n < 28; i++)
+                argv[n++] = args[i];
+        argv[n++] = "--json";
+        argv[n++] = "--runtime-dir";
+        argv[n++] = f->runtime_dir;
+        argv[n] = NULL;
+        char *out, *err;
+        int status = fixture_run((char *const *)argv, NULL, &out, &err);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                harness_fail(__FILE__, __LINE__, "ferret %s failed (status %d): %s", args[0], status, err);
+        json_error_t je;
+        json_t *j = json_loads(out, 0, &je);
+        if (!j)
+                harness_fail(__FILE__, __LINE__, "ferret %s printed invalid JSON: %s\n%s", args[0], je.text, out);
+        free(out);
+        free(err);
+        return j;
+}

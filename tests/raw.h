@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* Speaking the wire protocol directly, to send what no client library would:
+ * exact durations, malformed and hostile messages. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+struct raw_client {
+        void *ctx, *push, *dealer;
+        uint64_t client_id;
+        uint64_t seq;
+};
+
+void raw_open(struct raw_client *c, const char *runtime_dir);
+void raw_close(struct raw_client *c);
+void raw_send_bytes(struct raw_client *c, const void *data, size_t len);
+/* Sends a batch of spans named @name with the given durations (ns). */
+void raw_send_spans(struct raw_client *c, const char *run, const char *name, const uint64_t *durations, size_t n,
+                    unsigned status);
+/* Waits until the daemon has stored every batch this client sent. */
+int raw_flush(struct raw_client *c, int timeout_ms);

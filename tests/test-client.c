@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client library against a real ferretd: many processes and threads,
+ * fork() from a multi-threaded program, exit with buffered spans, and no
+ * daemon at all.
+ */
+#include <errno.h>
+#include <ferret.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "spans.h"
+
+#define PROCESSES 4
+#define THREADS 4
+#define ITERATIONS 400
+
+static void wait_ok(pid_t pid)
+{
+        int status;
+        CHECK_EQ(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                harness_fail(__FILE__, __LINE__, "child %d failed: status %d", (int)pid, status);
+}
+
+struct worker_args {
+        int proc, thread;
+};
+
+static void *pipeline_worker(void *p)
+{
+        const struct worker_args *a = p;
+        for (int i = 0; i < ITERATIONS; i++) {
+                ferret_span_t *outer = ferret_span_begin("outer");
+                char label[32];
+                snprintf(label, sizeof(label), "%d-%d-%d", a->proc, a->thread, i);
+                ferret_span_tag_int(outer, "proc", a->proc);
+                ferret_span_tag_int(outer, "thread", a->thread);
+                ferret_span_tag_int(outer, "i", i);
+                ferret_span_tag_str(outer, "label", label);
+                ferret_span_tag_double(outer, "ratio", i / 8.0);
+                ferret_span_tag_bool(outer, "even", i % 2 == 0);
+
+                ferret_span_t *inner = ferret_span_begin("inner");
+                ferret_span_tag_int(inner, "i", i);
+                if (i % 5 == 0)
+                        ferret_span_set_status(inner, FERRET_STATUS_WARNING, "slow");
+                ferret_span_end(inner);
+
+                FERRET_SCOPE(leaf, "leaf") {
+                        ferret_span_tag_int(leaf, "i", i);
+                }
+                if (i % 7 == 0)
+                        ferret_span_set_status(outer, FERRET_STATUS_ERROR, "boom");
+                ferret_span_end(outer);
+        }
+        return NULL;
+}
+
+static void pipeline_process(int proc)
+{
+        pthread_t threads[THREADS];
+        struct worker_args args[THREADS];
+        for (int t = 0; t < THREADS; t++) {
+                args[t] = (struct worker_args){ proc, t };
+                pthread_create(&threads[t], NULL, pipeline_worker, &args[t]);
+        }
+        for (int t = 0; t < THREADS; t++)
+                pthread_join(threads[t], NULL);
+        int r = ferret_flush(30000);
+        if (r < 0) {
+                fprintf(stderr, "flush in process %d: %s\n", proc, ferret_strerror(r));
+                _exit(1);
+        }
+        _exit(0);
+}
+
+/* 4 processes x 4 threads of nested spans with tags and statuses: every span
+ * is stored, under the right parent, with its name, tags and status. */
+TEST(processes_and_threads)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "pipeline", 1);
+
+        pid_t pids[PROCESSES];
+        for (int p = 0; p < PROCESSES; p++) {
+                pids[p] = fork();
+                CHECK(pids[p] >= 0);
+                if (pids[p] == 0)
+                        pipeline_process(p);
+        }
+        for (int p = 0; p < PROCESSES; p++)
+                wait_ok(pids[p]);
+
+        struct flat_tree t;
+        flat_tree_load(&f, "pipeline", &t);
+        const size_t outers = PROCESSES * THREADS * ITERATIONS;
+        CHECK_EQ(t.n, 3 * outers);
+        CHECK_EQ(flat_tree_count(&t, "outer"), outers);
+        CHECK_EQ(flat_tree_count(&t, "inner"), outers);
+        CHECK_EQ(flat_tree_count(&t, "leaf"), outers);
+        CHECK_EQ(json_array_size(json_object_get(t.tree, "roots")), outers);
+
+        /* Every (proc, thread, i) appears exactly once. */
+        static char seen[PROCESSES][THREADS][ITERATIONS];
+        for (size_t k = 0; k < t.n; k++) {
+                json_t *s = t.spans[k].span, *parent = t.spans[k].parent;
+                if (strcmp(span_name(s), "outer") == 0) {
+                        CHECK(parent == NULL);
+                        int proc = (int)json_integer_value(span_tag(s, "proc"));
+                        int thread = (int)json_integer_value(span_tag(s, "thread"));
+                        int i = (int)json_integer_value(span_tag(s, "i"));
+                        CHECK(proc >= 0 && proc < PROCESSES && thread >= 0 && thread < THREADS && i >= 0 && i < ITERATIONS);
+                        CHECK(!seen[proc][thread][i]);
+                        seen[proc][thread][i] = 1;
+                        char label[32];
+                        snprintf(label, sizeof(label), "%d-%d-%d", proc, thread, i);
+                        CHECK_STR(json_string_value(span_tag(s, "label")), label);
+                        CHECK(json_is_real(span_tag(s, "ratio")) && json_real_value(span_tag(s, "ratio")) == i / 8.0);
+                        CHECK(json_is_boolean(span_tag(s, "even")) && json_boolean_value(span_tag(s, "even")) == (i % 2 == 0));
+                        CHECK_STR(span_status(s), i % 7 == 0 ? "error" : "ok");
+                        if (i % 7 == 0)
+                                CHECK_STR(json_string_value(json_object_get(s, "message")), "boom");
+                        json_t *children = json_object_get(s, "children");
+                        CHECK_EQ(json_array_size(children), 2);
+                        CHECK_STR(span_name(json_array_get(children, 0)), "inner");
+                        CHECK_STR(span_name(json_array_get(children, 1)), "leaf");
+                } else {
+                        CHECK(parent != NULL);
+                        CHECK_STR(span_name(parent), "outer");
+                        int i = (int)json_integer_value(span_tag(s, "i"));
+                        CHECK_EQ(i, json_integer_value(span_tag(parent, "i")));
+                        CHECK_EQ(json_integer_value(json_object_get(s, "tid")), json_integer_value(json_object_get(parent, "tid")));
+                        CHECK_EQ(json_integer_value(json_object_get(s, "pid")), json_integer_value(json_object_get(parent, "pid")));
+                        if (strcmp(span_name(s), "inner") == 0)
+                                CHECK_STR(span_status(s), i % 5 == 0 ? "warning" : "ok");
+                        /* A child lies within its parent's time. */
+                        CHECK_CMP(json_integer_value(json_object_get(s, "start_ns")), >=,
+                                  json_integer_value(json_object_get(parent, "start_ns")));
+                        CHECK_CMP(json_integer_value(json_object_get(s, "duration_ns")), <=,
+                                  json_integer_value(json_object_get(parent, "duration_ns")));
+                }
+        }
+        flat_tree_free(&t);
+
+        /* The summary agrees with what was sent. */
+        const char *args[] = { "query", "--run", "pipeline", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), 3 * outers);
+        CHECK_EQ(json_integer_value(json_object_get(sum, "dropped")), 0);
+        json_t *outer = summary_row(sum, "outer"), *inner = summary_row(sum, "inner");
+        CHECK(outer && inner);
+        CHECK_EQ(json_integer_value(json_object_get(outer, "count")), outers);
+        size_t sevens = (ITERATIONS + 6) / 7, fives = (ITERATIONS + 4) / 5;
+        CHECK_EQ(json_integer_value(json_object_get(outer, "errors")), PROCESSES * THREADS * sevens);
+        CHECK_EQ(json_integer_value(json_object_get(inner, "warnings")), PROCESSES * THREADS * fives);
+        json_decref(sum);
+
+        const char *runs_args[] = { "runs", NULL };
+        json_t *runs = fixture_ferret_json(&f, runs_args);
+        CHECK_EQ(json_array_size(runs), 1);
+        CHECK_STR(json_string_value(json_object_get(json_array_get(runs, 0), "run")), "pipeline");
+        CHECK_EQ(json_integer_value(json_object_get(json_array_get(runs, 0), "spans")), 3 * outers);
+        json_decref(runs);
+        fixture_cleanup(&f);
+}
+
+static atomic_bool stop_noise;
+
+static void *noise(void *unused)
+{
+        while (!atomic_load(&stop_noise))
+                FERRET_SCOPE(s, "noise") {
+                        ferret_span_tag_int(s, "x", 1);
+                }
+        return NULL;
+}
+
+/* fork() while other threads trace: the child gets a working client of its
+ * own, and its first span is a child of the span open in the forking thread. */
+TEST(fork_from_threads)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "fork", 1);
+        pid_t test = fork();
+        CHECK(test >= 0);
+        if (test == 0) {
+                pthread_t threads[3];
+                for (int i = 0; i < 3; i++)
+                        pthread_create(&threads[i], NULL, noise, NULL);
+                ferret_span_t *before = ferret_span_begin("before_fork");
+                pid_t child = fork();
+                if (child == 0) {
+                        /* No other thread exists here; the client must not
+                         * wait for them or for the parent's flusher. */
+                        ferret_span_t *s = ferret_span_begin("in_child");
+                        ferret_span_tag_int(s, "pid", getpid());
+                        ferret_span_end(s);
+                        ferret_span_end(before);   /* the parent's: records nothing here */
+                        _exit(ferret_flush(20000) == 0 ? 0 : 1);
+                }
+                int status;
+                waitpid(child, &status, 0);
+                ferret_span_end(before);
+                atomic_store(&stop_noise, true);
+                for (int i = 0; i < 3; i++)
+                        pthread_join(threads[i], NULL);
+                int r = ferret_flush(20000);
+                _exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 && (r == 0 || r == -ENODATA) ? 0 : 1);
+        }
+        wait_ok(test);
+
+        struct flat_tree t;
+        flat_tree_load(&f, "fork", &t);
+        CHECK_EQ(flat_tree_count(&t, "before_fork"), 1);
+        CHECK_EQ(flat_tree_count(&t, "in_child"), 1);
+        CHECK_CMP(flat_tree_count(&t, "noise"), >, 0);
+        for (size_t k = 0; k < t.n; k++) {
+                if (strcmp(span_name(t.spans[k].span), "in_child") != 0)
+                        continue;
+                json_t *s = t.spans[k].span, *parent = t.spans[k].parent;
+                CHECK(parent != NULL);
+                CHECK_STR(span_name(parent), "before_fork");
+                CHECK(json_integer_value(json_object_get(s, "pid")) != json_integer_value(json_object_get(parent, "pid")));
+                CHECK_EQ(json_integer_value(json_object_get(s, "pid")), json_integer_value(span_tag(s, "pid")));
+        }
+        flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
+/* Returning from main() with spans still buffered delivers them: no flush. */
+TEST(exit_delivers_buffered_spans)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "exit", 1);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                for (int i = 0; i < 5000; i++)
+                        FERRET_SCOPE(s, "buffered") {
+                        }
+                exit(0);
+        }
+        wait_ok(child);
+        const char *args[] = { "query", "--run", "exit", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "buffered"), "count")), 5000);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+/* Threads that exit with spans open neither crash nor lose the others;
+ * thousands of short-lived threads all deliver their spans. */
+static void *short_lived(void *unused)
+{
+        for (int i = 0; i < 10; i++)
+                FERRET_SCOPE(s, "short") {
+                }
+        ferret_span_begin("left_open");     /* never ended */
+        return NULL;
+}
+
+TEST(short_lived_threads)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "threads", 1);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                for (int i = 0; i < 2000; i++) {
+                        pthread_t t;
+                        if (pthread_create(&t, NULL, short_lived, NULL) != 0)
+                                _exit(2);
+                        pthread_join(t, NULL);
+                }
+                ferret_stats_t st;
+                ferret_get_stats(&st);
+                _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
+        }
+        wait_ok(child);
+        const char *args[] = { "query", "--run", "threads", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "short"), "count")), 20000);
+        /* Left open: recorded when its thread exited, with a warning. */
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "left_open"), "count")), 2000);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "left_open"), "warnings")), 2000);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+static void run_without_daemon(const char *runtime_dir)
+{
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                setenv("FERRET_RUNTIME_DIR", runtime_dir, 1);
+                /* A watchdog: a blocked client would be killed here and the
+                 * test would see the signal. */
+                alarm(20);
+                for (int i = 0; i < 200000; i++)
+                        FERRET_SCOPE(s, "unseen") {
+                                ferret_span_tag_int(s, "i", i);
+                        }
+                int r = ferret_flush(10000);
+                _exit(r == -ECONNREFUSED ? 0 : 3);
+        }
+        wait_ok(child);
+}
+
+/* No daemon, or a socket left by a dead one: spans are dropped, the program
+ * neither blocks nor crashes, and flush says why. */
+TEST(no_daemon)
+{
+        char dir[] = "/tmp/ferret-test-nodaemon-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        run_without_daemon(dir);
+
+        char path[128];
+        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        close(fd);    /* the file stays, nobody listens: a dead daemon */
+        run_without_daemon(dir);
+        unlink(path);
+        rmdir(dir);
+}
+
+/* The daemon dies (SIGKILL) under a tracing program: the program goes on. */
+TEST(daemon_killed_under_client)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        int ready[2], go[2];
+        CHECK(pipe(ready) == 0 && pipe(go) == 0);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(30);
+                for (int i = 0; i < 1000; i++)
+                        FERRET_SCOPE(s, "before") {
+                        }
+                if (ferret_flush(10000) != 0)
+                        _exit(1);
+                char c = 1;
+                if (write(ready[1], &c, 1) != 1)
+                        _exit(1);
+                /* The parent kills the daemon; keep tracing regardless. */
+                if (read(go[0], &c, 1) != 1)
+                        _exit(1);
+                for (int i = 0; i < 100000; i++)
+                        FERRET_SCOPE(s, "after") {
+                        }
+                int r = ferret_flush(5000);
+                _exit(r == -ECONNREFUSED || r == -ETIMEDOUT ? 0 : 2);
+        }
+        char c;
+        CHECK_EQ(read(ready[0], &c, 1), 1);
+        kill(f.pid, SIGKILL);
+        waitpid(f.pid, NULL, 0);
+        f.pid = 0;
+        CHECK_EQ(write(go[1], &c, 1), 1);
+        wait_ok(child);
+
+        /* After SIGKILL the database opens cleanly and holds what was flushed. */
+        fixture_restart(&f);
+        const char *args[] = { "query", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "before"), "count")), 1000);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}

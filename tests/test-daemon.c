@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferretd through its sockets: exact statistics, hostile messages, SIGTERM
+ * during a burst, a second daemon refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ferret.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "raw.h"
+#include "spans.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static uint64_t exact_quantile(const uint64_t *sorted, size_t n, double q)
+{
+        size_t rank = (size_t)ceil(q * (double)n);
+        return sorted[rank ? rank - 1 : 0];
+}
+
+static void check_close(json_t *row, const char *key, uint64_t exact)
+{
+        uint64_t got = (uint64_t)json_integer_value(json_object_get(row, key));
+        double err = fabs((double)got - (double)exact) / (double)exact;
+        if (err > 0.01)
+                harness_fail(__FILE__, __LINE__, "%s: %llu vs exact %llu (%.2f%% off)", key, (unsigned long long)got,
+                             (unsigned long long)exact, err * 100);
+}
+
+/* Count, total, min, max and percentiles of the summary match the durations
+ * that were sent (percentiles within 1%). */
+TEST(summary_matches_what_was_sent)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+
+        const size_t per_batch = 5000, batches = 20, n = per_batch * batches;
+        uint64_t *d = malloc(n * sizeof(*d)), total = 0;
+        uint64_t x = 88172645463325252ull;
+        for (size_t i = 0; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                /* Log-uniform from 1 µs to 1 s: every bucket range is used. */
+                d[i] = (uint64_t)(1000.0 * pow(1e6, (double)(x % 1000000) / 1e6));
+                total += d[i];
+        }
+        for (size_t b = 0; b < batches; b++)
+                raw_send_spans(&c, "exact", "work", d + b * per_batch, per_batch, b == 0 ? 2 : 0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+
+        qsort(d, n, sizeof(*d), cmp_u64);
+        const char *args[] = { "query", "--run", "exact", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        json_t *row = summary_row(sum, "work");
+        CHECK(row != NULL);
+        CHECK_EQ(json_integer_value(json_object_get(row, "count")), n);
+        CHECK_EQ(json_integer_value(json_object_get(row, "total_ns")), total);
+        CHECK_EQ(json_integer_value(json_object_get(row, "min_ns")), d[0]);
+        CHECK_EQ(json_integer_value(json_object_get(row, "max_ns")), d[n - 1]);
+        CHECK_EQ(json_integer_value(json_object_get(row, "errors")), per_batch);
+        check_close(row, "p50_ns", exact_quantile(d, n, 0.50));
+        check_close(row, "p90_ns", exact_quantile(d, n, 0.90));
+        check_close(row, "p95_ns", exact_quantile(d, n, 0.95));
+        check_close(row, "p99_ns", exact_quantile(d, n, 0.99));
+        check_close(row, "p999_ns", exact_quantile(d, n, 0.999));
+        json_decref(sum);
+        free(d);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+static json_t *status(struct daemon_fixture *f)
+{
+        const char *args[] = { "status", NULL };
+        return fixture_ferret_json(f, args);
+}
+
+/* Garbage, inconsistent columns and a wrong version are rejected and
+ * counted; the daemon goes on and stores the next good batch. */
+TEST(bad_messages_are_rejected)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+
+        raw_send_bytes(&c, "\xff\xff\xff garbage", 12);
+
+        /* A decodable batch whose columns disagree: 2 names, 1 duration. */
+        Ferret__Batch b = FERRET__BATCH__INIT;
+        Ferret__SpanColumns cols = FERRET__SPAN_COLUMNS__INIT;
+        char *strings[] = { "", "x" };
+        uint32_t names[] = { 1, 1 };
+        uint64_t durations[] = { 5 };
+        cols.n_strings = 2;
+        cols.strings = strings;
+        cols.n_name = 2;
+        cols.name = names;
+        cols.n_duration = 1;
+        cols.duration = durations;
+        b.version = WIRE_PROTOCOL_VERSION;
+        b.run_id = "bad";
+        b.client_id = 7;
+        b.spans = &cols;
+        uint8_t buf[256];
+        size_t len = ferret__batch__pack(&b, buf);
+        raw_send_bytes(&c, buf, len);
+
+        b.version = 99;
+        b.spans = NULL;
+        len = ferret__batch__pack(&b, buf);
+        raw_send_bytes(&c, buf, len);
+
+        uint64_t good[] = { 100, 200, 300 };
+        raw_send_spans(&c, "good", "fine", good, 3, 0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+
+        json_t *st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "rejected_messages")), 3);
+        CHECK_EQ(json_integer_value(json_object_get(st, "stored_spans")), 3);
+        json_decref(st);
+        const char *args[] = { "query", "--run", "good", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "fine"), "count")), 3);
+        json_decref(sum);
+        const char *runs_args[] = { "runs", NULL };
+        json_t *runs = fixture_ferret_json(&f, runs_args);
+        CHECK_EQ(json_array_size(runs), 1);
+        json_decref(runs);
+
+        char *log = fixture_log(&f);
+        CHECK(strstr(log, "Rejected a message") != NULL);
+        free(log);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+static unsigned long long log_number(const char *log, const char *after)
+{
+        const char *p = strstr(log, after);
+        if (!p)
+                harness_fail(__FILE__, __LINE__, "\"%s\" is not in the log", after);
+        return strtoull(p + strlen(after), NULL, 10);
+}
+
+/* SIGTERM while a client sends as fast as it can: every span the daemon
+ * received is stored, and the client is not disturbed. */
+TEST(sigterm_during_burst_loses_nothing)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "burst", 1);
+        int started[2], stop[2];
+        CHECK(pipe(started) == 0 && pipe(stop) == 0);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                char c = 1;
+                alarm(60);
+                for (int i = 0; i < 10000; i++)
+                        FERRET_SCOPE(s, "burst") {
+                        }
+                ferret_flush(10000);
+                if (write(started[1], &c, 1) != 1)
+                        _exit(1);
+                fcntl(stop[0], F_SETFL, O_NONBLOCK);
+                while (read(stop[0], &c, 1) != 1)
+                        for (int i = 0; i < 1000; i++)
+                                FERRET_SCOPE(s, "burst") {
+                                        ferret_span_tag_int(s, "i", i);
+                                }
+                _exit(0);
+        }
+        char c;
+        CHECK_EQ(read(started[0], &c, 1), 1);
+        CHECK_EQ(fixture_stop(&f), 0);
+        char *log = fixture_log(&f);
+        unsigned long long received = log_number(log, "Stopped: "), stored = log_number(log, "spans received, ");
+        free(log);
+        CHECK_CMP(received, >=, 10000);
+        CHECK_EQ(received, stored);
+        CHECK_EQ(write(stop[1], &c, 1), 1);
+        int status;
+        CHECK_EQ(waitpid(child, &status, 0), child);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        /* What the log says was stored is in the database: no more, no less. */
+        fixture_restart(&f);
+        const char *args[] = { "query", "--run", "burst", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "burst"), "count")), stored);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+/* A second daemon on the same runtime directory or database is refused
+ * with one clear line. */
+TEST(second_daemon_refused)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        char other_rt[256];
+        snprintf(other_rt, sizeof(other_rt), "%s/other", f.dir);
+        char *same_dir[] = { (char *)fixture_ferretd_path(), "--db", "/tmp/unused-db", "--runtime-dir", f.runtime_dir, NULL };
+        char *same_db[] = { (char *)fixture_ferretd_path(), "--db", f.db, "--runtime-dir", other_rt, NULL };
+        char *err;
+        int st = fixture_run(same_dir, NULL, NULL, &err);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+        CHECK(strstr(err, "Another ferretd") != NULL);
+        CHECK_EQ(strchr(err, '\n') - err + 1, (long)strlen(err));    /* one line */
+        free(err);
+        st = fixture_run(same_db, NULL, NULL, &err);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+        CHECK(strstr(err, "in use by another process") != NULL);
+        CHECK_EQ(strchr(err, '\n') - err + 1, (long)strlen(err));
+        free(err);
+        fixture_cleanup(&f);
+}
