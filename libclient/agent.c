@@ -15,6 +15,7 @@
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #define FLUSH_BEFORE_EXEC_MS 2000
 
 static ferret_span_t *process_span;
+static pid_t agent_pid;                   /* the process this agent's state belongs to */
 static ferret_ctx_t launched_by;          /* the parent span this image started under */
 static char program[64];
 static char cmdline[CMDLINE_MAX + 1];
@@ -83,8 +85,17 @@ static void end_process_span(int status, const char *how)
         process_span = NULL;
 }
 
+/* A child of vfork() (or of a clone without fork handlers) shares our
+ * memory until it execs: it must not touch the parent's spans or environment.
+ * Its exec'd image inherits FERRET_TRACEPARENT, which names our span. */
+static bool in_borrowed_memory(void)
+{
+        return getpid() != agent_pid;
+}
+
 static void agent_after_fork_child(void)
 {
+        agent_pid = getpid();
         /* The parent records its own span; this child gets a new one, under
          * whatever span the forking thread had open. */
         process_span = NULL;
@@ -98,6 +109,7 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
         const char *base = argc > 0 && argv && argv[0] ? strrchr(argv[0], '/') : NULL;
         snprintf(program, sizeof(program), "%s", base ? base + 1 : argc > 0 && argv && argv[0] ? argv[0] : "?");
         join_argv(argc, argv);
+        agent_pid = getpid();
         launched_by = ferret_current();
 
         if (getenv("FERRET_AGENT_SKIP_SELF"))
@@ -121,8 +133,10 @@ EXPORT void exit(int status)
         static void (*real_exit)(int);
         if (!real_exit)
                 real_exit = (void (*)(int))dlsym(RTLD_NEXT, "exit");
-        exit_status = status;
-        end_process_span(status, NULL);
+        if (!in_borrowed_memory()) {
+                exit_status = status;
+                end_process_span(status, NULL);
+        }
         real_exit(status);
         __builtin_unreachable();
 }
@@ -132,9 +146,11 @@ EXPORT void _exit(int status)
         static void (*real)(int);
         if (!real)
                 real = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
-        end_process_span(status, "_exit");
-        /* _exit skips destructors: deliver what is buffered now. */
-        ferret_shutdown();
+        if (!in_borrowed_memory()) {
+                end_process_span(status, "_exit");
+                /* _exit skips destructors: deliver what is buffered now. */
+                ferret_shutdown();
+        }
         real(status);
         __builtin_unreachable();
 }
@@ -173,6 +189,8 @@ EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(v
  * and let the new image start under the span this one started under. */
 static void before_exec(void)
 {
+        if (in_borrowed_memory())
+                return;
         end_process_span(0, "exec");
         ferret_flush(FLUSH_BEFORE_EXEC_MS);
         if (ferret_ctx_is_valid(launched_by))
@@ -185,6 +203,8 @@ static void before_exec(void)
  * use ours. Returns a malloc'd array, or envp itself when memory is short. */
 static char **with_traceparent(char *const envp[])
 {
+        if (in_borrowed_memory())
+                return (char **)envp;   /* no malloc in a vfork child */
         const char *tp = getenv("FERRET_TRACEPARENT");
         size_t n = 0;
         while (envp && envp[n])

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The ferret command as a user meets it: real daemons, real programs.
+
+Each test gets its own temporary directory; daemons are awaited through
+their readiness message (the systemd notify protocol), never a sleep.
+"""
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import unittest
+
+FERRET = os.environ["FERRET_CLI"]
+FERRETD = os.environ["FERRETD"]
+DEMO = os.environ["FERRET_DEMO"]
+
+
+def ferret(*args, env=None, cwd=None, check=False):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    r = subprocess.run([FERRET, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError(f"ferret {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+def ferret_json(*args, **kw):
+    return json.loads(ferret(*args, "--json", check=True, **kw).stdout)
+
+
+class Daemon:
+    """A ferretd on a private runtime directory, stopped with SIGTERM."""
+
+    def __init__(self, db, runtime_dir, read_only=False):
+        self.runtime_dir = runtime_dir
+        notify = os.path.join(os.path.dirname(runtime_dir), "notify-" + os.path.basename(runtime_dir))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(notify)
+        env = dict(os.environ, NOTIFY_SOCKET=notify)
+        args = [FERRETD, "--db", db, "--runtime-dir", runtime_dir] + (["--read-only"] if read_only else [])
+        self.proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+        sock.settimeout(30)
+        while b"READY=1" not in sock.recv(4096):
+            pass
+        sock.close()
+        os.unlink(notify)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=60)
+        return self.proc.returncode, err
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ferret-cli-")
+        self.env = {"FERRET_RUNTIME_DIR": os.path.join(self.dir, "nothing-here"), "NO_COLOR": "1"}
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def assert_one_line_error(self, r, code, fragment):
+        self.assertEqual(r.returncode, code, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith("ferret: "), r.stderr)
+        self.assertIn(fragment, r.stderr)
+
+
+class HelpAndErrors(CliTest):
+    def test_help_everywhere(self):
+        r = ferret("--help")
+        self.assertEqual(r.returncode, 0)
+        for verb in ("run", "query", "analyze", "runs", "status"):
+            self.assertIn(verb, r.stdout)
+            h = ferret(verb, "--help")
+            self.assertEqual(h.returncode, 0, verb)
+            self.assertIn(f"Usage: ferret {verb}", h.stdout)
+
+    def test_no_command(self):
+        r = ferret()
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("Usage", r.stderr)
+
+    def test_unknown_command_and_flags(self):
+        self.assert_one_line_error(ferret("frobnicate"), 2, "unknown command 'frobnicate'")
+        self.assert_one_line_error(ferret("query", "--bogus"), 2, "unknown option '--bogus'")
+        self.assert_one_line_error(ferret("query", "--run"), 2, "needs a value")
+        self.assert_one_line_error(ferret("query", "--all", "--tree"), 2, "--tree shows one run")
+        self.assert_one_line_error(ferret("run"), 2, "what should I run?")
+        self.assert_one_line_error(ferret("analyze"), 2, "which database?")
+
+    def test_no_daemon(self):
+        for verb in ("query", "runs", "status"):
+            self.assert_one_line_error(ferret(verb, env=self.env), 1, "no ferretd is running")
+
+    def test_missing_and_wrong_database(self):
+        self.assert_one_line_error(ferret("analyze", self.path("missing.db")), 1, "no database at")
+        os.mkdir(self.path("not-a-db"))
+        self.assert_one_line_error(ferret("analyze", self.path("not-a-db")), 2, "is not a Ferret database")
+
+    def test_program_not_found(self):
+        r = ferret("run", "--db", self.path("x.db"), "--", self.path("no-such-program"), env=self.env)
+        self.assertEqual(r.returncode, 127)
+        self.assertIn("cannot run", r.stderr)
+
+
+class Run(CliTest):
+    def run_traced(self, *prog, db="t.db", run_id=None):
+        args = ["run", "--db", self.path(db)] + (["--run-id", run_id] if run_id else []) + ["--", *prog]
+        return ferret(*args, env=self.env, cwd=self.dir)
+
+    def tree(self, db="t.db", run=None):
+        args = ["analyze", self.path(db), "--tree"] + (["--run", run] if run else [])
+        return ferret_json(*args)
+
+    def test_demo_tree(self):
+        r = self.run_traced(DEMO, run_id="demo")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("ferret: run demo:", r.stderr)
+        t = self.tree(run="demo")
+        self.assertEqual(t["run"], "demo")
+        self.assertEqual(len(t["roots"]), 1)
+        root = t["roots"][0]
+        self.assertEqual(root["name"], "ferret-demo")
+        self.assertEqual(root["status"], "ok")
+        self.assertEqual(root["tags"]["exit_code"], 0)
+        batch, = root["children"]
+        self.assertEqual(batch["name"], "process_batch")
+        self.assertEqual(batch["tags"], {"sample_rate": 0.25})
+        names = [c["name"] for c in batch["children"]]
+        self.assertEqual(names, ["fetch_user:1", "fetch_user:2", "fetch_user:3", "fetch_user:4",
+                                 "heavy_computation", "worker"])
+        by_name = {c["name"]: c for c in batch["children"]}
+        self.assertEqual(by_name["fetch_user:3"]["status"], "error")
+        self.assertEqual(by_name["fetch_user:3"]["message"], "user 3 not found")
+        self.assertEqual(by_name["fetch_user:2"]["status"], "warning")
+        self.assertEqual(by_name["fetch_user:2"]["tags"], {"table": "users", "shard": 2, "slow": True})
+        worker = by_name["worker"]
+        self.assertEqual([c["name"] for c in worker["children"]], ["process_chunk"] * 3)
+        self.assertNotEqual(worker["tid"], batch["tid"])
+        self.assertEqual(worker["pid"], batch["pid"])
+
+        s = ferret_json("analyze", self.path("t.db"), "--run", "demo")
+        self.assertEqual(s["run"], "demo")
+        self.assertEqual(s["spans"], 11)
+        rows = {row["name"]: row for row in s["rows"]}
+        for key in ("name", "count", "total_ns", "min_ns", "avg_ns", "p50_ns", "p95_ns", "p99_ns", "max_ns", "errors"):
+            self.assertIn(key, rows["process_chunk"])
+        self.assertEqual(rows["process_chunk"]["count"], 3)
+        self.assertEqual(rows["fetch_user:3"]["errors"], 1)
+        totals = [row["total_ns"] for row in s["rows"]]
+        self.assertEqual(totals, sorted(totals, reverse=True))
+
+    def test_text_outputs(self):
+        self.run_traced(DEMO, run_id="text")
+        table = ferret("analyze", self.path("t.db"), check=True).stdout
+        self.assertIn("NAME", table)
+        self.assertIn("P95", table)
+        self.assertIn("process_chunk", table)
+        self.assertNotIn("\033[", table)
+        tree = ferret("analyze", self.path("t.db"), "--tree", check=True).stdout
+        self.assertIn("└── ferret-demo - ", tree)
+        self.assertIn("[error: user 3 not found]", tree)
+        self.assertIn("{table=users, shard=2, slow=true}", tree)
+
+    def test_exit_status_passes_through(self):
+        r = self.run_traced("sh", "-c", "exit 3", run_id="three")
+        self.assertEqual(r.returncode, 3)
+        root, = self.tree(run="three")["roots"]
+        self.assertEqual(root["status"], "error")
+        self.assertEqual(root["message"], "exit status 3")
+        self.assertEqual(root["tags"]["exit_code"], 3)
+
+    def test_signal_passes_through(self):
+        r = self.run_traced("sh", "-c", "kill -TERM $$", run_id="killed")
+        self.assertEqual(r.returncode, 128 + signal.SIGTERM)
+        root, = self.tree(run="killed")["roots"]
+        self.assertEqual(root["message"], "killed by SIGTERM")
+
+    def test_signal_forwarded_to_program(self):
+        script = "trap 'exit 42' USR1; echo ready; while :; do sleep 0.01; done"
+        p = subprocess.Popen([FERRET, "run", "--db", self.path("t.db"), "--", "sh", "-c", script],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, **self.env))
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        p.send_signal(signal.SIGUSR1)
+        p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 42)
+
+    def test_process_tree(self):
+        # Processes started by the shell (dash: vfork + exec), 3 levels: every
+        # process is a span under the process that started it.
+        r = self.run_traced("sh", "-c", "sh -c 'sh -c true; true'; true", run_id="procs")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.tree(run="procs")["roots"]
+        self.assertEqual(root["name"], "sh")
+        level1 = [c for c in root["children"] if c["name"] == "sh"]
+        self.assertEqual(len(level1), 1, root)
+        level2 = [c for c in level1[0]["children"] if c["name"] == "sh"]
+        self.assertEqual(len(level2), 1, level1)
+        self.assertEqual(level2[0]["tags"]["ppid"], level1[0]["tags"]["pid"])
+        self.assertEqual(level1[0]["tags"]["ppid"], root["tags"]["pid"])
+
+    def test_runs_and_default_run(self):
+        self.run_traced("true", run_id="first")
+        self.run_traced("true", run_id="second")
+        runs = ferret_json("analyze", self.path("t.db"), "--tree")
+        self.assertEqual(runs["run"], "second")      # the newest by default
+        d = Daemon(self.path("t.db"), self.path("rt"))
+        try:
+            listed = ferret_json("runs", "--runtime-dir", self.path("rt"))
+            self.assertEqual([r["run"] for r in listed], ["second", "first"])
+            for r in listed:
+                self.assertEqual(set(r) >= {"run", "spans", "first_ns", "last_ns"}, True)
+                self.assertGreaterEqual(r["last_ns"], r["first_ns"])
+            st = ferret_json("status", "--runtime-dir", self.path("rt"))
+            self.assertEqual(st["runs"], 2)
+            self.assertEqual(st["db_path"], self.path("t.db"))
+            self.assertEqual(st["rejected_messages"], 0)
+            err = ferret("query", "--run", "nope", "--runtime-dir", self.path("rt"))
+            self.assert_one_line_error(err, 1, "no run named 'nope'")
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+
+    def test_shared_daemon_and_analyze_while_running(self):
+        d = Daemon(self.path("shared.db"), self.path("rt"))
+        try:
+            r = ferret("run", "--run-id", "live", "--", DEMO, env={"FERRET_RUNTIME_DIR": self.path("rt")})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("ferret query --run live", r.stderr)
+            # Offline reading of a database the daemon still owns.
+            t = ferret_json("analyze", self.path("shared.db"), "--tree", "--run", "live")
+            self.assertEqual(t["roots"][0]["name"], "ferret-demo")
+            q = ferret_json("query", "--run", "live", env={"FERRET_RUNTIME_DIR": self.path("rt")})
+            self.assertEqual(q["spans"], 11)
+        finally:
+            code, log = d.stop()
+            self.assertEqual(code, 0, log)
+
+    def test_colour_only_on_a_terminal(self):
+        self.run_traced(DEMO, run_id="colour")
+        master, slave = pty.openpty()
+        env = dict(os.environ)
+        env.pop("NO_COLOR", None)
+        env["TERM"] = "xterm"
+        p = subprocess.Popen([FERRET, "analyze", self.path("t.db"), "--tree"], stdout=slave, stderr=slave, env=env)
+        os.close(slave)
+        out = b""
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        p.wait(timeout=60)
+        os.close(master)
+        self.assertIn(b"\033[", out)
+        self.assertIn("├──".encode(), out)
+        plain = ferret("analyze", self.path("t.db"), "--tree", env={"NO_COLOR": ""}, check=True).stdout
+        self.assertNotIn("\033[", plain)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
