@@ -18,6 +18,36 @@
 
 extern char **environ;
 
+/* Daemons this process started: a failing test exits at once, and must not
+ * leave them behind (they would hold the test runner's pipes open). */
+#define MAX_DAEMONS 8
+static pid_t running[MAX_DAEMONS];
+static pid_t owner;
+
+static void kill_leftovers(void)
+{
+        if (getpid() != owner)
+                return;         /* a forked child of the test: not its daemons */
+        for (int i = 0; i < MAX_DAEMONS; i++)
+                if (running[i] > 0) {
+                        kill(running[i], SIGKILL);
+                        waitpid(running[i], NULL, 0);
+                }
+}
+
+static void track(pid_t pid, pid_t old)
+{
+        if (!owner) {
+                owner = getpid();
+                atexit(kill_leftovers);
+        }
+        for (int i = 0; i < MAX_DAEMONS; i++)
+                if (running[i] == old) {
+                        running[i] = pid;
+                        return;
+                }
+}
+
 const char *fixture_ferret_path(void)
 {
         const char *p = getenv("FERRET_CLI");
@@ -81,6 +111,7 @@ static void start_daemon(struct daemon_fixture *f)
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
         char *argv[] = { (char *)fixture_ferretd_path(), "--db", f->db, "--runtime-dir", f->runtime_dir,
                          "--log-level", "debug", NULL };
         int r = posix_spawn(&f->pid, argv[0], &fa, NULL, argv, env);
@@ -88,6 +119,7 @@ static void start_daemon(struct daemon_fixture *f)
         free(env);
         if (r)
                 harness_fail(__FILE__, __LINE__, "cannot start %s: %s", argv[0], strerror(r));
+        track(f->pid, 0);
 
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -130,11 +162,18 @@ int fixture_stop(struct daemon_fixture *f)
         kill(f->pid, SIGTERM);
         while (waitpid(f->pid, &status, 0) < 0 && errno == EINTR)
                 ;
+        track(0, f->pid);
         f->pid = 0;
         char *log = fixture_log(f);
         printf("--- ferretd log ---\n%s--- end of log ---\n", log);
         free(log);
         return status;
+}
+
+void fixture_forget(struct daemon_fixture *f)
+{
+        track(0, f->pid);
+        f->pid = 0;
 }
 
 void fixture_cleanup(struct daemon_fixture *f)
@@ -173,7 +212,8 @@ int fixture_run(char *const argv[], char *const extra_env[], char **ret_out, cha
                 m++;
         char **env = calloc(n + m + 1, sizeof(*env));
         memcpy(env, environ, n * sizeof(*env));
-        memcpy(env + n, extra_env, m * sizeof(*env));
+        if (m)
+                memcpy(env + n, extra_env, m * sizeof(*env));
 
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);

@@ -25,6 +25,8 @@ void fixture_start(struct daemon_fixture *f);
 void fixture_restart(struct daemon_fixture *f);
 /* SIGTERM and wait; returns the daemon's exit status and prints its log. */
 int fixture_stop(struct daemon_fixture *f);
+/* The test killed the daemon itself and reaped it. */
+void fixture_forget(struct daemon_fixture *f);
 /* fixture_stop() if running, then removes the directory. */
 void fixture_cleanup(struct daemon_fixture *f);
 
