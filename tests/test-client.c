@@ -195,6 +195,42 @@ TEST(exit_delivers_buffered_spans)
         fixture_cleanup(&f);
 }
 
+static void *trace_forever(void *unused)
+{
+        for (;;)
+                FERRET_SCOPE(s, "busy") {
+                        ferret_span_tag_int(s, "x", 1);
+                }
+        return NULL;
+}
+
+/* exit() while other threads still trace: the process ends normally, and
+ * what was ended before exit is stored. */
+TEST(exit_while_threads_trace)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "busy-exit", 1);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(30);
+                pthread_t t[3];
+                for (int i = 0; i < 3; i++)
+                        pthread_create(&t[i], NULL, trace_forever, NULL);
+                for (int i = 0; i < 1000; i++)
+                        FERRET_SCOPE(s, "main_work") {
+                        }
+                exit(0);
+        }
+        wait_ok(child);
+        const char *args[] = { "query", "--run", "busy-exit", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "main_work"), "count")), 1000);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
 /* Threads that exit with spans open neither crash nor lose the others;
  * thousands of short-lived threads all deliver their spans. */
 static void *short_lived(void *unused)

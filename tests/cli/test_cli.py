@@ -19,6 +19,7 @@ import unittest
 FERRET = os.environ["FERRET_CLI"]
 FERRETD = os.environ["FERRETD"]
 DEMO = os.environ["FERRET_DEMO"]
+SPAWNER = os.environ["FERRET_SPAWNER"]
 
 
 def ferret(*args, env=None, cwd=None, check=False):
@@ -210,6 +211,34 @@ class Run(CliTest):
         self.assertEqual(len(level2), 1, level1)
         self.assertEqual(level2[0]["tags"]["ppid"], level1[0]["tags"]["pid"])
         self.assertEqual(level1[0]["tags"]["ppid"], root["tags"]["pid"])
+
+    def test_spawn_system_fork_exec(self):
+        # spawner 4 -> (fork+exec) spawner 3 -> (posix_spawn) spawner 2
+        #   -> (system: sh -c) spawner 1 -> (fork+exec) spawner 0
+        r = self.run_traced(SPAWNER, "4", run_id="spawn")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.tree(run="spawn")["roots"]
+
+        def only(node, name, cmd_end):
+            found = [c for c in node["children"] if c["name"] == name and c["tags"]["cmdline"].endswith(cmd_end)
+                     and "forked" not in c["tags"]]
+            self.assertEqual(len(found), 1, node)
+            self.assertEqual(found[0]["tags"]["ppid"], node["tags"]["pid"])
+            return found[0]
+
+        self.assertEqual(root["name"], "spawner")
+        forked = [c for c in root["children"] if c["tags"].get("forked")]
+        self.assertEqual(len(forked), 1)           # the fork before exec
+        self.assertEqual(forked[0]["tags"]["ended_by"], "exec")
+        level3 = only(root, "spawner", " 3")
+        level2 = only(level3, "spawner", " 2")
+        shell = only(level2, "sh", " 1")
+        level1 = only(shell, "spawner", " 1")
+        level0 = only(level1, "spawner", " 0")
+        self.assertEqual(level0["children"], [])
+        for span in (level3, level2, shell, level1, level0):
+            self.assertEqual(span["tags"]["exit_code"], 0)
+            self.assertEqual(span["status"], "ok")
 
     def test_runs_and_default_run(self):
         self.run_traced("true", run_id="first")
