@@ -116,6 +116,7 @@ static int client_init(void)
         const char *disable = getenv("FERRET_DISABLE");
         if (disable && *disable && strcmp(disable, "0") != 0) {
                 atomic_store(&client_g.state, CLIENT_DISABLED);
+                ferret_off_ = 1;
                 return -ECANCELED;
         }
 
@@ -137,6 +138,7 @@ static int client_init(void)
         client_g.ring_bytes = ring;
         client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
         read_identity();
+        clock_init();
 
         init_flush_cond();
         int r = -pthread_key_create(&client_g.thread_key, thread_state_release);
@@ -160,6 +162,7 @@ static int client_init(void)
 fail:
         /* Tracing off rather than a half-working client. */
         atomic_store(&client_g.state, CLIENT_DISABLED);
+        ferret_off_ = 1;
         return r;
 }
 
@@ -174,6 +177,7 @@ int client_start_slow(void)
         case CLIENT_RESTART:
                 r = flusher_start();
                 atomic_store(&client_g.state, r == 0 ? CLIENT_READY : CLIENT_DISABLED);
+                ferret_off_ = r < 0;
                 break;
         case CLIENT_READY:
                 break;
@@ -229,6 +233,7 @@ static void atfork_child(void)
         atomic_store(&client_g.sent_spans, 0);
         atomic_store(&client_g.sent_batches, 0);
         atomic_store(&client_g.state, client_g.wake_fd >= 0 ? CLIENT_RESTART : CLIENT_DISABLED);
+        ferret_off_ = client_g.wake_fd < 0;
 }
 
 int ferret_flush(int timeout_ms)
@@ -241,6 +246,7 @@ int ferret_flush(int timeout_ms)
 void ferret_shutdown(void)
 {
         pthread_mutex_lock(&init_lock);
+        ferret_off_ = 1;
         if (atomic_load(&client_g.state) == CLIENT_READY) {
                 atomic_store(&client_g.state, CLIENT_SHUTDOWN);
                 /* Spans ended before this point are in the rings; spans that

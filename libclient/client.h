@@ -24,7 +24,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 #define SLOTS_PER_THREAD 128          /* open spans a thread may hold at once */
-#define SLOT_PAYLOAD 720              /* inline name, tags and status message */
+#define SLOT_BYTES 1024               /* a power of two: slots are found by shifting */
 #define NAME_MAX_BYTES 255
 #define TAG_KEY_MAX_BYTES 63
 #define TAG_VALUE_MAX_BYTES 255
@@ -49,38 +49,52 @@ enum client_state {
 
 struct thread_state;
 
-struct ferret_span {
-        uint64_t t0;
-        uint64_t trace_hi, trace_lo, span_id, parent_id;
-        struct ferret_span *prev;     /* the thread's current span at begin */
-        uint32_t prev_gen;
-        _Atomic uint32_t gen;         /* bumped at begin and end: odd while open */
-        uint32_t name_id;             /* 0: the name is inline, first in payload */
-        uint32_t tid;
-        uint16_t payload_len;
-        uint8_t flags;                /* wire SpanFlag bits */
-        bool inherited;               /* opened before fork(): the parent records it */
-        bool orphaned;                /* recorded as unfinished when its thread exited */
-        _Atomic bool in_use;          /* set by the owner only, cleared by whoever ends it */
-        struct thread_state *owner;
-        char payload[SLOT_PAYLOAD];
-};
-
-/* A ring record: the ended span as it was in its slot. Sizes are multiples
- * of 8 so every header is aligned. */
+/* A ring record: the ended span, exactly as its slot held it. Sizes are
+ * multiples of 8 so every header is aligned; the payload follows. */
 enum { RECORD_SPAN = 1, RECORD_PAD = 2 };
 
 struct record {
         uint32_t size;
         uint16_t payload_len;
         uint8_t type;
-        uint8_t flags;
-        uint32_t name_id;
+        uint8_t flags;                /* wire SpanFlag bits */
+        uint32_t name_id;             /* 0: the name is inline, first in the payload */
         uint32_t tid;
         uint64_t t0, t1;
         uint64_t trace_hi, trace_lo, span_id, parent_id;
-        char payload[];
 };
+
+static inline char *record_payload(const struct record *r)
+{
+        return (char *)(r + 1);
+}
+
+/* Bits of a slot's state word. */
+enum {
+        SLOT_OPEN = 1,                /* set by the owner only, cleared by whoever ends it */
+        SLOT_INHERITED = 2,           /* opened before fork(): the parent records it */
+        SLOT_ORPHANED = 4,            /* recorded as unfinished when its thread exited */
+};
+
+struct ferret_span {
+        struct ferret_span *prev;     /* the thread's current span at begin */
+        uint32_t prev_gen;
+        _Atomic uint32_t gen;         /* bumped at begin and end: odd while open */
+        _Atomic uint32_t state;       /* SLOT_* bits */
+        uint32_t index;               /* in its thread's array; set once, like owner */
+        struct thread_state *owner;
+        /* Ending the span copies rec and the payload behind it as they are;
+         * rec.type and rec.tid are set when the thread takes the slots. */
+        struct record rec;
+        char payload[SLOT_BYTES - 32 - sizeof(struct record)];   /* inline name, tags, message */
+};
+#define SLOT_PAYLOAD sizeof(((struct ferret_span *)0)->payload)
+_Static_assert(sizeof(struct ferret_span) == SLOT_BYTES, "slot size");
+
+static inline bool slot_open(struct ferret_span *s)
+{
+        return atomic_load_explicit(&s->state, memory_order_acquire) & SLOT_OPEN;
+}
 
 struct ring {
         _Atomic uint64_t head;        /* written by the producer */
@@ -88,6 +102,7 @@ struct ring {
         _Atomic uint64_t tail;        /* written by the consumer */
         char pad1[56];
         uint64_t tail_seen;           /* the producer's last view of tail */
+        uint64_t wake_at;             /* head position past which to check on the flusher */
         uint64_t size;                /* a power of two */
         char *data;
 };
@@ -101,6 +116,7 @@ struct thread_state {
         uint32_t tid;
         uint64_t id_next, id_end;     /* a block of span ids from the process counter */
         uint64_t rng;
+        uint64_t trace_hi;            /* high half of the traces this thread starts */
         volatile sig_atomic_t in_api; /* a signal handler calling in drops instead */
         _Atomic uint64_t recorded;    /* producer-only counters: load + store */
         _Atomic uint64_t dropped;
@@ -156,6 +172,7 @@ struct client {
 };
 
 extern struct client client_g;
+extern volatile int ferret_off_;
 
 /* client.c: configuration and lifecycle. */
 int client_start_slow(void);

@@ -68,8 +68,8 @@ void encoder_reset(struct encoder *e)
 
 static int64_t name_string(struct encoder *e, const struct record *r, const char **inline_end)
 {
-        const char *inline_name = r->payload;
-        *inline_end = r->payload;
+        const char *inline_name = record_payload(r);
+        *inline_end = record_payload(r);
         if (!r->name_id) {
                 size_t len = strlen(inline_name);
                 *inline_end = inline_name + len + 1;
@@ -196,12 +196,12 @@ int encoder_add(struct encoder *e, const struct record *r)
 
         /* Undo a partial span if its tags do not fit in memory. */
         size_t tags = e->n_tags, values = e->n_values, doubles = e->n_doubles;
-        if (add_entries(e, entries, r->payload + r->payload_len, &e->tag_count[i], &e->message[i]) < 0) {
+        if (add_entries(e, entries, record_payload(r) + r->payload_len, &e->tag_count[i], &e->message[i]) < 0) {
                 e->n_tags = tags, e->n_values = values, e->n_doubles = doubles;
                 return -ENOMEM;
         }
 
-        uint64_t start = clock_tick_to_wall(clock_ticks_to_ns(r->t0), e->ref_tick, e->ref_wall);
+        uint64_t start = clock_to_wall(&e->conv, r->t0);
         if (i == 0)
                 e->prev_start = e->base_start = start;
         e->trace[i] = trace_index(e, r->trace_hi, r->trace_lo);
@@ -209,7 +209,7 @@ int encoder_add(struct encoder *e, const struct record *r)
         e->parent[i] = r->parent_id ? (int64_t)(r->span_id - r->parent_id) : 0;
         e->name[i] = (uint32_t)name;
         e->start[i] = (int64_t)(start - e->prev_start);
-        e->duration[i] = clock_ticks_to_ns(r->t1 - r->t0);
+        e->duration[i] = clock_to_ns(&e->conv, r->t1 - r->t0);
         e->tid[i] = r->tid;
         e->flags[i] = r->flags;
         e->prev_id = r->span_id;

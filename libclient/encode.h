@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "clock.h"
 #include "wire.h"
 
 #define ENCODER_MAX_SPANS 4096
@@ -35,8 +36,8 @@ struct encoder {
         double *tag_double;
         size_t n_tags, n_values, n_doubles, cap_tags;
 
-        /* Ticks to wall clock: one pair read together by the flusher. */
-        uint64_t ref_tick, ref_wall;
+        /* Ticks to nanoseconds, measured by the flusher before each drain. */
+        struct clock_conversion conv;
 
         uint8_t *packed;
         size_t packed_cap;

@@ -209,15 +209,22 @@ typedef uint32_t ferret_name_t;
  */
 FERRET_EXPORT ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name);
 
-/** ferret_span_begin() for a string literal, interned once per call site. */
+/** Nonzero once tracing is known to be off: lets the macros below skip the
+ * calls. Not for direct use. */
+FERRET_EXPORT extern volatile int ferret_off_;
+
+/** ferret_span_begin() for a string literal, interned once per call site.
+ * With tracing off it costs one load and a branch. */
 #define ferret_span_begin_literal(name) \
         __extension__({ static ferret_name_t ferret_name_cache_; \
-                        ferret_span_begin_named(&ferret_name_cache_, "" name ""); })
+                        __builtin_expect(ferret_off_, 0) ? (ferret_span_t *)0 \
+                                : ferret_span_begin_named(&ferret_name_cache_, "" name ""); })
 
 /** For FERRET_SCOPE's cleanup; not to be called directly. */
 static inline void ferret_scope_end_(ferret_span_t **span)
 {
-        ferret_span_end(*span);
+        if (*span)
+                ferret_span_end(*span);
 }
 
 /**

@@ -190,8 +190,7 @@ static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient)
 
 static void drain_all(struct flusher *f, bool patient)
 {
-        f->enc.ref_tick = clock_ticks();
-        f->enc.ref_wall = clock_wall_ns();
+        clock_convert_now(&f->enc.conv);
         for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next)
                 drain_ring(f, ts, patient);
         send_batch(f, patient);

@@ -15,10 +15,18 @@
 
 #define RING_MASK(r) ((r)->size - 1)
 
+/* Exported for the header's macros: nonzero once tracing is known to be off
+ * (disabled or shut down), so that they skip the calls altogether. */
+volatile int ferret_off_;
+
 static inline bool client_ready(void)
 {
-        return likely(atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY) ||
-               client_start_slow() == 0;
+        int state = atomic_load_explicit(&client_g.state, memory_order_relaxed);
+        if (likely(state == CLIENT_READY))
+                return true;
+        if (state == CLIENT_DISABLED || state == CLIENT_SHUTDOWN)
+                return false;
+        return client_start_slow() == 0;
 }
 
 static inline struct thread_state *thread_get(void)
@@ -27,25 +35,41 @@ static inline struct thread_state *thread_get(void)
         return likely(ts) ? ts : thread_state_create();
 }
 
-/* A slot that no thread uses. Only the owner allocates, so a slot seen free
- * stays free until this thread takes it. */
-static struct ferret_span *slot_alloc(struct thread_state *ts)
+/* A slot that no thread uses, searching from the hint. Only the owner
+ * allocates, so a slot seen free stays free until this thread takes it. */
+static __attribute__((noinline)) struct ferret_span *slot_search(struct thread_state *ts)
 {
         unsigned h = ts->slot_hint;
-        for (unsigned i = 0; i < SLOTS_PER_THREAD; i++) {
+        for (unsigned i = 1; i < SLOTS_PER_THREAD; i++) {
                 struct ferret_span *s = &ts->slots[(h + i) % SLOTS_PER_THREAD];
-                if (!atomic_load_explicit(&s->in_use, memory_order_acquire)) {
-                        ts->slot_hint = (h + i + 1) % SLOTS_PER_THREAD;
+                if (!slot_open(s)) {
+                        ts->slot_hint = (h + i) % SLOTS_PER_THREAD;
                         return s;
                 }
         }
         return NULL;
 }
 
+/* Spans nest, so the hinted slot (the one after the current span's) is
+ * nearly always free. Moves the hint past the slot it returns. */
+static inline struct ferret_span *slot_alloc(struct thread_state *ts)
+{
+        unsigned h = ts->slot_hint;
+        struct ferret_span *s = &ts->slots[h];
+        if (likely(!slot_open(s))) {
+                ts->slot_hint = (h + 1) % SLOTS_PER_THREAD;
+                return s;
+        }
+        s = slot_search(ts);
+        if (s)
+                ts->slot_hint = (s->index + 1) % SLOTS_PER_THREAD;
+        return s;
+}
+
 /* The thread's current span, skipping spans that other threads have ended
  * meanwhile. A slot whose generation moved on by more than its end has been
  * reused, so its prev link no longer describes this chain: stop there. */
-static struct ferret_span *thread_current(struct thread_state *ts)
+static __attribute__((noinline)) struct ferret_span *thread_current_slow(struct thread_state *ts)
 {
         struct ferret_span *c = ts->current;
         uint32_t g = ts->current_gen;
@@ -65,65 +89,85 @@ static struct ferret_span *thread_current(struct thread_state *ts)
         return c;
 }
 
-static ferret_ctx_t slot_context(const struct ferret_span *s)
+static inline struct ferret_span *thread_current(struct thread_state *ts)
 {
-        return (ferret_ctx_t){ .trace_hi = s->trace_hi, .trace_lo = s->trace_lo, .span_id = s->span_id };
+        struct ferret_span *c = ts->current;
+        if (likely(!c || atomic_load_explicit(&c->gen, memory_order_relaxed) == ts->current_gen))
+                return c;
+        return thread_current_slow(ts);
 }
 
-static struct ferret_span *begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in,
-                                        uint32_t name_id, const char *name)
+static ferret_ctx_t slot_context(const struct ferret_span *s)
+{
+        return (ferret_ctx_t){ .trace_hi = s->rec.trace_hi, .trace_lo = s->rec.trace_lo, .span_id = s->rec.span_id };
+}
+
+static __attribute__((noinline)) void drop_one(struct thread_state *ts)
+{
+        counter_add(&ts->dropped, 1);
+}
+
+/* A root span starts a trace. Its id needs to be unique, not secret: the
+ * thread's random high half and the span's own id (random per process, then
+ * counted) as the low half make it so without a random draw per span. */
+static inline void new_trace(struct thread_state *ts, struct record *r)
+{
+        r->trace_hi = ts->trace_hi;
+        r->trace_lo = r->span_id;
+}
+
+static inline __attribute__((always_inline)) struct ferret_span *
+begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t name_id, const char *name)
 {
         if (unlikely(ts->in_api)) {
-                counter_add(&ts->dropped, 1);
+                drop_one(ts);
                 return NULL;
         }
         struct ferret_span *s = slot_alloc(ts);
         if (unlikely(!s)) {
-                counter_add(&ts->dropped, 1);
+                drop_one(ts);
                 return NULL;
         }
+        struct record *r = &s->rec;
 
-        ferret_ctx_t parent;
-        if (parent_in)
-                parent = *parent_in;
-        else {
+        if (parent_in) {
+                r->trace_hi = parent_in->trace_hi;
+                r->trace_lo = parent_in->trace_lo;
+                r->parent_id = parent_in->span_id;
+        } else {
                 struct ferret_span *cur = thread_current(ts);
-                parent = cur ? slot_context(cur) : client_g.root_parent;
+                if (likely(cur)) {
+                        r->trace_hi = cur->rec.trace_hi;
+                        r->trace_lo = cur->rec.trace_lo;
+                        r->parent_id = cur->rec.span_id;
+                } else {
+                        r->trace_hi = client_g.root_parent.trace_hi;
+                        r->trace_lo = client_g.root_parent.trace_lo;
+                        r->parent_id = client_g.root_parent.span_id;
+                }
         }
-
         if (unlikely(ts->id_next == ts->id_end))
                 thread_state_next_id_block(ts);
-        s->span_id = ts->id_next++;
-        if (parent.span_id) {
-                s->trace_hi = parent.trace_hi;
-                s->trace_lo = parent.trace_lo;
-                s->parent_id = parent.span_id;
-        } else {
-                s->trace_hi = ids_next(&ts->rng);
-                s->trace_lo = ids_next(&ts->rng);
-                s->parent_id = 0;
-        }
-        s->name_id = name_id;
-        s->payload_len = 0;
+        r->span_id = ts->id_next++;
+        if (unlikely(!r->parent_id))
+                new_trace(ts, r);
+        r->name_id = name_id;
+        r->payload_len = 0;
+        r->flags = 0;
         if (!name_id) {
                 size_t len = strnlen(name ? name : "", NAME_MAX_BYTES);
                 memcpy(s->payload, name ? name : "", len);
                 s->payload[len] = '\0';
-                s->payload_len = (uint16_t)(len + 1);
+                r->payload_len = (uint16_t)(len + 1);
         }
-        s->flags = 0;
-        s->inherited = false;
-        s->orphaned = false;
-        s->tid = ts->tid;
-        s->owner = ts;
         s->prev = ts->current;
         s->prev_gen = ts->current_gen;
         uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
         atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
-        atomic_store_explicit(&s->in_use, true, memory_order_relaxed);
+        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
         ts->current = s;
         ts->current_gen = gen;
-        s->t0 = clock_ticks();
+        r->t0 = clock_ticks();
         return s;
 }
 
@@ -137,10 +181,10 @@ ferret_span_t *ferret_span_begin(const char *name)
 
 ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
 {
-        if (!client_ready())
+        if (unlikely(!client_ready()))
                 return NULL;
         struct thread_state *ts = thread_get();
-        if (!ts)
+        if (unlikely(!ts))
                 return NULL;
         uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
         if (unlikely(!id)) {
@@ -179,12 +223,12 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
         uint64_t off = head & RING_MASK(r);
         uint64_t pad = off + need > r->size ? r->size - off : 0;
 
-        if (head + pad + need - r->tail_seen > r->size) {
+        if (unlikely(head + pad + need - r->tail_seen > r->size)) {
                 r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
                 if (head + pad + need - r->tail_seen > r->size)
                         return NULL;
         }
-        if (pad) {
+        if (unlikely(pad)) {
                 struct record *p = (struct record *)(r->data + off);
                 p->size = (uint32_t)pad;
                 p->type = RECORD_PAD;
@@ -194,47 +238,47 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
         return r->data + (head & RING_MASK(r));
 }
 
-static void record_span(struct thread_state *ts, const struct ferret_span *s, uint64_t t1)
+static inline __attribute__((always_inline)) void record_span(struct thread_state *ts, struct ferret_span *s,
+                                                             uint64_t t1)
 {
-        uint64_t need = (sizeof(struct record) + s->payload_len + 7) & ~(uint64_t)7;
+        uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
         uint64_t head;
         struct record *r = (struct record *)ring_reserve(&ts->ring, need, &head);
         if (unlikely(!r)) {
-                counter_add(&ts->dropped, 1);
+                drop_one(ts);
                 return;
         }
-        r->size = (uint32_t)need;
-        r->payload_len = s->payload_len;
-        r->type = RECORD_SPAN;
-        r->flags = s->flags;
-        r->name_id = s->name_id;
-        r->tid = s->tid;
-        r->t0 = s->t0;
-        r->t1 = t1;
-        r->trace_hi = s->trace_hi;
-        r->trace_lo = s->trace_lo;
-        r->span_id = s->span_id;
-        r->parent_id = s->parent_id;
-        memcpy(r->payload, s->payload, s->payload_len);
+        s->rec.size = (uint32_t)need;
+        s->rec.t1 = t1;
+        /* A fixed-size copy the compiler turns into a few vector moves. */
+        memcpy(r, &s->rec, sizeof(*r));
+        if (s->rec.payload_len)
+                memcpy(record_payload(r), s->payload, s->rec.payload_len);
         atomic_store_explicit(&ts->ring.head, head + need, memory_order_release);
         counter_add(&ts->recorded, 1);
 
-        if (unlikely(head + need - ts->ring.tail_seen > ts->ring.size / 2))
+        if (unlikely(head + need > ts->ring.wake_at))
                 thread_state_wake_flusher(ts);
+}
+
+static __attribute__((noinline)) struct thread_state *thread_for_end(void)
+{
+        return atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY ? thread_state_create() : NULL;
 }
 
 void ferret_span_end(ferret_span_t *s)
 {
-        if (!s)
+        if (unlikely(!s))
                 return;
         uint64_t t1 = clock_ticks();
         struct thread_state *ts = tls_state;
-        if (!ts && atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)
-                ts = thread_state_create();
+        if (unlikely(!ts))
+                ts = thread_for_end();
 
-        if (ts && !s->inherited && !s->orphaned) {
+        uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
+        if (likely(ts && state == SLOT_OPEN)) {
                 if (unlikely(ts->in_api))
-                        counter_add(&ts->dropped, 1);
+                        drop_one(ts);
                 else if (likely(atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)) {
                         ts->in_api = 1;
                         atomic_signal_fence(memory_order_seq_cst);
@@ -249,10 +293,10 @@ void ferret_span_end(ferret_span_t *s)
                 ts->current_gen = s->prev_gen;
         }
         if (ts == s->owner)
-                ts->slot_hint = (unsigned)(s - ts->slots);
+                ts->slot_hint = s->index;
         atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
                               memory_order_relaxed);
-        atomic_store_explicit(&s->in_use, false, memory_order_release);
+        atomic_store_explicit(&s->state, 0, memory_order_release);
 }
 
 /* Appends a payload entry; entries that do not fit are dropped whole. */
@@ -264,10 +308,10 @@ static void payload_put(struct ferret_span *s, enum entry_kind kind, const char 
                 key_len = strnlen(key ? key : "", TAG_KEY_MAX_BYTES) + 1;
         bool is_string = kind == ENTRY_TAG_STRING || kind == ENTRY_MESSAGE;
         size_t need = 2 + key_len + (is_string ? 2 + value_len + 1 : value_len);
-        if (s->payload_len + need > SLOT_PAYLOAD)
+        if (s->rec.payload_len + need > SLOT_PAYLOAD)
                 return;
 
-        char *p = s->payload + s->payload_len;
+        char *p = s->payload + s->rec.payload_len;
         *p++ = (char)kind;
         *p++ = (char)key_len;
         if (key_len) {
@@ -282,7 +326,7 @@ static void payload_put(struct ferret_span *s, enum entry_kind kind, const char 
                 p[2 + value_len] = '\0';
         } else
                 memcpy(p, value, value_len);
-        s->payload_len = (uint16_t)(s->payload_len + need);
+        s->rec.payload_len = (uint16_t)(s->rec.payload_len + need);
 }
 
 void ferret_span_tag_str(ferret_span_t *s, const char *key, const char *value)
@@ -316,7 +360,7 @@ void ferret_span_set_status(ferret_span_t *s, ferret_status_t status, const char
 {
         if (!s || (unsigned)status > FERRET_STATUS_ERROR)
                 return;
-        s->flags = (uint8_t)((s->flags & ~FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) | status);
+        s->rec.flags = (uint8_t)((s->rec.flags & ~FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) | status);
         if (message)
                 payload_put(s, ENTRY_MESSAGE, NULL, message, strnlen(message, TAG_VALUE_MAX_BYTES));
 }
@@ -326,9 +370,9 @@ void ferret_span_set_kind(ferret_span_t *s, ferret_kind_t kind)
         if (!s)
                 return;
         if (kind == FERRET_KIND_ASYNC)
-                s->flags |= FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
+                s->rec.flags |= FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
         else
-                s->flags &= (uint8_t)~FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
+                s->rec.flags &= (uint8_t)~FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
 }
 
 ferret_ctx_t ferret_span_context(const ferret_span_t *s)
@@ -353,13 +397,13 @@ void span_close_thread(struct thread_state *ts)
 {
         uint64_t t1 = clock_ticks();
         for (struct ferret_span *s = thread_current(ts); s; s = thread_current(ts)) {
-                if (!s->inherited && !s->orphaned) {
-                        s->flags |= FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED;
-                        if ((s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) == FERRET_STATUS_OK)
+                if (atomic_load(&s->state) == SLOT_OPEN) {
+                        s->rec.flags |= FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED;
+                        if ((s->rec.flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) == FERRET_STATUS_OK)
                                 ferret_span_set_status(s, FERRET_STATUS_WARNING, "not ended before its thread exited");
                         record_span(ts, s, t1);
                 }
-                s->orphaned = true;
+                atomic_fetch_or(&s->state, SLOT_ORPHANED);
                 ts->current = s->prev;
                 ts->current_gen = s->prev_gen;
         }

@@ -23,6 +23,7 @@ static void ring_reset(struct ring *r)
         atomic_store(&r->head, 0);
         atomic_store(&r->tail, 0);
         r->tail_seen = 0;
+        r->wake_at = r->size / 2;
 }
 
 static struct thread_state *state_alloc(void)
@@ -37,7 +38,9 @@ static struct thread_state *state_alloc(void)
 
         struct thread_state *ts = aligned_alloc(64, (sizeof(*ts) + 63) & ~(size_t)63);
         char *data = aligned_alloc(64, client_g.ring_bytes);
-        struct ferret_span *slots = calloc(SLOTS_PER_THREAD, sizeof(*slots));
+        struct ferret_span *slots = aligned_alloc(64, SLOTS_PER_THREAD * sizeof(*slots));
+        if (slots)
+                memset(slots, 0, SLOTS_PER_THREAD * sizeof(*slots));
         if (!ts || !data || !slots) {
                 free(ts);
                 free(data);
@@ -48,6 +51,7 @@ static struct thread_state *state_alloc(void)
         memset(ts, 0, sizeof(*ts));
         ts->ring.data = data;
         ts->ring.size = client_g.ring_bytes;
+        ts->ring.wake_at = ts->ring.size / 2;
         ts->slots = slots;
 
         /* Publish: the flusher walks this list without a lock. */
@@ -58,10 +62,24 @@ static struct thread_state *state_alloc(void)
         return ts;
 }
 
+/* What never changes while a thread owns the slots is written once here. */
+static void slots_adopt(struct thread_state *ts)
+{
+        for (unsigned i = 0; i < SLOTS_PER_THREAD; i++) {
+                struct ferret_span *s = &ts->slots[i];
+                s->owner = ts;
+                s->index = i;
+                s->rec.type = RECORD_SPAN;
+                s->rec.tid = ts->tid;
+        }
+}
+
 static void state_adopt(struct thread_state *ts)
 {
         ts->tid = (uint32_t)syscall(SYS_gettid);
+        slots_adopt(ts);
         ts->rng = ids_random64() | 1;
+        ts->trace_hi = ids_next(&ts->rng);
         ts->current = NULL;
         ts->current_gen = 0;
         ts->in_api = 0;
@@ -101,12 +119,15 @@ void thread_state_release(void *p)
          * and the old array stays alive for whoever still holds a handle. */
         unsigned open = 0;
         for (unsigned i = 0; i < SLOTS_PER_THREAD; i++)
-                open += atomic_load(&ts->slots[i].in_use);
+                open += slot_open(&ts->slots[i]);
         if (open > SLOTS_PER_THREAD / 4) {
-                struct ferret_span *fresh = calloc(SLOTS_PER_THREAD, sizeof(*fresh));
+                struct ferret_span *fresh = aligned_alloc(64, SLOTS_PER_THREAD * sizeof(*fresh));
+                if (fresh)
+                        memset(fresh, 0, SLOTS_PER_THREAD * sizeof(*fresh));
                 if (fresh) {
                         atomic_fetch_add(&client_g.allocated_bytes, SLOTS_PER_THREAD * sizeof(*fresh));
                         ts->slots = fresh;
+                        slots_adopt(ts);
                         ts->slot_hint = 0;
                 }
         }
@@ -129,16 +150,26 @@ uint64_t thread_state_next_id_block(struct thread_state *ts)
         return ts->id_next;
 }
 
+/* Called when the ring's head passes wake_at: wakes the flusher if the ring
+ * is more than half full, and sets where to look next. Reading the tail
+ * costs a cache miss (the flusher writes it), so it is done here only. */
 void thread_state_wake_flusher(struct thread_state *ts)
 {
-        ts->ring.tail_seen = atomic_load_explicit(&ts->ring.tail, memory_order_acquire);
-        uint64_t used = atomic_load_explicit(&ts->ring.head, memory_order_relaxed) - ts->ring.tail_seen;
-        if (used <= ts->ring.size / 2 || atomic_load_explicit(&ts->wake_pending, memory_order_relaxed))
+        struct ring *r = &ts->ring;
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (head - r->tail_seen <= r->size / 2) {
+                r->wake_at = r->tail_seen + r->size / 2;
+                return;
+        }
+        /* Still over half: look again after another sixteenth. */
+        r->wake_at = head + r->size / 16;
+        if (atomic_load_explicit(&ts->wake_pending, memory_order_relaxed))
                 return;
         atomic_store_explicit(&ts->wake_pending, true, memory_order_relaxed);
         uint64_t one = 1;
-        ssize_t r = write(client_g.wake_fd, &one, sizeof(one));
-        (void)r; /* A full eventfd means the flusher is being woken anyway. */
+        ssize_t w = write(client_g.wake_fd, &one, sizeof(one));
+        (void)w; /* A full eventfd means the flusher is being woken anyway. */
 }
 
 /* In a forked child only the forking thread exists. Its ring holds spans the
@@ -158,14 +189,16 @@ void thread_states_after_fork_child(struct ferret_span *keep_current)
                 ts->id_next = ts->id_end = 0;
                 for (unsigned i = 0; i < SLOTS_PER_THREAD; i++) {
                         struct ferret_span *s = &ts->slots[i];
-                        if (ts == tls_state)
-                                s->inherited = s->inherited || atomic_load(&s->in_use);
-                        else
-                                atomic_store(&s->in_use, false);
+                        if (ts != tls_state)
+                                atomic_store(&s->state, 0);
+                        else if (slot_open(s))
+                                atomic_fetch_or(&s->state, SLOT_INHERITED);
                 }
                 if (ts == tls_state) {
                         ts->tid = (uint32_t)syscall(SYS_gettid);
+                        slots_adopt(ts);
                         ts->rng = ids_random64() | 1;
+                        ts->trace_hi = ids_next(&ts->rng);
                 } else {
                         ts->next_free = client_g.free_states;
                         client_g.free_states = ts;

@@ -14,6 +14,7 @@ exported = {line.split()[-1].split("@")[0] for line in out.splitlines() if line.
 exported.discard("FERRET_0.1")
 header = open(os.path.join(os.path.dirname(os.environ["FERRET_CLIENT_SYM"]), "ferret.h")).read()
 declared = set(re.findall(r"FERRET_EXPORT [^;(]*?\b(ferret_\w+)\(", header))
+declared |= set(re.findall(r"FERRET_EXPORT extern [^;(]*?\b(ferret_\w+);", header))
 
 ok = True
 for name, a, b in (("exported but not in the version script", exported, listed),
