@@ -131,12 +131,15 @@ static int client_init(void)
 
         client_g.buffer_bytes = parse_size(getenv("FERRET_BUFFER_SIZE"), DEFAULT_BUFFER_BYTES);
         /* A ring per thread: large enough to ride out a flusher that is
-         * busy for a while, small enough that 16 threads fit the default. */
+         * busy for a while, small enough that 16 threads fit the buffer. */
         uint64_t ring = 1u << 20;
-        while (ring > 64 * 1024 && ring * 16 > client_g.buffer_bytes)
+        while (ring > 16 * 1024 && ring * 16 > client_g.buffer_bytes)
                 ring >>= 1;
         client_g.ring_bytes = ring;
         client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
+        const char *on_full = getenv("FERRET_ON_FULL");
+        if (on_full && strncmp(on_full, "block:", 6) == 0)
+                client_g.full_wait_ms = (int)parse_size(on_full + 6, 0);
         read_identity();
         clock_init();
 
@@ -166,9 +169,20 @@ fail:
         return r;
 }
 
+/* Set while this thread holds init_lock: a signal handler that traces
+ * during start-up gets no span instead of waiting for itself forever. */
+static __thread bool starting __attribute__((tls_model("initial-exec")));
+
 int client_start_slow(void)
 {
         int r = 0;
+        if (starting) {
+                /* A span lost, but counted: reported with the first batch. */
+                atomic_fetch_add(&client_g.dropped_global, 1);
+                return -EAGAIN;
+        }
+        starting = true;
+        atomic_signal_fence(memory_order_seq_cst);
         pthread_mutex_lock(&init_lock);
         switch (atomic_load(&client_g.state)) {
         case CLIENT_UNINIT:
@@ -185,6 +199,8 @@ int client_start_slow(void)
                 r = -ECANCELED;
         }
         pthread_mutex_unlock(&init_lock);
+        atomic_signal_fence(memory_order_seq_cst);
+        starting = false;
         return r;
 }
 
@@ -245,6 +261,10 @@ int ferret_flush(int timeout_ms)
 
 void ferret_shutdown(void)
 {
+        if (starting)
+                return;
+        starting = true;
+        atomic_signal_fence(memory_order_seq_cst);
         pthread_mutex_lock(&init_lock);
         ferret_off_ = 1;
         if (atomic_load(&client_g.state) == CLIENT_READY) {
@@ -255,6 +275,8 @@ void ferret_shutdown(void)
         } else if (atomic_load(&client_g.state) != CLIENT_DISABLED)
                 atomic_store(&client_g.state, CLIENT_SHUTDOWN);
         pthread_mutex_unlock(&init_lock);
+        atomic_signal_fence(memory_order_seq_cst);
+        starting = false;
 }
 
 __attribute__((destructor)) static void client_at_exit(void)

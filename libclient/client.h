@@ -24,7 +24,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 #define SLOTS_PER_THREAD 128          /* open spans a thread may hold at once */
-#define SLOT_BYTES 1024               /* a power of two: slots are found by shifting */
+#define SLOT_BYTES 512                /* a power of two: slots are found by shifting */
 #define NAME_MAX_BYTES 255
 #define TAG_KEY_MAX_BYTES 63
 #define TAG_VALUE_MAX_BYTES 255
@@ -144,6 +144,7 @@ struct client {
         uint64_t buffer_bytes;
         uint64_t ring_bytes;
         int exit_timeout_ms;
+        int full_wait_ms;                    /* FERRET_ON_FULL=block:MS, else 0 (drop) */
 
         /* Thread states. */
         _Atomic(struct thread_state *) all_states;

@@ -14,7 +14,10 @@
  * - FERRET_TRACEPARENT: a W3C traceparent; root spans become its children.
  * - FERRET_DISABLE=1: record nothing; every call returns at once.
  * - FERRET_BUFFER_SIZE: the per-process memory bound for buffered spans
- *   (bytes, k/M suffixes; default 16M).
+ *   (bytes, k/M suffixes; default 16M). Each thread that traces also keeps
+ *   64 KiB for its open spans.
+ * - FERRET_ON_FULL=block:MS: when the buffer is full, wait up to MS
+ *   milliseconds for room instead of dropping (for tests and benchmarks).
  * - FERRET_EXIT_TIMEOUT_MS: how long exit may wait for buffered spans to be
  *   stored (default 2000).
  *
@@ -116,8 +119,9 @@ FERRET_EXPORT void ferret_span_end(ferret_span_t *span);
 
 /**
  * Tags: typed key/value pairs, copied into the span. Keys up to 63 bytes and
- * string values up to 255 bytes are kept whole, longer ones are truncated; a
- * span holds about 400 bytes of tags, further tags are ignored.
+ * string values up to 255 bytes are kept whole, longer ones are truncated. A
+ * span has about 400 bytes for its copied name, tags and status message;
+ * what does not fit is left out.
  */
 FERRET_EXPORT void ferret_span_tag_str(ferret_span_t *span, const char *key, const char *value);
 FERRET_EXPORT void ferret_span_tag_int(ferret_span_t *span, const char *key, int64_t value);

@@ -140,10 +140,14 @@ static void send_batch(struct flusher *f, bool patient)
         int r = f->transport_ok ? encoder_pack(&f->enc, &header, &data, &len) : -ENOTCONN;
         if (r == 0) {
                 int wait = 0;
-                /* Waiting for room only makes sense when a daemon reads. */
-                if (patient && f->transport.peer == PEER_CONNECTED) {
+                /* Waiting for room only makes sense when a daemon reads. In
+                 * FERRET_ON_FULL=block mode the flusher waits like producers. */
+                if (f->transport.peer == PEER_CONNECTED) {
                         uint64_t now = mono_ns();
-                        wait = f->flush_deadline_ns > now ? (int)((f->flush_deadline_ns - now) / 1000000) : 0;
+                        if (patient)
+                                wait = f->flush_deadline_ns > now ? (int)((f->flush_deadline_ns - now) / 1000000) : 0;
+                        if (client_g.full_wait_ms > wait)
+                                wait = client_g.full_wait_ms;
                 }
                 r = transport_send(&f->transport, data, len, wait);
         }

@@ -35,11 +35,17 @@ static uint32_t hash_str(const char *s)
 /* Returns the name's number, or 0 (the caller then copies the name) when the
  * table is full or memory is short. Copies the name: a literal in a library
  * that is unloaded later must not leave a dangling pointer. */
+/* Set while this thread holds intern_lock, against a signal handler that
+ * would take it again: the handler's span then copies its name instead. */
+static __thread bool interning __attribute__((tls_model("initial-exec")));
+
 uint32_t intern_name(const char *name)
 {
         uint32_t id = 0;
-        if (!name)
+        if (!name || interning)
                 return 0;
+        interning = true;
+        atomic_signal_fence(memory_order_seq_cst);
         pthread_mutex_lock(&intern_lock);
         if (!hash_slots && !(hash_slots = calloc(HASH_SLOTS, sizeof(*hash_slots))))
                 goto out;
@@ -70,6 +76,8 @@ uint32_t intern_name(const char *name)
         hash_slots[h] = id;
 out:
         pthread_mutex_unlock(&intern_lock);
+        atomic_signal_fence(memory_order_seq_cst);
+        interning = false;
         return id;
 }
 

@@ -123,8 +123,13 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
                 drop_one(ts);
                 return NULL;
         }
+        /* A signal handler that begins a span in the middle of this one
+         * would take the same slot: it drops instead (see in_api). */
+        ts->in_api = 1;
+        atomic_signal_fence(memory_order_seq_cst);
         struct ferret_span *s = slot_alloc(ts);
         if (unlikely(!s)) {
+                ts->in_api = 0;
                 drop_one(ts);
                 return NULL;
         }
@@ -167,6 +172,8 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
         ts->current = s;
         ts->current_gen = gen;
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
         r->t0 = clock_ticks();
         return s;
 }
@@ -238,13 +245,30 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
         return r->data + (head & RING_MASK(r));
 }
 
+/* FERRET_ON_FULL=block:MS: wait (up to MS) for the flusher to make room
+ * rather than drop. For tests and benchmarks that must be complete. */
+static __attribute__((noinline)) struct record *ring_wait(struct thread_state *ts, uint64_t need, uint64_t *ret_head)
+{
+        uint64_t until = clock_mono_ns() + (uint64_t)client_g.full_wait_ms * 1000000u;
+        ts->ring.wake_at = 0;
+        do {
+                thread_state_wake_flusher(ts);
+                struct timespec pause = { 0, 20000 };
+                nanosleep(&pause, NULL);
+                char *r = ring_reserve(&ts->ring, need, ret_head);
+                if (r)
+                        return (struct record *)r;
+        } while (clock_mono_ns() < until);
+        return NULL;
+}
+
 static inline __attribute__((always_inline)) void record_span(struct thread_state *ts, struct ferret_span *s,
                                                              uint64_t t1)
 {
         uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
         uint64_t head;
         struct record *r = (struct record *)ring_reserve(&ts->ring, need, &head);
-        if (unlikely(!r)) {
+        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait(ts, need, &head)))) {
                 drop_one(ts);
                 return;
         }

@@ -26,10 +26,11 @@ static void ring_reset(struct ring *r)
         r->wake_at = r->size / 2;
 }
 
+/* FERRET_BUFFER_SIZE bounds the rings, the memory that grows with the
+ * spans a process buffers; each thread also has a fixed 64 KiB of slots. */
 static struct thread_state *state_alloc(void)
 {
-        uint64_t bytes = client_g.ring_bytes + SLOTS_PER_THREAD * sizeof(struct ferret_span) +
-                         sizeof(struct thread_state);
+        uint64_t bytes = client_g.ring_bytes;
         uint64_t before = atomic_fetch_add(&client_g.allocated_bytes, bytes);
         if (before + bytes > client_g.buffer_bytes) {
                 atomic_fetch_sub(&client_g.allocated_bytes, bytes);
@@ -87,8 +88,18 @@ static void state_adopt(struct thread_state *ts)
         pthread_setspecific(client_g.thread_key, ts);
 }
 
+/* Set while this thread holds free_lock: a signal handler tracing in the
+ * meantime must not take it again (it would wait for itself forever). */
+static __thread bool creating __attribute__((tls_model("initial-exec")));
+
 struct thread_state *thread_state_create(void)
 {
+        if (creating) {
+                atomic_fetch_add(&client_g.dropped_global, 1);
+                return NULL;
+        }
+        creating = true;
+        atomic_signal_fence(memory_order_seq_cst);
         pthread_mutex_lock(&client_g.free_lock);
         struct thread_state *ts = client_g.free_states;
         if (ts)
@@ -97,11 +108,12 @@ struct thread_state *thread_state_create(void)
 
         if (!ts)
                 ts = state_alloc();
-        if (!ts) {
+        if (ts)
+                state_adopt(ts);
+        else
                 atomic_fetch_add(&client_g.dropped_global, 1);
-                return NULL;
-        }
-        state_adopt(ts);
+        atomic_signal_fence(memory_order_seq_cst);
+        creating = false;
         return ts;
 }
 
@@ -125,7 +137,6 @@ void thread_state_release(void *p)
                 if (fresh)
                         memset(fresh, 0, SLOTS_PER_THREAD * sizeof(*fresh));
                 if (fresh) {
-                        atomic_fetch_add(&client_g.allocated_bytes, SLOTS_PER_THREAD * sizeof(*fresh));
                         ts->slots = fresh;
                         slots_adopt(ts);
                         ts->slot_hint = 0;

@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -250,7 +252,7 @@ TEST(short_lived_threads)
         pid_t child = fork();
         CHECK(child >= 0);
         if (child == 0) {
-                for (int i = 0; i < 2000; i++) {
+                for (int i = 0; i < 10000; i++) {
                         pthread_t t;
                         if (pthread_create(&t, NULL, short_lived, NULL) != 0)
                                 _exit(2);
@@ -263,10 +265,140 @@ TEST(short_lived_threads)
         wait_ok(child);
         const char *args[] = { "query", "--run", "threads", NULL };
         json_t *sum = fixture_ferret_json(&f, args);
-        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "short"), "count")), 20000);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "short"), "count")), 100000);
         /* Left open: recorded when its thread exited, with a warning. */
-        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "left_open"), "count")), 2000);
-        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "left_open"), "warnings")), 2000);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "left_open"), "count")), 10000);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "left_open"), "warnings")), 10000);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+#define BURST 300000
+
+/* Emits BURST spans as fast as possible from one thread, then flushes. */
+static void burst_process(const char *run, const char *buffer, const char *on_full)
+{
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(60);
+                setenv("FERRET_RUN_ID", run, 1);
+                setenv("FERRET_BUFFER_SIZE", buffer, 1);
+                if (on_full)
+                        setenv("FERRET_ON_FULL", on_full, 1);
+                for (int i = 0; i < BURST; i++)
+                        FERRET_SCOPE(s, "burst") {
+                                ferret_span_tag_int(s, "i", i);
+                        }
+                int r = ferret_flush(30000);
+                _exit(r == 0 || r == -ENODATA ? 0 : 1);
+        }
+        wait_ok(child);
+}
+
+static json_t *run_summary(struct daemon_fixture *f, const char *run)
+{
+        const char *args[] = { "query", "--run", run, NULL };
+        return fixture_ferret_json(f, args);
+}
+
+/* A small buffer overflows: what is not stored is counted as dropped, and
+ * the two add up to what was emitted. With FERRET_ON_FULL=block nothing is
+ * dropped at all. */
+TEST(drops_add_up)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        burst_process("dropping", "64k", NULL);
+        json_t *sum = run_summary(&f, "dropping");
+        long long stored = json_integer_value(json_object_get(sum, "spans"));
+        long long dropped = json_integer_value(json_object_get(sum, "dropped"));
+        printf("stored %lld, dropped %lld of %d\n", stored, dropped, BURST);
+        CHECK_CMP(dropped, >, 0);
+        CHECK_EQ(stored + dropped, BURST);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "burst"), "count")), stored);
+        json_decref(sum);
+
+        const char *status_args[] = { "status", NULL };
+        json_t *st = fixture_ferret_json(&f, status_args);
+        CHECK_EQ(json_integer_value(json_object_get(st, "dropped_by_clients")), dropped);
+        json_decref(st);
+
+        burst_process("blocking", "64k", "block:10000");
+        sum = run_summary(&f, "blocking");
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), BURST);
+        CHECK_EQ(json_integer_value(json_object_get(sum, "dropped")), 0);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+static volatile sig_atomic_t fired;
+
+static void on_alarm(int sig)
+{
+        fired++;
+        FERRET_SCOPE(s, "in_handler") {
+                ferret_span_tag_int(s, "n", fired);
+        }
+        ferret_span_end(ferret_span_begin("dynamic_in_handler"));
+}
+
+/* A signal handler that traces, interrupting the program in the middle of
+ * its own spans: no deadlock, no corruption; the program's spans are all
+ * stored, and each of the handler's is stored or counted as dropped. */
+TEST(signal_handler_traces)
+{
+        struct daemon_fixture f;
+        int counts[2];
+        fixture_start(&f);
+        CHECK(pipe(counts) == 0);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(60);
+                setenv("FERRET_RUN_ID", "signals", 1);
+                setenv("FERRET_ON_FULL", "block:10000", 1);
+                struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+                sigaction(SIGPROF, &sa, NULL);
+                timer_t timer;
+                struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGPROF };
+                struct itimerspec every = { { 0, 50000 }, { 0, 50000 } };
+                if (timer_create(CLOCK_MONOTONIC, &ev, &timer) < 0 || timer_settime(timer, 0, &every, NULL) < 0)
+                        _exit(3);
+                for (int i = 0; i < BURST; i++) {
+                        ferret_span_t *outer = ferret_span_beginf("outer %d", i % 4);
+                        FERRET_SCOPE(inner, "inner") {
+                                ferret_span_tag_str(inner, "k", "v");
+                        }
+                        ferret_span_end(outer);
+                }
+                timer_delete(timer);
+                int n = fired;
+                int r = ferret_flush(30000);
+                if (write(counts[1], &n, sizeof(n)) != sizeof(n))
+                        _exit(4);
+                _exit(r == 0 || r == -ENODATA ? 0 : 1);
+        }
+        wait_ok(child);
+        int signals = 0;
+        CHECK_EQ(read(counts[0], &signals, sizeof(signals)), sizeof(signals));
+        printf("%d signals\n", signals);
+        CHECK_CMP(signals, >, 10);
+
+        json_t *sum = run_summary(&f, "signals");
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "inner"), "count")), BURST);
+        long long outers = 0;
+        for (int k = 0; k < 4; k++) {
+                char name[16];
+                snprintf(name, sizeof(name), "outer %d", k);
+                outers += json_integer_value(json_object_get(summary_row(sum, name), "count"));
+        }
+        CHECK_EQ(outers, BURST);
+        json_t *handler = summary_row(sum, "in_handler"), *dyn = summary_row(sum, "dynamic_in_handler");
+        long long in_handler = handler ? json_integer_value(json_object_get(handler, "count")) : 0;
+        long long dynamic = dyn ? json_integer_value(json_object_get(dyn, "count")) : 0;
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), 2 * BURST + in_handler + dynamic);
+        CHECK_EQ(in_handler + dynamic + json_integer_value(json_object_get(sum, "dropped")), 2 * signals);
         json_decref(sum);
         fixture_cleanup(&f);
 }
