@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A private ferretd for a benchmark: its own temporary directory holding the
+ * database, the sockets and the log; started and awaited through the systemd
+ * notify protocol (READY=1), never a sleep; stopped with SIGTERM and waitpid.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bench_daemon {
+        char dir[128];
+        char db[192];
+        char runtime_dir[192];
+        char log[192];
+        pid_t pid;
+};
+
+/* Creates the directory, starts ferretd and waits until it is ready.
+ * 0, or -errno with a message on stderr (and the daemon's log); on
+ * failure nothing is left behind. */
+int bench_daemon_start(struct bench_daemon *d);
+
+/* The daemon's CPU time so far (user + system), from /proc/PID/stat. */
+int bench_daemon_cpu_ns(const struct bench_daemon *d, uint64_t *ret);
+
+/* Whether the daemon still runs. When it has exited, reaps it and says so
+ * on stderr, with its exit status and its log. */
+bool bench_daemon_alive(struct bench_daemon *d);
+
+/* SIGTERM, then waits: ferretd stores what it received before it exits.
+ * Returns its wait status (0 when it was not running). */
+int bench_daemon_stop(struct bench_daemon *d);
+
+/* Prints the daemon's log on stderr, for a failure. */
+void bench_daemon_print_log(const struct bench_daemon *d);
+
+/* Stops the daemon if it runs, and removes its directory. */
+void bench_daemon_cleanup(struct bench_daemon *d);
