@@ -18,6 +18,7 @@
 struct cli {
         bool json;
         bool color;
+        bool utf8;                     /* the locale's codeset: µ and box drawing, else ASCII */
         const char *runtime_dir;       /* --runtime-dir, or NULL */
 };
 
@@ -56,7 +57,7 @@ int cli_find_helper(const char *name, const char *build_subdir, char *buf, size_
 /* --- Output (format.c) --- */
 
 void cli_setup_output(struct cli *cli);
-/* "950 ns", "12.3 µs", "120.50 ms", "2.35 s". */
+/* "950 ns", "12.3 µs" (or "us" without UTF-8), "120.50 ms", "2.35 s". */
 const char *format_duration(uint64_t ns, char *buf, size_t size);
 /* Local time, "2026-11-26 10:53:56". */
 const char *format_time(uint64_t wall_ns, char *buf, size_t size);

@@ -2,13 +2,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 
+static bool utf8_output = true;
+
 void cli_setup_output(struct cli *cli)
 {
+        setlocale(LC_ALL, "");
+        cli->utf8 = utf8_output = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
         const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
         /* https://no-color.org: any non-empty NO_COLOR turns colour off. */
         cli->color = isatty(STDOUT_FILENO) && !(no_color && *no_color) && !(term && strcmp(term, "dumb") == 0);
@@ -19,7 +25,7 @@ const char *format_duration(uint64_t ns, char *buf, size_t size)
         if (ns < 1000)
                 snprintf(buf, size, "%llu ns", (unsigned long long)ns);
         else if (ns < 1000000)
-                snprintf(buf, size, "%.2f µs", ns / 1e3);
+                snprintf(buf, size, utf8_output ? "%.2f µs" : "%.2f us", ns / 1e3);
         else if (ns < 1000000000)
                 snprintf(buf, size, "%.2f ms", ns / 1e6);
         else

@@ -14,10 +14,11 @@ static void print_run_header(const struct cli *cli, const Ferret__RunInfo *run)
         char start[32], span[32];
         if (!run)
                 return;
-        printf("%sRun %s%s · %llu span%s · %u process%s · %llu dropped · %s · %s\n", color(cli, C_BOLD),
-               run->run, color(cli, C_RESET), (unsigned long long)run->spans, run->spans == 1 ? "" : "s",
-               run->processes, run->processes == 1 ? "" : "es", (unsigned long long)run->dropped,
-               format_time(run->first_ns, start, sizeof(start)),
+        const char *dot = cli->utf8 ? " · " : ", ";
+        printf("%sRun %s%s%s%llu span%s%s%u process%s%s%llu dropped%s%s%s%s\n", color(cli, C_BOLD),
+               run->run, color(cli, C_RESET), dot, (unsigned long long)run->spans, run->spans == 1 ? "" : "s", dot,
+               run->processes, run->processes == 1 ? "" : "es", dot, (unsigned long long)run->dropped, dot,
+               format_time(run->first_ns, start, sizeof(start)), dot,
                format_duration(run->last_ns > run->first_ns ? run->last_ns - run->first_ns : 0, span, sizeof(span)));
 }
 
@@ -26,8 +27,9 @@ static int summary_json(const Ferret__SummaryResponse *s)
         json_t *rows = json_array();
         for (size_t i = 0; i < s->n_rows; i++) {
                 const Ferret__SummaryRow *r = s->rows[i];
-                json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                         "name", r->name, "count", (json_int_t)r->count, "total_ns", (json_int_t)r->total_ns,
+                        "self_ns", (json_int_t)r->self_ns,
                         "min_ns", (json_int_t)r->min_ns, "avg_ns", (json_int_t)(r->count ? r->total_ns / r->count : 0),
                         "p50_ns", (json_int_t)r->p50_ns, "p90_ns", (json_int_t)r->p90_ns,
                         "p95_ns", (json_int_t)r->p95_ns, "p99_ns", (json_int_t)r->p99_ns,
@@ -53,7 +55,7 @@ int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s)
                 printf("(no spans)\n");
                 return 0;
         }
-        static const char *const headers[] = { "NAME", "COUNT", "TOTAL", "MIN", "AVG", "P50", "P95", "P99", "MAX", "ERRORS" };
+        static const char *const headers[] = { "NAME", "COUNT", "TOTAL", "SELF", "MIN", "AVG", "P50", "P95", "P99", "MAX", "ERRORS" };
         struct libscols_table *tb = table_new(cli, headers, sizeof(headers) / sizeof(headers[0]));
         if (!tb)
                 return cli_error(ENOMEM, "out of memory");
@@ -67,20 +69,21 @@ int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s)
                 snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->count);
                 scols_line_set_data(ln, 1, buf);
                 scols_line_set_data(ln, 2, format_duration(r->total_ns, buf, sizeof(buf)));
-                scols_line_set_data(ln, 3, format_duration(r->min_ns, buf, sizeof(buf)));
-                scols_line_set_data(ln, 4, format_duration(r->count ? r->total_ns / r->count : 0, buf, sizeof(buf)));
-                scols_line_set_data(ln, 5, format_duration(r->p50_ns, buf, sizeof(buf)));
-                scols_line_set_data(ln, 6, format_duration(r->p95_ns, buf, sizeof(buf)));
-                scols_line_set_data(ln, 7, format_duration(r->p99_ns, buf, sizeof(buf)));
-                scols_line_set_data(ln, 8, format_duration(r->max_ns, buf, sizeof(buf)));
+                scols_line_set_data(ln, 3, format_duration(r->self_ns, buf, sizeof(buf)));
+                scols_line_set_data(ln, 4, format_duration(r->min_ns, buf, sizeof(buf)));
+                scols_line_set_data(ln, 5, format_duration(r->count ? r->total_ns / r->count : 0, buf, sizeof(buf)));
+                scols_line_set_data(ln, 6, format_duration(r->p50_ns, buf, sizeof(buf)));
+                scols_line_set_data(ln, 7, format_duration(r->p95_ns, buf, sizeof(buf)));
+                scols_line_set_data(ln, 8, format_duration(r->p99_ns, buf, sizeof(buf)));
+                scols_line_set_data(ln, 9, format_duration(r->max_ns, buf, sizeof(buf)));
                 if (r->errors)
                         snprintf(buf, sizeof(buf), "%llu (%.1f%%)", (unsigned long long)r->errors,
                                  100.0 * (double)r->errors / (double)r->count);
                 else
                         snprintf(buf, sizeof(buf), "0");
-                scols_line_set_data(ln, 9, buf);
+                scols_line_set_data(ln, 10, buf);
                 if (r->errors && cli->color)
-                        scols_cell_set_color(scols_line_get_cell(ln, 9), "red");
+                        scols_cell_set_color(scols_line_get_cell(ln, 10), "red");
         }
         scols_print_table(tb);
         scols_unref_table(tb);

@@ -201,7 +201,7 @@ static int print_text(const struct cli *cli, const struct tree *t, const Ferret_
                 prefix[f->prefix_len] = '\0';
                 size_t i = f->items[f->next++];
                 bool last = f->next == f->n;
-                printf("%s%s", prefix, last ? "└── " : "├── ");
+                printf("%s%s", prefix, last ? (cli->utf8 ? "└── " : "`-- ") : (cli->utf8 ? "├── " : "|-- "));
                 print_span(cli, t, i);
                 size_t nc = t->child_start[i + 1] - t->child_start[i];
                 if (!nc)
@@ -218,7 +218,7 @@ static int print_text(const struct cli *cli, const struct tree *t, const Ferret_
                         stack = s;
                         prefix = p;
                 }
-                const char *add = last ? "    " : "│   ";
+                const char *add = last ? "    " : cli->utf8 ? "│   " : "|   ";
                 size_t len = stack[depth].prefix_len;
                 strcpy(prefix + len, add);
                 stack[depth + 1] = (struct frame){ t->children + t->child_start[i], nc, 0, len + strlen(add) };

@@ -22,6 +22,9 @@
 #define DRAIN_QUIET_MS 50
 #define DRAIN_MAX_MS 5000
 #define REJECT_LOG_LIMIT 20
+/* Children whose parent has not arrived; beyond this, forget them (their
+ * parents' self time then counts them in). */
+#define CHILD_MAP_MAX (2u << 20)
 
 struct ingest {
         struct store *store;
@@ -39,6 +42,7 @@ struct ingest {
         bool failing;                    /* the last commit failed */
 
         struct wire_spans spans;
+        struct u64map child_ns;          /* parent span id -> time of its children seen */
         struct name_stats **by_name;     /* string index -> stats, per message */
         size_t by_name_cap;
         uint64_t rejected_logged;
@@ -67,13 +71,26 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
         if (c)
                 memset(in->by_name, 0, c->n_strings * sizeof(*in->by_name));
 
+        /* Self time: a span's duration minus its children's. Children end
+         * first, so they are in this batch or an earlier one; their time
+         * waits in child_ns until their parent arrives. */
+        if (in->child_ns.n > CHILD_MAP_MAX)
+                u64map_clear(&in->child_ns);
+        for (size_t i = 0; i < n; i++)
+                if (in->spans.spans[i].parent_id &&
+                    u64map_add(&in->child_ns, in->spans.spans[i].parent_id, in->spans.spans[i].duration_ns) < 0)
+                        return -ENOMEM;
+
         uint64_t first = UINT64_MAX;
         for (size_t i = 0; i < n; i++) {
                 const struct wire_span *s = &in->spans.spans[i];
                 struct name_stats **slot = &in->by_name[c->name[i]];
                 if (!*slot && !(*slot = run_name_stats(run, s->name)))
                         return -ENOMEM;
-                name_stats_add(*slot, s->duration_ns, wire_span_status(s));
+                uint64_t children = 0;
+                u64map_take(&in->child_ns, s->span_id, &children);
+                name_stats_add(*slot, s->duration_ns, children < s->duration_ns ? s->duration_ns - children : 0,
+                               wire_span_status(s));
                 if (s->start_ns < first)
                         first = s->start_ns;
                 if (s->start_ns + s->duration_ns > run->last_ns)
@@ -312,6 +329,7 @@ void ingest_stop(struct ingest *in)
         runs_free(&in->runs);
         store_batch_free(in->batch);
         u64map_free(&in->pending_acks);
+        u64map_free(&in->child_ns);
         wire_spans_free(&in->spans);
         free(in->by_name);
         close(in->wake_fd);

@@ -133,6 +133,38 @@ int u64map_put(struct u64map *m, uint64_t key, uint64_t value)
         return 0;
 }
 
+int u64map_add(struct u64map *m, uint64_t key, uint64_t delta)
+{
+        uint64_t v = 0;
+        u64map_get(m, key, &v);
+        return u64map_put(m, key, v + delta);
+}
+
+/* Linear probing removes by shifting back the entries that follow, so no
+ * tombstones accumulate. */
+bool u64map_take(struct u64map *m, uint64_t key, uint64_t *ret)
+{
+        if (!m->cap || !key)
+                return false;
+        size_t mask = m->cap - 1, i = hash_u64(key) & mask;
+        for (; m->keys[i] != key; i = (i + 1) & mask)
+                if (!m->keys[i])
+                        return false;
+        *ret = m->values[i];
+        for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+                size_t home = hash_u64(m->keys[j]) & mask;
+                /* Move j into the hole at i unless its home lies in (i, j]. */
+                if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+                        m->keys[i] = m->keys[j];
+                        m->values[i] = m->values[j];
+                        i = j;
+                }
+        }
+        m->keys[i] = 0;
+        m->n--;
+        return true;
+}
+
 void u64map_clear(struct u64map *m)
 {
         if (m->cap)

@@ -37,5 +37,9 @@ struct u64map {
 
 bool u64map_get(const struct u64map *m, uint64_t key, uint64_t *ret);
 int u64map_put(struct u64map *m, uint64_t key, uint64_t value);
+/* Adds @delta to the value of @key (0 if absent). Returns 0 or -ENOMEM. */
+int u64map_add(struct u64map *m, uint64_t key, uint64_t delta);
+/* Removes @key, returning its value in *ret; false if it was absent. */
+bool u64map_take(struct u64map *m, uint64_t key, uint64_t *ret);
 void u64map_clear(struct u64map *m);
 void u64map_free(struct u64map *m);

@@ -169,6 +169,7 @@ static int visit_stats(const void *key, size_t key_len, const void *value, size_
         st->max_ns = add.max_ns > st->max_ns ? add.max_ns : st->max_ns;
         st->count += add.count;
         st->total_ns += add.total_ns;
+        st->self_ns += add.self_ns;
         st->errors += add.errors;
         st->warnings += add.warnings;
         r = hist_merge(&st->hist, &add.hist);
@@ -197,6 +198,7 @@ static void fill_row(Ferret__SummaryRow *row, const char *name, const struct nam
         row->name = (char *)name;
         row->count = st->count;
         row->total_ns = st->total_ns;
+        row->self_ns = st->self_ns;
         row->min_ns = st->count ? st->min_ns : 0;
         row->max_ns = st->max_ns;
         row->p50_ns = hist_quantile(&st->hist, 0.50, st->min_ns, st->max_ns);

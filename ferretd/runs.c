@@ -42,7 +42,7 @@ int stats_from_stored(struct name_stats *st, const Ferretd__StoredStats *s)
 {
         *st = (struct name_stats){
                 .count = s->count, .total_ns = s->total_ns, .min_ns = s->min_ns, .max_ns = s->max_ns,
-                .errors = s->errors, .warnings = s->warnings,
+                .errors = s->errors, .warnings = s->warnings, .self_ns = s->self_ns,
         };
         for (size_t i = 0; i < s->n_hist; i++)
                 if (s->hist[i] && hist_add_bucket(&st->hist, s->hist_first + (int)i, s->hist[i]) < 0)
@@ -60,6 +60,7 @@ void stats_to_stored(const struct name_stats *st, Ferretd__StoredStats *s)
         s->max_ns = st->max_ns;
         s->errors = st->errors;
         s->warnings = st->warnings;
+        s->self_ns = st->self_ns;
         s->hist_first = st->hist.first;
         s->n_hist = st->hist.n;
         s->hist = st->hist.counts;
@@ -153,10 +154,11 @@ struct name_stats *run_name_stats(struct run *run, const char *name)
         return st;
 }
 
-void name_stats_add(struct name_stats *st, uint64_t d, unsigned status)
+void name_stats_add(struct name_stats *st, uint64_t d, uint64_t self, unsigned status)
 {
         st->count++;
         st->total_ns += d;
+        st->self_ns += self;
         if (d < st->min_ns)
                 st->min_ns = d;
         if (d > st->max_ns)

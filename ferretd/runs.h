@@ -15,7 +15,7 @@
 #include "store.h"
 
 struct name_stats {
-        uint64_t count, total_ns, min_ns, max_ns, errors, warnings;
+        uint64_t count, total_ns, self_ns, min_ns, max_ns, errors, warnings;
         struct histogram hist;
         bool dirty;
 };
@@ -42,7 +42,7 @@ void runs_free(struct runs *rs);
 int runs_get(struct runs *rs, const char *id, struct run **ret);
 /* The statistics of @name in @run, created empty if new. */
 struct name_stats *run_name_stats(struct run *run, const char *name);
-void name_stats_add(struct name_stats *st, uint64_t duration_ns, unsigned status);
+void name_stats_add(struct name_stats *st, uint64_t duration_ns, uint64_t self_ns, unsigned status);
 /* Adds every dirty record to @b and marks them clean. */
 void runs_write_dirty(struct runs *rs, struct store_batch *b);
 /* Forgets runs unused for @idle_ns (they are all clean after a commit). */
