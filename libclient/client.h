@@ -36,6 +36,7 @@ enum entry_kind {
         ENTRY_TAG_DOUBLE = 2,
         ENTRY_TAG_BOOL = 3,
         ENTRY_MESSAGE = 4,
+        ENTRY_KEY_ID = 0x80,          /* flag: the key is an interned number (4 bytes), not a string */
 };
 
 /* Global client state; the hot path tests it against READY in one branch. */
@@ -103,6 +104,7 @@ struct ring {
         char pad1[56];
         uint64_t tail_seen;           /* the producer's last view of tail */
         uint64_t wake_at;             /* head position past which to check on the flusher */
+        uint32_t full_skip;           /* spans to drop before looking at tail again */
         uint64_t size;                /* a power of two */
         char *data;
 };

@@ -66,18 +66,12 @@ void encoder_reset(struct encoder *e)
         e->prev_id = e->prev_start = e->base_start = 0;
 }
 
-static int64_t name_string(struct encoder *e, const struct record *r, const char **inline_end)
+/* The string-table index of interned name @id, looked up once a batch. */
+static int64_t interned_string(struct encoder *e, uint32_t id)
 {
-        const char *inline_name = record_payload(r);
-        *inline_end = record_payload(r);
-        if (!r->name_id) {
-                size_t len = strlen(inline_name);
-                *inline_end = inline_name + len + 1;
-                return wire_strtab_add(&e->strtab, inline_name, len);
-        }
-        if (r->name_id >= e->name_cap) {
+        if (id >= e->name_cap) {
                 size_t cap = e->name_cap ? e->name_cap : 1024;
-                while (cap <= r->name_id)
+                while (cap <= id)
                         cap *= 2;
                 uint32_t *index = realloc(e->name_index, cap * sizeof(*index));
                 if (!index)
@@ -90,16 +84,28 @@ static int64_t name_string(struct encoder *e, const struct record *r, const char
                 e->name_stamp = stamp;
                 e->name_cap = cap;
         }
-        if (e->name_stamp[r->name_id] == e->stamp)
-                return e->name_index[r->name_id];
+        if (e->name_stamp[id] == e->stamp)
+                return e->name_index[id];
         size_t len;
-        const char *text = intern_lookup(r->name_id, &len);
+        const char *text = intern_lookup(id, &len);
         int64_t index = wire_strtab_add(&e->strtab, text, len);
         if (index >= 0) {
-                e->name_index[r->name_id] = (uint32_t)index;
-                e->name_stamp[r->name_id] = e->stamp;
+                e->name_index[id] = (uint32_t)index;
+                e->name_stamp[id] = e->stamp;
         }
         return index;
+}
+
+static int64_t name_string(struct encoder *e, const struct record *r, const char **inline_end)
+{
+        const char *inline_name = record_payload(r);
+        *inline_end = record_payload(r);
+        if (!r->name_id) {
+                size_t len = strlen(inline_name);
+                *inline_end = inline_name + len + 1;
+                return wire_strtab_add(&e->strtab, inline_name, len);
+        }
+        return interned_string(e, r->name_id);
 }
 
 static uint32_t trace_index(struct encoder *e, uint64_t hi, uint64_t lo)
@@ -145,11 +151,20 @@ static int add_entries(struct encoder *e, const char *p, const char *end, uint32
         uint32_t count = 0;
         int64_t message = 0;
         while (p + 2 <= end) {
-                enum entry_kind kind = (uint8_t)p[0];
-                size_t key_len = (uint8_t)p[1];
-                const char *key = p + 2;
-                const char *value = key + key_len;
-                int64_t key_index = key_len ? wire_strtab_add(&e->strtab, key, key_len - 1) : 0;
+                enum entry_kind kind = (uint8_t)p[0] & ~ENTRY_KEY_ID;
+                int64_t key_index;
+                const char *value;
+                if ((uint8_t)p[0] & ENTRY_KEY_ID) {
+                        uint32_t id;
+                        memcpy(&id, p + 1, 4);
+                        key_index = interned_string(e, id);
+                        value = p + 5;
+                } else {
+                        size_t key_len = (uint8_t)p[1];
+                        const char *key = p + 2;
+                        value = key + key_len;
+                        key_index = key_len ? wire_strtab_add(&e->strtab, key, key_len - 1) : 0;
+                }
                 if (key_index < 0 || tags_reserve(e, 1) < 0)
                         return -ENOMEM;
 

@@ -81,6 +81,9 @@ typedef enum ferret_kind {
         FERRET_KIND_ASYNC = 1,
 } ferret_kind_t;
 
+/** A call site's cached number for a literal name or key; 0 until first use. */
+typedef uint32_t ferret_name_t;
+
 /** Counters of this process's client since it started (or forked). */
 typedef struct ferret_stats {
         uint64_t recorded;      /**< spans ended and buffered */
@@ -127,6 +130,38 @@ FERRET_EXPORT void ferret_span_tag_str(ferret_span_t *span, const char *key, con
 FERRET_EXPORT void ferret_span_tag_int(ferret_span_t *span, const char *key, int64_t value);
 FERRET_EXPORT void ferret_span_tag_double(ferret_span_t *span, const char *key, double value);
 FERRET_EXPORT void ferret_span_tag_bool(ferret_span_t *span, const char *key, bool value);
+
+/*
+ * With a literal key, the macros below intern the key once per call site
+ * and record its number, like FERRET_SCOPE does for names; with any other
+ * key they call the functions above. Either way the result is the same.
+ */
+FERRET_EXPORT void ferret_span_tag_str_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+                                             const char *value);
+FERRET_EXPORT void ferret_span_tag_int_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+                                             int64_t value);
+FERRET_EXPORT void ferret_span_tag_double_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+                                                double value);
+FERRET_EXPORT void ferret_span_tag_bool_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+                                              bool value);
+
+#if defined(__GNUC__) && !defined(FERRET_NO_TAG_MACROS)
+#define FERRET_TAG_(kind, span, key, value) \
+        __extension__({ \
+                ferret_span_t *ferret_tag_span_ = (span); \
+                static ferret_name_t ferret_tag_key_; \
+                if (ferret_tag_span_) { \
+                        if (__builtin_constant_p(key)) \
+                                ferret_span_tag_##kind##_named(ferret_tag_span_, &ferret_tag_key_, (key), (value)); \
+                        else \
+                                (ferret_span_tag_##kind)(ferret_tag_span_, (key), (value)); \
+                } \
+        })
+#define ferret_span_tag_str(span, key, value) FERRET_TAG_(str, span, key, value)
+#define ferret_span_tag_int(span, key, value) FERRET_TAG_(int, span, key, value)
+#define ferret_span_tag_double(span, key, value) FERRET_TAG_(double, span, key, value)
+#define ferret_span_tag_bool(span, key, value) FERRET_TAG_(bool, span, key, value)
+#endif
 
 /** Sets the status; @p message (may be NULL) is copied, up to 255 bytes. */
 FERRET_EXPORT void ferret_span_set_status(ferret_span_t *span, ferret_status_t status, const char *message);
@@ -203,8 +238,6 @@ FERRET_EXPORT const char *ferret_strerror(int error);
  * which is cheaper than copying the name on every span.
  */
 
-/** A call site's cached name number; 0 until first use. */
-typedef uint32_t ferret_name_t;
 
 /**
  * Begins a span named by a string that lives as long as the program (a

@@ -14,6 +14,7 @@
 #include "ferret.pb-c.h"
 
 #define RING_MASK(r) ((r)->size - 1)
+#define RING_FULL_SKIP 64
 
 /* Exported for the header's macros: nonzero once tracing is known to be off
  * (disabled or shut down), so that they skip the calls altogether. */
@@ -231,9 +232,18 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
         uint64_t pad = off + need > r->size ? r->size - off : 0;
 
         if (unlikely(head + pad + need - r->tail_seen > r->size)) {
-                r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
-                if (head + pad + need - r->tail_seen > r->size)
+                /* Full. Reading tail costs a cache miss (the flusher writes
+                 * it), so a full ring is looked at again only every so many
+                 * spans: dropping stays cheap while the flusher catches up. */
+                if (r->full_skip) {
+                        r->full_skip--;
                         return NULL;
+                }
+                r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+                if (head + pad + need - r->tail_seen > r->size) {
+                        r->full_skip = RING_FULL_SKIP;
+                        return NULL;
+                }
         }
         if (unlikely(pad)) {
                 struct record *p = (struct record *)(r->data + off);
@@ -251,7 +261,9 @@ static __attribute__((noinline)) struct record *ring_wait(struct thread_state *t
 {
         uint64_t until = clock_mono_ns() + (uint64_t)client_g.full_wait_ms * 1000000u;
         ts->ring.wake_at = 0;
+        ts->ring.full_skip = 0;
         do {
+                ts->ring.full_skip = 0;
                 thread_state_wake_flusher(ts);
                 struct timespec pause = { 0, 20000 };
                 nanosleep(&pause, NULL);
@@ -272,10 +284,12 @@ static inline __attribute__((always_inline)) void record_span(struct thread_stat
                 drop_one(ts);
                 return;
         }
-        s->rec.size = (uint32_t)need;
-        s->rec.t1 = t1;
-        /* A fixed-size copy the compiler turns into a few vector moves. */
+        /* A fixed-size copy the compiler turns into a few vector moves; the
+         * fields known only now go straight to the copy (written into the
+         * slot first, they would stall the vector loads that follow). */
         memcpy(r, &s->rec, sizeof(*r));
+        r->size = (uint32_t)need;
+        r->t1 = t1;
         if (s->rec.payload_len)
                 memcpy(record_payload(r), s->payload, s->rec.payload_len);
         atomic_store_explicit(&ts->ring.head, head + need, memory_order_release);
@@ -353,7 +367,7 @@ static void payload_put(struct ferret_span *s, enum entry_kind kind, const char 
         s->rec.payload_len = (uint16_t)(s->rec.payload_len + need);
 }
 
-void ferret_span_tag_str(ferret_span_t *s, const char *key, const char *value)
+void (ferret_span_tag_str)(ferret_span_t *s, const char *key, const char *value)
 {
         if (!s)
                 return;
@@ -361,23 +375,80 @@ void ferret_span_tag_str(ferret_span_t *s, const char *key, const char *value)
         payload_put(s, ENTRY_TAG_STRING, key, value, strnlen(value, TAG_VALUE_MAX_BYTES));
 }
 
-void ferret_span_tag_int(ferret_span_t *s, const char *key, int64_t value)
+void (ferret_span_tag_int)(ferret_span_t *s, const char *key, int64_t value)
 {
         if (s)
                 payload_put(s, ENTRY_TAG_INT, key, &value, sizeof(value));
 }
 
-void ferret_span_tag_double(ferret_span_t *s, const char *key, double value)
+void (ferret_span_tag_double)(ferret_span_t *s, const char *key, double value)
 {
         if (s)
                 payload_put(s, ENTRY_TAG_DOUBLE, key, &value, sizeof(value));
 }
 
-void ferret_span_tag_bool(ferret_span_t *s, const char *key, bool value)
+void (ferret_span_tag_bool)(ferret_span_t *s, const char *key, bool value)
 {
         uint8_t v = value;
         if (s)
                 payload_put(s, ENTRY_TAG_BOOL, key, &v, 1);
+}
+
+/* The same with the key as its interned number: fixed-size stores only. */
+static inline void payload_put_id(struct ferret_span *s, enum entry_kind kind, ferret_name_t *cache, const char *key,
+                                  const void *value, size_t value_len)
+{
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        if (unlikely(!id)) {
+                id = intern_name(key);
+                if (!id) {
+                        payload_put(s, kind, key, value, value_len);
+                        return;
+                }
+                __atomic_store_n(cache, id, __ATOMIC_RELAXED);
+        }
+        bool is_string = kind == ENTRY_TAG_STRING;
+        size_t need = 1 + 4 + (is_string ? 2 + value_len + 1 : value_len);
+        if (unlikely(s->rec.payload_len + need > SLOT_PAYLOAD))
+                return;
+        char *p = s->payload + s->rec.payload_len;
+        *p = (char)(kind | ENTRY_KEY_ID);
+        memcpy(p + 1, &id, 4);
+        if (is_string) {
+                uint16_t len = (uint16_t)(value_len + 1);
+                memcpy(p + 5, &len, 2);
+                memcpy(p + 7, value, value_len);
+                p[7 + value_len] = '\0';
+        } else
+                memcpy(p + 5, value, value_len);
+        s->rec.payload_len = (uint16_t)(s->rec.payload_len + need);
+}
+
+void ferret_span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const char *key, const char *value)
+{
+        if (!s)
+                return;
+        value = value ? value : "";
+        payload_put_id(s, ENTRY_TAG_STRING, cache, key, value, strnlen(value, TAG_VALUE_MAX_BYTES));
+}
+
+void ferret_span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const char *key, int64_t value)
+{
+        if (s)
+                payload_put_id(s, ENTRY_TAG_INT, cache, key, &value, sizeof(value));
+}
+
+void ferret_span_tag_double_named(ferret_span_t *s, ferret_name_t *cache, const char *key, double value)
+{
+        if (s)
+                payload_put_id(s, ENTRY_TAG_DOUBLE, cache, key, &value, sizeof(value));
+}
+
+void ferret_span_tag_bool_named(ferret_span_t *s, ferret_name_t *cache, const char *key, bool value)
+{
+        uint8_t v = value;
+        if (s)
+                payload_put_id(s, ENTRY_TAG_BOOL, cache, key, &v, 1);
 }
 
 void ferret_span_set_status(ferret_span_t *s, ferret_status_t status, const char *message)
