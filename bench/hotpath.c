@@ -124,6 +124,7 @@ static const struct bench_case cases[] = {
         { "drained", "literal, no drops", ENV_FERRET, loop_literal, true },
         { "dynamic", "dynamic name", ENV_FERRET, loop_dynamic, false },
         { "tags", "literal + 2 tags", ENV_FERRET, loop_tags, false },
+        { "tags-drained", "2 tags, no drops", ENV_FERRET, loop_tags, true },
         { "disabled", "disabled", ENV_FERRET_DISABLED, loop_literal, false },
         { "clock", "two clock reads", ENV_PLAIN, loop_clock, false },
 #ifdef HAVE_RDTSC
@@ -463,6 +464,7 @@ static void print_table(const struct options *o, const struct bench_machine *m, 
         print_ratio("Ferret literal / two clock reads", ratio(lit, clk));
         print_ratio("Ferret literal, no drops / LTTng-UST event", ratio(dr, lt));
         print_ratio("Ferret literal, no drops / two clock reads", ratio(dr, clk));
+        print_ratio("Ferret 2 tags, no drops / LTTng-UST event", ratio(find_result(res, "tags-drained"), lt));
 }
 
 static void print_json_ratio(const char *key, double v, bool last)
