@@ -85,7 +85,18 @@ struct query_options {
         const char *run;
         bool all;
         bool tree;
+        bool expand;                   /* every span, not merged call paths */
+        uint32_t depth;
+        uint64_t min_duration_ns;
+        const char *focus;
 };
 int query_execute(struct cli *cli, const char *runtime_dir, const struct query_options *o);
 int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s);
-int render_tree(const struct cli *cli, const Ferret__TreeResponse *t);
+/* Every span, from the run's batches (gathered over the chunks of --expand). */
+int render_spans(const struct cli *cli, const Ferret__RunInfo *run, ProtobufCBinaryData *const *batches, size_t n);
+/* Merged call paths. */
+int render_merged(const struct cli *cli, const Ferret__TreeResponse *t);
+/* " [error: message]" after a span, coloured; nothing for ok. */
+void print_status(const struct cli *cli, unsigned status, const char *message);
+/* "1.5ms", "250us", "2s", "100ns" or a number of nanoseconds. */
+int parse_duration(const char *s, uint64_t *ret);

@@ -20,16 +20,22 @@
 #define QUERY_OPTIONS_HELP \
         "  -r, --run ID            the run to show (default: the newest)\n" \
         "  -a, --all               every run, statistics merged by name\n" \
-        "  -t, --tree              the call tree instead of the summary table\n"
+        "  -t, --tree              the call tree instead of the summary table: spans with\n" \
+        "                          the same call path merged into one line (name ×count)\n" \
+        "  -e, --expand            with --tree: every span on its own line\n" \
+        "  -d, --depth N           with --tree: show N levels\n" \
+        "  -m, --min-duration D    with --tree: hide call paths whose total is below D\n" \
+        "                          (e.g. 1ms, 250us, 2s)\n" \
+        "  -f, --focus NAME        with --tree: only the subtrees rooted at spans named NAME\n"
 
 static const char query_usage[] =
-        "Usage: ferret query [--run ID | --all] [--tree] [--json]\n"
+        "Usage: ferret query [--run ID | --all] [--tree [--expand | --depth N | --min-duration D | --focus NAME]] [--json]\n"
         "Show where a run's time went: per span name, count, total, min, avg, p50, p95,\n"
         "p99, max and errors, sorted by total time; or the call tree with --tree.\n\n"
         QUERY_OPTIONS_HELP COMMON_OPTIONS_HELP;
 
 static const char analyze_usage[] =
-        "Usage: ferret analyze DB [--run ID | --all] [--tree] [--json]\n"
+        "Usage: ferret analyze DB [--run ID | --all] [--tree [--expand | --depth N | --min-duration D | --focus NAME]] [--json]\n"
         "Like ferret query, reading the database directory DB directly (read-only,\n"
         "also while a daemon writes to it).\n\n"
         QUERY_OPTIONS_HELP COMMON_OPTIONS_HELP;
@@ -41,13 +47,40 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                 { "run", required_argument, NULL, 'r' },
                 { "all", no_argument, NULL, 'a' },
                 { "tree", no_argument, NULL, 't' },
+                { "expand", no_argument, NULL, 'e' },
+                { "depth", required_argument, NULL, 'd' },
+                { "min-duration", required_argument, NULL, 'm' },
+                { "focus", required_argument, NULL, 'f' },
                 COMMON_OPTIONS,
                 {},
         };
         int c, r;
+        char *end;
+        bool tree_option = false;
         cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":r:athj", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":r:ated:m:f:hj", opts, NULL)) >= 0) {
                 switch (c) {
+                case 'e':
+                        o->expand = tree_option = true;
+                        break;
+                case 'd':
+                        errno = 0;
+                        unsigned long depth = strtoul(optarg, &end, 10);
+                        if (errno || *end || !*optarg || depth == 0 || depth > UINT32_MAX)
+                                return cli_error(EINVAL, "--depth takes a number of levels, 1 or more, not '%s'", optarg);
+                        o->depth = (uint32_t)depth;
+                        tree_option = true;
+                        break;
+                case 'm':
+                        if (parse_duration(optarg, &o->min_duration_ns) < 0)
+                                return cli_error(EINVAL, "--min-duration takes a duration such as 1ms, 250us or 2s, not '%s'",
+                                                 optarg);
+                        tree_option = true;
+                        break;
+                case 'f':
+                        o->focus = optarg;
+                        tree_option = true;
+                        break;
                 case 'r':
                         o->run = optarg;
                         break;
@@ -67,6 +100,10 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                 return cli_error(EINVAL, "--run and --all exclude each other");
         if (o->all && o->tree)
                 return cli_error(EINVAL, "--tree shows one run; drop --all or name the run with --run");
+        if (tree_option && !o->tree)
+                return cli_error(EINVAL, "--expand, --depth, --min-duration and --focus go with --tree");
+        if (o->expand && (o->depth || o->min_duration_ns || o->focus))
+                return cli_error(EINVAL, "--expand shows every span; --depth, --min-duration and --focus apply to the merged tree");
         if (ret_db) {
                 if (optind >= argc)
                         return cli_error(EINVAL, "which database? (usage: ferret analyze DB)");
@@ -77,6 +114,60 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
         return 1;
 }
 
+/* --expand comes in chunks: ask again from the cursor until it is 0. */
+static int tree_expanded(struct cli *cli, const char *dir, const struct query_options *o)
+{
+        Ferret__Response **parts = NULL;
+        ProtobufCBinaryData **batches = NULL;
+        size_t n_parts = 0, n_batches = 0;
+        uint64_t cursor = 0;
+        char run[256] = "";
+        int r;
+        if (o->run)
+                snprintf(run, sizeof(run), "%s", o->run);
+        do {
+                Ferret__Request req = FERRET__REQUEST__INIT;
+                Ferret__TreeRequest tree = FERRET__TREE_REQUEST__INIT;
+                Ferret__Response *resp;
+                tree.run = run;
+                tree.expand = true;
+                tree.cursor = cursor;
+                req.body_case = FERRET__REQUEST__BODY_TREE;
+                req.tree = &tree;
+                r = cli_request(dir, &req, QUERY_TIMEOUT_MS, &resp);
+                if (r < 0)
+                        goto out;
+                Ferret__Response **p = realloc(parts, (n_parts + 1) * sizeof(*p));
+                ProtobufCBinaryData **b = resp->body_case == FERRET__RESPONSE__BODY_TREE
+                        ? realloc(batches, (n_batches + resp->tree->n_batches + 1) * sizeof(*b)) : NULL;
+                if (p)
+                        parts = p;
+                if (b)
+                        batches = b;
+                if (!p || !b) {
+                        r = resp->body_case == FERRET__RESPONSE__BODY_TREE ? cli_error(ENOMEM, "out of memory")
+                                                                           : cli_error(EPROTO, "ferretd answered with something else than asked");
+                        ferret__response__free_unpacked(resp, NULL);
+                        goto out;
+                }
+                parts[n_parts++] = resp;
+                for (size_t i = 0; i < resp->tree->n_batches; i++)
+                        batches[n_batches++] = &resp->tree->batches[i];
+                cursor = resp->tree->next_cursor;
+                /* The next chunks come from the same run, even if a newer
+                 * one starts meanwhile. */
+                if (resp->tree->run)
+                        snprintf(run, sizeof(run), "%s", resp->tree->run->run);
+        } while (cursor);
+        r = render_spans(cli, parts[0]->tree->run, batches, n_batches);
+out:
+        for (size_t i = 0; i < n_parts; i++)
+                ferret__response__free_unpacked(parts[i], NULL);
+        free(parts);
+        free(batches);
+        return r;
+}
+
 int query_execute(struct cli *cli, const char *dir, const struct query_options *o)
 {
         Ferret__Request req = FERRET__REQUEST__INIT;
@@ -84,8 +175,13 @@ int query_execute(struct cli *cli, const char *dir, const struct query_options *
         Ferret__TreeRequest tree = FERRET__TREE_REQUEST__INIT;
         Ferret__Response *resp;
 
+        if (o->tree && o->expand)
+                return tree_expanded(cli, dir, o);
         if (o->tree) {
                 tree.run = (char *)(o->run ? o->run : "");
+                tree.depth = o->depth;
+                tree.min_duration_ns = o->min_duration_ns;
+                tree.focus = (char *)(o->focus ? o->focus : "");
                 req.body_case = FERRET__REQUEST__BODY_TREE;
                 req.tree = &tree;
         } else {
@@ -98,7 +194,7 @@ int query_execute(struct cli *cli, const char *dir, const struct query_options *
         if (r < 0)
                 return r;
         if (o->tree && resp->body_case == FERRET__RESPONSE__BODY_TREE)
-                r = render_tree(cli, resp->tree);
+                r = render_merged(cli, resp->tree);
         else if (!o->tree && resp->body_case == FERRET__RESPONSE__BODY_SUMMARY)
                 r = render_summary(cli, resp->summary);
         else

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,35 @@ const char *format_duration(uint64_t ns, char *buf, size_t size)
         else
                 snprintf(buf, size, "%.2f s", ns / 1e9);
         return buf;
+}
+
+void print_status(const struct cli *cli, unsigned status, const char *message)
+{
+        static const char *const names[] = { "ok", "warning", "error" };
+        if (status == 0 || status > 2)
+                return;
+        bool has = message && *message;
+        printf(" %s[%s%s%s]%s", color(cli, status == 2 ? C_RED : C_YELLOW), names[status], has ? ": " : "",
+               has ? message : "", color(cli, C_RESET));
+}
+
+int parse_duration(const char *s, uint64_t *ret)
+{
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || v < 0)
+                return -EINVAL;
+        static const struct {
+                const char *unit;
+                double ns;
+        } units[] = { { "", 1 }, { "ns", 1 }, { "us", 1e3 }, { "µs", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 } };
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+                if (strcmp(end, units[i].unit) == 0) {
+                        *ret = (uint64_t)(v * units[i].ns);
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 const char *format_time(uint64_t wall_ns, char *buf, size_t size)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tree-print.h"
 #include "wire.h"
 
 struct tree {
@@ -67,13 +68,13 @@ static void tree_free(struct tree *t)
         free(t->roots);
 }
 
-static int tree_build(struct tree *t, const Ferret__TreeResponse *resp)
+static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_t n_batches)
 {
-        t->batches = calloc(resp->n_batches + 1, sizeof(*t->batches));
+        t->batches = calloc(n_batches + 1, sizeof(*t->batches));
         if (!t->batches)
                 return -ENOMEM;
-        for (size_t i = 0; i < resp->n_batches; i++) {
-                Ferret__Batch *b = wire_batch_unpack(resp->batches[i].data, resp->batches[i].len);
+        for (size_t i = 0; i < n_batches; i++) {
+                Ferret__Batch *b = wire_batch_unpack(batches[i]->data, batches[i]->len);
                 if (!b)
                         return cli_error(EPROTO, "a stored batch does not decode, skipping the tree");
                 t->batches[t->n_batches++] = b;
@@ -126,7 +127,7 @@ static int tree_build(struct tree *t, const Ferret__TreeResponse *resp)
         return 0;
 }
 
-static void print_tag(const struct wire_tag *tag)
+static void print_wire_tag(const struct wire_tag *tag)
 {
         switch (tag->type) {
         case FERRET__TAG_TYPE__TAG_STRING:
@@ -152,81 +153,33 @@ static void print_span(const struct cli *cli, const struct tree *t, size_t i)
                format_duration(s->duration_ns, dur, sizeof(dur)), color(cli, C_RESET));
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC)
                 printf(" (async)");
-        if (status != WIRE_STATUS_OK)
-                printf(" %s[%s%s%s]%s", color(cli, status == WIRE_STATUS_ERROR ? C_RED : C_YELLOW),
-                       wire_status_name(status), s->message ? ": " : "", s->message ? s->message : "",
-                       color(cli, C_RESET));
+        print_status(cli, status, s->message);
         if (s->n_tags) {
                 printf(" %s{", color(cli, C_DIM));
                 for (uint32_t k = 0; k < s->n_tags; k++) {
                         if (k)
                                 printf(", ");
-                        print_tag(&t->spans.tags[s->first_tag + k]);
+                        print_wire_tag(&t->spans.tags[s->first_tag + k]);
                 }
                 printf("}%s", color(cli, C_RESET));
         }
         putchar('\n');
 }
 
-/* Depth-first, with an explicit stack: call trees can be deeper than the C
- * stack would like. The prefix holds one "│   " or "    " per level. */
+static void print_span_line(const struct cli *cli, const void *ctx, size_t i)
+{
+        print_span(cli, ctx, i);
+}
+
 static int print_text(const struct cli *cli, const struct tree *t, const Ferret__RunInfo *run)
 {
-        struct frame {
-                const size_t *items;
-                size_t n, next;
-                size_t prefix_len;     /* of this level's prefix */
-        };
-        size_t cap = 64, depth = 0;
-        struct frame *stack = malloc(cap * sizeof(*stack));
-        char *prefix = malloc(cap * 8);
-        if (!stack || !prefix) {
-                free(stack);
-                free(prefix);
-                return -ENOMEM;
-        }
-        prefix[0] = '\0';
         printf("%sRun %s%s (%zu span%s)\n", color(cli, C_BOLD), run ? run->run : "?", color(cli, C_RESET),
                t->spans.n, t->spans.n == 1 ? "" : "s");
-        stack[0] = (struct frame){ t->roots, t->n_roots, 0, 0 };
-        for (;;) {
-                struct frame *f = &stack[depth];
-                if (f->next == f->n) {
-                        if (depth == 0)
-                                break;
-                        depth--;
-                        prefix[stack[depth].prefix_len] = '\0';
-                        continue;
-                }
-                prefix[f->prefix_len] = '\0';
-                size_t i = f->items[f->next++];
-                bool last = f->next == f->n;
-                printf("%s%s", prefix, last ? (cli->utf8 ? "└── " : "`-- ") : (cli->utf8 ? "├── " : "|-- "));
-                print_span(cli, t, i);
-                size_t nc = t->child_start[i + 1] - t->child_start[i];
-                if (!nc)
-                        continue;
-                if (depth + 2 >= cap) {
-                        cap *= 2;
-                        struct frame *s = realloc(stack, cap * sizeof(*s));
-                        char *p = realloc(prefix, cap * 8);
-                        if (!s || !p) {
-                                free(s ? s : stack);
-                                free(p ? p : prefix);
-                                return -ENOMEM;
-                        }
-                        stack = s;
-                        prefix = p;
-                }
-                const char *add = last ? "    " : cli->utf8 ? "│   " : "|   ";
-                size_t len = stack[depth].prefix_len;
-                strcpy(prefix + len, add);
-                stack[depth + 1] = (struct frame){ t->children + t->child_start[i], nc, 0, len + strlen(add) };
-                depth++;
-        }
-        free(stack);
-        free(prefix);
-        return 0;
+        struct tree_view v = {
+                .roots = t->roots, .n_roots = t->n_roots, .child_start = t->child_start, .children = t->children,
+                .print = print_span_line, .ctx = t,
+        };
+        return tree_print(cli, &v);
 }
 
 static json_t *tag_value(const struct wire_tag *tag)
@@ -260,10 +213,10 @@ static json_t *span_json(const struct tree *t, size_t i)
         return o;
 }
 
-int render_tree(const struct cli *cli, const Ferret__TreeResponse *resp)
+int render_spans(const struct cli *cli, const Ferret__RunInfo *run, ProtobufCBinaryData *const *batches, size_t n)
 {
         struct tree t = { 0 };
-        int r = tree_build(&t, resp);
+        int r = tree_build(&t, batches, n);
         if (r == -ENOMEM)
                 r = cli_error(ENOMEM, "out of memory building the tree");
         if (r < 0)
@@ -272,12 +225,12 @@ int render_tree(const struct cli *cli, const Ferret__TreeResponse *resp)
                 json_t *roots = json_array();
                 for (size_t i = 0; i < t.n_roots; i++)
                         json_array_append_new(roots, span_json(&t, t.roots[i]));
-                json_t *root = json_pack("{s:s, s:o}", "run", resp->run ? resp->run->run : "", "roots", roots);
+                json_t *root = json_pack("{s:s, s:o}", "run", run ? run->run : "", "roots", roots);
                 r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
                 putchar('\n');
                 json_decref(root);
         } else
-                r = print_text(cli, &t, resp->run);
+                r = print_text(cli, &t, run);
 out:
         tree_free(&t);
         return r;

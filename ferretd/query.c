@@ -13,11 +13,9 @@
 #include "log.h"
 #include "query.h"
 #include "runs.h"
+#include "tree.h"
 #include "wire.h"
 
-/* A tree answer carries the run's batches; beyond this it is refused
- * rather than built in memory. */
-#define TREE_MAX_BYTES (512u << 20)
 #define MAX_PARKED_FLUSHES 4096
 #define IDENTITY_MAX 256
 
@@ -301,8 +299,6 @@ struct tree_acc {
 static int visit_chunk(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
 {
         struct tree_acc *acc = userdata;
-        if (acc->bytes + value_len > TREE_MAX_BYTES)
-                return -E2BIG;
         if (acc->n == acc->cap) {
                 size_t cap = acc->cap ? acc->cap * 2 : 64;
                 ProtobufCBinaryData *p = realloc(acc->batches, cap * sizeof(*p));
@@ -320,10 +316,36 @@ static int visit_chunk(const void *key, size_t key_len, const void *value, size_
         return 0;
 }
 
+/* --expand: the run's batches, in chunks of about TREE_CHUNK_BYTES, each
+ * chunk answered on its own so no answer grows without bound. The cursor
+ * is the number of batches already sent. */
+#define TREE_CHUNK_BYTES (32u << 20)
+
+struct chunk_acc {
+        struct tree_acc acc;
+        uint64_t skip, seen;
+        bool more;
+};
+
+static int visit_chunk_window(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct chunk_acc *c = userdata;
+        if (c->seen++ < c->skip)
+                return 0;
+        if (c->acc.n && c->acc.bytes + value_len > TREE_CHUNK_BYTES) {
+                c->more = true;
+                return 1;
+        }
+        return visit_chunk(key, key_len, value, value_len, &c->acc);
+}
+
 static void handle_tree(struct query *q, const void *id, size_t id_len, const Ferret__TreeRequest *req)
 {
-        struct tree_acc acc = { 0 };
         Ferret__RunInfo *info = NULL;
+        struct chunk_acc chunks = { .skip = req->cursor };
+        struct merged_tree *merged = NULL;
+        Ferret__TreeResponse tree = FERRET__TREE_RESPONSE__INIT;
+        Ferret__Response resp = FERRET__RESPONSE__INIT;
         uint32_t run;
         int r = resolve_run(q, req->run, &run);
         if (r == -ENOENT) {
@@ -335,28 +357,31 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
         }
         if (r == 0)
                 r = store_load_run(q->store, run, &info);
-        uint8_t prefix[5];
-        if (r == 0)
+        if (r == 0 && req->expand) {
+                uint8_t prefix[5];
                 r = store_scan(q->store, prefix, store_key_run_prefix(prefix, KEY_CHUNK, run), false,
-                               visit_chunk, &acc);
-        if (r == -E2BIG)
-                send_error(q, id, id_len, r, "run too large for a full tree (over %u MiB of spans)",
-                           TREE_MAX_BYTES >> 20);
-        else if (r < 0)
+                               visit_chunk_window, &chunks);
+                tree.n_batches = chunks.acc.n;
+                tree.batches = chunks.acc.batches;
+                tree.next_cursor = chunks.more ? chunks.seen - 1 : 0;
+        } else if (r == 0) {
+                struct tree_options o = { .depth = req->depth, .min_duration_ns = req->min_duration_ns, .focus = req->focus };
+                r = merged_tree_build(q->store, run, &o, &merged);
+                if (r == 0)
+                        tree.nodes = merged_tree_nodes(merged, &tree.n_nodes, &tree.hidden);
+        }
+        if (r < 0)
                 send_error(q, id, id_len, r, "failed to read spans: %s", strerror(-r));
         else {
-                Ferret__TreeResponse tree = FERRET__TREE_RESPONSE__INIT;
-                Ferret__Response resp = FERRET__RESPONSE__INIT;
                 tree.run = info;
-                tree.n_batches = acc.n;
-                tree.batches = acc.batches;
                 resp.body_case = FERRET__RESPONSE__BODY_TREE;
                 resp.tree = &tree;
                 send_response(q, id, id_len, &resp);
         }
-        for (size_t i = 0; i < acc.n; i++)
-                free(acc.batches[i].data);
-        free(acc.batches);
+        for (size_t i = 0; i < chunks.acc.n; i++)
+                free(chunks.acc.batches[i].data);
+        free(chunks.acc.batches);
+        merged_tree_free(merged);
         if (info)
                 ferret__run_info__free_unpacked(info, NULL);
 }

@@ -18,7 +18,7 @@ static void flatten(struct flat_tree *t, json_t *span, json_t *parent, size_t *c
 
 void flat_tree_load(struct daemon_fixture *f, const char *run, struct flat_tree *ret)
 {
-        const char *args[] = { "query", "--tree", "--run", run, NULL };
+        const char *args[] = { "query", "--tree", "--expand", "--run", run, NULL };
         struct flat_tree t = { .tree = fixture_ferret_json(f, args) };
         size_t cap = 0, i;
         json_t *root;

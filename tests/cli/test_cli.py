@@ -120,9 +120,12 @@ class Run(CliTest):
         args = ["run", "--db", self.path(db)] + (["--run-id", run_id] if run_id else []) + ["--", *prog]
         return ferret(*args, env=self.env, cwd=self.dir)
 
-    def tree(self, db="t.db", run=None):
-        args = ["analyze", self.path(db), "--tree"] + (["--run", run] if run else [])
+    def tree(self, db="t.db", run=None, *extra):
+        args = ["analyze", self.path(db), "--tree", "--expand"] + (["--run", run] if run else []) + list(extra)
         return ferret_json(*args)
+
+    def merged(self, run, *extra, db="t.db"):
+        return ferret_json("analyze", self.path(db), "--tree", "--run", run, *extra)
 
     def test_demo_tree(self):
         r = self.run_traced(DEMO, run_id="demo")
@@ -162,6 +165,47 @@ class Run(CliTest):
         totals = [row["total_ns"] for row in s["rows"]]
         self.assertEqual(totals, sorted(totals, reverse=True))
 
+    def test_merged_tree(self):
+        self.run_traced(DEMO, run_id="merged")
+        t = self.merged("merged")
+        self.assertEqual(t["hidden"], 0)
+        root, = t["roots"]
+        self.assertEqual((root["name"], root["count"]), ("ferret-demo", 1))
+        batch, = root["children"]
+        worker = [c for c in batch["children"] if c["name"] == "worker"][0]
+        chunk, = worker["children"]
+        # Three sibling spans with one call path: one node.
+        self.assertEqual((chunk["name"], chunk["count"]), ("process_chunk", 3))
+        self.assertEqual(chunk["avg_ns"], chunk["total_ns"] // 3)
+        self.assertLessEqual(chunk["min_ns"], chunk["avg_ns"])
+        self.assertLessEqual(chunk["avg_ns"], chunk["max_ns"])
+        self.assertNotIn("tags", chunk)            # many spans: no single span's details
+        self.assertEqual(chunk["self_ns"], chunk["total_ns"])
+        # Self time: the parent's duration minus its children's.
+        self.assertEqual(worker["self_ns"], worker["total_ns"] - chunk["total_ns"])
+        self.assertEqual(batch["self_ns"], batch["total_ns"] - sum(c["total_ns"] for c in batch["children"]))
+        fetch3 = [c for c in batch["children"] if c["name"] == "fetch_user:3"][0]
+        self.assertEqual((fetch3["status"], fetch3["message"]), ("error", "user 3 not found"))
+
+        shallow = self.merged("merged", "--depth", "2")
+        self.assertEqual(shallow["roots"][0]["children"][0]["children"], [])
+        self.assertEqual(shallow["hidden"], 7)
+        focused = self.merged("merged", "--focus", "worker")
+        self.assertEqual([r["name"] for r in focused["roots"]], ["worker"])
+        self.assertEqual(focused["roots"][0]["children"][0]["count"], 3)
+        # process_chunk totals about 6 ms: a 4 ms bound keeps it, 1 s hides all.
+        kept = self.merged("merged", "--focus", "worker", "--min-duration", "4ms")
+        self.assertEqual(len(kept["roots"][0]["children"]), 1)
+        gone = self.merged("merged", "--min-duration", "1s")
+        self.assertEqual((gone["roots"], gone["hidden"]), ([], 9))
+        text = ferret("analyze", self.path("t.db"), "--tree", "--run", "merged", check=True).stdout
+        self.assertIn("process_chunk ×3 - ", text)
+        self.assertIn("(self ", text)
+        self.assert_one_line_error(ferret("analyze", self.path("t.db"), "--tree", "--depth", "x"), 2, "--depth takes")
+        self.assert_one_line_error(ferret("analyze", self.path("t.db"), "--tree", "--min-duration", "5 parsecs"), 2,
+                                   "--min-duration takes")
+        self.assert_one_line_error(ferret("analyze", self.path("t.db"), "--depth", "2"), 2, "go with --tree")
+
     def test_text_outputs(self):
         self.run_traced(DEMO, run_id="text")
         table = ferret("analyze", self.path("t.db"), check=True).stdout
@@ -169,7 +213,7 @@ class Run(CliTest):
         self.assertIn("P95", table)
         self.assertIn("process_chunk", table)
         self.assertNotIn("\033[", table)
-        tree = ferret("analyze", self.path("t.db"), "--tree", check=True).stdout
+        tree = ferret("analyze", self.path("t.db"), "--tree", "--expand", check=True).stdout
         self.assertIn("└── ferret-demo - ", tree)
         self.assertIn("[error: user 3 not found]", tree)
         self.assertIn("{table=users, shard=2, slow=true}", tree)
@@ -248,6 +292,7 @@ class Run(CliTest):
         self.run_traced("true", run_id="second")
         runs = ferret_json("analyze", self.path("t.db"), "--tree")
         self.assertEqual(runs["run"], "second")      # the newest by default
+        self.assertEqual(ferret_json("analyze", self.path("t.db"), "--tree", "--expand")["run"], "second")
         d = Daemon(self.path("t.db"), self.path("rt"))
         try:
             listed = ferret_json("runs", "--runtime-dir", self.path("rt"))
@@ -271,7 +316,7 @@ class Run(CliTest):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("ferret query --run live", r.stderr)
             # Offline reading of a database the daemon still owns.
-            t = ferret_json("analyze", self.path("shared.db"), "--tree", "--run", "live")
+            t = ferret_json("analyze", self.path("shared.db"), "--tree", "--expand", "--run", "live")
             self.assertEqual(t["roots"][0]["name"], "ferret-demo")
             q = ferret_json("query", "--run", "live", env={"FERRET_RUNTIME_DIR": self.path("rt")})
             self.assertEqual(q["spans"], 11)

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The merged call tree: one line per call path. A path taken once reads like
+ * the span it is ("name - 1.23 ms [error: ...] {tags}"); a path taken many
+ * times shows its count and the total, average and maximum of its spans.
+ * Self time (the time not spent in children) follows where there are
+ * children.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "tree-print.h"
+
+static void print_tag(const Ferret__Tag *tag)
+{
+        switch (tag->value_case) {
+        case FERRET__TAG__VALUE_S: printf("%s=%s", tag->key, tag->s); break;
+        case FERRET__TAG__VALUE_I: printf("%s=%lld", tag->key, (long long)tag->i); break;
+        case FERRET__TAG__VALUE_D: printf("%s=%g", tag->key, tag->d); break;
+        default: printf("%s=%s", tag->key, tag->b ? "true" : "false");
+        }
+}
+
+struct merged_view {
+        const Ferret__TreeResponse *t;
+        const struct tree_shape *shape;
+};
+
+static void print_node(const struct cli *cli, const void *ctx, size_t i)
+{
+        const struct merged_view *v = ctx;
+        const Ferret__TreeNode *n = v->t->nodes[i];
+        bool has_children = v->shape->child_start[i + 1] > v->shape->child_start[i];
+        char a[32], b[32], c[32];
+
+        if (n->process) {
+                printf("%s%s%s - %s%s%s\n", color(cli, C_DIM), n->name, color(cli, C_RESET), color(cli, C_CYAN),
+                       format_duration(n->total_ns, a, sizeof(a)), color(cli, C_RESET));
+                return;
+        }
+        printf("%s%s%s", color(cli, C_BOLD), n->name, color(cli, C_RESET));
+        if (n->count == 1) {
+                printf(" - %s%s%s", color(cli, C_CYAN), format_duration(n->total_ns, a, sizeof(a)), color(cli, C_RESET));
+                if (n->async)
+                        printf(" (async)");
+                print_status(cli, n->status, n->message);
+                if (n->n_tags) {
+                        printf(" %s{", color(cli, C_DIM));
+                        for (size_t k = 0; k < n->n_tags; k++) {
+                                if (k)
+                                        printf(", ");
+                                print_tag(n->tags[k]);
+                        }
+                        printf("}%s", color(cli, C_RESET));
+                }
+        } else {
+                printf(" %s×%llu%s - %s%s%s total, avg %s, max %s", color(cli, C_BOLD), (unsigned long long)n->count,
+                       color(cli, C_RESET), color(cli, C_CYAN), format_duration(n->total_ns, a, sizeof(a)),
+                       color(cli, C_RESET), format_duration(n->total_ns / n->count, b, sizeof(b)),
+                       format_duration(n->max_ns, c, sizeof(c)));
+                if (n->errors)
+                        printf(" %s[%llu error%s]%s", color(cli, C_RED), (unsigned long long)n->errors,
+                               n->errors == 1 ? "" : "s", color(cli, C_RESET));
+                if (n->warnings)
+                        printf(" %s[%llu warning%s]%s", color(cli, C_YELLOW), (unsigned long long)n->warnings,
+                               n->warnings == 1 ? "" : "s", color(cli, C_RESET));
+        }
+        if (has_children)
+                printf(" %s(self %s)%s", color(cli, C_DIM), format_duration(n->self_ns, a, sizeof(a)), color(cli, C_RESET));
+        putchar('\n');
+}
+
+static json_t *tag_json(const Ferret__Tag *tag)
+{
+        switch (tag->value_case) {
+        case FERRET__TAG__VALUE_S: return json_string(tag->s);
+        case FERRET__TAG__VALUE_I: return json_integer(tag->i);
+        case FERRET__TAG__VALUE_D: return json_real(tag->d);
+        default: return json_boolean(tag->b);
+        }
+}
+
+static json_t *node_json(const Ferret__TreeResponse *t, const struct tree_shape *shape, size_t i)
+{
+        static const char *const status[] = { "ok", "warning", "error" };
+        const Ferret__TreeNode *n = t->nodes[i];
+        json_t *children = json_array();
+        for (size_t c = shape->child_start[i]; c < shape->child_start[i + 1]; c++)
+                json_array_append_new(children, node_json(t, shape, shape->children[c]));
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name", n->name,
+                              "count", (json_int_t)n->count, "total_ns", (json_int_t)n->total_ns,
+                              "avg_ns", (json_int_t)(n->count ? n->total_ns / n->count : 0),
+                              "min_ns", (json_int_t)n->min_ns, "max_ns", (json_int_t)n->max_ns,
+                              "self_ns", (json_int_t)n->self_ns, "errors", (json_int_t)n->errors,
+                              "warnings", (json_int_t)n->warnings, "start_ns", (json_int_t)n->start_ns,
+                              "pid", (int)n->pid);
+        if (n->process)
+                json_object_set_new(o, "process", json_true());
+        else if (n->count == 1) {
+                /* The one span's own fields, as --expand gives them. */
+                json_t *tags = json_object();
+                for (size_t k = 0; k < n->n_tags; k++)
+                        json_object_set_new(tags, n->tags[k]->key, tag_json(n->tags[k]));
+                json_object_set_new(o, "duration_ns", json_integer((json_int_t)n->total_ns));
+                json_object_set_new(o, "status", json_string(status[n->status <= 2 ? n->status : 0]));
+                json_object_set_new(o, "kind", json_string(n->async ? "async" : "sync"));
+                json_object_set_new(o, "tid", json_integer(n->tid));
+                json_object_set_new(o, "tags", tags);
+                if (n->message && *n->message)
+                        json_object_set_new(o, "message", json_string(n->message));
+        }
+        json_object_set_new(o, "children", children);
+        return o;
+}
+
+int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
+{
+        int64_t *parent = malloc((t->n_nodes + 1) * sizeof(*parent));
+        struct tree_shape shape;
+        if (!parent)
+                return cli_error(ENOMEM, "out of memory");
+        for (size_t i = 0; i < t->n_nodes; i++)
+                parent[i] = t->nodes[i]->parent;
+        int r = tree_shape_from_parents(parent, t->n_nodes, &shape);
+        free(parent);
+        if (r < 0)
+                return cli_error(ENOMEM, "out of memory");
+
+        if (cli->json) {
+                json_t *roots = json_array();
+                for (size_t i = 0; i < shape.n_roots; i++)
+                        json_array_append_new(roots, node_json(t, &shape, shape.roots[i]));
+                json_t *root = json_pack("{s:s, s:I, s:o}", "run", t->run ? t->run->run : "",
+                                         "hidden", (json_int_t)t->hidden, "roots", roots);
+                r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
+                putchar('\n');
+                json_decref(root);
+        } else {
+                uint64_t spans = t->run ? t->run->spans : 0;
+                printf("%sRun %s%s (%llu span%s, %zu call path%s", color(cli, C_BOLD), t->run ? t->run->run : "?",
+                       color(cli, C_RESET), (unsigned long long)spans, spans == 1 ? "" : "s", t->n_nodes,
+                       t->n_nodes == 1 ? "" : "s");
+                if (t->hidden)
+                        printf(", %llu more hidden by --depth or --min-duration", (unsigned long long)t->hidden);
+                printf(")\n");
+                struct merged_view v = { t, &shape };
+                struct tree_view view = {
+                        .roots = shape.roots, .n_roots = shape.n_roots, .child_start = shape.child_start,
+                        .children = shape.children, .print = print_node, .ctx = &v,
+                };
+                r = tree_print(cli, &view);
+        }
+        tree_shape_free(&shape);
+        return r;
+}
