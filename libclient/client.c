@@ -211,10 +211,12 @@ static void atfork_prepare(void)
         pthread_mutex_lock(&init_lock);
         pthread_mutex_lock(&client_g.free_lock);
         pthread_mutex_lock(&client_g.flush_lock);
+        intern_before_fork();
 }
 
 static void atfork_parent(void)
 {
+        intern_after_fork(false);
         pthread_mutex_unlock(&client_g.flush_lock);
         pthread_mutex_unlock(&client_g.free_lock);
         pthread_mutex_unlock(&init_lock);
@@ -222,6 +224,7 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+        intern_after_fork(true);
         pthread_mutex_init(&init_lock, NULL);
         pthread_mutex_init(&client_g.free_lock, NULL);
         pthread_mutex_init(&client_g.flush_lock, NULL);

@@ -195,6 +195,8 @@ void span_close_thread(struct thread_state *ts);
 /* intern.c: names known at compile time. */
 uint32_t intern_name(const char *name);
 const char *intern_lookup(uint32_t id, size_t *ret_len);
+void intern_before_fork(void);
+void intern_after_fork(bool child);
 
 /* ids.c: random numbers and trace ids. */
 uint64_t ids_random64(void);

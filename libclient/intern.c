@@ -81,6 +81,21 @@ out:
         return id;
 }
 
+/* fork(): held across it, so the child never inherits it locked by a
+ * thread that does not exist there. */
+void intern_before_fork(void)
+{
+        pthread_mutex_lock(&intern_lock);
+}
+
+void intern_after_fork(bool child)
+{
+        if (child)
+                pthread_mutex_init(&intern_lock, NULL);
+        else
+                pthread_mutex_unlock(&intern_lock);
+}
+
 /* The caller got @id from intern_name() (through a record, which the ring
  * published with release order after the name was written). */
 const char *intern_lookup(uint32_t id, size_t *ret_len)
