@@ -42,7 +42,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         }
         const Ferret__StatusResponse *s = resp->status;
         if (cli->json) {
-                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:f, s:I, s:I}",
                                       "version", s->version, "pid", (int)s->pid, "db_path", s->db_path,
                                       "runtime_dir", s->runtime_dir, "uptime_ns", (json_int_t)s->uptime_ns,
                                       "received_batches", (json_int_t)s->received_batches,
@@ -51,7 +51,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                       "rejected_messages", (json_int_t)s->rejected_messages,
                                       "dropped_by_clients", (json_int_t)s->dropped_by_clients,
                                       "db_size_bytes", (json_int_t)s->db_size_bytes, "runs", (json_int_t)s->runs,
-                                      "read_only", s->read_only);
+                                      "read_only", s->read_only, "retain_days", s->retain_days,
+                                      "max_size_bytes", (json_int_t)s->max_size_bytes,
+                                      "runs_removed", (json_int_t)s->runs_removed);
                 r = json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
                 putchar('\n');
                 json_decref(o);
@@ -63,6 +65,12 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 printf("  sockets:            %s\n", s->runtime_dir);
                 printf("  uptime:             %s\n", format_duration(s->uptime_ns, up, sizeof(up)));
                 printf("  runs:               %llu\n", (unsigned long long)s->runs);
+                if (s->retain_days > 0)
+                        printf("  runs kept:          %g days\n", s->retain_days);
+                if (s->max_size_bytes)
+                        printf("  size bound:         %s\n", format_bytes(s->max_size_bytes, size, sizeof(size)));
+                if (s->retain_days > 0 || s->max_size_bytes || s->runs_removed)
+                        printf("  runs removed:       %llu\n", (unsigned long long)s->runs_removed);
                 printf("  spans received:     %llu in %llu batches\n", (unsigned long long)s->received_spans,
                        (unsigned long long)s->received_batches);
                 printf("  spans stored:       %llu\n", (unsigned long long)s->stored_spans);

@@ -23,6 +23,8 @@ static const struct verb verbs[] = {
         { "query", cmd_query, "summary table or call tree of a run, from the daemon" },
         { "analyze", cmd_analyze, "the same, reading a database directory: ferret analyze DB [--tree]" },
         { "runs", cmd_runs, "list the runs the daemon holds" },
+        { "diff", cmd_diff, "compare two runs: ferret diff RUN_A RUN_B [--fail-over PCT]" },
+        { "rm", cmd_rm, "remove runs from the daemon's database" },
         { "status", cmd_status, "the daemon's health and counters" },
 };
 

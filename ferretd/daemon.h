@@ -15,6 +15,7 @@ struct counters {
         _Atomic uint64_t stored_spans;
         _Atomic uint64_t rejected_messages;
         _Atomic uint64_t dropped_by_clients;
+        _Atomic uint64_t runs_removed;
         uint64_t start_mono_ns;
 };
 

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -25,6 +27,10 @@
 /* Children whose parent has not arrived; beyond this, forget them (their
  * parents' self time then counts them in). */
 #define CHILD_MAP_MAX (2u << 20)
+/* How often the size bound is checked, and the age bound applied. */
+#define SIZE_CHECK_NS (1000 * 1000000ull)
+#define AGE_CHECK_NS (60 * 1000000000ull)
+#define REMOVE_TIMEOUT_S 120
 
 struct ingest {
         struct store *store;
@@ -43,6 +49,16 @@ struct ingest {
 
         struct wire_spans spans;
         struct u64map child_ns;          /* parent span id -> time of its children seen */
+        struct retention_config retention;
+        uint64_t next_size_check_ns, next_age_check_ns;
+
+        /* One removal at a time, handed over from the query thread. */
+        pthread_mutex_t remove_lock;
+        pthread_cond_t remove_cond;
+        char remove_run[256];
+        bool remove_pending;
+        int remove_result;
+
         struct name_stats **by_name;     /* string index -> stats, per message */
         size_t by_name_cap;
         uint64_t rejected_logged;
@@ -206,6 +222,65 @@ static int commit(struct ingest *in)
         return 0;
 }
 
+/* Runs the retention bounds (with nothing pending: commit first). */
+static void apply_retention(struct ingest *in, bool age_too)
+{
+        uint64_t now = now_mono_ns();
+        if (commit(in) < 0)
+                return;
+        struct retention_config c = in->retention;
+        if (!age_too)
+                c.retain_days = 0;
+        int removed = retention_apply(in->store, &in->runs, &c, now_wall_ns());
+        if (removed > 0)
+                atomic_fetch_add(&counters_g.runs_removed, (uint64_t)removed);
+        /* Runs marked trimmed are written back now. */
+        if (!in->first_pending_ns)
+                in->first_pending_ns = now;
+        commit(in);
+        in->next_size_check_ns = now + SIZE_CHECK_NS;
+        if (age_too)
+                in->next_age_check_ns = now + AGE_CHECK_NS;
+}
+
+static void serve_removal(struct ingest *in)
+{
+        pthread_mutex_lock(&in->remove_lock);
+        if (in->remove_pending) {
+                int r = commit(in);
+                if (r == 0)
+                        r = retention_remove_run(in->store, &in->runs, in->remove_run);
+                if (r == 0)
+                        atomic_fetch_add(&counters_g.runs_removed, 1);
+                in->remove_result = r;
+                in->remove_pending = false;
+                pthread_cond_broadcast(&in->remove_cond);
+        }
+        pthread_mutex_unlock(&in->remove_lock);
+}
+
+int ingest_remove_run(struct ingest *in, const char *run_id)
+{
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += REMOVE_TIMEOUT_S;
+        pthread_mutex_lock(&in->remove_lock);
+        while (in->remove_pending)          /* another removal first */
+                if (pthread_cond_timedwait(&in->remove_cond, &in->remove_lock, &until) == ETIMEDOUT) {
+                        pthread_mutex_unlock(&in->remove_lock);
+                        return -ETIMEDOUT;
+                }
+        snprintf(in->remove_run, sizeof(in->remove_run), "%s", run_id);
+        in->remove_pending = true;
+        ingest_hurry(in);
+        int r = 0;
+        while (in->remove_pending && r != ETIMEDOUT)
+                r = pthread_cond_timedwait(&in->remove_cond, &in->remove_lock, &until);
+        r = in->remove_pending ? -ETIMEDOUT : in->remove_result;
+        pthread_mutex_unlock(&in->remove_lock);
+        return r;
+}
+
 static bool commit_due(struct ingest *in)
 {
         return in->first_pending_ns &&
@@ -256,8 +331,9 @@ static void *ingest_main(void *arg)
                 { .fd = in->wake_fd, .events = ZMQ_POLLIN },
         };
 
+        bool bounded = in->retention.retain_days > 0 || in->retention.max_size_bytes > 0;
         while (!atomic_load(&in->stop)) {
-                long timeout = -1;
+                long timeout = bounded ? (long)(SIZE_CHECK_NS / 1000000) : -1;
                 if (in->failing)
                         timeout = RETRY_AFTER_MS;
                 else if (in->first_pending_ns) {
@@ -279,12 +355,23 @@ static void *ingest_main(void *arg)
                         receive_some(in);
                 if (commit_due(in) || (in->failing && in->first_pending_ns))
                         commit(in);
+                serve_removal(in);
+                uint64_t now = now_mono_ns();
+                if (bounded && !in->failing && now >= in->next_size_check_ns) {
+                        bool age = now >= in->next_age_check_ns;
+                        if (age || (in->retention.max_size_bytes &&
+                                    store_disk_bytes(in->store) > in->retention.max_size_bytes))
+                                apply_retention(in, age);
+                        else
+                                in->next_size_check_ns = now + SIZE_CHECK_NS;
+                }
         }
         drain_and_commit(in);
         return NULL;
 }
 
-int ingest_start(struct store *store, struct acks *acks, void *socket, struct ingest **ret)
+int ingest_start(struct store *store, struct acks *acks, void *socket, const struct retention_config *retention,
+                 struct ingest **ret)
 {
         struct ingest *in = calloc(1, sizeof(*in));
         if (!in)
@@ -292,6 +379,9 @@ int ingest_start(struct store *store, struct acks *acks, void *socket, struct in
         in->store = store;
         in->acks = acks;
         in->socket = socket;
+        in->retention = *retention;
+        pthread_mutex_init(&in->remove_lock, NULL);
+        pthread_cond_init(&in->remove_cond, NULL);
         runs_init(&in->runs, store);
         in->batch = store_batch_new();
         in->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -300,6 +390,9 @@ int ingest_start(struct store *store, struct acks *acks, void *socket, struct in
                 free(in);
                 return -ENOMEM;
         }
+        /* Bounds first, before the daemon says it is ready. */
+        if (in->retention.retain_days > 0 || in->retention.max_size_bytes > 0)
+                apply_retention(in, true);
         int r = -pthread_create(&in->thread, NULL, ingest_main, in);
         if (r < 0) {
                 store_batch_free(in->batch);
@@ -333,5 +426,7 @@ void ingest_stop(struct ingest *in)
         wire_spans_free(&in->spans);
         free(in->by_name);
         close(in->wake_fd);
+        pthread_mutex_destroy(&in->remove_lock);
+        pthread_cond_destroy(&in->remove_cond);
         free(in);
 }

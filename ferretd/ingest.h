@@ -7,12 +7,19 @@
 #pragma once
 
 #include "daemon.h"
+#include "retention.h"
 #include "store.h"
 
 struct ingest;
 
-/* @socket is a bound PULL socket; the ingest thread owns it from now on. */
-int ingest_start(struct store *store, struct acks *acks, void *socket, struct ingest **ret);
+/* @socket is a bound PULL socket; the ingest thread owns it from now on.
+ * The retention bounds are applied once before this returns, then every
+ * few seconds. */
+int ingest_start(struct store *store, struct acks *acks, void *socket, const struct retention_config *retention,
+                 struct ingest **ret);
+/* Removes a run, from another thread: the ingest thread does it between
+ * commits and this waits for it. Returns 0, -ENOENT, -ETIMEDOUT or -EIO. */
+int ingest_remove_run(struct ingest *in, const char *run_id);
 /* Stops receiving, stores everything received, and joins the thread. */
 void ingest_stop(struct ingest *in);
 /* Asks for a commit as soon as possible (a client is waiting in flush). */

@@ -23,15 +23,12 @@
 #include "log.h"
 #include "query.h"
 #include "runtime.h"
+#include "settings.h"
 #include "store.h"
 
 #define STATUS_EVERY_S 5
 
-struct options {
-        char db[PATH_MAX];
-        char runtime_dir[PATH_MAX];
-        bool read_only;
-};
+#define DEFAULT_CONFIG "/etc/ferret/ferretd.conf"
 
 static void usage(FILE *f)
 {
@@ -43,60 +40,79 @@ static void usage(FILE *f)
                 "  -r, --runtime-dir DIR   where the sockets live (default: /run/ferret as root,\n"
                 "                          else $XDG_RUNTIME_DIR/ferret)\n"
                 "  -l, --log-level LEVEL   error, warning, notice, info (default) or debug\n"
+                "      --retain DAYS       remove runs whose last span is older than DAYS\n"
+                "      --max-size SIZE     keep the database under SIZE (e.g. 500M, 20G) by removing\n"
+                "                          the oldest runs, then the oldest spans of the last run\n"
                 "      --read-only         serve queries on an existing database, accept no spans\n"
+                "  -c, --config FILE       settings file, \"key = value\" lines with these options'\n"
+                "                          names (default: " DEFAULT_CONFIG " if it exists)\n"
                 "  -h, --help              show this help\n"
                 "  -V, --version           show the version\n");
 }
 
-/* Returns 1 to go on, 0 to exit with success, or -EINVAL. */
-static int parse_options(int argc, char **argv, struct options *o)
+/* Returns 1 to go on, 0 to exit with success, or -EINVAL. The file comes
+ * first and the command line overrides it, so the options are read twice:
+ * once for --config, once for the rest. */
+static int parse_options(int argc, char **argv, struct settings *o)
 {
-        enum { OPT_READ_ONLY = 0x100 };
+        enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE };
         static const struct option longopts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "runtime-dir", required_argument, NULL, 'r' },
                 { "log-level", required_argument, NULL, 'l' },
+                { "retain", required_argument, NULL, OPT_RETAIN },
+                { "max-size", required_argument, NULL, OPT_MAX_SIZE },
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
+                { "config", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
-        int c, level;
+        static const char shortopts[] = ":d:r:l:c:hV";
+        const char *config = NULL;
+        int c, r;
 
         runtime_default_db(o->db, sizeof(o->db));
         runtime_default_dir(o->runtime_dir, sizeof(o->runtime_dir));
+        o->log_level = LOG_INFO;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":d:r:l:hV", longopts, NULL)) >= 0) {
-                switch (c) {
-                case 'd':
-                        snprintf(o->db, sizeof(o->db), "%s", optarg);
-                        break;
-                case 'r':
-                        snprintf(o->runtime_dir, sizeof(o->runtime_dir), "%s", optarg);
-                        break;
-                case 'l':
-                        level = log_level_from_string(optarg);
-                        if (level < 0)
-                                return log_error_errno(EINVAL, "Unknown log level '%s' (error, warning, notice, info, debug)", optarg);
-                        log_set_level(level);
-                        break;
-                case OPT_READ_ONLY:
-                        o->read_only = true;
-                        break;
-                case 'h':
+        while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
+                if (c == 'c')
+                        config = optarg;
+                else if (c == 'h') {
                         usage(stdout);
                         return 0;
-                case 'V':
+                } else if (c == 'V') {
                         printf("ferretd %s\n", FERRET_VERSION);
                         return 0;
-                case ':':
+                } else if (c == ':')
                         return log_error_errno(EINVAL, "Option '%s' needs a value (see ferretd --help)", argv[optind - 1]);
-                default:
+                else if (c == '?')
                         return log_error_errno(EINVAL, "Unknown option '%s' (see ferretd --help)", argv[optind - 1]);
-                }
         }
         if (optind < argc)
                 return log_error_errno(EINVAL, "Unexpected argument '%s' (see ferretd --help)", argv[optind]);
+        r = settings_load_file(o, config ? config : DEFAULT_CONFIG);
+        if (r == -ENOENT && config)
+                return log_error_errno(EINVAL, "No configuration file at %s", config);
+        if (r < 0 && r != -ENOENT)
+                return -EINVAL;
+
+        optind = 0;     /* glibc: 0 re-initialises getopt */
+        while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
+                const char *key = NULL;
+                switch (c) {
+                case 'd': key = "db"; break;
+                case 'r': key = "runtime-dir"; break;
+                case 'l': key = "log-level"; break;
+                case OPT_RETAIN: key = "retain-days"; break;
+                case OPT_MAX_SIZE: key = "max-size"; break;
+                case OPT_READ_ONLY: o->read_only = true; break;
+                }
+                if (key && settings_set(o, key, optarg, "") < 0)
+                        return -EINVAL;
+        }
+        log_set_level(o->log_level);
         return 1;
 }
 
@@ -149,7 +165,7 @@ static int wait_for_stop(void)
 
 int main(int argc, char **argv)
 {
-        struct options o = { 0 };
+        struct settings o = { 0 };
         struct store *store = NULL;
         struct ingest *ingest = NULL;
         struct query *query = NULL;
@@ -216,14 +232,14 @@ int main(int argc, char **argv)
                         log_error("Failed to listen on %s/ingest.sock: %s", o.runtime_dir, zmq_strerror(errno));
                         goto fail;
                 }
-                r = ingest_start(store, &acks, pull, &ingest);
+                r = ingest_start(store, &acks, pull, &o.retention, &ingest);
                 if (r < 0) {
                         log_error_errno(r, "Failed to start the ingest thread: %m");
                         goto fail;
                 }
                 pull = NULL;
         }
-        struct query_config qc = { .runtime_dir = o.runtime_dir };
+        struct query_config qc = { .runtime_dir = o.runtime_dir, .retention = o.retention };
         r = query_start(store, &acks, ingest, router, &qc, &query);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the query thread: %m");

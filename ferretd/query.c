@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct query {
         struct ingest *ingest;
         void *socket;
         const char *runtime_dir;
+        struct retention_config retention;
         int stop_fd;
         pthread_t thread;
         struct parked_flush *parked;
@@ -190,6 +192,18 @@ static void free_stats(void *p)
         free(st);
 }
 
+/* A distribution-free 95% interval of quantile @q: with n samples, the rank
+ * of the q-quantile is uncertain by about 1.96 sqrt(n q (1 - q)), so the
+ * interval runs between the values at those ranks. A rank that falls
+ * outside the sample leaves that side unbounded (0, or UINT64_MAX): a
+ * handful of spans says little about their p95. */
+static void quantile_interval(const struct name_stats *st, double q, uint64_t *ret_low, uint64_t *ret_high)
+{
+        double n = (double)st->count, d = n > 0 ? 1.96 * sqrt(q * (1 - q) / n) : 1;
+        *ret_low = (q - d) * n >= 1 ? hist_quantile(&st->hist, q - d, st->min_ns, st->max_ns) : 0;
+        *ret_high = (q + d) * n <= n - 1 ? hist_quantile(&st->hist, q + d, st->min_ns, st->max_ns) : UINT64_MAX;
+}
+
 static void fill_row(Ferret__SummaryRow *row, const char *name, const struct name_stats *st)
 {
         *row = (Ferret__SummaryRow)FERRET__SUMMARY_ROW__INIT;
@@ -206,6 +220,8 @@ static void fill_row(Ferret__SummaryRow *row, const char *name, const struct nam
         row->p999_ns = hist_quantile(&st->hist, 0.999, st->min_ns, st->max_ns);
         row->errors = st->errors;
         row->warnings = st->warnings;
+        quantile_interval(st, 0.50, &row->p50_low_ns, &row->p50_high_ns);
+        quantile_interval(st, 0.95, &row->p95_low_ns, &row->p95_high_ns);
 }
 
 static void handle_summary(struct query *q, const void *id, size_t id_len, const Ferret__SummaryRequest *req)
@@ -413,6 +429,9 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
         st.dropped_by_clients = atomic_load(&counters_g.dropped_by_clients);
         st.db_size_bytes = store_disk_bytes(q->store);
         st.read_only = store_read_only(q->store);
+        st.retain_days = q->retention.retain_days;
+        st.max_size_bytes = q->retention.max_size_bytes;
+        st.runs_removed = atomic_load(&counters_g.runs_removed);
         store_scan(q->store, &prefix, 1, false, count_run, &st.runs);
         resp.body_case = FERRET__RESPONSE__BODY_STATUS;
         resp.status = &st;
@@ -478,6 +497,34 @@ static long check_parked(struct query *q)
         return next == UINT64_MAX ? -1 : (long)((next - now) / 1000000) + 1;
 }
 
+/* --- remove --- */
+
+static void handle_remove(struct query *q, const void *id, size_t id_len, const Ferret__RemoveRequest *req)
+{
+        if (!q->ingest) {
+                send_error(q, id, id_len, -EROFS, "this ferretd is read-only");
+                return;
+        }
+        if (!req->run || !*req->run) {
+                send_error(q, id, id_len, -EINVAL, "which run?");
+                return;
+        }
+        /* Queries wait meanwhile; removals are rare and quick. */
+        int r = ingest_remove_run(q->ingest, req->run);
+        if (r == -ENOENT)
+                send_error(q, id, id_len, r, "no run named '%s'", req->run);
+        else if (r < 0)
+                send_error(q, id, id_len, r, "failed to remove run '%s': %s", req->run, strerror(-r));
+        else {
+                Ferret__RemoveResponse rm = FERRET__REMOVE_RESPONSE__INIT;
+                Ferret__Response resp = FERRET__RESPONSE__INIT;
+                rm.run = req->run;
+                resp.body_case = FERRET__RESPONSE__BODY_REMOVE;
+                resp.remove = &rm;
+                send_response(q, id, id_len, &resp);
+        }
+}
+
 /* --- dispatch --- */
 
 static void handle_request(struct query *q, const void *id, size_t id_len, const void *data, size_t len)
@@ -503,6 +550,9 @@ static void handle_request(struct query *q, const void *id, size_t id_len, const
                 break;
         case FERRET__REQUEST__BODY_FLUSH:
                 handle_flush(q, id, id_len, req->flush);
+                break;
+        case FERRET__REQUEST__BODY_REMOVE:
+                handle_remove(q, id, id_len, req->remove);
                 break;
         default:
                 send_error(q, id, id_len, -EOPNOTSUPP, "unknown request (protocol version %u)", req->version);
@@ -587,6 +637,7 @@ int query_start(struct store *store, struct acks *acks, struct ingest *ingest, v
         q->ingest = ingest;
         q->socket = socket;
         q->runtime_dir = config->runtime_dir;
+        q->retention = config->retention;
         q->parked = calloc(MAX_PARKED_FLUSHES, sizeof(*q->parked));
         q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         int r = !q->parked || q->stop_fd < 0 ? -ENOMEM : -pthread_create(&q->thread, NULL, query_main, q);

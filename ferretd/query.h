@@ -8,12 +8,14 @@
 
 #include "daemon.h"
 #include "ingest.h"
+#include "retention.h"
 #include "store.h"
 
 struct query;
 
 struct query_config {
         const char *runtime_dir;
+        struct retention_config retention;     /* shown by status */
 };
 
 /* @socket is a bound ROUTER socket; the query thread owns it from now on.

@@ -99,6 +99,7 @@ static int run_load(struct runs *rs, struct run *run)
         run->last_ns = info->last_ns;
         run->dropped = info->dropped;
         run->processes = info->processes;
+        run->trimmed = info->trimmed;
         ferret__run_info__free_unpacked(info, NULL);
 
         uint8_t prefix[5];
@@ -197,28 +198,62 @@ void runs_write_dirty(struct runs *rs, struct store_batch *b)
                 info.last_ns = run->last_ns;
                 info.dropped = run->dropped;
                 info.processes = run->processes;
+                info.trimmed = run->trimmed;
                 store_batch_put_run(b, run->number, &info);
                 run->dirty = false;
         }
 }
 
-void runs_evict_idle(struct runs *rs, uint64_t now_ns, uint64_t idle_ns)
+/* The map does not delete: it is rebuilt without the runs that go. Every
+ * run is clean here (after a commit), so nothing is lost. */
+static void runs_drop(struct runs *rs, bool (*drop)(const struct run *run, const void *arg), const void *arg)
 {
         bool any = false;
-        STRMAP_FOREACH(&rs->by_id, e) {
-                struct run *run = e->value;
-                if (now_ns - run->last_used_ns > idle_ns)
-                        any = true;
-        }
+        STRMAP_FOREACH(&rs->by_id, e)
+                any = any || drop(e->value, arg);
         if (!any)
                 return;
-        /* Rebuild the map without the idle runs: the map does not delete. */
         struct strmap keep = { 0 };
         STRMAP_FOREACH(&rs->by_id, e) {
                 struct run *run = e->value;
-                if (now_ns - run->last_used_ns > idle_ns || strmap_put(&keep, e->key, run) < 0)
+                if (drop(run, arg) || strmap_put(&keep, e->key, run) < 0)
                         run_free(run);
         }
         strmap_free(&rs->by_id, NULL);
         rs->by_id = keep;
+}
+
+struct idle_arg {
+        uint64_t now_ns, idle_ns;
+};
+
+static bool is_idle(const struct run *run, const void *arg)
+{
+        const struct idle_arg *a = arg;
+        return a->now_ns - run->last_used_ns > a->idle_ns;
+}
+
+void runs_evict_idle(struct runs *rs, uint64_t now_ns, uint64_t idle_ns)
+{
+        struct idle_arg a = { now_ns, idle_ns };
+        runs_drop(rs, is_idle, &a);
+}
+
+static bool is_named(const struct run *run, const void *arg)
+{
+        return strcmp(run->id, arg) == 0;
+}
+
+void runs_forget(struct runs *rs, const char *id)
+{
+        runs_drop(rs, is_named, id);
+}
+
+void runs_mark_trimmed(struct runs *rs, const char *id)
+{
+        struct run *run;
+        if (runs_get(rs, id, &run) == 0) {
+                run->trimmed = true;
+                run->dirty = true;
+        }
 }

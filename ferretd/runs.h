@@ -28,6 +28,7 @@ struct run {
         struct strmap names;                /* name -> struct name_stats */
         struct u64map clients;              /* client ids seen, for the process count */
         bool dirty, named;                  /* named: its 'n' record is stored */
+        bool trimmed;
         uint64_t last_used_ns;
 };
 
@@ -45,6 +46,10 @@ struct name_stats *run_name_stats(struct run *run, const char *name);
 void name_stats_add(struct name_stats *st, uint64_t duration_ns, uint64_t self_ns, unsigned status);
 /* Adds every dirty record to @b and marks them clean. */
 void runs_write_dirty(struct runs *rs, struct store_batch *b);
+/* Forgets run @id (removed from the store); nothing of it is written back. */
+void runs_forget(struct runs *rs, const char *id);
+/* Notes that run @id lost its oldest spans to the size bound. */
+void runs_mark_trimmed(struct runs *rs, const char *id);
 /* Forgets runs unused for @idle_ns (they are all clean after a commit). */
 void runs_evict_idle(struct runs *rs, uint64_t now_ns, uint64_t idle_ns);
 

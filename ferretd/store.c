@@ -112,6 +112,7 @@ int store_open(const char *path, bool read_only, struct store **ret)
         rocksdb_options_set_max_open_files(s->options, 512);
         rocksdb_options_set_keep_log_file_num(s->options, 2);
         rocksdb_options_set_info_log_level(s->options, 2 /* warn */);
+        rocksdb_options_set_manifest_preallocation_size(s->options, 64 * 1024);
 
         if (!read_only && mkdir(path, 0750) < 0 && errno != EEXIST) {
                 r = log_error_errno(errno, "Failed to create database directory %s: %m", path);
@@ -175,8 +176,10 @@ uint64_t store_disk_bytes(const struct store *s)
         struct dirent *e;
         while ((e = readdir(d))) {
                 struct stat st;
+                /* The bytes the files hold: RocksDB reserves space ahead for
+                 * its write-ahead log, which no data fills yet. */
                 if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
-                        total += (uint64_t)st.st_blocks * 512;
+                        total += (uint64_t)st.st_size;
         }
         closedir(d);
         return total;
@@ -379,6 +382,126 @@ void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name
         ferretd__stored_stats__pack(st, value);
         store_batch_put(b, key, 5 + n, value, len);
         free(value);
+}
+
+/* A whole range goes in two steps: DeleteFilesInRange drops the files that
+ * lie entirely inside it at once (that is what frees the disk), DeleteRange
+ * hides everything else until compaction removes it. */
+static int delete_range(struct store *s, rocksdb_writebatch_t *wb, const uint8_t *from, size_t from_len,
+                        const uint8_t *to, size_t to_len)
+{
+        char *err = NULL;
+        rocksdb_writebatch_delete_range(wb, (const char *)from, from_len, (const char *)to, to_len);
+        rocksdb_delete_file_in_range(s->db, (const char *)from, from_len, (const char *)to, to_len, &err);
+        if (err) {
+                log_warning("Failed to drop files of a deleted range in %s: %s, ignoring", s->path, err);
+                rocksdb_free(err);
+        }
+        return 0;
+}
+
+static int write_and_compact(struct store *s, rocksdb_writebatch_t *wb, const uint8_t *from, size_t from_len,
+                             const uint8_t *to, size_t to_len)
+{
+        char *err = NULL;
+        rocksdb_write(s->db, s->write_options, wb, &err);
+        if (err) {
+                int r = log_error_errno(EIO, "Failed to delete from %s: %s", s->path, err);
+                rocksdb_free(err);
+                return r;
+        }
+        /* What DeleteFilesInRange could not drop goes at the next
+         * compaction; ask for it now so the space comes back. */
+        rocksdb_compact_range(s->db, (const char *)from, from_len, (const char *)to, to_len);
+        return 0;
+}
+
+int store_delete_run(struct store *s, uint32_t run, const char *run_id)
+{
+        uint8_t from[5], to[5], key[STORE_MAX_KEY];
+        rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+        for (const char *table = "st"; *table; table++) {
+                store_key_run_prefix(from, *table, run);
+                store_key_run_prefix(to, *table, run + 1);
+                delete_range(s, wb, from, 5, to, 5);
+        }
+        rocksdb_writebatch_delete(wb, (const char *)key, store_key_run(key, run));
+        size_t n = strlen(run_id);
+        if (1 + n <= sizeof(key)) {
+                key[0] = KEY_RUN_NAME;
+                memcpy(key + 1, run_id, n);
+                rocksdb_writebatch_delete(wb, (const char *)key, 1 + n);
+        }
+        store_key_run_prefix(from, KEY_CHUNK, run);
+        store_key_run_prefix(to, KEY_CHUNK, run + 1);
+        int r = write_and_compact(s, wb, from, 5, to, 5);
+        rocksdb_writebatch_destroy(wb);
+        return r;
+}
+
+struct nth_key {
+        uint64_t want, seen;
+        uint8_t key[21];
+        size_t len;
+};
+
+static int visit_nth(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct nth_key *n = userdata;
+        if (n->seen++ < n->want)
+                return 0;
+        n->len = key_len < sizeof(n->key) ? key_len : sizeof(n->key);
+        memcpy(n->key, key, n->len);
+        return 1;
+}
+
+static int count_keys(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        (*(uint64_t *)userdata)++;
+        return 0;
+}
+
+int store_trim_run(struct store *s, uint32_t run, double fraction)
+{
+        uint8_t from[5];
+        uint64_t total = 0;
+        store_key_run_prefix(from, KEY_CHUNK, run);
+        int r = store_scan(s, from, 5, false, count_keys, &total);
+        if (r < 0)
+                return r;
+        if (total == 0)
+                return -ENOENT;
+        struct nth_key nth = { .want = (uint64_t)((double)total * fraction) };
+        if (nth.want == 0)
+                nth.want = 1;
+        if (nth.want >= total) {
+                uint8_t to[5];
+                store_key_run_prefix(to, KEY_CHUNK, run + 1);
+                memcpy(nth.key, to, 5);
+                nth.len = 5;
+        } else {
+                r = store_scan(s, from, 5, false, visit_nth, &nth);
+                if (r < 0)
+                        return r;
+        }
+        rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+        delete_range(s, wb, from, 5, nth.key, nth.len);
+        r = write_and_compact(s, wb, from, 5, nth.key, nth.len);
+        rocksdb_writebatch_destroy(wb);
+        return r;
+}
+
+void store_flush(struct store *s)
+{
+        char *err = NULL;
+        rocksdb_flushoptions_t *o = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(o, 1);
+        rocksdb_flush(s->db, o, &err);
+        rocksdb_flushoptions_destroy(o);
+        if (err) {
+                log_warning("Failed to flush %s: %s, ignoring", s->path, err);
+                rocksdb_free(err);
+        }
 }
 
 size_t store_batch_bytes(const struct store_batch *b)

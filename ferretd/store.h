@@ -44,7 +44,7 @@ int store_open(const char *path, bool read_only, struct store **ret);
 void store_close(struct store *s);
 const char *store_path(const struct store *s);
 bool store_read_only(const struct store *s);
-/* Bytes the database's files take on disk. */
+/* Bytes the database's files hold (not counting space reserved ahead). */
 uint64_t store_disk_bytes(const struct store *s);
 
 /* Reading. @visit returns 0 to go on, 1 to stop, or a negative errno. */
@@ -75,6 +75,15 @@ size_t store_batch_bytes(const struct store_batch *b);
 /* Writes the batch (with the meta record) atomically and clears it; on
  * failure the batch is kept, so the caller can retry. */
 int store_commit(struct store *s, struct store_batch *b);
+
+/* Deletes run @run (named @run_id) and reclaims its files where it can.
+ * Returns 0 or -EIO. */
+int store_delete_run(struct store *s, uint32_t run, const char *run_id);
+/* Deletes the oldest @fraction of run @run's batches. Returns 0, -ENOENT
+ * when it has none, or -EIO. */
+int store_trim_run(struct store *s, uint32_t run, double fraction);
+/* Writes the memtable out, so the write-ahead log can be dropped. */
+void store_flush(struct store *s);
 
 /* Key construction; @buf must hold 1 + 4 + 8 + 8 bytes, or more for names. */
 size_t store_key_run(uint8_t *buf, uint32_t run);

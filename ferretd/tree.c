@@ -247,7 +247,7 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
         /* Depth first; children are pushed in reverse so they pop in order.
          * A span is visited once (parents are unique), so the stack never
          * holds more than n frames. */
-        for (size_t k = n_roots; k-- > 0;) {
+        for (size_t k = 0; k < n_roots; k++) {
                 uint32_t s = roots[k];
                 stack[0] = (struct frame){ s, NONE, focus < 0 };
                 size_t depth = 1;

@@ -86,7 +86,7 @@ char *fixture_log(struct daemon_fixture *f)
 
 /* Starts ferretd and waits for READY=1 on a notify socket of ours, or for
  * the daemon to exit: never a fixed sleep. */
-static void start_daemon(struct daemon_fixture *f)
+static void start_daemon(struct daemon_fixture *f, const char *const extra[])
 {
         char notify[256], env_notify[300];
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -112,8 +112,10 @@ static void start_daemon(struct daemon_fixture *f)
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        char *argv[] = { (char *)fixture_ferretd_path(), "--db", f->db, "--runtime-dir", f->runtime_dir,
-                         "--log-level", "debug", NULL };
+        char *argv[16] = { (char *)fixture_ferretd_path(), "--db", f->db, "--runtime-dir", f->runtime_dir,
+                           "--log-level", "debug" };
+        for (size_t i = 0, k = 7; extra && extra[i] && k < 15; i++)
+                argv[k++] = (char *)extra[i];
         int r = posix_spawn(&f->pid, argv[0], &fa, NULL, argv, env);
         posix_spawn_file_actions_destroy(&fa);
         free(env);
@@ -146,12 +148,17 @@ void fixture_start(struct daemon_fixture *f)
         snprintf(f->runtime_dir, sizeof(f->runtime_dir), "%s/run", f->dir);
         snprintf(f->log, sizeof(f->log), "%s/ferretd.log", f->dir);
         setenv("FERRET_RUNTIME_DIR", f->runtime_dir, 1);
-        start_daemon(f);
+        start_daemon(f, NULL);
 }
 
 void fixture_restart(struct daemon_fixture *f)
 {
-        start_daemon(f);
+        start_daemon(f, NULL);
+}
+
+void fixture_restart_args(struct daemon_fixture *f, const char *const extra[])
+{
+        start_daemon(f, extra);
 }
 
 int fixture_stop(struct daemon_fixture *f)

@@ -21,8 +21,9 @@ struct daemon_fixture {
 /* Creates the directory and starts the daemon; points FERRET_RUNTIME_DIR
  * at it, so the test's own client (and its children) use it. */
 void fixture_start(struct daemon_fixture *f);
-/* Starts the daemon again on the same directory. */
+/* Starts the daemon again on the same directory, with extra arguments. */
 void fixture_restart(struct daemon_fixture *f);
+void fixture_restart_args(struct daemon_fixture *f, const char *const extra[]);
 /* SIGTERM and wait; returns the daemon's exit status and prints its log. */
 int fixture_stop(struct daemon_fixture *f);
 /* The test killed the daemon itself and reaped it. */

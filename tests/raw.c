@@ -92,6 +92,71 @@ void raw_send_spans(struct raw_client *c, const char *run, const char *name, con
         free(starts);
 }
 
+void raw_send_batch(struct raw_client *c, const char *run, const struct raw_spans *s)
+{
+        Ferret__Batch b = FERRET__BATCH__INIT;
+        Ferret__Process p = FERRET__PROCESS__INIT;
+        Ferret__SpanColumns cols = FERRET__SPAN_COLUMNS__INIT;
+        size_t n = s->n;
+        char **strings = calloc(n + 1, sizeof(char *));
+        uint64_t traces[2] = { 1, 2 };
+        uint32_t *zeros32 = calloc(n, sizeof(uint32_t)), *names = malloc(n * sizeof(uint32_t));
+        int64_t *ids = malloc(n * sizeof(int64_t)), *parents = malloc(n * sizeof(int64_t)),
+                *starts = malloc(n * sizeof(int64_t));
+        size_t n_strings = 1;
+        strings[0] = "";
+        uint64_t prev = 0;
+        for (size_t i = 0; i < n; i++) {
+                size_t k = 1;
+                while (k < n_strings && strcmp(strings[k], s->names[i]) != 0)
+                        k++;
+                if (k == n_strings)
+                        strings[n_strings++] = (char *)s->names[i];
+                names[i] = (uint32_t)k;
+                ids[i] = (int64_t)(s->ids[i] - prev);
+                prev = s->ids[i];
+                parents[i] = s->parents[i] ? (int64_t)(s->ids[i] - s->parents[i]) : 0;
+                starts[i] = i ? 1000 : 0;
+        }
+        cols.n_strings = n_strings;
+        cols.strings = strings;
+        cols.n_traces = 2;
+        cols.traces = traces;
+        cols.n_trace = cols.n_span_id = cols.n_parent = cols.n_name = cols.n_start = cols.n_duration = n;
+        cols.n_tid = cols.n_flags = cols.n_message = cols.n_tag_count = n;
+        cols.trace = zeros32;
+        cols.span_id = ids;
+        cols.parent = parents;
+        cols.name = names;
+        cols.start = starts;
+        cols.base_start_ns = s->start_ns;
+        cols.duration = (uint64_t *)s->durations;
+        cols.tid = zeros32;
+        cols.flags = zeros32;
+        cols.message = zeros32;
+        cols.tag_count = zeros32;
+        p.pid = 4343;
+        p.executable = "raw";
+        p.hostname = "test";
+        b.version = WIRE_PROTOCOL_VERSION;
+        b.process = &p;
+        b.run_id = (char *)run;
+        b.client_id = c->client_id;
+        b.seq = ++c->seq;
+        b.spans = &cols;
+        size_t len = ferret__batch__get_packed_size(&b);
+        uint8_t *buf = malloc(len);
+        ferret__batch__pack(&b, buf);
+        raw_send_bytes(c, buf, len);
+        free(buf);
+        free(strings);
+        free(zeros32);
+        free(names);
+        free(ids);
+        free(parents);
+        free(starts);
+}
+
 int raw_flush(struct raw_client *c, int timeout_ms)
 {
         Ferret__FlushRequest f = FERRET__FLUSH_REQUEST__INIT;

@@ -20,5 +20,16 @@ void raw_send_bytes(struct raw_client *c, const void *data, size_t len);
 /* Sends a batch of spans named @name with the given durations (ns). */
 void raw_send_spans(struct raw_client *c, const char *run, const char *name, const uint64_t *durations, size_t n,
                     unsigned status);
+/* The general form: span i is named names[i], lasts durations[i], starts
+ * at start_ns + i µs, has id ids[i] and parent parents[i] (0: a root). */
+struct raw_spans {
+        size_t n;
+        const char *const *names;
+        const uint64_t *durations;
+        const uint64_t *ids, *parents;
+        uint64_t start_ns;
+};
+void raw_send_batch(struct raw_client *c, const char *run, const struct raw_spans *s);
+
 /* Waits until the daemon has stored every batch this client sent. */
 int raw_flush(struct raw_client *c, int timeout_ms);

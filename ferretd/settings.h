@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferretd's settings: defaults, then the configuration file, then the
+ * command line, each overriding the one before. The file holds one
+ * "key = value" a line ('#' starts a comment), with the command line's long
+ * option names as keys:
+ *
+ *         db = /var/lib/ferret/db
+ *         retain-days = 30
+ *         max-size = 20G
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "retention.h"
+
+struct settings {
+        char db[PATH_MAX];
+        char runtime_dir[PATH_MAX];
+        int log_level;
+        bool read_only;
+        struct retention_config retention;
+};
+
+/* Applies one setting. Returns 0, or -EINVAL after logging why. */
+int settings_set(struct settings *s, const char *key, const char *value, const char *where);
+/* Reads @path. Returns 0, -ENOENT when it does not exist, or -EINVAL/-EIO
+ * after logging the line at fault. */
+int settings_load_file(struct settings *s, const char *path);

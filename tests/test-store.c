@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store's answers at the level of their meaning: self time on a known
+ * tree, spans whose parent never arrived, `ferret diff` telling a real
+ * slowdown from noise, and retention by age and by size.
+ */
+#include <errno.h>
+#include <math.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "raw.h"
+#include "spans.h"
+
+static json_t *ferret_json(struct daemon_fixture *f, const char *a, const char *b, const char *c, const char *d)
+{
+        const char *args[] = { a, b, c, d, NULL };
+        return fixture_ferret_json(f, args);
+}
+
+static long long get(json_t *o, const char *key)
+{
+        return json_integer_value(json_object_get(o, key));
+}
+
+/*   root 100 ─┬─ a 30 ── leaf 10
+ *             └─ b 20                 and an orphan, whose parent (999) never arrived. */
+TEST(self_time_and_orphans)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        const char *names[] = { "leaf", "a", "b", "root", "orphan" };
+        uint64_t durations[] = { 10000, 30000, 20000, 100000, 5000 };
+        uint64_t ids[] = { 4, 2, 3, 1, 5 }, parents[] = { 2, 1, 1, 0, 999 };
+        struct raw_spans s = { 5, names, durations, ids, parents, 1700000000000000000ull };
+        raw_send_batch(&c, "known", &s);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+
+        json_t *sum = ferret_json(&f, "query", "--run", "known", NULL);
+        CHECK_EQ(get(summary_row(sum, "root"), "self_ns"), 50000);
+        CHECK_EQ(get(summary_row(sum, "a"), "self_ns"), 20000);
+        CHECK_EQ(get(summary_row(sum, "leaf"), "self_ns"), 10000);
+        CHECK_EQ(get(summary_row(sum, "b"), "self_ns"), 20000);
+        json_decref(sum);
+
+        json_t *tree = ferret_json(&f, "query", "--tree", "--run", "known");
+        json_t *roots = json_object_get(tree, "roots");
+        CHECK_EQ(json_array_size(roots), 2);
+        json_t *root = json_array_get(roots, 0), *process = json_array_get(roots, 1);
+        CHECK_STR(span_name(root), "root");
+        CHECK_EQ(get(root, "self_ns"), 50000);
+        CHECK_EQ(get(json_array_get(json_object_get(root, "children"), 0), "self_ns"), 20000);
+        /* The orphan is kept, under its process. */
+        CHECK(json_is_true(json_object_get(process, "process")));
+        CHECK_EQ(get(process, "pid"), 4343);
+        CHECK_STR(span_name(json_array_get(json_object_get(process, "children"), 0)), "orphan");
+        json_decref(tree);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+/* Log-normal-ish durations around @median_ns, from a seeded generator. */
+static void send_run(struct raw_client *c, const char *run, uint64_t seed, double slowdown)
+{
+        const size_t n = 20000;
+        uint64_t *d = malloc(n * sizeof(*d)), x = seed;
+        for (size_t i = 0; i < n; i++) {
+                double g = 0;
+                for (int k = 0; k < 6; k++) {       /* sum of uniforms: about normal */
+                        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                        g += (double)(x % 1000000) / 1e6 - 0.5;
+                }
+                d[i] = (uint64_t)(slowdown * 1e6 * exp(0.5 * g));
+        }
+        raw_send_spans(c, run, "request", d, n, 0);
+        free(d);
+}
+
+static int diff_status(struct daemon_fixture *f, const char *a, const char *b, char **ret_err)
+{
+        char *argv[] = { (char *)fixture_ferret_path(), "diff", (char *)a, (char *)b, "--fail-over", "50",
+                         "--runtime-dir", f->runtime_dir, NULL };
+        return fixture_run(argv, NULL, NULL, ret_err);
+}
+
+TEST(diff_flags_slowdown_not_noise)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        send_run(&c, "before", 1, 1.0);
+        send_run(&c, "again", 2, 1.0);      /* same distribution, other draws */
+        send_run(&c, "slower", 3, 2.0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+
+        json_t *noise = ferret_json(&f, "diff", "before", "again", NULL);
+        json_t *row = json_array_get(json_object_get(noise, "rows"), 0);
+        CHECK_STR(span_name(row), "request");
+        CHECK(json_is_false(json_object_get(row, "p95_beyond_noise")));
+        CHECK(json_is_false(json_object_get(row, "p50_beyond_noise")));
+        json_decref(noise);
+
+        json_t *slow = ferret_json(&f, "diff", "before", "slower", NULL);
+        row = json_array_get(json_object_get(slow, "rows"), 0);
+        CHECK(json_is_true(json_object_get(row, "p95_beyond_noise")));
+        CHECK(json_is_true(json_object_get(row, "p50_beyond_noise")));
+        double change = json_real_value(json_object_get(row, "p95_change_pct"));
+        CHECK(change > 90 && change < 110);
+        json_decref(slow);
+
+        /* The regression gate. */
+        char *err;
+        int st = diff_status(&f, "before", "again", &err);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        free(err);
+        st = diff_status(&f, "before", "slower", &err);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+        CHECK(strstr(err, "p95 of request regressed") != NULL);
+        free(err);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+static uint64_t wall_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void send_at(struct raw_client *c, const char *run, uint64_t start_ns, size_t n)
+{
+        const char **names = malloc(n * sizeof(*names));
+        uint64_t *d = malloc(n * sizeof(*d)), *ids = malloc(n * sizeof(*ids)), *parents = calloc(n, sizeof(*parents));
+        for (size_t i = 0; i < n; i++) {
+                names[i] = i % 2 ? "odd" : "even";
+                d[i] = 1000 + (i * 7919) % 100000;
+                ids[i] = c->seq * 1000000 + i + 1;
+        }
+        struct raw_spans s = { n, names, d, ids, parents, start_ns };
+        raw_send_batch(c, run, &s);
+        free(names);
+        free(d);
+        free(ids);
+        free(parents);
+}
+
+static bool has_run(json_t *runs, const char *name)
+{
+        size_t i;
+        json_t *r;
+        json_array_foreach(runs, i, r)
+                if (strcmp(json_string_value(json_object_get(r, "run")), name) == 0)
+                        return true;
+        return false;
+}
+
+static void restart_with(struct daemon_fixture *f, const char *config)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "%s/ferretd.conf", f->dir);
+        FILE *fp = fopen(path, "w");
+        CHECK(fp != NULL);
+        fputs(config, fp);
+        fclose(fp);
+        CHECK_EQ(fixture_stop(f), 0);
+        fixture_restart_args(f, (const char *[]){ "--config", path, NULL });
+}
+
+/* Runs older than the retention period go, newer ones stay; the size
+ * bound removes the oldest runs first. Both apply before the daemon says
+ * it is ready, so the test needs no waiting. */
+TEST(retention)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        uint64_t day = 86400ull * 1000000000u, now = wall_ns();
+        send_at(&c, "ten-days-ago", now - 10 * day, 1000);
+        send_at(&c, "two-days-ago", now - 2 * day, 1000);
+        send_at(&c, "today", now - 1000000000u, 1000);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        raw_close(&c);
+
+        restart_with(&f, "# keep five days\nretain-days = 5\n");
+        json_t *runs = ferret_json(&f, "runs", NULL, NULL, NULL);
+        CHECK(!has_run(runs, "ten-days-ago"));
+        CHECK(has_run(runs, "two-days-ago") && has_run(runs, "today"));
+        json_decref(runs);
+        json_t *st = ferret_json(&f, "status", NULL, NULL, NULL);
+        CHECK(json_real_value(json_object_get(st, "retain_days")) == 5.0);
+        CHECK_EQ(get(st, "runs_removed"), 1);
+        json_decref(st);
+
+        /* ferret rm, and its one-line error for an unknown run. */
+        json_t *rm = ferret_json(&f, "rm", "two-days-ago", NULL, NULL);
+        CHECK_STR(json_string_value(json_array_get(json_object_get(rm, "removed"), 0)), "two-days-ago");
+        json_decref(rm);
+        char *err;
+        char *argv[] = { (char *)fixture_ferret_path(), "rm", "two-days-ago", "--runtime-dir", f.runtime_dir, NULL };
+        int status = fixture_run(argv, NULL, NULL, &err);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+        CHECK(strstr(err, "no run named 'two-days-ago'") != NULL);
+        free(err);
+
+        /* Size: six runs of random-looking spans, then a bound that holds
+         * only some of them. */
+        raw_open(&c, f.runtime_dir);
+        char name[32];
+        for (int i = 0; i < 6; i++) {
+                snprintf(name, sizeof(name), "bulk-%d", i);
+                for (int k = 0; k < 10; k++)
+                        send_at(&c, name, now - (uint64_t)(6 - i) * 1000000000u, 10000);
+        }
+        CHECK_EQ(raw_flush(&c, 30000), 0);
+        raw_close(&c);
+        const uint64_t bound = 1u << 20;
+        restart_with(&f, "max-size = 1M\n");
+        st = ferret_json(&f, "status", NULL, NULL, NULL);
+        CHECK_CMP(get(st, "db_size_bytes"), <=, bound);
+        CHECK_CMP(get(st, "runs_removed"), >=, 1);
+        json_decref(st);
+        runs = ferret_json(&f, "runs", NULL, NULL, NULL);
+        CHECK(has_run(runs, "bulk-5"));            /* the newest stays */
+        CHECK(!has_run(runs, "today"));            /* the oldest went first */
+        json_decref(runs);
+        fixture_cleanup(&f);
+}
