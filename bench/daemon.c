@@ -71,18 +71,12 @@ static int wait_ready(int fd, int pidfd)
         }
 }
 
-int bench_daemon_start(struct bench_daemon *d)
+/* Starts ferretd on the paths of @d and waits for it to be ready; on
+ * failure the daemon is stopped, its log printed, and the directory left
+ * to the caller. */
+static int daemon_spawn(struct bench_daemon *d)
 {
-        memset(d, 0, sizeof(*d));
-        int r = bench_mkdtemp("ferret-bench", d->dir, sizeof(d->dir));
-        if (r < 0) {
-                fprintf(stderr, "Failed to create a temporary directory: %s\n", strerror(-r));
-                return r;
-        }
-        snprintf(d->db, sizeof(d->db), "%s/db", d->dir);
-        snprintf(d->runtime_dir, sizeof(d->runtime_dir), "%s/run", d->dir);
-        snprintf(d->log, sizeof(d->log), "%s/ferretd.log", d->dir);
-
+        int r;
         char notify[256], notify_entry[300];
         snprintf(notify, sizeof(notify), "%s/notify.sock", d->dir);
         snprintf(notify_entry, sizeof(notify_entry), "NOTIFY_SOCKET=%s", notify);
@@ -94,7 +88,6 @@ int bench_daemon_start(struct bench_daemon *d)
                 fprintf(stderr, "Failed to bind %s: %s\n", notify, strerror(errno));
                 if (fd >= 0)
                         close(fd);
-                bench_rmtree(d->dir);
                 return r;
         }
 
@@ -112,7 +105,6 @@ int bench_daemon_start(struct bench_daemon *d)
                 fprintf(stderr, "Failed to start %s: %s\n", argv[0], strerror(r));
                 close(fd);
                 d->pid = 0;
-                bench_rmtree(d->dir);
                 return -r;
         }
 
@@ -129,10 +121,35 @@ int bench_daemon_start(struct bench_daemon *d)
                         r == -ECHILD ? "it exited" : strerror(-r));
                 bench_daemon_stop(d);
                 bench_daemon_print_log(d);
-                bench_rmtree(d->dir);
                 return r;
         }
         return 0;
+}
+
+int bench_daemon_start(struct bench_daemon *d)
+{
+        memset(d, 0, sizeof(*d));
+        int r = bench_mkdtemp("ferret-bench", d->dir, sizeof(d->dir));
+        if (r < 0) {
+                fprintf(stderr, "Failed to create a temporary directory: %s\n", strerror(-r));
+                return r;
+        }
+        snprintf(d->db, sizeof(d->db), "%s/db", d->dir);
+        snprintf(d->runtime_dir, sizeof(d->runtime_dir), "%s/run", d->dir);
+        snprintf(d->log, sizeof(d->log), "%s/ferretd.log", d->dir);
+        r = daemon_spawn(d);
+        if (r < 0) {
+                bench_rmtree(d->dir);
+                d->dir[0] = '\0';
+        }
+        return r;
+}
+
+int bench_daemon_restart(struct bench_daemon *d)
+{
+        if (d->pid > 0)
+                return -EBUSY;
+        return daemon_spawn(d);
 }
 
 int bench_daemon_cpu_ns(const struct bench_daemon *d, uint64_t *ret)
@@ -159,6 +176,42 @@ int bench_daemon_cpu_ns(const struct bench_daemon *d, uint64_t *ret)
         long hz = sysconf(_SC_CLK_TCK);
         *ret = (utime + stime) * (1000000000ull / (unsigned long long)(hz > 0 ? hz : 100));
         return 0;
+}
+
+int bench_daemon_memory(const struct bench_daemon *d, uint64_t *ret_peak_kb, uint64_t *ret_rss_kb)
+{
+        char path[64], line[256];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)d->pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        unsigned long long peak = 0, rss = 0;
+        bool have_peak = false, have_rss = false;
+        while (fgets(line, sizeof(line), f)) {
+                if (sscanf(line, "VmHWM: %llu kB", &peak) == 1)
+                        have_peak = true;
+                else if (sscanf(line, "VmRSS: %llu kB", &rss) == 1)
+                        have_rss = true;
+        }
+        fclose(f);
+        if (!have_peak || !have_rss)
+                return -EIO;
+        *ret_peak_kb = peak;
+        *ret_rss_kb = rss;
+        return 0;
+}
+
+int bench_daemon_reset_peak(const struct bench_daemon *d)
+{
+        /* "5" resets the peak resident set size (Linux 4.0 and later). */
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)d->pid);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = write(fd, "5", 1) == 1 ? 0 : -errno;
+        close(fd);
+        return r;
 }
 
 static void describe_status(int status, char *ret, size_t size)

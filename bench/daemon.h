@@ -23,8 +23,22 @@ struct bench_daemon {
  * failure nothing is left behind. */
 int bench_daemon_start(struct bench_daemon *d);
 
+/* Starts ferretd again, stopped before with bench_daemon_stop(), on the
+ * same database and runtime directory, and waits until it is ready.
+ * 0, or -errno with a message on stderr; the directory stays either way. */
+int bench_daemon_restart(struct bench_daemon *d);
+
 /* The daemon's CPU time so far (user + system), from /proc/PID/stat. */
 int bench_daemon_cpu_ns(const struct bench_daemon *d, uint64_t *ret);
+
+/* The daemon's peak and current resident memory (VmHWM, VmRSS of
+ * /proc/PID/status), in KiB. 0 or -errno. */
+int bench_daemon_memory(const struct bench_daemon *d, uint64_t *ret_peak_kb, uint64_t *ret_rss_kb);
+
+/* Makes the daemon's current resident memory its peak (clear_refs), so
+ * that a later bench_daemon_memory() gives the peak of what came between.
+ * 0 or -errno. */
+int bench_daemon_reset_peak(const struct bench_daemon *d);
 
 /* Whether the daemon still runs. When it has exited, reaps it and says so
  * on stderr, with its exit status and its log. */
