@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Zero-code mode: `python3 -m ferret run` (what `ferret run my_script.py`
+execs) records every function of the user's code through the C profile
+hook, with the right parents across coroutines, threads, fork, spawn and
+subprocess, and passes the script's exit status through."""
+
+import os
+
+import ferrettest
+from ferrettest import FERRET, PYTHON, child_names, find, one, parent_of, walk
+
+
+def names(tree):
+    return {n["name"] for n, _ in walk(tree["roots"])}
+
+
+class Run(ferrettest.TestCase):
+    def test_readme_script(self):
+        """The README's my_script.py, unchanged, in the original form
+        `ferret run my_script.py --db traces.db`: main with
+        fetch_database_item (about 20 ms, async) and heavy_computation
+        (sync) beneath it; the await is not fetch_database_item's self time."""
+        self.fixture("my_script.py")
+        r = self.ferret_run("my_script.py", "--db", "traces.db")
+        self.assert_ok(r)
+        self.assertEqual(r.stdout, "Starting Workload...\nDone!\n")
+        self.assertIn("ferret: run my_script.py-", r.stderr)
+        t = self.tree("traces.db")
+        main = one(t, "main")
+        self.assertEqual(main["kind"], "async")
+        self.assertEqual(child_names(main), ["fetch_database_item", "heavy_computation"])
+        fetch, heavy = main["children"]
+        self.assertEqual(fetch["kind"], "async")
+        self.assertEqual(heavy["kind"], "sync")
+        self.assertGreaterEqual(fetch["duration_ns"], 19_000_000)
+        self.assertLess(fetch["duration_ns"], 500_000_000)
+        self.assertLessEqual(fetch["start_ns"] + fetch["duration_ns"], heavy["start_ns"])
+        # The process, then the script's module, then main.
+        self.assertEqual(parent_of(t, main)["name"], "<module my_script.py>")
+        self.assertEqual(t["roots"][0]["name"], "my_script.py")
+        self.assertEqual(t["roots"][0]["tags"]["exit_code"], 0)
+        # Nothing of asyncio or the standard library.
+        self.assertEqual(names(t), {"my_script.py", "<module my_script.py>", "main", "fetch_database_item",
+                                    "heavy_computation", "(await)"})
+        # Self time: the 20 ms sleep is in the suspension, not in the coroutine.
+        m = self.merged("traces.db")
+        fetch_m = one(m, "fetch_database_item")
+        self.assertLess(fetch_m["self_ns"], fetch_m["total_ns"] // 4)
+        self.assertLess(one(m, "main")["self_ns"], one(m, "main")["total_ns"] // 2)
+        # `ferret analyze traces.db --tree`, through the Python package too.
+        r = self.python("-m", "ferret", "analyze", "traces.db", "--tree")
+        self.assert_ok(r)
+        self.assertRegex(r.stdout, r"main - [0-9.]+ ms \(async\)")
+        self.assertRegex(r.stdout, r"fetch_database_item - (19|2[0-9])\.[0-9]+ ms \(async\)")
+        self.assertRegex(r.stdout, r"heavy_computation - [0-9.]+ [mµ]s")
+
+    def test_sys_exit_passes_through(self):
+        """sys.exit(3): exit status 3, spans stored, the functions sys.exit
+        unwound are not errors; the process span says exit status 3."""
+        self.write("exits.py", "import sys\n\ndef work():\n    return 1\n\ndef main():\n    work()\n"
+                               "    sys.exit(3)\n\nmain()\n")
+        r = self.ferret_run("--db", "x.db", "--run-id", "x", "exits.py")
+        self.assert_ok(r, 3)
+        t = self.tree("x.db", "x")
+        root = t["roots"][0]
+        self.assertEqual((root["name"], root["status"], root["tags"]["exit_code"]), ("exits.py", "error", 3))
+        self.assertEqual(one(t, "main")["status"], "ok")
+        self.assertEqual(child_names(one(t, "main")), ["work"])
+
+    def test_uncaught_exception(self):
+        """An uncaught exception: python3's traceback (without ferret's frames),
+        exit status 1, and the functions it left marked as errors."""
+        self.write("fails.py", "def inner():\n    raise ValueError('no good')\n\n"
+                               "def outer():\n    try:\n        inner()\n    except KeyError:\n        pass\n\n"
+                               "def caught():\n    try:\n        inner()\n    except ValueError:\n        pass\n\n"
+                               "caught()\nouter()\n")
+        r = self.ferret_run("--db", "x.db", "--run-id", "x", "fails.py")
+        self.assert_ok(r, 1)
+        self.assertIn("ValueError: no good", r.stderr)
+        self.assertIn('fails.py", line 2, in inner', r.stderr)
+        self.assertNotIn("runpy", r.stderr)
+        self.assertNotIn("_run.py", r.stderr)
+        t = self.tree("x.db", "x")
+        self.assertEqual(one(t, "outer")["status"], "error")
+        self.assertEqual(one(t, "caught")["status"], "ok")
+        self.assertEqual([n["status"] for n in find(t, "inner")], ["error", "error"])
+
+    def test_threads_processes_subprocess(self):
+        """Threads, multiprocessing (fork and spawn) and a subprocess running
+        Python land in the same run, under the function that started them."""
+        self.write("child.py", "def child_main():\n    return 7\n\nchild_main()\n")
+        self.write("procs.py", """\
+import multiprocessing as mp, os, subprocess, sys, threading
+
+def leaf(tag):
+    return tag
+
+def in_thread():
+    leaf("thread")
+
+def in_process(method):
+    leaf(method)
+
+def use_threads():
+    ts = [threading.Thread(target=in_thread) for _ in range(3)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+
+def use_processes(method):
+    p = mp.get_context(method).Process(target=in_process, args=(method,))
+    p.start(); p.join()
+    assert p.exitcode == 0
+
+def use_subprocess():
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "child.py")], check=True)
+
+def main():
+    use_threads()
+    use_processes("fork")
+    use_processes("spawn")
+    use_subprocess()
+
+if __name__ == "__main__":
+    main()
+""")
+        r = self.ferret_run("--db", "p.db", "--run-id", "p", "procs.py")
+        self.assert_ok(r)
+        t = self.tree("p.db", "p")
+        me = one(t, "main")["pid"]
+
+        threads = find(t, "in_thread")
+        self.assertEqual(len(threads), 3)
+        for th in threads:
+            self.assertEqual(parent_of(t, th)["name"], "use_threads")
+            self.assertEqual(child_names(th), ["leaf"])
+        self.assertEqual(len({th["tid"] for th in threads} | {one(t, "main")["tid"]}), 4)
+
+        procs = find(t, "in_process")
+        self.assertEqual(len(procs), 2)
+        for p in procs:
+            self.assertEqual(parent_of(t, p)["name"], "use_processes")
+            self.assertNotEqual(p["pid"], me)
+            self.assertEqual(child_names(p), ["leaf"])
+
+        child = one(t, "child_main")
+        module = parent_of(t, child)
+        self.assertEqual(module["name"], "<module child.py>")
+        self.assertEqual(parent_of(t, module)["name"], "use_subprocess")
+        self.assertNotEqual(child["pid"], me)
+
+    def test_coroutines_and_generators(self):
+        """A coroutine or generator is one span from first call to final
+        return; tasks gathered in a coroutine are its children."""
+        self.write("co.py", """\
+import asyncio
+
+def numbers(n):
+    for i in range(n):
+        yield i
+
+async def job(i):
+    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)
+    return i
+
+async def main():
+    total = sum(numbers(5))
+    results = await asyncio.gather(*(job(i) for i in range(4)))
+    return total, results
+
+asyncio.run(main())
+""")
+        r = self.ferret_run("--db", "c.db", "--run-id", "c", "co.py")
+        self.assert_ok(r)
+        t = self.tree("c.db", "c")
+        gen = one(t, "numbers")
+        self.assertEqual(gen["kind"], "sync")
+        self.assertEqual(child_names(gen), ["(yield)"] * 5)
+        jobs = find(t, "job")
+        self.assertEqual(len(jobs), 4)
+        for j in jobs:
+            self.assertEqual(parent_of(t, j)["name"], "main")
+            self.assertEqual(j["kind"], "async")
+            self.assertGreaterEqual(j["duration_ns"], 20_000_000)
+            self.assertEqual(child_names(j), ["(await)", "(await)"])
+
+    def test_standard_library_only_on_request(self):
+        """Installed and standard-library code is not recorded, unless
+        --include asks for it."""
+        self.write("uses_json.py", "import json\n\ndef encode():\n    return json.dumps({'a': 1})\n\nencode()\n")
+        r = self.ferret_run("--db", "j.db", "--run-id", "plain", "uses_json.py")
+        self.assert_ok(r)
+        self.assertEqual(names(self.tree("j.db", "plain")), {"uses_json.py", "<module uses_json.py>", "encode"})
+        r = self.ferret_run("--db", "j.db", "--run-id", "incl", "--include", "json/*", "uses_json.py")
+        self.assert_ok(r)
+        t = self.tree("j.db", "incl")
+        self.assertEqual(parent_of(t, one(t, "dumps"))["name"], "encode")
+
+    def test_module_and_script_arguments(self):
+        """-m MODULE, and arguments after -- reach the program untouched."""
+        os.mkdir(self.path("pkg"))
+        self.write("pkg/__init__.py", "")
+        self.write("pkg/tool.py", "import sys\n\ndef show():\n    print(sys.argv[1:])\n\n"
+                                  "if __name__ == '__main__':\n    show()\n")
+        r = self.ferret_run("--db", "m.db", "--run-id", "m", "-m", "pkg.tool", "--", "--db", "a", "b")
+        self.assert_ok(r)
+        self.assertEqual(r.stdout, "['--db', 'a', 'b']\n")
+        t = self.tree("m.db", "m")
+        self.assertEqual(parent_of(t, one(t, "show"))["name"], "<module pkg/tool.py>")
+
+        self.write("args.py", "import sys\nprint(sys.argv)\n")
+        r = self.ferret_run("--db", "m.db", "--quiet", "--", "args.py", "-x", "--db", "y")
+        self.assert_ok(r)
+        self.assertEqual(r.stdout, "['args.py', '-x', '--db', 'y']\n")
+        self.assertEqual(r.stderr, "")
+
+    def test_usage_errors(self):
+        r = self.ferret_run()
+        self.assert_ok(r, 2)
+        self.assertIn("what should I run?", r.stderr)
+        r = self.ferret_run("missing.py")
+        self.assert_ok(r, 2)
+        self.assertIn("cannot run missing.py", r.stderr)
+        r = self.ferret_run("--bogus", "x.py")
+        self.assert_ok(r, 2)
+        self.assertIn("unknown option '--bogus'", r.stderr)
+
+    def test_under_the_ferret_command(self):
+        """What `ferret run my_script.py` does: the C command starts the
+        daemon and runs `python3 -m ferret run -- my_script.py` with the
+        agent preloaded; the script's spans go under the process's span."""
+        self.fixture("my_script.py")
+        env = dict(self.env)
+        r = self.run_cli(["run", "--db", self.path("cli.db"), "--run-id", "cli", "--",
+                          PYTHON, "-m", "ferret", "run", "--", "my_script.py"], env)
+        self.assert_ok(r)
+        t = self.tree("cli.db", "cli")
+        module = one(t, "<module my_script.py>")
+        self.assertEqual(parent_of(t, module)["name"], os.path.basename(PYTHON))
+        main = one(t, "main")
+        self.assertEqual(child_names(main), ["fetch_database_item", "heavy_computation"])
+
+    def run_cli(self, args, env):
+        import subprocess
+        return subprocess.run([FERRET, *args], cwd=self.dir, env=env, capture_output=True, text=True, timeout=120)
+
+
+if __name__ == "__main__":
+    ferrettest.main()
