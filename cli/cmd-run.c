@@ -29,35 +29,74 @@
 extern char **environ;
 
 static const char usage[] =
-        "Usage: ferret run [--db DB] [--run-id ID] [--] PROG [ARGS...]\n"
+        "Usage: ferret run [--db DB] [--run-id ID] [OPTION]... [--] PROG [ARGS...]\n"
         "Run PROG traced: a span for every process it starts (fork and exec followed),\n"
+        "and for every function call of programs built with -finstrument-functions,\n"
         "stored in DB. PROG's exit status becomes ferret run's.\n\n"
         "  -d, --db DB             database directory (default: the running daemon's,\n"
         "                          else ./ferret.db through a private daemon)\n"
         "  -i, --run-id ID         name of the run (default: PROG-DATE-TIME-PID)\n"
+        "  -m, --min-duration D    function calls shorter than D (e.g. 1us, 50ns) are\n"
+        "                          counted in the statistics, not recorded one by one\n"
+        "      --depth N           record function calls up to N deep\n"
+        "      --include GLOB      record only functions whose name matches (repeatable)\n"
+        "      --exclude GLOB      do not record functions whose name matches (repeatable)\n"
         "  -q, --quiet             no summary line at the end\n" COMMON_OPTIONS_HELP;
+
+#define MAX_GLOBS 32
 
 struct run_options {
         const char *db;
         const char *run_id;
         bool quiet;
+        uint64_t min_duration_ns;
+        unsigned long depth;
+        const char *include[MAX_GLOBS], *exclude[MAX_GLOBS];
+        size_t n_include, n_exclude;
         char **prog;                   /* PROG and its arguments */
 };
 
 static int parse(struct cli *cli, int argc, char **argv, struct run_options *o)
 {
+        enum { OPT_DEPTH = 0x400, OPT_INCLUDE, OPT_EXCLUDE };
         static const struct option opts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "run-id", required_argument, NULL, 'i' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "min-duration", required_argument, NULL, 'm' },
+                { "depth", required_argument, NULL, OPT_DEPTH },
+                { "include", required_argument, NULL, OPT_INCLUDE },
+                { "exclude", required_argument, NULL, OPT_EXCLUDE },
                 COMMON_OPTIONS,
                 {},
         };
         int c, r;
+        char *end;
         cli_getopt_reset();
         /* "+": options end at PROG; what follows is PROG's. */
-        while ((c = getopt_long(argc, argv, "+:d:i:qhj", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+:d:i:m:qhj", opts, NULL)) >= 0) {
                 switch (c) {
+                case 'm':
+                        if (parse_duration(optarg, &o->min_duration_ns) < 0)
+                                return cli_error(EINVAL, "--min-duration takes a duration such as 1us or 50ns, not '%s'",
+                                                 optarg);
+                        break;
+                case OPT_DEPTH:
+                        errno = 0;
+                        o->depth = strtoul(optarg, &end, 10);
+                        if (errno || *end || !*optarg || !o->depth)
+                                return cli_error(EINVAL, "--depth takes a number of levels, 1 or more, not '%s'", optarg);
+                        break;
+                case OPT_INCLUDE:
+                case OPT_EXCLUDE: {
+                        const char **list = c == OPT_INCLUDE ? o->include : o->exclude;
+                        size_t *n = c == OPT_INCLUDE ? &o->n_include : &o->n_exclude;
+                        if (*n == MAX_GLOBS || strchr(optarg, ','))
+                                return cli_error(EINVAL, "--include/--exclude: at most %d patterns, without commas",
+                                                 MAX_GLOBS);
+                        list[(*n)++] = optarg;
+                        break;
+                }
                 case 'd':
                         o->db = optarg;
                         break;
@@ -161,6 +200,30 @@ static const char *sanitizer_runtime(void)
         return info.dli_fname;
 }
 
+/* What the function-call options become: the environment every traced
+ * process reads when it starts. */
+static void export_function_options(const struct run_options *o)
+{
+        char buf[4096];
+        if (o->min_duration_ns) {
+                snprintf(buf, sizeof(buf), "%llu", (unsigned long long)o->min_duration_ns);
+                setenv("FERRET_MIN_DURATION_NS", buf, 1);
+        }
+        if (o->depth) {
+                snprintf(buf, sizeof(buf), "%lu", o->depth);
+                setenv("FERRET_MAX_DEPTH", buf, 1);
+        }
+        for (int k = 0; k < 2; k++) {
+                const char *const *list = k ? o->exclude : o->include;
+                size_t n = k ? o->n_exclude : o->n_include, len = 0;
+                buf[0] = '\0';
+                for (size_t i = 0; i < n; i++)
+                        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? "," : "", list[i]);
+                if (n)
+                        setenv(k ? "FERRET_EXCLUDE" : "FERRET_INCLUDE", buf, 1);
+        }
+}
+
 static void set_preload(const char *agent)
 {
         const char *old = getenv("LD_PRELOAD"), *asan = sanitizer_runtime();
@@ -251,6 +314,8 @@ static void print_summary(const char *dir, const char *run_id, const char *db, c
                         fprintf(stderr, ", in %s (see: ferret analyze %s --tree)\n", db, db);
                 else
                         fprintf(stderr, " (see: ferret query --run %s --tree)\n", run_id);
+                for (size_t i = 0; i < ri->n_notes; i++)
+                        fprintf(stderr, "ferret: note: %s\n", ri->notes[i]);
         }
         ferret__response__free_unpacked(resp, NULL);
 }
@@ -296,6 +361,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (ferret_ctx_format(ferret_span_context(span), tp, sizeof(tp)) == 0)
                 setenv("FERRET_TRACEPARENT", tp, 1);
         set_preload(agent);
+        export_function_options(&o);
         setenv("FERRET_AGENT_SKIP_SELF", "1", 1);
 
         sigset_t set, old;

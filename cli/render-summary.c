@@ -20,6 +20,11 @@ static void print_run_header(const struct cli *cli, const Ferret__RunInfo *run)
                run->processes, run->processes == 1 ? "" : "es", dot, (unsigned long long)run->dropped, dot,
                format_time(run->first_ns, start, sizeof(start)), dot,
                format_duration(run->last_ns > run->first_ns ? run->last_ns - run->first_ns : 0, span, sizeof(span)));
+        if (run->trimmed)
+                printf("%snote:%s its oldest spans were removed to keep the database's size bound\n",
+                       color(cli, C_YELLOW), color(cli, C_RESET));
+        for (size_t i = 0; i < run->n_notes; i++)
+                printf("%snote:%s %s\n", color(cli, C_YELLOW), color(cli, C_RESET), run->notes[i]);
 }
 
 static int summary_json(const Ferret__SummaryResponse *s)
@@ -36,9 +41,13 @@ static int summary_json(const Ferret__SummaryResponse *s)
                         "p999_ns", (json_int_t)r->p999_ns, "max_ns", (json_int_t)r->max_ns,
                         "errors", (json_int_t)r->errors, "warnings", (json_int_t)r->warnings));
         }
-        json_t *root = json_pack("{s:s, s:I, s:I, s:o}", "run", s->run ? s->run->run : "",
+        json_t *notes = json_array();
+        for (size_t i = 0; s->run && i < s->run->n_notes; i++)
+                json_array_append_new(notes, json_string(s->run->notes[i]));
+        json_t *root = json_pack("{s:s, s:I, s:I, s:b, s:o, s:o}", "run", s->run ? s->run->run : "",
                                  "spans", (json_int_t)(s->run ? s->run->spans : 0),
-                                 "dropped", (json_int_t)(s->run ? s->run->dropped : 0), "rows", rows);
+                                 "dropped", (json_int_t)(s->run ? s->run->dropped : 0),
+                                 "trimmed", s->run && s->run->trimmed, "notes", notes, "rows", rows);
         int r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
         putchar('\n');
         json_decref(root);

@@ -160,7 +160,7 @@ int private_daemon_start(const char *db, const char *runtime_dir, bool read_only
         env[j++] = notify_env;
 
         char *argv[] = { daemon, "--db", (char *)db, "--runtime-dir", d.runtime_dir, "--log-level", "warning",
-                         read_only ? "--read-only" : NULL, NULL };
+                         "--exit-with-parent", read_only ? "--read-only" : NULL, NULL };
         r = posix_spawn(&d.pid, daemon, NULL, NULL, argv, env);
         free(env);
         if (r != 0) {

@@ -115,6 +115,16 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
         if (first < run->first_ns)
                 run->first_ns = first;
 
+        for (size_t i = 0; c && i < c->n_folded_name; i++) {
+                struct name_stats **slot = &in->by_name[c->folded_name[i]];
+                if (!*slot && !(*slot = run_name_stats(run, c->strings[c->folded_name[i]])))
+                        return -ENOMEM;
+                name_stats_add_folded(*slot, c->folded_count[i], c->folded_total_ns[i], c->folded_max_ns[i]);
+        }
+        for (size_t i = 0; i < b->n_notes; i++)
+                if (strlen(b->notes[i]) <= WIRE_MAX_NAME_BYTES)
+                        run_add_note(run, b->notes[i]);
+
         uint64_t seen;
         if (!u64map_get(&run->clients, b->client_id, &seen)) {
                 u64map_put(&run->clients, b->client_id, 1);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -44,6 +45,8 @@ static void usage(FILE *f)
                 "      --max-size SIZE     keep the database under SIZE (e.g. 500M, 20G) by removing\n"
                 "                          the oldest runs, then the oldest spans of the last run\n"
                 "      --read-only         serve queries on an existing database, accept no spans\n"
+                "      --exit-with-parent  stop (as on SIGTERM) when the process that started\n"
+                "                          ferretd ends: for private daemons of ferret run\n"
                 "  -c, --config FILE       settings file, \"key = value\" lines with these options'\n"
                 "                          names (default: " DEFAULT_CONFIG " if it exists)\n"
                 "  -h, --help              show this help\n"
@@ -55,7 +58,7 @@ static void usage(FILE *f)
  * once for --config, once for the rest. */
 static int parse_options(int argc, char **argv, struct settings *o)
 {
-        enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE };
+        enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE, OPT_EXIT_WITH_PARENT };
         static const struct option longopts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "runtime-dir", required_argument, NULL, 'r' },
@@ -63,6 +66,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 { "retain", required_argument, NULL, OPT_RETAIN },
                 { "max-size", required_argument, NULL, OPT_MAX_SIZE },
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
+                { "exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT },
                 { "config", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
@@ -108,6 +112,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 case OPT_RETAIN: key = "retain-days"; break;
                 case OPT_MAX_SIZE: key = "max-size"; break;
                 case OPT_READ_ONLY: o->read_only = true; break;
+                case OPT_EXIT_WITH_PARENT: o->exit_with_parent = true; break;
                 }
                 if (key && settings_set(o, key, optarg, "") < 0)
                         return -EINVAL;
@@ -143,6 +148,17 @@ static void *bind_socket(void *ctx, int type, const char *dir, const char *name)
                 return NULL;
         }
         return s;
+}
+
+/* Socket files outlive their sockets; a client that finds one would try
+ * to connect to nobody. */
+static void remove_sockets(const char *dir)
+{
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/query.sock", dir);
+        unlink(path);
 }
 
 static int wait_for_stop(void)
@@ -189,6 +205,16 @@ int main(int argc, char **argv)
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+        /* A private daemon must not outlive the command that owns it, even
+         * if that command is killed: the kernel sends us SIGTERM then. */
+        if (o.exit_with_parent) {
+                pid_t parent = getppid();
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
+                        log_error("The process that started ferretd is gone");
+                        return 1;
+                }
+        }
 
         lock_fd = runtime_lock(o.runtime_dir);
         if (lock_fd < 0)
@@ -266,6 +292,7 @@ int main(int argc, char **argv)
         zmq_ctx_term(ctx);
         store_close(store);
         acks_free(&acks);
+        remove_sockets(o.runtime_dir);
         runtime_unlock(o.runtime_dir, lock_fd);
         return 0;
 

@@ -29,6 +29,9 @@ static void run_free(void *p)
                 return;
         strmap_free(&run->names, name_stats_free);
         u64map_free(&run->clients);
+        for (size_t i = 0; i < run->n_notes; i++)
+                free(run->notes[i]);
+        free(run->notes);
         free(run->id);
         free(run);
 }
@@ -100,6 +103,8 @@ static int run_load(struct runs *rs, struct run *run)
         run->dropped = info->dropped;
         run->processes = info->processes;
         run->trimmed = info->trimmed;
+        for (size_t i = 0; i < info->n_notes; i++)
+                run_add_note(run, info->notes[i]);
         ferret__run_info__free_unpacked(info, NULL);
 
         uint8_t prefix[5];
@@ -172,6 +177,39 @@ void name_stats_add(struct name_stats *st, uint64_t d, uint64_t self, unsigned s
         st->dirty = true;
 }
 
+void name_stats_add_folded(struct name_stats *st, uint64_t count, uint64_t total, uint64_t max)
+{
+        if (!count)
+                return;
+        uint64_t avg = total / count;
+        st->count += count;
+        st->total_ns += total;
+        st->self_ns += total;
+        if (avg < st->min_ns)
+                st->min_ns = avg;
+        if (max > st->max_ns)
+                st->max_ns = max;
+        hist_add(&st->hist, avg, count);
+        st->dirty = true;
+}
+
+void run_add_note(struct run *run, const char *note)
+{
+        for (size_t i = 0; i < run->n_notes; i++)
+                if (strcmp(run->notes[i], note) == 0)
+                        return;
+        if (run->n_notes >= RUN_MAX_NOTES)
+                return;
+        char **p = realloc(run->notes, (run->n_notes + 1) * sizeof(*p));
+        if (!p)
+                return;
+        run->notes = p;
+        if ((run->notes[run->n_notes] = strdup(note))) {
+                run->n_notes++;
+                run->dirty = true;
+        }
+}
+
 void runs_write_dirty(struct runs *rs, struct store_batch *b)
 {
         STRMAP_FOREACH(&rs->by_id, e) {
@@ -199,6 +237,8 @@ void runs_write_dirty(struct runs *rs, struct store_batch *b)
                 info.dropped = run->dropped;
                 info.processes = run->processes;
                 info.trimmed = run->trimmed;
+                info.n_notes = run->n_notes;
+                info.notes = run->notes;
                 store_batch_put_run(b, run->number, &info);
                 run->dirty = false;
         }

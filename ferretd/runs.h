@@ -29,6 +29,8 @@ struct run {
         struct u64map clients;              /* client ids seen, for the process count */
         bool dirty, named;                  /* named: its 'n' record is stored */
         bool trimmed;
+        char **notes;
+        size_t n_notes;
         uint64_t last_used_ns;
 };
 
@@ -44,6 +46,12 @@ int runs_get(struct runs *rs, const char *id, struct run **ret);
 /* The statistics of @name in @run, created empty if new. */
 struct name_stats *run_name_stats(struct run *run, const char *name);
 void name_stats_add(struct name_stats *st, uint64_t duration_ns, uint64_t self_ns, unsigned status);
+/* Calls counted but not recorded one by one: their average stands in for
+ * each of them in the histogram. */
+void name_stats_add_folded(struct name_stats *st, uint64_t count, uint64_t total_ns, uint64_t max_ns);
+/* Adds a note to a run (kept once; a run holds at most RUN_MAX_NOTES). */
+void run_add_note(struct run *run, const char *note);
+#define RUN_MAX_NOTES 64
 /* Adds every dirty record to @b and marks them clean. */
 void runs_write_dirty(struct runs *rs, struct store_batch *b);
 /* Forgets run @id (removed from the store); nothing of it is written back. */

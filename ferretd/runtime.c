@@ -87,4 +87,6 @@ void runtime_unlock(const char *dir, int fd)
         snprintf(path, sizeof(path), "%s/ferretd.lock", dir);
         unlink(path);
         close(fd);
+        /* Ours if empty now (a private daemon's); a shared one stays. */
+        rmdir(dir);
 }

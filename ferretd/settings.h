@@ -22,6 +22,7 @@ struct settings {
         char runtime_dir[PATH_MAX];
         int log_level;
         bool read_only;
+        bool exit_with_parent;
         struct retention_config retention;
 };
 

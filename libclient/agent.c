@@ -14,6 +14,12 @@
  * recorded as usual.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <errno.h>
@@ -69,10 +75,21 @@ static void begin_process_span(bool forked)
         }
 }
 
+static void tag_usage(ferret_span_t *s)
+{
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return;
+        ferret_span_tag_int(s, "user_cpu_ns", (int64_t)ru.ru_utime.tv_sec * 1000000000 + ru.ru_utime.tv_usec * 1000);
+        ferret_span_tag_int(s, "sys_cpu_ns", (int64_t)ru.ru_stime.tv_sec * 1000000000 + ru.ru_stime.tv_usec * 1000);
+        ferret_span_tag_int(s, "max_rss_kb", ru.ru_maxrss);
+}
+
 static void end_process_span(int status, const char *how)
 {
         if (!process_span)
                 return;
+        tag_usage(process_span);
         ferret_span_tag_int(process_span, "exit_code", status);
         if (how)
                 ferret_span_tag_str(process_span, "ended_by", how);
@@ -91,6 +108,43 @@ static void end_process_span(int status, const char *how)
 static bool in_borrowed_memory(void)
 {
         return getpid() != agent_pid;
+}
+
+/* Fatal signals the program leaves at their default: record the process's
+ * end with the signal, then die of it as the program would have. A
+ * program that installs its own handler replaces ours. SIGKILL cannot be
+ * seen; `ferret run` reports it for the process it started. */
+static const int fatal_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+
+static void on_fatal_signal(int sig)
+{
+        if (process_span && !in_borrowed_memory()) {
+                char msg[48];
+                tag_usage(process_span);
+                ferret_span_tag_str(process_span, "signal", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+                snprintf(msg, sizeof(msg), "killed by SIG%s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+                ferret_span_set_status(process_span, FERRET_STATUS_ERROR, msg);
+                ferret_span_end(process_span);
+                process_span = NULL;
+                /* Not async-signal-safe in general, but the process is
+                 * going down; ferret_flush waits a bounded time. */
+                ferret_flush(FLUSH_BEFORE_EXEC_MS);
+        }
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static void watch_fatal_signals(void)
+{
+        for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
+                struct sigaction old;
+                if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+                    !(old.sa_flags & SA_SIGINFO)) {
+                        struct sigaction sa = { .sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND };
+                        sigemptyset(&sa.sa_mask);
+                        sigaction(fatal_signals[i], &sa, NULL);
+                }
+        }
 }
 
 static void agent_after_fork_child(void)
@@ -114,8 +168,10 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
 
         if (getenv("FERRET_AGENT_SKIP_SELF"))
                 unsetenv("FERRET_AGENT_SKIP_SELF");
-        else
+        else {
                 begin_process_span(false);
+                watch_fatal_signals();
+        }
         pthread_atfork(NULL, NULL, agent_after_fork_child);
 }
 
@@ -185,12 +241,106 @@ EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(v
         return real(wrapped_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
+/* Programs the agent cannot follow: the loader ignores LD_PRELOAD for
+ * static binaries and for setuid/setgid programs that change identity, and
+ * an explicit environment may have dropped it. They are reported (a span
+ * that says so) rather than lost without a word. */
+static bool is_static_elf(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        Elf64_Ehdr eh;
+        bool is_static = false;
+        if (read(fd, &eh, sizeof(eh)) == sizeof(eh) && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+            eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr)) {
+                is_static = true;
+                for (unsigned i = 0; i < eh.e_phnum; i++) {
+                        Elf64_Phdr ph;
+                        if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph))) != sizeof(ph))
+                                break;
+                        if (ph.p_type == PT_INTERP) {
+                                is_static = false;
+                                break;
+                        }
+                }
+        }
+        close(fd);
+        return is_static;
+}
+
+static bool env_preloads_agent(char *const envp[])
+{
+        for (size_t i = 0; envp && envp[i]; i++)
+                if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 && strstr(envp[i], "libferret-agent"))
+                        return true;
+        return false;
+}
+
+/* The file execvp() would run: @file itself if it has a slash, else the
+ * first executable match on PATH. */
+static const char *search_path(const char *file, char *buf, size_t size)
+{
+        if (strchr(file, '/'))
+                return file;
+        const char *path = getenv("PATH");
+        if (!path || !*path)
+                path = "/bin:/usr/bin";
+        for (const char *p = path; *p;) {
+                size_t len = strcspn(p, ":");
+                snprintf(buf, size, "%.*s/%s", (int)len, p, file);
+                if (access(buf, X_OK) == 0)
+                        return buf;
+                p += len + (p[len] == ':');
+        }
+        return file;
+}
+
+static const char *untraceable(const char *path, char *const envp[])
+{
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return NULL;          /* the exec will fail and say why */
+        if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) || ((st.st_mode & S_ISGID) && st.st_gid != getegid()))
+                return "setuid or setgid program";
+        if (is_static_elf(path))
+                return "static binary";
+        if (envp && !env_preloads_agent(envp))
+                return "its environment leaves out the agent";
+        return NULL;
+}
+
+static void report_untraced(ferret_ctx_t parent, const char *path, char *const argv[], const char *reason)
+{
+        char args[CMDLINE_MAX + 1], msg[96];
+        int n = 0;
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        args[0] = '\0';
+        for (size_t i = 0; argv && argv[i] && n >= 0 && (size_t)n < sizeof(args); i++)
+                n += snprintf(args + n, sizeof(args) - (size_t)n, "%s%s", i ? " " : "", argv[i]);
+        ferret_span_t *s = ferret_span_begin_in(parent, base);
+        ferret_span_tag_str(s, "cmdline", args);
+        ferret_span_tag_str(s, "untraced", reason);
+        snprintf(msg, sizeof(msg), "not traced: %s", reason);
+        ferret_span_set_status(s, FERRET_STATUS_WARNING, msg);
+        ferret_span_end(s);
+}
+
 /* exec replaces this image: close its span, make sure it reaches the daemon,
  * and let the new image start under the span this one started under. */
-static void before_exec(void)
+static void before_exec(const char *path, char *const argv[], char *const envp[])
 {
-        if (in_borrowed_memory())
+        const char *reason = untraceable(path, envp);
+        if (in_borrowed_memory()) {
+                /* A vfork child: the parent's thread is suspended until this
+                 * exec, so its span slots and ring are ours for a moment.
+                 * Reporting needs no allocation; nothing else is touched. */
+                if (reason)
+                        report_untraced(ferret_current(), path, argv, reason);
                 return;
+        }
+        if (reason)
+                report_untraced(launched_by, path, argv, reason);
         end_process_span(0, "exec");
         ferret_flush(FLUSH_BEFORE_EXEC_MS);
         if (ferret_ctx_is_valid(launched_by))
@@ -236,7 +386,7 @@ typedef int (*execv_fn)(const char *, char *const[]);
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
         REAL(execve, execve_fn);
-        before_exec();
+        before_exec(path, argv, envp);
         char **env = with_traceparent(envp);
         int r = real_execve(path, argv, env);
         int saved = errno;
@@ -248,8 +398,9 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+        char found[4096];
         REAL(execvpe, execve_fn);
-        before_exec();
+        before_exec(search_path(file, found, sizeof(found)), argv, envp);
         char **env = with_traceparent(envp);
         int r = real_execvpe(file, argv, env);
         int saved = errno;
@@ -262,15 +413,48 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 EXPORT int execv(const char *path, char *const argv[])
 {
         REAL(execv, execv_fn);
-        before_exec();
+        before_exec(path, argv, NULL);
         return real_execv(path, argv);
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
+        char found[4096];
         REAL(execvp, execv_fn);
-        before_exec();
+        before_exec(search_path(file, found, sizeof(found)), argv, NULL);
         return real_execvp(file, argv);
+}
+
+/* posix_spawn runs its child without going through the exec functions
+ * above (glibc calls execve internally), so untraceable children are
+ * caught here. The child's own agent records it when it is traceable. */
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]);
+
+static void before_spawn(const char *path, char *const argv[], char *const envp[])
+{
+        if (in_borrowed_memory())
+                return;
+        const char *reason = untraceable(path, envp);
+        if (reason)
+                report_untraced(ferret_current(), path, argv, reason);
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+        REAL(posix_spawn, spawn_fn);
+        before_spawn(path, argv, envp);
+        return real_posix_spawn(pid, path, actions, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+        char found[4096];
+        REAL(posix_spawnp, spawn_fn);
+        before_spawn(search_path(file, found, sizeof(found)), argv, envp);
+        return real_posix_spawnp(pid, file, actions, attr, argv, envp);
 }
 
 /* The execl family collects its arguments and goes through the above. */
@@ -317,4 +501,18 @@ EXPORT int execle(const char *path, const char *arg, ...)
         char *const *envp = va_arg(ap, char *const *);
         va_end(ap);
         return execve(path, argv, envp);
+}
+
+/* Programs built with -finstrument-functions call these at every function
+ * entry and exit; glibc has empty ones, ours come first. */
+EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void *fn, void *call_site)
+{
+        (void)call_site;
+        ferret_function_enter(fn);
+}
+
+EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void *fn, void *call_site)
+{
+        (void)call_site;
+        ferret_function_exit(fn);
 }

@@ -142,6 +142,7 @@ static int client_init(void)
                 client_g.full_wait_ms = (int)parse_size(on_full + 6, 0);
         read_identity();
         clock_init();
+        func_configure();
 
         init_flush_cond();
         int r = -pthread_key_create(&client_g.thread_key, thread_state_release);

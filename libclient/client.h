@@ -50,9 +50,44 @@ enum client_state {
 
 struct thread_state;
 
-/* A ring record: the ended span, exactly as its slot held it. Sizes are
- * multiples of 8 so every header is aligned; the payload follows. */
-enum { RECORD_SPAN = 1, RECORD_PAD = 2 };
+/* Ring records. Every record starts with a uint32_t size (a multiple of 8,
+ * so every header is aligned) and has its type in byte 6. */
+enum {
+        RECORD_SPAN = 1,              /* struct record: an ended span */
+        RECORD_PAD = 2,               /* filler up to the end of the buffer */
+        RECORD_FUNC = 3,              /* struct func_record: a function call */
+        RECORD_CONTEXT = 4,           /* struct context_record: trace and thread of the calls that follow */
+        RECORD_FOLD = 5,              /* struct fold_record: short calls, counted, not recorded one by one */
+        RECORD_NOTE = 6,              /* struct note_record: a line for the run's summary */
+};
+
+struct record_header {
+        uint32_t size;
+        uint16_t len;
+        uint8_t type;
+        uint8_t flags;
+};
+
+struct func_record {
+        struct record_header h;
+        uint64_t fn, t0, t1, span_id, parent_id;
+};
+
+struct context_record {
+        struct record_header h;
+        uint32_t tid, pad;
+        uint64_t trace_hi, trace_lo;
+};
+
+struct fold_record {
+        struct record_header h;
+        uint64_t fn, count, total_ticks, max_ticks;
+};
+
+struct note_record {
+        struct record_header h;       /* h.len: text bytes, NUL included */
+        char text[];
+};
 
 struct record {
         uint32_t size;
@@ -124,6 +159,10 @@ struct thread_state {
         _Atomic uint64_t dropped;
         uint64_t dropped_reported;    /* flusher-only */
         _Atomic bool wake_pending;
+        struct func_state *func;      /* function-call tracing, allocated on first use */
+        /* The flusher's view of this ring's function calls (flusher only). */
+        uint64_t func_trace_hi, func_trace_lo;
+        uint32_t func_tid;
         struct thread_state *next;    /* in the list of every state (never removed) */
         struct thread_state *next_free;
 };
@@ -188,6 +227,14 @@ void thread_state_release(void *state);
 void thread_states_after_fork_child(struct ferret_span *keep_current);
 uint64_t thread_state_next_id_block(struct thread_state *ts);
 void thread_state_wake_flusher(struct thread_state *ts);
+
+/* function.c: function calls, through __cyg_profile_func_enter/exit. */
+void func_configure(void);
+void func_thread_exit(struct thread_state *ts);
+void func_calibrated(double ns_per_tick);
+
+/* symbols.c: code addresses to function names, off the hot path. */
+const char *symbols_name(uint64_t address);
 
 /* span.c: records the spans a exiting thread leaves open, as unfinished. */
 void span_close_thread(struct thread_state *ts);

@@ -6,6 +6,9 @@
 #include "clock.h"
 #include "encode.h"
 
+/* Distinct function addresses remembered per batch. */
+#define ADDR_SLOTS 4096
+
 int encoder_init(struct encoder *e)
 {
         *e = (struct encoder){ 0 };
@@ -23,8 +26,12 @@ int encoder_init(struct encoder *e)
         e->parent = malloc(n * sizeof(*e->parent));
         e->start = malloc(n * sizeof(*e->start));
         e->duration = malloc(n * sizeof(*e->duration));
+        e->addr_keys = calloc(ADDR_SLOTS, sizeof(*e->addr_keys));
+        e->addr_index = calloc(ADDR_SLOTS, sizeof(*e->addr_index));
+        e->addr_stamp = calloc(ADDR_SLOTS, sizeof(*e->addr_stamp));
         if (!e->traces || !e->trace || !e->name || !e->tid || !e->flags || !e->message ||
-            !e->tag_count || !e->span_id || !e->parent || !e->start || !e->duration) {
+            !e->tag_count || !e->span_id || !e->parent || !e->start || !e->duration ||
+            !e->addr_keys || !e->addr_index || !e->addr_stamp) {
                 encoder_free(e);
                 return -ENOMEM;
         }
@@ -53,6 +60,14 @@ void encoder_free(struct encoder *e)
         free(e->tag_type);
         free(e->tag_value);
         free(e->tag_double);
+        free(e->addr_keys);
+        free(e->addr_index);
+        free(e->addr_stamp);
+        free(e->folded_name);
+        free(e->folded_count);
+        free(e->folded_total);
+        free(e->folded_max);
+        free(e->notes);
         free(e->packed);
         *e = (struct encoder){ 0 };
 }
@@ -63,6 +78,7 @@ void encoder_reset(struct encoder *e)
         e->stamp++;
         e->n = e->n_traces = 0;
         e->n_tags = e->n_values = e->n_doubles = 0;
+        e->n_folded = e->n_notes = 0;
         e->prev_id = e->prev_start = e->base_start = 0;
 }
 
@@ -233,6 +249,101 @@ int encoder_add(struct encoder *e, const struct record *r)
         return 0;
 }
 
+/* The string index of the function at @address, resolved once a batch. */
+static int64_t function_name(struct encoder *e, uint64_t address)
+{
+        size_t i = (size_t)(address >> 4) & (ADDR_SLOTS - 1);
+        for (size_t probes = 0; probes < 8; probes++, i = (i + 1) & (ADDR_SLOTS - 1)) {
+                if (e->addr_stamp[i] == e->stamp && e->addr_keys[i] == address)
+                        return e->addr_index[i];
+                if (e->addr_stamp[i] != e->stamp)
+                        break;
+        }
+        const char *name = symbols_name(address);
+        int64_t index = wire_strtab_add(&e->strtab, name, strlen(name));
+        if (index >= 0 && e->addr_stamp[i] != e->stamp) {
+                e->addr_keys[i] = address;
+                e->addr_index[i] = (uint32_t)index;
+                e->addr_stamp[i] = e->stamp;
+        }
+        return index;
+}
+
+int encoder_add_func(struct encoder *e, const struct func_record *r, const struct thread_state *ts)
+{
+        if (e->n >= ENCODER_MAX_SPANS)
+                return -ENOSPC;
+        int64_t name = function_name(e, r->fn);
+        if (name < 0)
+                return -ENOMEM;
+        size_t i = e->n;
+        uint64_t start = clock_to_wall(&e->conv, r->t0);
+        if (i == 0)
+                e->prev_start = e->base_start = start;
+        e->trace[i] = trace_index(e, ts->func_trace_hi, ts->func_trace_lo);
+        e->span_id[i] = (int64_t)(r->span_id - e->prev_id);
+        e->parent[i] = r->parent_id ? (int64_t)(r->span_id - r->parent_id) : 0;
+        e->name[i] = (uint32_t)name;
+        e->start[i] = (int64_t)(start - e->prev_start);
+        e->duration[i] = clock_to_ns(&e->conv, r->t1 - r->t0);
+        e->tid[i] = ts->func_tid;
+        e->flags[i] = 0;
+        e->message[i] = 0;
+        e->tag_count[i] = 0;
+        e->prev_id = r->span_id;
+        e->prev_start = start;
+        e->n++;
+        return 0;
+}
+
+static int grow(void **array, size_t cap, size_t elem)
+{
+        void *p = realloc(*array, cap * elem);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        return 0;
+}
+
+int encoder_add_fold(struct encoder *e, const struct fold_record *r)
+{
+        if (e->n_folded == e->cap_folded) {
+                size_t cap = e->cap_folded ? e->cap_folded * 2 : 256;
+                if (grow((void **)&e->folded_name, cap, sizeof(*e->folded_name)) < 0 ||
+                    grow((void **)&e->folded_count, cap, sizeof(*e->folded_count)) < 0 ||
+                    grow((void **)&e->folded_total, cap, sizeof(*e->folded_total)) < 0 ||
+                    grow((void **)&e->folded_max, cap, sizeof(*e->folded_max)) < 0)
+                        return -ENOMEM;
+                e->cap_folded = cap;
+        }
+        int64_t name = function_name(e, r->fn);
+        if (name < 0)
+                return -ENOMEM;
+        size_t i = e->n_folded++;
+        e->folded_name[i] = (uint32_t)name;
+        e->folded_count[i] = r->count;
+        e->folded_total[i] = clock_to_ns(&e->conv, r->total_ticks);
+        e->folded_max[i] = clock_to_ns(&e->conv, r->max_ticks);
+        return 0;
+}
+
+int encoder_add_note(struct encoder *e, const char *text)
+{
+        if (e->n_notes == e->cap_notes) {
+                size_t cap = e->cap_notes ? e->cap_notes * 2 : 8;
+                if (grow((void **)&e->notes, cap, sizeof(*e->notes)) < 0)
+                        return -ENOMEM;
+                e->cap_notes = cap;
+        }
+        e->notes[e->n_notes++] = text;
+        return 0;
+}
+
+bool encoder_has_content(const struct encoder *e)
+{
+        return e->n || e->n_folded || e->n_notes;
+}
+
 int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t **ret, size_t *ret_len)
 {
         Ferret__SpanColumns cols = FERRET__SPAN_COLUMNS__INIT;
@@ -260,9 +371,16 @@ int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t *
         cols.tag_value = e->tag_value;
         cols.n_tag_double = e->n_doubles;
         cols.tag_double = e->tag_double;
+        cols.n_folded_name = cols.n_folded_count = cols.n_folded_total_ns = cols.n_folded_max_ns = e->n_folded;
+        cols.folded_name = e->folded_name;
+        cols.folded_count = e->folded_count;
+        cols.folded_total_ns = e->folded_total;
+        cols.folded_max_ns = e->folded_max;
 
         Ferret__Batch batch = *header;
         batch.spans = &cols;
+        batch.n_notes = e->n_notes;
+        batch.notes = (char **)e->notes;
         size_t len = ferret__batch__get_packed_size(&batch);
         if (len > e->packed_cap) {
                 uint8_t *p = realloc(e->packed, len);

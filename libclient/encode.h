@@ -39,6 +39,16 @@ struct encoder {
         /* Ticks to nanoseconds, measured by the flusher before each drain. */
         struct clock_conversion conv;
 
+        /* Function addresses to string indexes, valid for one batch. */
+        uint64_t *addr_keys;
+        uint32_t *addr_index, *addr_stamp;
+
+        uint32_t *folded_name;
+        uint64_t *folded_count, *folded_total, *folded_max;
+        size_t n_folded, cap_folded;
+        const char **notes;
+        size_t n_notes, cap_notes;
+
         uint8_t *packed;
         size_t packed_cap;
 };
@@ -48,5 +58,11 @@ void encoder_free(struct encoder *e);
 void encoder_reset(struct encoder *e);
 /* Adds one span record. Returns 0, -ENOSPC when the batch is full, -ENOMEM. */
 int encoder_add(struct encoder *e, const struct record *r);
+/* A function call; @ts gives the trace and thread its ring last announced. */
+int encoder_add_func(struct encoder *e, const struct func_record *r, const struct thread_state *ts);
+int encoder_add_fold(struct encoder *e, const struct fold_record *r);
+int encoder_add_note(struct encoder *e, const char *text);
+/* Whether the batch holds anything to send besides drop counts. */
+bool encoder_has_content(const struct encoder *e);
 /* Encodes the batch; the result stays valid until the next call. */
 int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t **ret, size_t *ret_len);

@@ -246,6 +246,18 @@ FERRET_EXPORT const char *ferret_strerror(int error);
  */
 FERRET_EXPORT ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name);
 
+/**
+ * Function calls, for instrumentation hooks: the agent `ferret run` preloads
+ * calls these from __cyg_profile_func_enter/exit, for programs built with
+ * -finstrument-functions. Each call becomes a span named after the function
+ * (resolved from @p fn later, off the hot path), child of the enclosing
+ * call or of the thread's current span. Enter and exit must pair up on one
+ * thread. FERRET_MIN_DURATION_NS, FERRET_MAX_DEPTH, FERRET_INCLUDE and
+ * FERRET_EXCLUDE (comma-separated globs on names) limit what is recorded.
+ */
+FERRET_EXPORT void ferret_function_enter(void *fn);
+FERRET_EXPORT void ferret_function_exit(void *fn);
+
 /** Nonzero once tracing is known to be off: lets the macros below skip the
  * calls. Not for direct use. */
 FERRET_EXPORT extern volatile int ferret_off_;

@@ -124,7 +124,7 @@ static void send_batch(struct flusher *f, bool patient)
 {
         uint64_t dropped = collect_dropped(f);
         size_t n = f->enc.n;
-        if (n == 0 && dropped == 0)
+        if (!encoder_has_content(&f->enc) && dropped == 0)
                 return;
 
         Ferret__Batch header = FERRET__BATCH__INIT;
@@ -173,20 +173,40 @@ static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient)
         uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
 
         while (pos < head) {
-                const struct record *r = (const struct record *)(ring->data + (pos & (ring->size - 1)));
-                if (r->type == RECORD_SPAN) {
-                        int e = encoder_add(&f->enc, r);
-                        if (e == -ENOSPC) {
-                                note_pending(f, ts, pos);
-                                send_batch(f, patient);
-                                continue;
-                        }
-                        if (e < 0) {
-                                f->local_dropped++;
-                                atomic_fetch_add(&client_g.dropped_sending, 1);
-                        }
+                const void *at = ring->data + (pos & (ring->size - 1));
+                const struct record_header *h = at;
+                int e = 0;
+                switch (h->type) {
+                case RECORD_SPAN:
+                        e = encoder_add(&f->enc, at);
+                        break;
+                case RECORD_FUNC:
+                        e = encoder_add_func(&f->enc, at, ts);
+                        break;
+                case RECORD_CONTEXT: {
+                        const struct context_record *c = at;
+                        ts->func_trace_hi = c->trace_hi;
+                        ts->func_trace_lo = c->trace_lo;
+                        ts->func_tid = c->tid;
+                        break;
                 }
-                pos += r->size;
+                case RECORD_FOLD:
+                        e = encoder_add_fold(&f->enc, at);
+                        break;
+                case RECORD_NOTE:
+                        e = encoder_add_note(&f->enc, ((const struct note_record *)at)->text);
+                        break;
+                }
+                if (e == -ENOSPC) {
+                        note_pending(f, ts, pos);
+                        send_batch(f, patient);
+                        continue;
+                }
+                if (e < 0) {
+                        f->local_dropped++;
+                        atomic_fetch_add(&client_g.dropped_sending, 1);
+                }
+                pos += h->size;
         }
         note_pending(f, ts, pos);
         atomic_store_explicit(&ts->wake_pending, false, memory_order_relaxed);
@@ -195,6 +215,7 @@ static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient)
 static void drain_all(struct flusher *f, bool patient)
 {
         clock_convert_now(&f->enc.conv);
+        func_calibrated(f->enc.conv.ns_per_tick);
         for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next)
                 drain_ring(f, ts, patient);
         send_batch(f, patient);
@@ -248,7 +269,11 @@ static void *flusher_main(void *arg)
 {
         struct flusher *f = arg;
 
-        f->transport_ok = transport_open(&f->transport, client_g.runtime_dir) == 0;
+        /* Measure the clock now rather than at the first batch: function
+         * calls shorter than --min-duration are told apart only from then
+         * on. This takes a couple of milliseconds, in this thread. */
+        clock_convert_now(&f->enc.conv);
+        func_calibrated(f->enc.conv.ns_per_tick);
         for (;;) {
                 pthread_mutex_lock(&client_g.flush_lock);
                 bool stop = client_g.stop_requested;
@@ -306,6 +331,13 @@ int flusher_start(void)
         f->process.hostname = client_g.hostname;
         f->process.start_ns = client_g.start_wall_ns;
 
+        /* The sockets are made here, on the thread that starts the client:
+         * creating them reads the environment (libzmq initialises libpgm,
+         * which calls getenv), and a background thread doing that could
+         * race with the program's own setenv. pthread_create's barrier
+         * hands them over to the flusher thread. */
+        f->transport_ok = transport_open(&f->transport, client_g.runtime_dir) == 0;
+
         /* The flusher takes no signal: they belong to the program. */
         sigset_t all, old;
         sigfillset(&all);
@@ -314,6 +346,8 @@ int flusher_start(void)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (r == 0)
                 client_g.flusher_running = true;
+        else if (f->transport_ok)
+                transport_close(&f->transport);
         return r;
 }
 

@@ -11,10 +11,9 @@
 
 #include "client.h"
 #include "clock.h"
+#include "ring.h"
 #include "ferret.pb-c.h"
 
-#define RING_MASK(r) ((r)->size - 1)
-#define RING_FULL_SKIP 64
 
 /* Exported for the header's macros: nonzero once tracing is known to be off
  * (disabled or shut down), so that they skip the calls altogether. */
@@ -221,38 +220,6 @@ ferret_span_t *ferret_span_begin_in(ferret_ctx_t parent, const char *name)
                 return NULL;
         struct thread_state *ts = thread_get();
         return ts ? begin_common(ts, &parent, 0, name) : NULL;
-}
-
-/* Reserves @need bytes of @r, writing a pad record first when the space left
- * before the end of the buffer is too short. Returns NULL when full. */
-static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_head)
-{
-        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        uint64_t off = head & RING_MASK(r);
-        uint64_t pad = off + need > r->size ? r->size - off : 0;
-
-        if (unlikely(head + pad + need - r->tail_seen > r->size)) {
-                /* Full. Reading tail costs a cache miss (the flusher writes
-                 * it), so a full ring is looked at again only every so many
-                 * spans: dropping stays cheap while the flusher catches up. */
-                if (r->full_skip) {
-                        r->full_skip--;
-                        return NULL;
-                }
-                r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
-                if (head + pad + need - r->tail_seen > r->size) {
-                        r->full_skip = RING_FULL_SKIP;
-                        return NULL;
-                }
-        }
-        if (unlikely(pad)) {
-                struct record *p = (struct record *)(r->data + off);
-                p->size = (uint32_t)pad;
-                p->type = RECORD_PAD;
-                head += pad;
-        }
-        *ret_head = head;
-        return r->data + (head & RING_MASK(r));
 }
 
 /* FERRET_ON_FULL=block:MS: wait (up to MS) for the flusher to make room

@@ -122,8 +122,10 @@ struct thread_state *thread_state_create(void)
 void thread_state_release(void *p)
 {
         struct thread_state *ts = p;
-        if (atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)
+        if (atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY) {
                 span_close_thread(ts);
+                func_thread_exit(ts);
+        }
         ts->current = NULL;
 
         /* Spans left open keep their slots. Should they pile up (threads

@@ -20,6 +20,16 @@ FERRET = os.environ["FERRET_CLI"]
 FERRETD = os.environ["FERRETD"]
 DEMO = os.environ["FERRET_DEMO"]
 SPAWNER = os.environ["FERRET_SPAWNER"]
+INSTRUMENTED = os.environ["FERRET_INSTRUMENTED"]
+INSTRUMENTED_CPP = os.environ.get("FERRET_INSTRUMENTED_CPP")
+STATIC_HELLO = os.environ.get("FERRET_STATIC_HELLO")
+
+
+def walk(nodes, depth=0):
+    """Every node of a tree with its depth."""
+    for n in nodes:
+        yield n, depth
+        yield from walk(n["children"], depth + 1)
 
 
 def ferret(*args, env=None, cwd=None, check=False):
@@ -119,6 +129,12 @@ class Run(CliTest):
     def run_traced(self, *prog, db="t.db", run_id=None):
         args = ["run", "--db", self.path(db)] + (["--run-id", run_id] if run_id else []) + ["--", *prog]
         return ferret(*args, env=self.env, cwd=self.dir)
+
+    def run_traced_with(self, options, *prog, db="t.db", run_id=None):
+        args = ["run", "--db", self.path(db)] + (["--run-id", run_id] if run_id else []) + options + ["--", *prog]
+        r = ferret(*args, env=self.env, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r
 
     def tree(self, db="t.db", run=None, *extra):
         args = ["analyze", self.path(db), "--tree", "--expand"] + (["--run", run] if run else []) + list(extra)
@@ -286,6 +302,77 @@ class Run(CliTest):
         for span in (level3, level2, shell, level1, level0):
             self.assertEqual(span["tags"]["exit_code"], 0)
             self.assertEqual(span["status"], "ok")
+
+    def test_function_calls(self):
+        # A PIE built with -finstrument-functions calling into a shared
+        # library: every call is a span with its function's name, static
+        # functions included, under the right parent.
+        r = self.run_traced(INSTRUMENTED, "basic", run_id="funcs")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.merged("funcs")["roots"]
+        main, = root["children"]
+        self.assertEqual(main["name"], "main")
+        by_name = {c["name"]: c for c in main["children"]}
+        self.assertEqual(set(by_name), {"work", "recurse", "leaf"})
+        self.assertEqual(by_name["leaf"]["count"], 1000)
+        lib, = by_name["work"]["children"]
+        self.assertEqual(lib["name"], "lib_compute")                   # exported, in the library
+        self.assertEqual(lib["children"][0]["name"], "lib_helper")     # static, in the library
+        chain = [n for n, _ in walk([by_name["recurse"]])]
+        self.assertEqual([n["name"] for n in chain], ["recurse"] * 6)  # recursion: 6 nested calls
+        self.assertGreaterEqual(by_name["work"]["total_ns"], 50000)
+        for n, _ in walk([main]):
+            self.assertLessEqual(n["self_ns"], n["total_ns"])
+
+    @unittest.skipUnless(INSTRUMENTED_CPP, "no C++ compiler")
+    def test_cpp_names_demangled(self):
+        self.run_traced(INSTRUMENTED_CPP, run_id="cpp")
+        names = {n["name"] for n, _ in walk(self.merged("cpp")["roots"])}
+        self.assertIn("geometry::total(geometry::Square const*, int)", names)
+        self.assertIn("geometry::Square::area() const", names)
+
+    def test_depth_and_min_duration(self):
+        self.run_traced_with(["--depth", "3"], INSTRUMENTED, "basic", run_id="shallow")
+        depths = [d for n, d in walk(self.merged("shallow")["roots"])]
+        self.assertEqual(max(depths), 3)      # the process, main, then 2 levels of calls
+        self.run_traced_with(["--min-duration", "10us"], INSTRUMENTED, "basic", run_id="long-only")
+        names = {n["name"] for n, _ in walk(self.merged("long-only")["roots"])}
+        self.assertIn("work", names)          # about 50 us
+        self.assertNotIn("leaf", names)       # about 20 ns: counted, not recorded
+        rows = {r["name"]: r for r in ferret_json("analyze", self.path("t.db"), "--run", "long-only")["rows"]}
+        self.assertEqual(rows["leaf"]["count"], 1000)
+        self.assertEqual(rows["recurse"]["count"], 6)
+
+    def test_guard_stops_tiny_hot_function(self):
+        r = self.run_traced(INSTRUMENTED, "tiny", run_id="tiny")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("note: stopped recording leaf", r.stderr)
+        s = ferret_json("analyze", self.path("t.db"), "--run", "tiny")
+        self.assertTrue(any("stopped recording leaf" in n for n in s["notes"]), s["notes"])
+        leaf = [row for row in s["rows"] if row["name"] == "leaf"][0]
+        self.assertGreaterEqual(leaf["count"], 1000000)
+        self.assertLess(s["spans"], 3000000)  # not every one of the 3M calls
+
+    @unittest.skipUnless(STATIC_HELLO, "no static libc")
+    def test_static_binary_reported_untraced(self):
+        r = self.run_traced("sh", "-c", f"{STATIC_HELLO}; {STATIC_HELLO}", run_id="static")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.tree(run="static")["roots"]
+        marks = [c for c in root["children"] if c["name"] == "static-hello"]
+        self.assertEqual(len(marks), 2, root)
+        for m in marks:
+            self.assertEqual(m["tags"]["untraced"], "static binary")
+            self.assertEqual(m["status"], "warning")
+
+    def test_descendant_killed_by_signal(self):
+        r = self.run_traced("sh", "-c", 'sh -c "kill -SEGV \\$\\$"; true', run_id="segv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.tree(run="segv")["roots"]
+        child, = root["children"]
+        self.assertEqual((child["status"], child["message"]), ("error", "killed by SIGSEGV"))
+        self.assertEqual(child["tags"]["signal"], "SEGV")
+        self.assertIn("user_cpu_ns", child["tags"])
+        self.assertIn("max_rss_kb", child["tags"])
 
     def test_runs_and_default_run(self):
         self.run_traced("true", run_id="first")

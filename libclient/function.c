@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Function calls of programs built with -finstrument-functions: the agent's
+ * __cyg_profile_func_enter/exit call ferret_function_enter/exit here. This
+ * path is leaner than a span's: enter pushes (function, start, id) on a
+ * per-thread stack; exit pops it and writes a 48-byte record. Names are
+ * resolved from addresses later, by the flusher (symbols.c).
+ *
+ * A per-thread table indexed by address holds what is decided per
+ * function: whether to record it (--include/--exclude), the calls shorter
+ * than --min-duration folded into counters instead of recorded, and the
+ * guard that stops recording a function called millions of times for a
+ * few nanoseconds each.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "clock.h"
+#include "ring.h"
+
+#define FUNC_STACK 2048               /* recorded frames a thread may hold */
+#define FUNC_TABLE 1024               /* functions a thread tells apart at once */
+#define FOLD_FLUSH_COUNT (1u << 20)   /* a folded entry is written out at this count */
+#define GUARD_CHECK_EVERY 65536
+#define GUARD_CALLS 1000000
+#define GUARD_AVG_NS 250.0
+#define MAX_PATTERNS 32
+
+enum { FUNC_UNKNOWN = 0, FUNC_RECORD, FUNC_SKIP };
+
+struct func_frame {
+        uint64_t fn, t0, id;
+        uint32_t depth;               /* the call depth it was entered at */
+        uint32_t entry;               /* its table index */
+};
+
+struct func_entry {
+        uint64_t fn;
+        uint8_t state;
+        bool dirty;                   /* has folded calls not yet written (and is in the dirty list) */
+        uint32_t calls;               /* recorded, for the guard */
+        uint64_t ticks;               /* of those calls */
+        uint64_t fold_count, fold_ticks, fold_max;
+};
+
+#define DIRTY_MAX 64
+
+struct func_state {
+        uint32_t depth;               /* every call, recorded or not */
+        uint32_t top;                 /* recorded frames */
+        uint64_t base_parent;         /* the parent of the bottom frame */
+        uint32_t n_dirty;             /* entries with folded calls, to write out */
+        uint16_t dirty[DIRTY_MAX];
+        struct func_frame stack[FUNC_STACK];
+        struct func_entry table[FUNC_TABLE];
+};
+
+/* Settings from the environment (ferret run passes its options so). */
+static struct {
+        uint32_t max_depth;
+        uint64_t min_ns;
+        _Atomic uint64_t min_ticks;   /* from min_ns once the clock is calibrated */
+        _Atomic uint64_t guard_ticks; /* calls below this average trip the guard */
+        char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
+        size_t n_include, n_exclude;
+} func_g = { .max_depth = UINT32_MAX };
+
+static void split_patterns(const char *list, char **out, size_t *n)
+{
+        if (!list || !*list)
+                return;
+        char *copy = strdup(list), *save = NULL;
+        for (char *p = copy ? strtok_r(copy, ",", &save) : NULL; p && *n < MAX_PATTERNS; p = strtok_r(NULL, ",", &save))
+                out[(*n)++] = strdup(p);
+        free(copy);
+}
+
+void func_configure(void)
+{
+        const char *depth = getenv("FERRET_MAX_DEPTH"), *min = getenv("FERRET_MIN_DURATION_NS");
+        if (depth && *depth)
+                func_g.max_depth = (uint32_t)strtoul(depth, NULL, 10);
+        if (min && *min)
+                func_g.min_ns = strtoull(min, NULL, 10);
+        split_patterns(getenv("FERRET_INCLUDE"), func_g.include, &func_g.n_include);
+        split_patterns(getenv("FERRET_EXCLUDE"), func_g.exclude, &func_g.n_exclude);
+
+        /* The flusher measures the tick rate within a few milliseconds, but
+         * a short program does all its calls before that. With a minimum
+         * duration asked for, measure a first rate now: 1 ms of the
+         * starting thread, once per process. */
+        if (func_g.min_ns && clock_use_tsc) {
+                uint64_t m0 = clock_mono_ns(), t0 = clock_ticks(), m1, t1;
+                do {
+                        m1 = clock_mono_ns();
+                        t1 = clock_ticks();
+                } while (m1 - m0 < 1000000);
+                func_calibrated((double)(m1 - m0) / (double)(t1 - t0));
+        } else if (func_g.min_ns)
+                func_calibrated(1.0);
+}
+
+/* The flusher measured the clock: thresholds can be set in ticks. Until
+ * then every call is recorded. */
+void func_calibrated(double ns_per_tick)
+{
+        if (ns_per_tick <= 0)
+                return;
+        atomic_store_explicit(&func_g.min_ticks, (uint64_t)((double)func_g.min_ns / ns_per_tick), memory_order_relaxed);
+        atomic_store_explicit(&func_g.guard_ticks, (uint64_t)(GUARD_AVG_NS / ns_per_tick), memory_order_relaxed);
+}
+
+static inline uint32_t slot_of(uint64_t fn)
+{
+        return (uint32_t)((fn >> 4) ^ (fn >> 14)) & (FUNC_TABLE - 1);
+}
+
+static bool matches(char *const *patterns, size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (fnmatch(patterns[i], name, 0) == 0)
+                        return true;
+        return false;
+}
+
+static void *ring_write(struct thread_state *ts, uint64_t size, uint64_t *ret_head)
+{
+        return ring_reserve(&ts->ring, size, ret_head);
+}
+
+static void ring_done(struct thread_state *ts, uint64_t head)
+{
+        ring_publish(&ts->ring, head);
+        if (unlikely(head > ts->ring.wake_at))
+                thread_state_wake_flusher(ts);
+}
+
+static void write_fold(struct thread_state *ts, struct func_entry *e)
+{
+        uint64_t head;
+        struct fold_record *r = ring_write(ts, sizeof(*r), &head);
+        if (r) {
+                r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FOLD };
+                r->fn = e->fn;
+                r->count = e->fold_count;
+                r->total_ticks = e->fold_ticks;
+                r->max_ticks = e->fold_max;
+                ring_done(ts, head + sizeof(*r));
+        } else
+                counter_add(&ts->dropped, e->fold_count);
+        e->fold_count = e->fold_ticks = e->fold_max = 0;
+        e->dirty = false;
+}
+
+static void write_note(struct thread_state *ts, const char *text)
+{
+        size_t len = strlen(text) + 1, size = (sizeof(struct note_record) + len + 7) & ~(size_t)7;
+        uint64_t head;
+        struct note_record *r = ring_write(ts, size, &head);
+        if (!r)
+                return;
+        r->h = (struct record_header){ .size = (uint32_t)size, .len = (uint16_t)len, .type = RECORD_NOTE };
+        memcpy(r->text, text, len);
+        ring_done(ts, head + size);
+}
+
+static void flush_folds(struct thread_state *ts, struct func_state *fs)
+{
+        for (uint32_t i = 0; i < fs->n_dirty; i++)
+                if (fs->table[fs->dirty[i]].dirty)
+                        write_fold(ts, &fs->table[fs->dirty[i]]);
+        fs->n_dirty = 0;
+}
+
+/* A function not in the table yet (or a collision): decide about it. The
+ * old occupant's folded calls are written out first. */
+static __attribute__((noinline)) struct func_entry *entry_slow(struct thread_state *ts, struct func_state *fs,
+                                                               uint64_t fn, uint32_t h)
+{
+        struct func_entry *e = &fs->table[h];
+        if (e->dirty)
+                write_fold(ts, e);
+        *e = (struct func_entry){ .fn = fn, .state = FUNC_RECORD };
+        if (func_g.n_include || func_g.n_exclude) {
+                const char *name = symbols_name(fn);
+                if ((func_g.n_include && !matches(func_g.include, func_g.n_include, name)) ||
+                    matches(func_g.exclude, func_g.n_exclude, name))
+                        e->state = FUNC_SKIP;
+        }
+        return e;
+}
+
+static __attribute__((noinline)) struct thread_state *thread_for_functions(void)
+{
+        if (ferret_off_ || client_start_slow() < 0)
+                return NULL;
+        struct thread_state *ts = tls_state ? tls_state : thread_state_create();
+        if (ts && !ts->func)
+                ts->func = calloc(1, sizeof(*ts->func));
+        return ts && ts->func ? ts : NULL;
+}
+
+/* The trace and thread of the calls that follow, written when a thread's
+ * stack of recorded calls starts from empty. */
+static __attribute__((noinline)) uint64_t context_parent(struct thread_state *ts)
+{
+        ferret_ctx_t ctx = ferret_current();
+        uint64_t head;
+        struct context_record *r = ring_write(ts, sizeof(*r), &head);
+        if (r) {
+                r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_CONTEXT };
+                r->tid = ts->tid;
+                r->trace_hi = ctx.span_id ? ctx.trace_hi : ts->trace_hi;
+                r->trace_lo = ctx.span_id ? ctx.trace_lo : ts->id_next;
+                ring_done(ts, head + sizeof(*r));
+        }
+        return ctx.span_id;
+}
+
+void ferret_function_enter(void *fn)
+{
+        struct thread_state *ts = tls_state;
+        if (unlikely(!ts || !ts->func) && !(ts = thread_for_functions()))
+                return;
+        struct func_state *fs = ts->func;
+        uint32_t depth = ++fs->depth;
+        if (unlikely(depth > func_g.max_depth || fs->top == FUNC_STACK))
+                return;
+        uint32_t h = slot_of((uint64_t)fn);
+        struct func_entry *e = &fs->table[h];
+        if (unlikely(e->fn != (uint64_t)fn))
+                e = entry_slow(ts, fs, (uint64_t)fn, h);
+        if (e->state != FUNC_RECORD)
+                return;
+        if (unlikely(fs->top == 0))
+                fs->base_parent = context_parent(ts);
+        if (unlikely(ts->id_next == ts->id_end))
+                thread_state_next_id_block(ts);
+        struct func_frame *f = &fs->stack[fs->top++];
+        f->fn = (uint64_t)fn;
+        f->depth = depth;
+        f->entry = h;
+        f->id = ts->id_next++;
+        f->t0 = clock_ticks();
+}
+
+static __attribute__((noinline)) void fold(struct thread_state *ts, struct func_state *fs, const struct func_frame *f,
+                                          uint64_t ticks)
+{
+        struct func_entry *e = &fs->table[f->entry];
+        if (e->fn != f->fn)           /* evicted meanwhile: take the slot back */
+                e = entry_slow(ts, fs, f->fn, f->entry);
+        if (!e->dirty) {
+                if (fs->n_dirty == DIRTY_MAX)
+                        flush_folds(ts, fs);
+                fs->dirty[fs->n_dirty++] = (uint16_t)f->entry;
+                e->dirty = true;
+        }
+        e->fold_count++;
+        e->fold_ticks += ticks;
+        if (ticks > e->fold_max)
+                e->fold_max = ticks;
+        if (e->fold_count >= FOLD_FLUSH_COUNT)
+                write_fold(ts, e);
+}
+
+/* Every GUARD_CHECK_EVERY recorded calls of a function: past GUARD_CALLS
+ * with an average under GUARD_AVG_NS, it costs more to record than it
+ * lasts. Stop, fold it from now on, and say so in the run's summary. */
+static __attribute__((noinline)) void guard_check(struct thread_state *ts, struct func_entry *e)
+{
+        uint64_t limit = atomic_load_explicit(&func_g.guard_ticks, memory_order_relaxed);
+        if (e->calls < GUARD_CALLS || !limit || e->ticks / e->calls >= limit)
+                return;
+        e->state = FUNC_SKIP;
+        char note[512];
+        snprintf(note, sizeof(note), "stopped recording %s after %u calls shorter than %.0f ns on average",
+                 symbols_name(e->fn), e->calls, GUARD_AVG_NS);
+        write_note(ts, note);
+}
+
+void ferret_function_exit(void *fn)
+{
+        uint64_t t1 = clock_ticks();
+        struct thread_state *ts = tls_state;
+        if (unlikely(!ts || !ts->func))
+                return;
+        struct func_state *fs = ts->func;
+        uint32_t depth = fs->depth;
+        if (unlikely(!depth))
+                return;               /* an exit without its enter: tracing began in between */
+        fs->depth = depth - 1;
+        if (!fs->top || fs->stack[fs->top - 1].depth != depth)
+                return;               /* this call was not recorded */
+        struct func_frame *f = &fs->stack[--fs->top];
+        uint64_t ticks = t1 - f->t0;
+        if (unlikely(ticks < atomic_load_explicit(&func_g.min_ticks, memory_order_relaxed))) {
+                fold(ts, fs, f, ticks);
+                goto out;
+        }
+        if (unlikely(ts->in_api)) {
+                counter_add(&ts->dropped, 1);
+                goto out;
+        }
+        uint64_t head;
+        struct func_record *r = ring_write(ts, sizeof(*r), &head);
+        if (unlikely(!r)) {
+                counter_add(&ts->dropped, 1);
+                goto out;
+        }
+        r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC };
+        r->fn = f->fn;
+        r->t0 = f->t0;
+        r->t1 = t1;
+        r->span_id = f->id;
+        r->parent_id = fs->top ? fs->stack[fs->top - 1].id : fs->base_parent;
+        ring_done(ts, head + sizeof(*r));
+        counter_add(&ts->recorded, 1);
+
+        struct func_entry *e = &fs->table[f->entry];
+        if (e->fn == f->fn) {
+                e->ticks += ticks;
+                if (unlikely(++e->calls % GUARD_CHECK_EVERY == 0))
+                        guard_check(ts, e);
+        }
+out:
+        if (unlikely(!fs->top))
+                flush_folds(ts, fs);
+}
+
+/* The thread is exiting: what it folded must not be lost. */
+void func_thread_exit(struct thread_state *ts)
+{
+        if (!ts->func)
+                return;
+        flush_folds(ts, ts->func);
+        ts->func->depth = ts->func->top = 0;
+}
