@@ -17,7 +17,7 @@ def main(argv):
     if not cli:
         print("ferret: cannot find the ferret command (set FERRET_CLI, or install ferret)", file=sys.stderr)
         return 1
-    os.execv(cli, [cli] + argv)
+    os.execve(cli, [cli] + argv, _daemon.program_env())
 
 
 if __name__ == "__main__":

@@ -57,6 +57,17 @@ def find_program(name):
     return shutil.which(name)
 
 
+def program_env(env=None):
+    """The environment to run ferret's programs in: with the package's copy
+    of the client library on the loader's path, for programs installed by a
+    wheel whose run path does not lead to it."""
+    env = dict(os.environ if env is None else env)
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not _in_build_tree() and os.path.exists(os.path.join(here, "libferret-client.so.0")):
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (here, env.get("LD_LIBRARY_PATH")) if p)
+    return env
+
+
 def fnv1a64(data):
     """FNV-1a, 64 bits: how the C command names a database's private directory."""
     h = 1469598103934665603
@@ -104,7 +115,7 @@ def serves(runtime_dir, db):
         return False
     try:
         r = subprocess.run([cli, "status", "--json", "--runtime-dir", runtime_dir],
-                           capture_output=True, text=True, timeout=10)
+                           capture_output=True, text=True, timeout=10, env=program_env())
         st = json.loads(r.stdout) if r.returncode == 0 else {}
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return False

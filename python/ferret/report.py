@@ -56,7 +56,7 @@ class Report:
 
     def _query(self, *args):
         r = subprocess.run([self._cli, "analyze", self.db_path, "--json", *args], capture_output=True,
-                           text=True, timeout=300)
+                           text=True, timeout=300, env=_daemon.program_env())
         if r.returncode != 0:
             raise RuntimeError(r.stderr.strip() or f"ferret analyze failed ({r.returncode})")
         return json.loads(r.stdout)
