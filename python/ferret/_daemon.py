@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 from . import _paths
 
@@ -145,9 +146,12 @@ class PrivateDaemon:
             env = {k: v for k, v in os.environ.items()
                    if k not in ("NOTIFY_SOCKET", "LD_PRELOAD", "JOURNAL_STREAM")}
             env["NOTIFY_SOCKET"] = notify
-            self.proc = subprocess.Popen(
-                [ferretd, "--db", db, "--runtime-dir", runtime_dir, "--log-level", "warning"],
-                env=env, stdin=subprocess.DEVNULL, close_fds=True)
+            args = [ferretd, "--db", db, "--runtime-dir", runtime_dir, "--log-level", "warning"]
+            # It stops if we die without stopping it. The kernel ties this to
+            # the starting thread, so only the main thread asks for it.
+            if threading.current_thread() is threading.main_thread():
+                args.append("--exit-with-parent")
+            self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, close_fds=True)
             self._wait_ready(sock)
         finally:
             sock.close()
