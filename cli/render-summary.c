@@ -9,6 +9,13 @@
 #include "cli.h"
 #include "table.h"
 
+/* The average of the calls that have a duration. */
+static uint64_t timed_avg(const Ferret__SummaryRow *r)
+{
+        uint64_t timed = r->count > r->untimed ? r->count - r->untimed : 0;
+        return timed ? r->total_ns / timed : 0;
+}
+
 static void print_run_header(const struct cli *cli, const Ferret__RunInfo *run)
 {
         char start[32], span[32];
@@ -35,11 +42,13 @@ static int summary_json(const Ferret__SummaryResponse *s)
                 json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                         "name", r->name, "count", (json_int_t)r->count, "total_ns", (json_int_t)r->total_ns,
                         "self_ns", (json_int_t)r->self_ns,
-                        "min_ns", (json_int_t)r->min_ns, "avg_ns", (json_int_t)(r->count ? r->total_ns / r->count : 0),
+                        "min_ns", (json_int_t)r->min_ns, "avg_ns", (json_int_t)timed_avg(r),
                         "p50_ns", (json_int_t)r->p50_ns, "p90_ns", (json_int_t)r->p90_ns,
                         "p95_ns", (json_int_t)r->p95_ns, "p99_ns", (json_int_t)r->p99_ns,
                         "p999_ns", (json_int_t)r->p999_ns, "max_ns", (json_int_t)r->max_ns,
                         "errors", (json_int_t)r->errors, "warnings", (json_int_t)r->warnings));
+                json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "untimed",
+                                    json_integer((json_int_t)r->untimed));
         }
         json_t *notes = json_array();
         for (size_t i = 0; s->run && i < s->run->n_notes; i++)
@@ -80,7 +89,7 @@ int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s)
                 scols_line_set_data(ln, 2, format_duration(r->total_ns, buf, sizeof(buf)));
                 scols_line_set_data(ln, 3, format_duration(r->self_ns, buf, sizeof(buf)));
                 scols_line_set_data(ln, 4, format_duration(r->min_ns, buf, sizeof(buf)));
-                scols_line_set_data(ln, 5, format_duration(r->count ? r->total_ns / r->count : 0, buf, sizeof(buf)));
+                scols_line_set_data(ln, 5, format_duration(timed_avg(r), buf, sizeof(buf)));
                 scols_line_set_data(ln, 6, format_duration(r->p50_ns, buf, sizeof(buf)));
                 scols_line_set_data(ln, 7, format_duration(r->p95_ns, buf, sizeof(buf)));
                 scols_line_set_data(ln, 8, format_duration(r->p99_ns, buf, sizeof(buf)));

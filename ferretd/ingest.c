@@ -120,6 +120,8 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
                 if (!*slot && !(*slot = run_name_stats(run, c->strings[c->folded_name[i]])))
                         return -ENOMEM;
                 name_stats_add_folded(*slot, c->folded_count[i], c->folded_total_ns[i], c->folded_max_ns[i]);
+                if (c->n_folded_untimed)
+                        name_stats_add_untimed(*slot, c->folded_untimed[i]);
         }
         for (size_t i = 0; i < b->n_notes; i++)
                 if (strlen(b->notes[i]) <= WIRE_MAX_NAME_BYTES)

@@ -170,6 +170,7 @@ static int visit_stats(const void *key, size_t key_len, const void *value, size_
         st->count += add.count;
         st->total_ns += add.total_ns;
         st->self_ns += add.self_ns;
+        st->untimed += add.untimed;
         st->errors += add.errors;
         st->warnings += add.warnings;
         r = hist_merge(&st->hist, &add.hist);
@@ -209,6 +210,7 @@ static void fill_row(Ferret__SummaryRow *row, const char *name, const struct nam
         *row = (Ferret__SummaryRow)FERRET__SUMMARY_ROW__INIT;
         row->name = (char *)name;
         row->count = st->count;
+        row->untimed = st->untimed;
         row->total_ns = st->total_ns;
         row->self_ns = st->self_ns;
         row->min_ns = st->count ? st->min_ns : 0;

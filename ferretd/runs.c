@@ -45,7 +45,7 @@ int stats_from_stored(struct name_stats *st, const Ferretd__StoredStats *s)
 {
         *st = (struct name_stats){
                 .count = s->count, .total_ns = s->total_ns, .min_ns = s->min_ns, .max_ns = s->max_ns,
-                .errors = s->errors, .warnings = s->warnings, .self_ns = s->self_ns,
+                .errors = s->errors, .warnings = s->warnings, .self_ns = s->self_ns, .untimed = s->untimed,
         };
         for (size_t i = 0; i < s->n_hist; i++)
                 if (s->hist[i] && hist_add_bucket(&st->hist, s->hist_first + (int)i, s->hist[i]) < 0)
@@ -64,6 +64,7 @@ void stats_to_stored(const struct name_stats *st, Ferretd__StoredStats *s)
         s->errors = st->errors;
         s->warnings = st->warnings;
         s->self_ns = st->self_ns;
+        s->untimed = st->untimed;
         s->hist_first = st->hist.first;
         s->n_hist = st->hist.n;
         s->hist = st->hist.counts;
@@ -190,6 +191,15 @@ void name_stats_add_folded(struct name_stats *st, uint64_t count, uint64_t total
         if (max > st->max_ns)
                 st->max_ns = max;
         hist_add(&st->hist, avg, count);
+        st->dirty = true;
+}
+
+void name_stats_add_untimed(struct name_stats *st, uint64_t count)
+{
+        if (!count)
+                return;
+        st->count += count;
+        st->untimed += count;
         st->dirty = true;
 }
 

@@ -16,6 +16,7 @@
 
 struct name_stats {
         uint64_t count, total_ns, self_ns, min_ns, max_ns, errors, warnings;
+        uint64_t untimed;             /* of count: calls without a duration */
         struct histogram hist;
         bool dirty;
 };
@@ -49,6 +50,8 @@ void name_stats_add(struct name_stats *st, uint64_t duration_ns, uint64_t self_n
 /* Calls counted but not recorded one by one: their average stands in for
  * each of them in the histogram. */
 void name_stats_add_folded(struct name_stats *st, uint64_t count, uint64_t total_ns, uint64_t max_ns);
+/* Calls known only by their number (a client's guard stopped timing them). */
+void name_stats_add_untimed(struct name_stats *st, uint64_t count);
 /* Adds a note to a run (kept once; a run holds at most RUN_MAX_NOTES). */
 void run_add_note(struct run *run, const char *note);
 #define RUN_MAX_NOTES 64

@@ -272,6 +272,9 @@ void ferret_shutdown(void)
         pthread_mutex_lock(&init_lock);
         ferret_off_ = 1;
         if (atomic_load(&client_g.state) == CLIENT_READY) {
+                /* The calling thread's counted calls, before the last batch
+                 * (other threads' went when they exited). */
+                func_thread_exit(tls_state);
                 atomic_store(&client_g.state, CLIENT_SHUTDOWN);
                 /* Spans ended before this point are in the rings; spans that
                  * other threads end from now on are dropped. */

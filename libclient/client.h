@@ -82,6 +82,7 @@ struct context_record {
 struct fold_record {
         struct record_header h;
         uint64_t fn, count, total_ticks, max_ticks;
+        uint64_t untimed;             /* calls counted without a duration (guarded) */
 };
 
 struct note_record {

@@ -67,6 +67,7 @@ void encoder_free(struct encoder *e)
         free(e->folded_count);
         free(e->folded_total);
         free(e->folded_max);
+        free(e->folded_untimed);
         free(e->notes);
         free(e->packed);
         *e = (struct encoder){ 0 };
@@ -312,7 +313,8 @@ int encoder_add_fold(struct encoder *e, const struct fold_record *r)
                 if (grow((void **)&e->folded_name, cap, sizeof(*e->folded_name)) < 0 ||
                     grow((void **)&e->folded_count, cap, sizeof(*e->folded_count)) < 0 ||
                     grow((void **)&e->folded_total, cap, sizeof(*e->folded_total)) < 0 ||
-                    grow((void **)&e->folded_max, cap, sizeof(*e->folded_max)) < 0)
+                    grow((void **)&e->folded_max, cap, sizeof(*e->folded_max)) < 0 ||
+                    grow((void **)&e->folded_untimed, cap, sizeof(*e->folded_untimed)) < 0)
                         return -ENOMEM;
                 e->cap_folded = cap;
         }
@@ -324,6 +326,7 @@ int encoder_add_fold(struct encoder *e, const struct fold_record *r)
         e->folded_count[i] = r->count;
         e->folded_total[i] = clock_to_ns(&e->conv, r->total_ticks);
         e->folded_max[i] = clock_to_ns(&e->conv, r->max_ticks);
+        e->folded_untimed[i] = r->untimed;
         return 0;
 }
 
@@ -376,6 +379,8 @@ int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t *
         cols.folded_count = e->folded_count;
         cols.folded_total_ns = e->folded_total;
         cols.folded_max_ns = e->folded_max;
+        cols.n_folded_untimed = e->n_folded;
+        cols.folded_untimed = e->folded_untimed;
 
         Ferret__Batch batch = *header;
         batch.spans = &cols;

@@ -44,7 +44,7 @@ struct encoder {
         uint32_t *addr_index, *addr_stamp;
 
         uint32_t *folded_name;
-        uint64_t *folded_count, *folded_total, *folded_max;
+        uint64_t *folded_count, *folded_total, *folded_max, *folded_untimed;
         size_t n_folded, cap_folded;
         const char **notes;
         size_t n_notes, cap_notes;

@@ -25,12 +25,18 @@
 #define FUNC_STACK 2048               /* recorded frames a thread may hold */
 #define FUNC_TABLE 1024               /* functions a thread tells apart at once */
 #define FOLD_FLUSH_COUNT (1u << 20)   /* a folded entry is written out at this count */
-#define GUARD_CHECK_EVERY 65536
+#define GUARD_CHECK_EVERY 16384
 #define GUARD_CALLS 1000000
-#define GUARD_AVG_NS 250.0
+#define GUARD_TINY_NS 250.0           /* a call this short costs as much to record as it lasts */
+#define GUARD_TINY_SHARE 0.5
 #define MAX_PATTERNS 32
 
-enum { FUNC_UNKNOWN = 0, FUNC_RECORD, FUNC_SKIP };
+enum {
+        FUNC_UNKNOWN = 0,
+        FUNC_RECORD,
+        FUNC_SKIP,                    /* excluded: not recorded, not counted */
+        FUNC_GUARDED,                 /* counted, no longer timed nor recorded */
+};
 
 struct func_frame {
         uint64_t fn, t0, id;
@@ -43,8 +49,10 @@ struct func_entry {
         uint8_t state;
         bool dirty;                   /* has folded calls not yet written (and is in the dirty list) */
         uint32_t calls;               /* recorded, for the guard */
-        uint64_t ticks;               /* of those calls */
+        uint32_t tiny;                /* of which shorter than GUARD_TINY_NS */
+        uint64_t ticks;               /* of the recorded calls: their average stands in for guarded ones */
         uint64_t fold_count, fold_ticks, fold_max;
+        uint64_t untimed;             /* guarded calls: counted only */
 };
 
 #define DIRTY_MAX 64
@@ -64,7 +72,8 @@ static struct {
         uint32_t max_depth;
         uint64_t min_ns;
         _Atomic uint64_t min_ticks;   /* from min_ns once the clock is calibrated */
-        _Atomic uint64_t guard_ticks; /* calls below this average trip the guard */
+        _Atomic uint64_t guard_ticks; /* a call shorter than this is tiny, for the guard */
+        bool guard_off;               /* FERRET_GUARD=0 */
         char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
         size_t n_include, n_exclude;
 } func_g = { .max_depth = UINT32_MAX };
@@ -86,6 +95,8 @@ void func_configure(void)
                 func_g.max_depth = (uint32_t)strtoul(depth, NULL, 10);
         if (min && *min)
                 func_g.min_ns = strtoull(min, NULL, 10);
+        const char *guard = getenv("FERRET_GUARD");
+        func_g.guard_off = guard && strcmp(guard, "0") == 0;
         split_patterns(getenv("FERRET_INCLUDE"), func_g.include, &func_g.n_include);
         split_patterns(getenv("FERRET_EXCLUDE"), func_g.exclude, &func_g.n_exclude);
 
@@ -111,7 +122,7 @@ void func_calibrated(double ns_per_tick)
         if (ns_per_tick <= 0)
                 return;
         atomic_store_explicit(&func_g.min_ticks, (uint64_t)((double)func_g.min_ns / ns_per_tick), memory_order_relaxed);
-        atomic_store_explicit(&func_g.guard_ticks, (uint64_t)(GUARD_AVG_NS / ns_per_tick), memory_order_relaxed);
+        atomic_store_explicit(&func_g.guard_ticks, (uint64_t)(GUARD_TINY_NS / ns_per_tick), memory_order_relaxed);
 }
 
 static inline uint32_t slot_of(uint64_t fn)
@@ -139,6 +150,8 @@ static void ring_done(struct thread_state *ts, uint64_t head)
                 thread_state_wake_flusher(ts);
 }
 
+static void mark_dirty(struct func_state *fs, struct func_entry *e, uint32_t index);
+
 static void write_fold(struct thread_state *ts, struct func_entry *e)
 {
         uint64_t head;
@@ -149,10 +162,11 @@ static void write_fold(struct thread_state *ts, struct func_entry *e)
                 r->count = e->fold_count;
                 r->total_ticks = e->fold_ticks;
                 r->max_ticks = e->fold_max;
+                r->untimed = e->untimed;
                 ring_done(ts, head + sizeof(*r));
         } else
-                counter_add(&ts->dropped, e->fold_count);
-        e->fold_count = e->fold_ticks = e->fold_max = 0;
+                counter_add(&ts->dropped, e->fold_count + e->untimed);
+        e->fold_count = e->fold_ticks = e->fold_max = e->untimed = 0;
         e->dirty = false;
 }
 
@@ -234,8 +248,16 @@ void ferret_function_enter(void *fn)
         struct func_entry *e = &fs->table[h];
         if (unlikely(e->fn != (uint64_t)fn))
                 e = entry_slow(ts, fs, (uint64_t)fn, h);
-        if (e->state != FUNC_RECORD)
+        if (e->state != FUNC_RECORD) {
+                if (e->state == FUNC_GUARDED) {
+                        /* Counted, not timed: reading the clock is what
+                         * the guard saves. */
+                        if (!e->dirty)
+                                mark_dirty(fs, e, h);
+                        e->untimed++;
+                }
                 return;
+        }
         if (unlikely(fs->top == 0))
                 fs->base_parent = context_parent(ts);
         if (unlikely(ts->id_next == ts->id_end))
@@ -248,6 +270,17 @@ void ferret_function_enter(void *fn)
         f->t0 = clock_ticks();
 }
 
+static void mark_dirty(struct func_state *fs, struct func_entry *e, uint32_t index)
+{
+        if (fs->n_dirty == DIRTY_MAX) {
+                /* Full list: the first entry waits for the next flush. */
+                e->dirty = true;
+                return;
+        }
+        fs->dirty[fs->n_dirty++] = (uint16_t)index;
+        e->dirty = true;
+}
+
 static __attribute__((noinline)) void fold(struct thread_state *ts, struct func_state *fs, const struct func_frame *f,
                                           uint64_t ticks)
 {
@@ -257,8 +290,7 @@ static __attribute__((noinline)) void fold(struct thread_state *ts, struct func_
         if (!e->dirty) {
                 if (fs->n_dirty == DIRTY_MAX)
                         flush_folds(ts, fs);
-                fs->dirty[fs->n_dirty++] = (uint16_t)f->entry;
-                e->dirty = true;
+                mark_dirty(fs, e, f->entry);
         }
         e->fold_count++;
         e->fold_ticks += ticks;
@@ -268,24 +300,24 @@ static __attribute__((noinline)) void fold(struct thread_state *ts, struct func_
                 write_fold(ts, e);
 }
 
-/* Every GUARD_CHECK_EVERY recorded calls of a function: past GUARD_CALLS
- * with an average under GUARD_AVG_NS, it costs more to record than it
- * lasts. Stop, fold it from now on, and say so in the run's summary. */
+/* Every GUARD_CHECK_EVERY recorded calls of a function: past GUARD_CALLS,
+ * if most of them were shorter than GUARD_TINY_NS, recording it costs more
+ * than it lasts. From then on its calls are only counted (at the average
+ * duration seen so far), and the run's summary says so. */
 static __attribute__((noinline)) void guard_check(struct thread_state *ts, struct func_entry *e)
 {
-        uint64_t limit = atomic_load_explicit(&func_g.guard_ticks, memory_order_relaxed);
-        if (e->calls < GUARD_CALLS || !limit || e->ticks / e->calls >= limit)
+        if (func_g.guard_off || e->calls < GUARD_CALLS || (double)e->tiny < GUARD_TINY_SHARE * e->calls)
                 return;
-        e->state = FUNC_SKIP;
+        e->state = FUNC_GUARDED;
         char note[512];
-        snprintf(note, sizeof(note), "stopped recording %s after %u calls shorter than %.0f ns on average",
-                 symbols_name(e->fn), e->calls, GUARD_AVG_NS);
+        snprintf(note, sizeof(note), "stopped recording %s after %u calls, %u%% of them under %.0f ns; "
+                 "its further calls are counted, not recorded", symbols_name(e->fn), e->calls,
+                 (unsigned)(100.0 * e->tiny / e->calls), GUARD_TINY_NS);
         write_note(ts, note);
 }
 
 void ferret_function_exit(void *fn)
 {
-        uint64_t t1 = clock_ticks();
         struct thread_state *ts = tls_state;
         if (unlikely(!ts || !ts->func))
                 return;
@@ -295,7 +327,8 @@ void ferret_function_exit(void *fn)
                 return;               /* an exit without its enter: tracing began in between */
         fs->depth = depth - 1;
         if (!fs->top || fs->stack[fs->top - 1].depth != depth)
-                return;               /* this call was not recorded */
+                return;               /* this call was not recorded: no clock to read */
+        uint64_t t1 = clock_ticks();
         struct func_frame *f = &fs->stack[--fs->top];
         uint64_t ticks = t1 - f->t0;
         if (unlikely(ticks < atomic_load_explicit(&func_g.min_ticks, memory_order_relaxed))) {
@@ -308,7 +341,7 @@ void ferret_function_exit(void *fn)
         }
         uint64_t head;
         struct func_record *r = ring_write(ts, sizeof(*r), &head);
-        if (unlikely(!r)) {
+        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, sizeof(*r), &head)))) {
                 counter_add(&ts->dropped, 1);
                 goto out;
         }
@@ -324,6 +357,7 @@ void ferret_function_exit(void *fn)
         struct func_entry *e = &fs->table[f->entry];
         if (e->fn == f->fn) {
                 e->ticks += ticks;
+                e->tiny += ticks < atomic_load_explicit(&func_g.guard_ticks, memory_order_relaxed);
                 if (unlikely(++e->calls % GUARD_CHECK_EVERY == 0))
                         guard_check(ts, e);
         }
@@ -332,11 +366,15 @@ out:
                 flush_folds(ts, fs);
 }
 
-/* The thread is exiting: what it folded must not be lost. */
+/* The thread is exiting, or the process: what it folded or counted must
+ * not be lost, including entries that did not fit the dirty list. */
 void func_thread_exit(struct thread_state *ts)
 {
-        if (!ts->func)
+        if (!ts || !ts->func)
                 return;
-        flush_folds(ts, ts->func);
+        for (uint32_t i = 0; i < FUNC_TABLE; i++)
+                if (ts->func->table[i].dirty)
+                        write_fold(ts, &ts->func->table[i]);
+        ts->func->n_dirty = 0;
         ts->func->depth = ts->func->top = 0;
 }

@@ -46,6 +46,10 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
         return r->data + (head & RING_MASK(r));
 }
 
+/* FERRET_ON_FULL=block:MS: waits (up to MS) for the flusher to make room
+ * rather than drop. For tests and benchmarks that must be complete. */
+void *ring_wait_room(struct thread_state *ts, uint64_t need, uint64_t *ret_head);
+
 /* Makes what was written up to @new_head visible to the flusher. */
 static inline void ring_publish(struct ring *r, uint64_t new_head)
 {

@@ -224,7 +224,7 @@ ferret_span_t *ferret_span_begin_in(ferret_ctx_t parent, const char *name)
 
 /* FERRET_ON_FULL=block:MS: wait (up to MS) for the flusher to make room
  * rather than drop. For tests and benchmarks that must be complete. */
-static __attribute__((noinline)) struct record *ring_wait(struct thread_state *ts, uint64_t need, uint64_t *ret_head)
+__attribute__((noinline)) void *ring_wait_room(struct thread_state *ts, uint64_t need, uint64_t *ret_head)
 {
         uint64_t until = clock_mono_ns() + (uint64_t)client_g.full_wait_ms * 1000000u;
         ts->ring.wake_at = 0;
@@ -236,7 +236,7 @@ static __attribute__((noinline)) struct record *ring_wait(struct thread_state *t
                 nanosleep(&pause, NULL);
                 char *r = ring_reserve(&ts->ring, need, ret_head);
                 if (r)
-                        return (struct record *)r;
+                        return r;
         } while (clock_mono_ns() < until);
         return NULL;
 }
@@ -247,7 +247,7 @@ static inline __attribute__((always_inline)) void record_span(struct thread_stat
         uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
         uint64_t head;
         struct record *r = (struct record *)ring_reserve(&ts->ring, need, &head);
-        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait(ts, need, &head)))) {
+        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, need, &head)))) {
                 drop_one(ts);
                 return;
         }

@@ -89,7 +89,7 @@ static const char *validate(const Ferret__SpanColumns *c)
         if (doubles != c->n_tag_double || values != c->n_tag_value)
                 return "tag values do not add up";
         if (c->n_folded_count != c->n_folded_name || c->n_folded_total_ns != c->n_folded_name ||
-            c->n_folded_max_ns != c->n_folded_name)
+            c->n_folded_max_ns != c->n_folded_name || (c->n_folded_untimed && c->n_folded_untimed != c->n_folded_name))
                 return "folded columns have different lengths";
         for (size_t i = 0; i < c->n_folded_name; i++)
                 if (c->folded_name[i] >= c->n_strings)

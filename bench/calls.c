@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The workload of bench/run-overhead: a deep call tree of small functions,
+ * built twice (with -finstrument-functions for ferret run and uftrace, with
+ * -pg for uftrace's own mode). It prints how many calls it made.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+static volatile unsigned long sink;
+
+__attribute__((noinline)) static unsigned long node(int depth)
+{
+        if (depth == 0) {
+                sink++;
+                return 1;
+        }
+        return node(depth - 1) + node(depth - 1) + 1;
+}
+
+int main(int argc, char **argv)
+{
+        int trees = argc > 1 ? atoi(argv[1]) : 100;
+        unsigned long calls = 1;        /* main */
+        for (int i = 0; i < trees; i++)
+                calls += node(16);
+        printf("%lu\n", calls);
+        return 0;
+}
