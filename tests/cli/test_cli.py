@@ -374,6 +374,33 @@ class Run(CliTest):
         self.assertIn("user_cpu_ns", child["tags"])
         self.assertIn("max_rss_kb", child["tags"])
 
+    @unittest.skipUnless(shutil.which("make") and shutil.which("cc"), "no make or cc")
+    def test_make_build_tree(self):
+        # A small C project built by make -j2: every compiler run is under
+        # make, and every compiler under its cc driver.
+        src = self.path("project")
+        os.mkdir(src)
+        for i in range(4):
+            with open(os.path.join(src, f"f{i}.c"), "w") as f:
+                f.write(f"int f{i}(int x) {{ return x * {i}; }}\n")
+        with open(os.path.join(src, "main.c"), "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        with open(os.path.join(src, "Makefile"), "w") as f:
+            f.write("app: main.o f0.o f1.o f2.o f3.o\n\t$(CC) -o $@ $^\n%.o: %.c\n\t$(CC) -c $< -o $@\n")
+        r = ferret("run", "--db", self.path("t.db"), "--run-id", "make", "--", "make", "-j2", "-C", src,
+                   env=self.env, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.merged("make")["roots"]
+        self.assertEqual(root["name"], "make")
+        drivers = [c for c in root["children"] if c["name"] in ("cc", "gcc", "x86_64-linux-gnu-gcc-12")]
+        self.assertEqual(len(drivers), 1, root)
+        self.assertEqual(drivers[0]["count"], 6)                # 5 compilations and the link
+        below = {c["name"]: c["count"] for c in drivers[0]["children"]}
+        self.assertEqual(below.get("cc1"), 5)
+        self.assertIn("ld", {n["name"] for n, _ in walk(drivers[0]["children"])})
+        for n, _ in walk([root]):
+            self.assertLessEqual(n["max_ns"], root["total_ns"])  # nothing outlasts make
+
     def test_runs_and_default_run(self):
         self.run_traced("true", run_id="first")
         self.run_traced("true", run_id="second")
