@@ -10,9 +10,9 @@
 
 #include "funcs.h"
 
-static volatile int sink;
+static volatile unsigned sink;
 
-static __attribute__((noinline)) int leaf(int x)
+static __attribute__((noinline)) unsigned leaf(unsigned x)
 {
         return x * 2;
 }
