@@ -20,7 +20,8 @@ import unittest
 FERRET = os.environ["FERRET_CLI"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
-PYTHON = os.environ.get("FERRET_PYTHON", sys.executable)
+# The interpreter itself (meson may have started us through a wrapper script).
+PYTHON = sys.executable
 BUILD_PYTHONPATH = os.environ.get("FERRET_PYTHONPATH") or os.path.join(os.environ["FERRET_BUILD_ROOT"], "python")
 if BUILD_PYTHONPATH not in sys.path:
     sys.path.insert(0, BUILD_PYTHONPATH)
