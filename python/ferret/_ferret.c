@@ -266,8 +266,6 @@ static PyObject *mod_begin(PyObject *module, PyObject *args, PyObject *kwargs)
         if (!s)
                 return NULL;
         fmod_client_used = true;
-        /* Profiler puts its spans in the context variable: look there from now on. */
-        fmod_current_var_used = true;
         /* Always an explicit parent: the thread's current span in the
          * client may be a suspended coroutine's. "None" (a new trace) only
          * comes from a thread base without FERRET_TRACEPARENT. */

@@ -154,6 +154,7 @@ class SpanContext:
 
     def _enter(self, is_async, name=None):
         span = Span(self.profiler, self._get_name() if name is None else name, self.tags, is_async)
+        _ferret.note_current_var()
         token = _ferret.current_var.set(span.handle)
         self._open.append((span, token))
         return span
