@@ -30,16 +30,20 @@ extern char **environ;
 
 static const char usage[] =
         "Usage: ferret run [--db DB] [--run-id ID] [OPTION]... [--] PROG [ARGS...]\n"
+        "       ferret run [OPTION]... SCRIPT.py [OPTION]... [-- ARGS...]\n"
+        "       ferret run [OPTION]... -m MODULE [OPTION]... [-- ARGS...]\n"
         "Run PROG traced: a span for every process it starts (fork and exec followed),\n"
         "and for every function call of programs built with -finstrument-functions,\n"
-        "stored in DB. PROG's exit status becomes ferret run's.\n\n"
+        "stored in DB. A Python script or module gets a span for every call of a\n"
+        "function of its own code. PROG's exit status becomes ferret run's.\n\n"
         "  -d, --db DB             database directory (default: the running daemon's,\n"
         "                          else ./ferret.db through a private daemon)\n"
         "  -i, --run-id ID         name of the run (default: PROG-DATE-TIME-PID)\n"
-        "  -m, --min-duration D    function calls shorter than D (e.g. 1us, 50ns) are\n"
+        "      --min-duration D    function calls shorter than D (e.g. 1us, 50ns) are\n"
         "                          counted in the statistics, not recorded one by one\n"
         "      --depth N           record function calls up to N deep\n"
-        "      --include GLOB      record only functions whose name matches (repeatable)\n"
+        "      --include GLOB      record only functions whose name matches (repeatable);\n"
+        "                          for Python, also record code whose path matches\n"
         "      --exclude GLOB      do not record functions whose name matches (repeatable)\n"
         "  -q, --quiet             no summary line at the end\n" COMMON_OPTIONS_HELP;
 
@@ -50,6 +54,8 @@ struct run_options {
         const char *run_id;
         bool quiet;
         uint64_t min_duration_ns;
+        const char *module;            /* -m MODULE: a Python module */
+        char **python_args;            /* a Python script's own arguments */
         unsigned long depth;
         const char *include[MAX_GLOBS], *exclude[MAX_GLOBS];
         size_t n_include, n_exclude;
@@ -58,12 +64,12 @@ struct run_options {
 
 static int parse(struct cli *cli, int argc, char **argv, struct run_options *o)
 {
-        enum { OPT_DEPTH = 0x400, OPT_INCLUDE, OPT_EXCLUDE };
+        enum { OPT_DEPTH = 0x400, OPT_INCLUDE, OPT_EXCLUDE, OPT_MIN_DURATION };
         static const struct option opts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "run-id", required_argument, NULL, 'i' },
                 { "quiet", no_argument, NULL, 'q' },
-                { "min-duration", required_argument, NULL, 'm' },
+                { "min-duration", required_argument, NULL, OPT_MIN_DURATION },
                 { "depth", required_argument, NULL, OPT_DEPTH },
                 { "include", required_argument, NULL, OPT_INCLUDE },
                 { "exclude", required_argument, NULL, OPT_EXCLUDE },
@@ -77,6 +83,10 @@ static int parse(struct cli *cli, int argc, char **argv, struct run_options *o)
         while ((c = getopt_long(argc, argv, "+:d:i:m:qhj", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'm':
+                        /* python3 -m's meaning: the rest is the module's. */
+                        o->module = optarg;
+                        goto done;
+                case OPT_MIN_DURATION:
                         if (parse_duration(optarg, &o->min_duration_ns) < 0)
                                 return cli_error(EINVAL, "--min-duration takes a duration such as 1us or 50ns, not '%s'",
                                                  optarg);
@@ -112,9 +122,58 @@ static int parse(struct cli *cli, int argc, char **argv, struct run_options *o)
                                 return r;
                 }
         }
-        if (optind >= argc)
+done:
+        if (!o->module && optind >= argc)
                 return cli_error(EINVAL, "what should I run? (usage: ferret run [--db DB] PROG [ARGS...])");
         o->prog = argv + optind;
+        return 1;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The original tool's form, `ferret run my_script.py --db traces.db`: after a
+ * Python script (or -m MODULE), ferret's own options may follow; the
+ * script's arguments come after "--". Moves the options into @o and leaves
+ * o->prog at the script's arguments. */
+static int parse_python_tail(struct cli *cli, int argc, char **argv, struct run_options *o)
+{
+        char **rest = o->prog + (o->module ? 0 : 1);
+        int n = (int)(argv + argc - rest), i = 0;
+        while (i < n) {
+                const char *a = rest[i];
+                const char *value = i + 1 < n ? rest[i + 1] : NULL;
+                if (strcmp(a, "--") == 0) {
+                        i++;
+                        break;
+                }
+                if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+                        o->quiet = true;
+                        i++;
+                        continue;
+                }
+                const char **slot = NULL;
+                if (strcmp(a, "--db") == 0 || strcmp(a, "-d") == 0)
+                        slot = &o->db;
+                else if (strcmp(a, "--run-id") == 0 || strcmp(a, "-i") == 0)
+                        slot = &o->run_id;
+                else if (strcmp(a, "--include") == 0) {
+                        if (o->n_include == MAX_GLOBS)
+                                return cli_error(EINVAL, "--include: at most %d patterns", MAX_GLOBS);
+                        slot = &o->include[o->n_include++];
+                } else if (strcmp(a, "--runtime-dir") == 0)
+                        slot = &cli->runtime_dir;
+                else
+                        return cli_error(EINVAL, "unknown option '%s' after the script (its arguments go after --)", a);
+                if (!value)
+                        return cli_error(EINVAL, "option '%s' needs a value", a);
+                *slot = value;
+                i += 2;
+        }
+        o->python_args = rest + i;
         return 1;
 }
 
@@ -324,14 +383,64 @@ static void print_summary(const char *dir, const char *run_id, const char *db, c
         ferret__response__free_unpacked(resp, NULL);
 }
 
+/* A Python program runs under `python3 -m ferret run`, the package's
+ * zero-code mode; this command has chosen the daemon and recorded the
+ * process, which FERRET_TRACEPARENT tells the package. From the build
+ * tree the package sits beside this program's directory. */
+static char **python_command(const struct run_options *o, char *const *exe_argv)
+{
+        size_t n = 0;
+        while (o->python_args[n])
+                n++;
+        char **argv = calloc(8 + 2 * o->n_include + n, sizeof(*argv));
+        if (!argv)
+                return NULL;
+        size_t k = 0;
+        const char *python = getenv("FERRET_PYTHON");
+        argv[k++] = (char *)(python && *python ? python : "python3");
+        argv[k++] = "-m";
+        argv[k++] = "ferret";
+        argv[k++] = "run";
+        for (size_t i = 0; i < o->n_include; i++) {
+                argv[k++] = "--include";
+                argv[k++] = (char *)o->include[i];
+        }
+        argv[k++] = "--";
+        if (o->module) {
+                argv[k++] = "-m";
+                argv[k++] = (char *)o->module;
+        } else
+                argv[k++] = exe_argv[0];
+        for (size_t i = 0; i < n; i++)
+                argv[k++] = o->python_args[i];
+
+        char package[PATH_MAX];
+        if (cli_find_helper("python/ferret/__init__.py", ".", package, sizeof(package)) == 0 &&
+            strstr(package, "/python/ferret/__init__.py")) {
+                *strstr(package, "/ferret/__init__.py") = '\0';
+                const char *old = getenv("PYTHONPATH");
+                char value[PATH_MAX * 2];
+                snprintf(value, sizeof(value), "%s%s%s", package, old && *old ? ":" : "", old && *old ? old : "");
+                setenv("PYTHONPATH", value, 1);
+        }
+        return argv;
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
         struct run_options o = { 0 };
         struct private_daemon own = { .pid = -1 };
         char dir[PATH_MAX], db[PATH_MAX], agent[PATH_MAX], run_id[256], cmdline[1024], tp[FERRET_TRACEPARENT_LEN + 1];
+        char **spawn_argv, **python_argv = NULL;
         int r = parse(cli, argc, argv, &o);
         if (r <= 0)
                 return r;
+        bool python = o.module || ends_with(o.prog[0], ".py");
+        if (python) {
+                r = parse_python_tail(cli, argc, argv, &o);
+                if (r <= 0)
+                        return r;
+        }
 
         r = cli_find_helper("libferret-agent.so", "libclient", agent, sizeof(agent));
         if (r < 0)
@@ -340,7 +449,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (r < 0)
                 return r;
 
-        const char *prog = strrchr(o.prog[0], '/') ? strrchr(o.prog[0], '/') + 1 : o.prog[0];
+        const char *prog = o.module ? o.module
+                         : strrchr(o.prog[0], '/') ? strrchr(o.prog[0], '/') + 1 : o.prog[0];
         if (o.run_id)
                 snprintf(run_id, sizeof(run_id), "%s", o.run_id);
         else if (getenv("FERRET_RUN_ID") && *getenv("FERRET_RUN_ID"))
@@ -360,13 +470,16 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         unsetenv("FERRET_DISABLE");
 
         ferret_span_t *span = ferret_span_begin(prog);
-        join_args(o.prog, cmdline, sizeof(cmdline));
+        join_args(argv + 1, cmdline, sizeof(cmdline));
         ferret_span_tag_str(span, "cmdline", cmdline);
         if (ferret_ctx_format(ferret_span_context(span), tp, sizeof(tp)) == 0)
                 setenv("FERRET_TRACEPARENT", tp, 1);
         set_preload(agent);
         export_function_options(&o);
         setenv("FERRET_AGENT_SKIP_SELF", "1", 1);
+        spawn_argv = o.prog;
+        if (python && !(spawn_argv = python_argv = python_command(&o, o.prog)))
+                return cli_error(ENOMEM, "out of memory");
 
         sigset_t set, old;
         sigemptyset(&set);
@@ -381,13 +494,13 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         posix_spawnattr_setsigdefault(&attr, &set);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         pid_t child;
-        int spawn_error = posix_spawnp(&child, o.prog[0], NULL, &attr, o.prog, environ);
+        int spawn_error = posix_spawnp(&child, spawn_argv[0], NULL, &attr, spawn_argv, environ);
         posix_spawnattr_destroy(&attr);
         unsetenv("LD_PRELOAD");
 
         int exit_code;
         if (spawn_error) {
-                cli_error(spawn_error, "cannot run %s: %s", o.prog[0], strerror(spawn_error));
+                cli_error(spawn_error, "cannot run %s: %s", spawn_argv[0], strerror(spawn_error));
                 ferret_span_set_status(span, FERRET_STATUS_ERROR, strerror(spawn_error));
                 exit_code = spawn_error == ENOENT ? 127 : 126;
         } else {
@@ -408,5 +521,6 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         ferret_shutdown();
         if (own.pid > 0)
                 private_daemon_stop(&own);
+        free(python_argv);
         return exit_code;
 }

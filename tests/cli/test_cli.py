@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -400,6 +401,70 @@ class Run(CliTest):
         self.assertIn("ld", {n["name"] for n, _ in walk(drivers[0]["children"])})
         for n, _ in walk([root]):
             self.assertLessEqual(n["max_ns"], root["total_ns"])  # nothing outlasts make
+
+    MY_SCRIPT = """\
+# my_script.py
+import asyncio
+import time
+
+def heavy_computation(n: int):
+    # Simulates CPU-bound synchronous work
+    count = 0
+    for i in range(n):
+        count += i * i
+    return count
+
+async def fetch_database_item(item_id: int):
+    # Simulates IO-bound asynchronous work
+    await asyncio.sleep(0.02)
+    return f"item_{item_id}"
+
+async def main():
+    print("Starting Workload...")
+    # Mixes async IO and sync CPU work
+    await fetch_database_item(101)
+    heavy_computation(50_000)
+    print("Done!")
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+    def test_python_script_original_form(self):
+        # The original README, unchanged: ferret run my_script.py --db traces.db,
+        # then ferret analyze traces.db --tree.
+        with open(self.path("my_script.py"), "w") as f:
+            f.write(self.MY_SCRIPT)
+        env = dict(self.env, FERRET_PYTHON=sys.executable)
+        r = ferret("run", "my_script.py", "--db", "traces.db", env=env, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Done!", r.stdout)
+        tree = ferret_json("analyze", self.path("traces.db"), "--tree")
+        mains = [n for n, _ in walk(tree["roots"]) if n["name"] == "main"]
+        self.assertEqual(len(mains), 1, tree)
+        main = mains[0]
+        self.assertEqual(main["kind"], "async")
+        below = {c["name"]: c for c in main["children"]}
+        fetch, heavy = below["fetch_database_item"], below["heavy_computation"]
+        self.assertEqual((fetch["kind"], heavy["kind"]), ("async", "sync"))
+        self.assertGreaterEqual(fetch["total_ns"], 20_000_000)
+        self.assertLess(fetch["total_ns"], 200_000_000)
+        self.assertLess(fetch["start_ns"], heavy["start_ns"])
+        text = ferret("analyze", self.path("traces.db"), "--tree", check=True).stdout
+        self.assertIn("fetch_database_item - ", text)
+        self.assertIn("(async)", text)
+
+    def test_python_module_exit_status(self):
+        os.mkdir(self.path("pkg"))
+        with open(self.path("pkg", "job.py"), "w") as f:
+            f.write("import sys\ndef work():\n    return 42\nwork()\nsys.exit(int(sys.argv[1]))\n")
+        env = dict(self.env, FERRET_PYTHON=sys.executable)
+        r = ferret("run", "--db", "m.db", "--run-id", "module", "-m", "pkg.job", "--", "3", env=env, cwd=self.dir)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        names = {n["name"] for n, _ in walk(self.merged("module", db="m.db")["roots"])}
+        self.assertIn("work", names)
+        bad = ferret("run", "my_script.py", "--frobnicate", env=env, cwd=self.dir)
+        self.assert_one_line_error(bad, 2, "its arguments go after --")
 
     def test_runs_and_default_run(self):
         self.run_traced("true", run_id="first")
