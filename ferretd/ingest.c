@@ -47,6 +47,7 @@ struct ingest {
         uint64_t first_pending_ns;       /* 0 when nothing is pending */
         bool failing;                    /* the last commit failed */
 
+        struct wire_decoder decoder;
         struct wire_spans spans;
         struct u64map child_ns;          /* parent span id -> time of its children seen */
         struct retention_config retention;
@@ -146,43 +147,36 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
 
         if (len > WIRE_MAX_MESSAGE_BYTES)
                 return reject(in, "larger than the limit", len);
-        Ferret__Batch *b = wire_batch_unpack(data, len);
-        if (!b)
+        Ferret__Batch *b;
+        r = wire_batch_decode(&in->decoder, data, len, &b);
+        if (r == -EPROTO)
                 return reject(in, "not a Batch", len);
-        if (b->version != WIRE_PROTOCOL_VERSION) {
-                r = reject(in, "unsupported protocol version", len);
-                goto out;
-        }
-        if (!b->run_id[0] || strlen(b->run_id) > 255 || !b->client_id) {
-                r = reject(in, "no run id or client id", len);
-                goto out;
-        }
+        if (r < 0)
+                return r;
+        if (b->version != WIRE_PROTOCOL_VERSION)
+                return reject(in, "unsupported protocol version", len);
+        if (!b->run_id[0] || strlen(b->run_id) > 255 || !b->client_id)
+                return reject(in, "no run id or client id", len);
         wire_spans_clear(&in->spans);
         uint32_t pid = b->process ? b->process->pid : 0;
         if (b->spans) {
                 r = wire_spans_append(&in->spans, b->spans, pid, &reason);
-                if (r == -EPROTO) {
-                        r = reject(in, reason, len);
-                        goto out;
-                }
+                if (r == -EPROTO)
+                        return reject(in, reason, len);
                 if (r < 0)
-                        goto out;
+                        return r;
                 for (size_t i = 0; i < b->spans->n_strings; i++)
-                        if (strlen(b->spans->strings[i]) > WIRE_MAX_NAME_BYTES) {
-                                r = reject(in, "string longer than the limit", len);
-                                goto out;
-                        }
+                        if (strlen(b->spans->strings[i]) > WIRE_MAX_NAME_BYTES)
+                                return reject(in, "string longer than the limit", len);
         }
 
         struct run *run;
         r = runs_get(&in->runs, b->run_id, &run);
-        if (r < 0) {
-                log_error_errno(r, "Failed to load run %s: %m", b->run_id);
-                goto out;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to load run %s: %m", b->run_id);
         r = account(in, run, b);
         if (r < 0)
-                goto out;
+                return r;
         if (in->spans.n) {
                 uint64_t first = UINT64_MAX;
                 for (size_t i = 0; i < in->spans.n; i++)
@@ -200,10 +194,7 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
         atomic_fetch_add(&counters_g.received_batches, 1);
         atomic_fetch_add(&counters_g.received_spans, in->spans.n);
         atomic_fetch_add(&counters_g.dropped_by_clients, b->dropped);
-        r = 0;
-out:
-        ferret__batch__free_unpacked(b, NULL);
-        return r;
+        return 0;
 }
 
 static int commit(struct ingest *in)
@@ -436,6 +427,7 @@ void ingest_stop(struct ingest *in)
         u64map_free(&in->pending_acks);
         u64map_free(&in->child_ns);
         wire_spans_free(&in->spans);
+        wire_decoder_free(&in->decoder);
         free(in->by_name);
         close(in->wake_fd);
         pthread_mutex_destroy(&in->remove_lock);

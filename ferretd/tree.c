@@ -60,6 +60,7 @@ struct merged_tree {
         Ferret__Tag **tag_ptrs;
         size_t n_tags, cap_tags;
         struct wire_spans scratch;
+        struct wire_decoder decoder;
 };
 
 static int grow(void **array, size_t *cap, size_t need, size_t elem)
@@ -106,8 +107,8 @@ static int visit_batch(const void *key, size_t key_len, const void *value, size_
         uint32_t b = (uint32_t)t->n_batches;
         t->batches[t->n_batches++] = (ProtobufCBinaryData){ .len = value_len, .data = copy };
 
-        Ferret__Batch *batch = wire_batch_unpack(value, value_len);
-        if (!batch)
+        Ferret__Batch *batch;
+        if (wire_batch_decode(&t->decoder, value, value_len, &batch) < 0)
                 return 0;       /* validated at ingest; a damaged one is skipped */
         wire_spans_clear(&t->scratch);
         int r = 0;
@@ -128,7 +129,6 @@ static int visit_batch(const void *key, size_t key_len, const void *value, size_
                         };
                 }
         }
-        ferret__batch__free_unpacked(batch, NULL);
         return r;
 }
 
@@ -497,5 +497,6 @@ void merged_tree_free(struct merged_tree *t)
         free(t->tags);
         free(t->tag_ptrs);
         wire_spans_free(&t->scratch);
+        wire_decoder_free(&t->decoder);
         free(t);
 }

@@ -91,3 +91,13 @@ int64_t wire_strtab_add(struct wire_strtab *t, const char *s, size_t len);
 
 /* Unpacks a Batch, refusing messages above WIRE_MAX_MESSAGE_BYTES. */
 Ferret__Batch *wire_batch_unpack(const void *data, size_t size);
+
+/* The fast path for the same: decodes into an arena the decoder keeps and
+ * reuses, so the Batch it returns is valid until the next call (do not
+ * free it). Returns 0, -EPROTO for a malformed message, or -ENOMEM. */
+struct wire_decoder {
+        uint8_t *arena;
+        size_t arena_cap;
+};
+int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Ferret__Batch **ret);
+void wire_decoder_free(struct wire_decoder *d);
