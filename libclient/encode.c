@@ -386,15 +386,10 @@ int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t *
         batch.spans = &cols;
         batch.n_notes = e->n_notes;
         batch.notes = (char **)e->notes;
-        size_t len = ferret__batch__get_packed_size(&batch);
-        if (len > e->packed_cap) {
-                uint8_t *p = realloc(e->packed, len);
-                if (!p)
-                        return -ENOMEM;
-                e->packed = p;
-                e->packed_cap = len;
-        }
-        ferret__batch__pack(&batch, e->packed);
+        size_t len;
+        int r = wire_batch_pack(&batch, &e->packed, &e->packed_cap, &len);
+        if (r < 0)
+                return r;
         *ret = e->packed;
         *ret_len = len;
         return 0;

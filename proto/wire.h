@@ -101,3 +101,8 @@ struct wire_decoder {
 };
 int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Ferret__Batch **ret);
 void wire_decoder_free(struct wire_decoder *d);
+
+/* Encodes @b (whose spans must not be NULL) into *buf, growing it (and
+ * *cap) as needed; the same bytes protobuf-c would accept. Returns 0 or
+ * -ENOMEM. */
+int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *ret_len);
