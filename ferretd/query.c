@@ -72,12 +72,21 @@ static void send_error(struct query *q, const void *identity, size_t identity_le
         send_response(q, identity, identity_len, &resp);
 }
 
-/* Resolves a run name ("" is the newest) to its number. */
-static int resolve_run(struct query *q, const char *name, uint32_t *ret)
+/* Resolves a run name ("" is the newest) to its number and loads its
+ * record. A run that does not exist is answered here, with -ENOENT
+ * returned so the caller just stops. */
+static int resolve_run(struct query *q, const void *id, size_t id_len, const char *name, uint32_t *ret,
+                       Ferret__RunInfo **ret_info)
 {
-        if (!name || !*name)
-                return store_newest_run(q->store, ret);
-        return store_run_number(q->store, name, ret);
+        int r = !name || !*name ? store_newest_run(q->store, ret) : store_run_number(q->store, name, ret);
+        if (r == -ENOENT) {
+                if (name && *name)
+                        send_error(q, id, id_len, -ENOENT, "no run named '%s'", name);
+                else
+                        send_error(q, id, id_len, -ENOENT, "the database holds no runs yet");
+                return r;
+        }
+        return r < 0 ? r : store_load_run(q->store, *ret, ret_info);
 }
 
 /* --- runs --- */
@@ -258,16 +267,9 @@ static void handle_summary(struct query *q, const void *id, size_t id_len, const
                 prefix_len = 1;
         } else {
                 uint32_t run;
-                r = resolve_run(q, req->run, &run);
-                if (r == -ENOENT) {
-                        if (req->run && *req->run)
-                                send_error(q, id, id_len, -ENOENT, "no run named '%s'", req->run);
-                        else
-                                send_error(q, id, id_len, -ENOENT, "the database holds no runs yet");
+                r = resolve_run(q, id, id_len, req->run, &run, &info);
+                if (r == -ENOENT)
                         return;
-                }
-                if (r == 0)
-                        r = store_load_run(q->store, run, &info);
                 prefix_len = store_key_run_prefix(prefix, KEY_STATS, run);
         }
         if (r == 0)
@@ -365,16 +367,9 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
         Ferret__TreeResponse tree = FERRET__TREE_RESPONSE__INIT;
         Ferret__Response resp = FERRET__RESPONSE__INIT;
         uint32_t run;
-        int r = resolve_run(q, req->run, &run);
-        if (r == -ENOENT) {
-                if (req->run && *req->run)
-                        send_error(q, id, id_len, -ENOENT, "no run named '%s'", req->run);
-                else
-                        send_error(q, id, id_len, -ENOENT, "the database holds no runs yet");
+        int r = resolve_run(q, id, id_len, req->run, &run, &info);
+        if (r == -ENOENT)
                 return;
-        }
-        if (r == 0)
-                r = store_load_run(q->store, run, &info);
         if (r == 0 && req->expand) {
                 uint8_t prefix[5];
                 r = store_scan(q->store, prefix, store_key_run_prefix(prefix, KEY_CHUNK, run), false,

@@ -10,7 +10,7 @@
 void raw_open(struct raw_client *c, const char *dir)
 {
         char ep[256];
-        *c = (struct raw_client){ .client_id = 0x1234567890abcdefULL ^ (uint64_t)(uintptr_t)c };
+        *c = (struct raw_client){ .client_id = 0x1234567890abcdefULL ^ (uint64_t)(uintptr_t)c, .next_id = 1 };
         c->ctx = zmq_ctx_new();
         c->push = zmq_socket(c->ctx, ZMQ_PUSH);
         c->dealer = zmq_socket(c->ctx, ZMQ_DEALER);
@@ -35,63 +35,6 @@ void raw_send_bytes(struct raw_client *c, const void *data, size_t len)
         CHECK(zmq_send(c->push, data, len, 0) == (int)len);
 }
 
-void raw_send_spans(struct raw_client *c, const char *run, const char *name, const uint64_t *durations, size_t n,
-                    unsigned status)
-{
-        Ferret__Batch b = FERRET__BATCH__INIT;
-        Ferret__Process p = FERRET__PROCESS__INIT;
-        Ferret__SpanColumns cols = FERRET__SPAN_COLUMNS__INIT;
-        char *strings[] = { "", (char *)name };
-        uint64_t traces[2] = { 1, 2 };
-        uint32_t *zeros32 = calloc(n, sizeof(uint32_t)), *names = malloc(n * sizeof(uint32_t)),
-                 *flags = malloc(n * sizeof(uint32_t));
-        int64_t *ids = malloc(n * sizeof(int64_t)), *zeros64 = calloc(n, sizeof(int64_t)),
-                *starts = malloc(n * sizeof(int64_t));
-        for (size_t i = 0; i < n; i++) {
-                names[i] = 1;
-                flags[i] = status;
-                ids[i] = 1;            /* ids 1, 2, 3...: deltas of 1 */
-                starts[i] = 1000;      /* 1 µs apart */
-        }
-        cols.n_strings = 2;
-        cols.strings = strings;
-        cols.n_traces = 2;
-        cols.traces = traces;
-        cols.n_trace = cols.n_span_id = cols.n_parent = cols.n_name = cols.n_start = cols.n_duration = n;
-        cols.n_tid = cols.n_flags = cols.n_message = cols.n_tag_count = n;
-        cols.trace = zeros32;
-        cols.span_id = ids;
-        cols.parent = zeros64;
-        cols.name = names;
-        cols.start = starts;
-        cols.base_start_ns = 1700000000000000000ull;
-        cols.duration = (uint64_t *)durations;
-        cols.tid = zeros32;
-        cols.flags = flags;
-        cols.message = zeros32;
-        cols.tag_count = zeros32;
-        p.pid = 4242;
-        p.executable = "raw";
-        p.hostname = "test";
-        b.version = WIRE_PROTOCOL_VERSION;
-        b.process = &p;
-        b.run_id = (char *)run;
-        b.client_id = c->client_id;
-        b.seq = ++c->seq;
-        b.spans = &cols;
-        size_t len = ferret__batch__get_packed_size(&b);
-        uint8_t *buf = malloc(len);
-        ferret__batch__pack(&b, buf);
-        raw_send_bytes(c, buf, len);
-        free(buf);
-        free(zeros32);
-        free(names);
-        free(flags);
-        free(ids);
-        free(zeros64);
-        free(starts);
-}
-
 void raw_send_batch(struct raw_client *c, const char *run, const struct raw_spans *s)
 {
         Ferret__Batch b = FERRET__BATCH__INIT;
@@ -100,7 +43,8 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         size_t n = s->n;
         char **strings = calloc(n + 1, sizeof(char *));
         uint64_t traces[2] = { 1, 2 };
-        uint32_t *zeros32 = calloc(n, sizeof(uint32_t)), *names = malloc(n * sizeof(uint32_t));
+        uint32_t *zeros32 = calloc(n, sizeof(uint32_t)), *names = malloc(n * sizeof(uint32_t)),
+                 *flags = malloc(n * sizeof(uint32_t));
         int64_t *ids = malloc(n * sizeof(int64_t)), *parents = malloc(n * sizeof(int64_t)),
                 *starts = malloc(n * sizeof(int64_t));
         size_t n_strings = 1;
@@ -113,6 +57,7 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
                 if (k == n_strings)
                         strings[n_strings++] = (char *)s->names[i];
                 names[i] = (uint32_t)k;
+                flags[i] = s->status;
                 ids[i] = (int64_t)(s->ids[i] - prev);
                 prev = s->ids[i];
                 parents[i] = s->parents[i] ? (int64_t)(s->ids[i] - s->parents[i]) : 0;
@@ -132,7 +77,7 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         cols.base_start_ns = s->start_ns;
         cols.duration = (uint64_t *)s->durations;
         cols.tid = zeros32;
-        cols.flags = zeros32;
+        cols.flags = flags;
         cols.message = zeros32;
         cols.tag_count = zeros32;
         p.pid = 4343;
@@ -152,9 +97,26 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         free(strings);
         free(zeros32);
         free(names);
+        free(flags);
         free(ids);
         free(parents);
         free(starts);
+}
+
+void raw_send_spans(struct raw_client *c, const char *run, const char *name, const uint64_t *durations, size_t n,
+                    unsigned status)
+{
+        const char **names = malloc(n * sizeof(*names));
+        uint64_t *ids = malloc(n * sizeof(*ids)), *parents = calloc(n, sizeof(*parents));
+        for (size_t i = 0; i < n; i++) {
+                names[i] = name;
+                ids[i] = c->next_id++;
+        }
+        struct raw_spans s = { n, names, durations, ids, parents, 1700000000000000000ull, status };
+        raw_send_batch(c, run, &s);
+        free(names);
+        free(ids);
+        free(parents);
 }
 
 int raw_flush(struct raw_client *c, int timeout_ms)

@@ -12,6 +12,7 @@ struct raw_client {
         void *ctx, *push, *dealer;
         uint64_t client_id;
         uint64_t seq;
+        uint64_t next_id;             /* span ids for raw_send_spans */
 };
 
 void raw_open(struct raw_client *c, const char *runtime_dir);
@@ -21,13 +22,15 @@ void raw_send_bytes(struct raw_client *c, const void *data, size_t len);
 void raw_send_spans(struct raw_client *c, const char *run, const char *name, const uint64_t *durations, size_t n,
                     unsigned status);
 /* The general form: span i is named names[i], lasts durations[i], starts
- * at start_ns + i µs, has id ids[i] and parent parents[i] (0: a root). */
+ * at start_ns + i µs, has id ids[i] and parent parents[i] (0: a root), and
+ * status @status. */
 struct raw_spans {
         size_t n;
         const char *const *names;
         const uint64_t *durations;
         const uint64_t *ids, *parents;
         uint64_t start_ns;
+        unsigned status;              /* of every span */
 };
 void raw_send_batch(struct raw_client *c, const char *run, const struct raw_spans *s);
 

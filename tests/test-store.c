@@ -37,7 +37,7 @@ TEST(self_time_and_orphans)
         const char *names[] = { "leaf", "a", "b", "root", "orphan" };
         uint64_t durations[] = { 10000, 30000, 20000, 100000, 5000 };
         uint64_t ids[] = { 4, 2, 3, 1, 5 }, parents[] = { 2, 1, 1, 0, 999 };
-        struct raw_spans s = { 5, names, durations, ids, parents, 1700000000000000000ull };
+        struct raw_spans s = { 5, names, durations, ids, parents, 1700000000000000000ull, 0 };
         raw_send_batch(&c, "known", &s);
         CHECK_EQ(raw_flush(&c, 10000), 0);
 
@@ -143,7 +143,7 @@ static void send_at(struct raw_client *c, const char *run, uint64_t start_ns, si
                 d[i] = 1000 + (i * 7919) % 100000;
                 ids[i] = c->seq * 1000000 + i + 1;
         }
-        struct raw_spans s = { n, names, d, ids, parents, start_ns };
+        struct raw_spans s = { n, names, d, ids, parents, start_ns, 0 };
         raw_send_batch(c, run, &s);
         free(names);
         free(d);
