@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdarg.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -28,6 +31,15 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
         va_end(ap);
         fputc('\n', stderr);
         exit(1);
+}
+
+void harness_wait_ok(pid_t pid, const char *file, int line)
+{
+        int status;
+        if (waitpid(pid, &status, 0) != pid)
+                harness_fail(file, line, "waitpid(%d): %s", (int)pid, strerror(errno));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                harness_fail(file, line, "child %d failed: status %d", (int)pid, status);
 }
 
 int main(int argc, char **argv)

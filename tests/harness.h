@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include <sys/types.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,10 @@ void harness_fail(const char *file, int line, const char *fmt, ...) __attribute_
                 if (r_ < 0) \
                         harness_fail(__FILE__, __LINE__, "%s failed: %lld (%s)", #expr, r_, strerror((int)-r_)); \
         } while (0)
+
+/* Waits for the child @pid, which must exit with status 0. */
+void harness_wait_ok(pid_t pid, const char *file, int line);
+#define WAIT_OK(pid) harness_wait_ok((pid), __FILE__, __LINE__)
 
 #define SKIP(...) \
         do { \

@@ -19,14 +19,6 @@
 
 extern void __asan_init(void) __attribute__((weak));
 
-static void wait_ok(pid_t pid)
-{
-        int status;
-        CHECK_EQ(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                harness_fail(__FILE__, __LINE__, "child %d failed: status %d", (int)pid, status);
-}
-
 static atomic_bool stop_noise;
 
 /* Spans from other threads while the main thread forks; a bounded number,
@@ -85,7 +77,7 @@ TEST(fork_from_threads)
                         fprintf(stderr, "flush in the parent: %s\n", ferret_strerror(r));
                 _exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 && (r == 0 || r == -ENODATA) ? 0 : 1);
         }
-        wait_ok(test);
+        WAIT_OK(test);
 
         struct flat_tree t;
         flat_tree_load(&f, "fork", &t);

@@ -122,13 +122,22 @@ TEST(wire_rejects_inconsistent_columns)
         wire_spans_free(&out);
 }
 
+/* xorshift64: a reproducible random sequence. */
+static uint64_t xorshift(uint64_t *x)
+{
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        return *x;
+}
+
 /* The fast packer and decoder agree with protobuf-c on every field, for
  * batches of random shape, and the decoder refuses what protobuf-c refuses. */
 TEST(wire_decoder_matches_protobuf_c)
 {
         struct wire_decoder d = { 0 };
         uint64_t x = 0x853c49e6748fea9bull;
-#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+#define RND() xorshift(&x)
         for (int round = 0; round < 200; round++) {
                 size_t n = RND() % 300, nt = RND() % 50;
                 Ferret__Batch b = FERRET__BATCH__INIT;
@@ -144,8 +153,11 @@ TEST(wire_decoder_matches_protobuf_c)
                 Ferret__TagType *types = calloc(nt + 1, sizeof(*types));
                 for (size_t i = 0; i < n; i++) {
                         u32[i] = (uint32_t)(RND() % 4);
-                        s64[i] = (int64_t)RND() >> (RND() % 60);
-                        u64[i] = RND() >> (RND() % 64);
+                        uint64_t value = RND(), shift = RND();
+                        s64[i] = (int64_t)value >> (shift % 60);
+                        value = RND();
+                        shift = RND();
+                        u64[i] = value >> (shift % 64);
                 }
                 for (size_t i = 0; i < nt; i++)
                         dbl[i] = (double)RND() / 3.0;
