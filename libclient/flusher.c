@@ -336,12 +336,15 @@ int flusher_start(void)
          * which calls getenv), and a background thread doing that could
          * race with the program's own setenv. pthread_create's barrier
          * hands them over to the flusher thread. */
-        f->transport_ok = transport_open(&f->transport, client_g.runtime_dir) == 0;
-
-        /* The flusher takes no signal: they belong to the program. */
+        /* Signals belong to the program. Blocked while the sockets are
+         * made: ZeroMQ's calls wait on its I/O thread, and a signal arriving
+         * meanwhile fails them with EINTR (a 50 us profiling timer did, one
+         * start in thirty), leaving the client without a daemon. The
+         * flusher thread inherits the mask and takes no signal at all. */
         sigset_t all, old;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
+        f->transport_ok = transport_open(&f->transport, client_g.runtime_dir) == 0;
         int r = -pthread_create(&client_g.flusher, NULL, flusher_main, f);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (r == 0)
