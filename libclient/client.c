@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "notes.h"
+#include "ring.h"
 #include "clock.h"
 
 struct client client_g = {
@@ -130,12 +132,7 @@ static int client_init(void)
                 client_g.root_parent = (ferret_ctx_t){ 0 };
 
         client_g.buffer_bytes = parse_size(getenv("FERRET_BUFFER_SIZE"), DEFAULT_BUFFER_BYTES);
-        /* A ring per thread: large enough to ride out a flusher that is
-         * busy for a while, small enough that 16 threads fit the buffer. */
-        uint64_t ring = 1u << 20;
-        while (ring > 16 * 1024 && ring * 16 > client_g.buffer_bytes)
-                ring >>= 1;
-        client_g.ring_bytes = ring;
+        client_g.ring_bytes = RING_HOME_BYTES;
         client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
         const char *on_full = getenv("FERRET_ON_FULL");
         if (on_full && strncmp(on_full, "block:", 6) == 0)
@@ -240,6 +237,7 @@ static void atfork_child(void)
                 client_g.root_parent = at_fork;
         read_identity();
         thread_states_after_fork_child(tls_state ? tls_state->current : NULL);
+        notes_after_fork_child();
         flusher_after_fork_child();
 
         /* The eventfd is shared with the parent; the child needs its own. */

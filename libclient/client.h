@@ -58,7 +58,6 @@ enum {
         RECORD_FUNC = 3,              /* struct func_record: a function call */
         RECORD_CONTEXT = 4,           /* struct context_record: trace and thread of the calls that follow */
         RECORD_FOLD = 5,              /* struct fold_record: short calls, counted, not recorded one by one */
-        RECORD_NOTE = 6,              /* struct note_record: a line for the run's summary */
 };
 
 struct record_header {
@@ -83,11 +82,6 @@ struct fold_record {
         struct record_header h;
         uint64_t fn, count, total_ticks, max_ticks;
         uint64_t untimed;             /* calls counted without a duration (guarded) */
-};
-
-struct note_record {
-        struct record_header h;       /* h.len: text bytes, NUL included */
-        char text[];
 };
 
 struct record {
@@ -133,16 +127,42 @@ static inline bool slot_open(struct ferret_span *s)
         return atomic_load_explicit(&s->state, memory_order_acquire) & SLOT_OPEN;
 }
 
+/* A thread's ring is a chain of segments. It starts in its home segment;
+ * when that fills, the producer links an overflow segment twice the size
+ * (charged to FERRET_BUFFER_SIZE) and writes there, while the flusher
+ * finishes the older one and follows the link. Once the flusher has left
+ * home, the producer goes back to it: the home segment stays warm in the
+ * cache, overflow segments only absorb bursts. Segments are mmap()ed, so
+ * that growing is safe in a signal handler; the descriptor sits in the page
+ * after the data. */
+struct ring_segment {
+        char *data;
+        uint64_t size;                        /* a power of two */
+        uint64_t start;                       /* first ring position stored here */
+        uint64_t end;                         /* one past the last; set before next */
+        _Atomic(struct ring_segment *) next;  /* the segment the producer went on to */
+        struct ring_segment *retired_next;    /* the flusher's list of segments to unmap */
+        bool charged;                         /* counted in client.allocated_bytes */
+};
+
 struct ring {
         _Atomic uint64_t head;        /* written by the producer */
         char pad0[56];
         _Atomic uint64_t tail;        /* written by the consumer */
-        char pad1[56];
-        uint64_t tail_seen;           /* the producer's last view of tail */
+        _Atomic(struct ring_segment *) cseg;  /* the consumer's segment */
+        struct ring_segment *retired; /* left by the consumer, unmapped once released */
+        _Atomic(struct ring_segment *) spare; /* a released overflow segment, kept for the next burst */
+        uint64_t spare_since_ns;      /* when the consumer kept it (consumer only) */
+        char pad1[24];
+        /* The producer's side: its segment, copied out for the hot path. */
+        uint64_t tail_seen;           /* the producer's last view of tail, at least start */
         uint64_t wake_at;             /* head position past which to check on the flusher */
         uint32_t full_skip;           /* spans to drop before looking at tail again */
-        uint64_t size;                /* a power of two */
-        char *data;
+        uint64_t size;                /* seg->size */
+        char *data;                   /* seg->data */
+        uint64_t start;               /* seg->start */
+        struct ring_segment *seg;
+        struct ring_segment *home;
 };
 
 struct thread_state {
@@ -184,7 +204,7 @@ struct client {
         char hostname[256];
         uint64_t start_wall_ns;
         uint64_t buffer_bytes;
-        uint64_t ring_bytes;
+        uint64_t ring_bytes;                 /* a new thread's ring */
         int exit_timeout_ms;
         int full_wait_ms;                    /* FERRET_ON_FULL=block:MS, else 0 (drop) */
 

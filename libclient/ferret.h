@@ -13,9 +13,10 @@
  *   time and pid).
  * - FERRET_TRACEPARENT: a W3C traceparent; root spans become its children.
  * - FERRET_DISABLE=1: record nothing; every call returns at once.
- * - FERRET_BUFFER_SIZE: the per-process memory bound for buffered spans
- *   (bytes, k/M suffixes; default 16M). Each thread that traces also keeps
- *   64 KiB for its open spans.
+ * - FERRET_BUFFER_SIZE: the per-process memory for bursts (bytes, k/M
+ *   suffixes; default 16M). Each thread that traces has a 1 MiB ring of its
+ *   own (mapped lazily) and 64 KiB for its open spans; a burst that fills
+ *   the ring overflows into this budget before anything is dropped.
  * - FERRET_ON_FULL=block:MS: when the buffer is full, wait up to MS
  *   milliseconds for room instead of dropping (for tests and benchmarks).
  * - FERRET_EXIT_TIMEOUT_MS: how long exit may wait for buffered spans to be

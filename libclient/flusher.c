@@ -17,6 +17,8 @@
 #include "client.h"
 #include "clock.h"
 #include "encode.h"
+#include "notes.h"
+#include "ring.h"
 #include "transport.h"
 
 #define IDLE_WAKE_MS 250
@@ -39,6 +41,7 @@ struct flusher {
         uint64_t local_dropped;       /* spans lost here: send or encode failures */
         uint64_t global_reported;
         uint64_t dropped_total;       /* reported to the daemon so far */
+        unsigned notes_sent;          /* notes.c's index of the next note to send */
 
         struct pending *pending;      /* ring positions to release after a send */
         size_t n_pending, cap_pending;
@@ -166,14 +169,21 @@ static void send_batch(struct flusher *f, bool patient)
         release_pending(f);
 }
 
-static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient)
+static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient, uint64_t now_ns)
 {
         struct ring *ring = &ts->ring;
+        ring_consumer_release(ring, now_ns);
         uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
         uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
+        struct ring_segment *seg = ring_consumer_segment(ring, pos);
+        uint64_t limit = ring_segment_limit(seg, head);
 
         while (pos < head) {
-                const void *at = ring->data + (pos & (ring->size - 1));
+                if (pos == limit) {
+                        seg = ring_consumer_segment(ring, pos);
+                        limit = ring_segment_limit(seg, head);
+                }
+                const void *at = seg->data + (pos & (seg->size - 1));
                 const struct record_header *h = at;
                 int e = 0;
                 switch (h->type) {
@@ -193,9 +203,6 @@ static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient)
                 case RECORD_FOLD:
                         e = encoder_add_fold(&f->enc, at);
                         break;
-                case RECORD_NOTE:
-                        e = encoder_add_note(&f->enc, ((const struct note_record *)at)->text);
-                        break;
                 }
                 if (e == -ENOSPC) {
                         note_pending(f, ts, pos);
@@ -208,6 +215,8 @@ static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient)
                 }
                 pos += h->size;
         }
+        /* Off a finished segment now, so that the producer may go home. */
+        ring_consumer_segment(ring, pos);
         note_pending(f, ts, pos);
         atomic_store_explicit(&ts->wake_pending, false, memory_order_relaxed);
 }
@@ -216,8 +225,10 @@ static void drain_all(struct flusher *f, bool patient)
 {
         clock_convert_now(&f->enc.conv);
         func_calibrated(f->enc.conv.ns_per_tick);
+        uint64_t now_ns = mono_ns();
         for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next)
-                drain_ring(f, ts, patient);
+                drain_ring(f, ts, patient, now_ns);
+        notes_encode(&f->enc, &f->notes_sent);
         send_batch(f, patient);
 }
 

@@ -20,6 +20,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "notes.h"
 #include "ring.h"
 
 #define FUNC_STACK 2048               /* recorded frames a thread may hold */
@@ -48,9 +49,9 @@ struct func_entry {
         uint64_t fn;
         uint8_t state;
         bool dirty;                   /* has folded calls not yet written (and is in the dirty list) */
-        uint32_t calls;               /* recorded, for the guard */
+        uint32_t calls;               /* timed, recorded or not: for the guard */
         uint32_t tiny;                /* of which shorter than GUARD_TINY_NS */
-        uint64_t ticks;               /* of the recorded calls: their average stands in for guarded ones */
+        uint64_t ticks;               /* of the timed calls: their average stands in for guarded ones */
         uint64_t fold_count, fold_ticks, fold_max;
         uint64_t untimed;             /* guarded calls: counted only */
 };
@@ -152,10 +153,21 @@ static void ring_done(struct thread_state *ts, uint64_t head)
 
 static void mark_dirty(struct func_state *fs, struct func_entry *e, uint32_t index);
 
-static void write_fold(struct thread_state *ts, struct func_entry *e)
+/* What write_fold() does when the ring has no room. */
+enum fold_full {
+        FOLD_KEEP,                    /* the counts stay, to be written later */
+        FOLD_DROP,                    /* the entry is reused: counted as dropped */
+        FOLD_WAIT,                    /* the thread ends: wait for the flusher first */
+};
+
+static void write_fold(struct thread_state *ts, struct func_entry *e, enum fold_full when_full)
 {
         uint64_t head;
         struct fold_record *r = ring_write(ts, sizeof(*r), &head);
+        if (!r && when_full == FOLD_WAIT)
+                r = ring_wait_room(ts, sizeof(*r), &head, client_g.exit_timeout_ms);
+        if (!r && when_full == FOLD_KEEP)
+                return;
         if (r) {
                 r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FOLD };
                 r->fn = e->fn;
@@ -170,23 +182,11 @@ static void write_fold(struct thread_state *ts, struct func_entry *e)
         e->dirty = false;
 }
 
-static void write_note(struct thread_state *ts, const char *text)
-{
-        size_t len = strlen(text) + 1, size = (sizeof(struct note_record) + len + 7) & ~(size_t)7;
-        uint64_t head;
-        struct note_record *r = ring_write(ts, size, &head);
-        if (!r)
-                return;
-        r->h = (struct record_header){ .size = (uint32_t)size, .len = (uint16_t)len, .type = RECORD_NOTE };
-        memcpy(r->text, text, len);
-        ring_done(ts, head + size);
-}
-
 static void flush_folds(struct thread_state *ts, struct func_state *fs)
 {
         for (uint32_t i = 0; i < fs->n_dirty; i++)
                 if (fs->table[fs->dirty[i]].dirty)
-                        write_fold(ts, &fs->table[fs->dirty[i]]);
+                        write_fold(ts, &fs->table[fs->dirty[i]], FOLD_KEEP);
         fs->n_dirty = 0;
 }
 
@@ -197,7 +197,7 @@ static __attribute__((noinline)) struct func_entry *entry_slow(struct thread_sta
 {
         struct func_entry *e = &fs->table[h];
         if (e->dirty)
-                write_fold(ts, e);
+                write_fold(ts, e, FOLD_DROP);
         *e = (struct func_entry){ .fn = fn, .state = FUNC_RECORD };
         if (func_g.n_include || func_g.n_exclude) {
                 const char *name = symbols_name(fn);
@@ -297,7 +297,7 @@ static __attribute__((noinline)) void fold(struct thread_state *ts, struct func_
         if (ticks > e->fold_max)
                 e->fold_max = ticks;
         if (e->fold_count >= FOLD_FLUSH_COUNT)
-                write_fold(ts, e);
+                write_fold(ts, e, FOLD_KEEP);
 }
 
 /* Every GUARD_CHECK_EVERY recorded calls of a function: past GUARD_CALLS,
@@ -313,7 +313,26 @@ static __attribute__((noinline)) void guard_check(struct thread_state *ts, struc
         snprintf(note, sizeof(note), "stopped recording %s after %u calls, %u%% of them under %.0f ns; "
                  "its further calls are counted, not recorded", symbols_name(e->fn), e->calls,
                  (unsigned)(100.0 * e->tiny / e->calls), GUARD_TINY_NS);
-        write_note(ts, note);
+        notes_add(note);
+}
+
+static inline void record_call(struct thread_state *ts, struct func_state *fs, const struct func_frame *f,
+                               uint64_t t1)
+{
+        uint64_t head;
+        struct func_record *r = ring_write(ts, sizeof(*r), &head);
+        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, sizeof(*r), &head, client_g.full_wait_ms)))) {
+                counter_add(&ts->dropped, 1);
+                return;
+        }
+        r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC };
+        r->fn = f->fn;
+        r->t0 = f->t0;
+        r->t1 = t1;
+        r->span_id = f->id;
+        r->parent_id = fs->top ? fs->stack[fs->top - 1].id : fs->base_parent;
+        ring_done(ts, head + sizeof(*r));
+        counter_add(&ts->recorded, 1);
 }
 
 void ferret_function_exit(void *fn)
@@ -335,25 +354,13 @@ void ferret_function_exit(void *fn)
                 fold(ts, fs, f, ticks);
                 goto out;
         }
-        if (unlikely(ts->in_api)) {
+        if (likely(!ts->in_api))
+                record_call(ts, fs, f, t1);
+        else
                 counter_add(&ts->dropped, 1);
-                goto out;
-        }
-        uint64_t head;
-        struct func_record *r = ring_write(ts, sizeof(*r), &head);
-        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, sizeof(*r), &head)))) {
-                counter_add(&ts->dropped, 1);
-                goto out;
-        }
-        r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC };
-        r->fn = f->fn;
-        r->t0 = f->t0;
-        r->t1 = t1;
-        r->span_id = f->id;
-        r->parent_id = fs->top ? fs->stack[fs->top - 1].id : fs->base_parent;
-        ring_done(ts, head + sizeof(*r));
-        counter_add(&ts->recorded, 1);
 
+        /* The guard counts calls whether or not the ring had room: it is
+         * about what the function costs to record, not where it went. */
         struct func_entry *e = &fs->table[f->entry];
         if (e->fn == f->fn) {
                 e->ticks += ticks;
@@ -374,7 +381,7 @@ void func_thread_exit(struct thread_state *ts)
                 return;
         for (uint32_t i = 0; i < FUNC_TABLE; i++)
                 if (ts->func->table[i].dirty)
-                        write_fold(ts, &ts->func->table[i]);
+                        write_fold(ts, &ts->func->table[i], FOLD_WAIT);
         ts->func->n_dirty = 0;
         ts->func->depth = ts->func->top = 0;
 }

@@ -222,11 +222,11 @@ ferret_span_t *ferret_span_begin_in(ferret_ctx_t parent, const char *name)
         return ts ? begin_common(ts, &parent, 0, name) : NULL;
 }
 
-/* FERRET_ON_FULL=block:MS: wait (up to MS) for the flusher to make room
- * rather than drop. For tests and benchmarks that must be complete. */
-__attribute__((noinline)) void *ring_wait_room(struct thread_state *ts, uint64_t need, uint64_t *ret_head)
+/* FERRET_ON_FULL=block:MS, and a thread's last counts: wait (up to
+ * @wait_ms) for the flusher to make room rather than drop. */
+__attribute__((noinline)) void *ring_wait_room(struct thread_state *ts, uint64_t need, uint64_t *ret_head, int wait_ms)
 {
-        uint64_t until = clock_mono_ns() + (uint64_t)client_g.full_wait_ms * 1000000u;
+        uint64_t until = clock_mono_ns() + (uint64_t)wait_ms * 1000000u;
         ts->ring.wake_at = 0;
         ts->ring.full_skip = 0;
         do {
@@ -247,7 +247,7 @@ static inline __attribute__((always_inline)) void record_span(struct thread_stat
         uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
         uint64_t head;
         struct record *r = (struct record *)ring_reserve(&ts->ring, need, &head);
-        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, need, &head)))) {
+        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, need, &head, client_g.full_wait_ms)))) {
                 drop_one(ts);
                 return;
         }

@@ -13,46 +13,27 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "ring.h"
 
 __thread struct thread_state *tls_state __attribute__((tls_model("initial-exec")));
 
 #define ID_BLOCK 1024
 
-static void ring_reset(struct ring *r)
-{
-        atomic_store(&r->head, 0);
-        atomic_store(&r->tail, 0);
-        r->tail_seen = 0;
-        r->wake_at = r->size / 2;
-}
-
-/* FERRET_BUFFER_SIZE bounds the rings, the memory that grows with the
- * spans a process buffers; each thread also has a fixed 64 KiB of slots. */
+/* Each thread has a home ring of its own (and 64 KiB of slots); bursts
+ * that fill it overflow into FERRET_BUFFER_SIZE (ring.c). */
 static struct thread_state *state_alloc(void)
 {
-        uint64_t bytes = client_g.ring_bytes;
-        uint64_t before = atomic_fetch_add(&client_g.allocated_bytes, bytes);
-        if (before + bytes > client_g.buffer_bytes) {
-                atomic_fetch_sub(&client_g.allocated_bytes, bytes);
-                return NULL;
-        }
-
         struct thread_state *ts = aligned_alloc(64, (sizeof(*ts) + 63) & ~(size_t)63);
-        char *data = aligned_alloc(64, client_g.ring_bytes);
         struct ferret_span *slots = aligned_alloc(64, SLOTS_PER_THREAD * sizeof(*slots));
         if (slots)
                 memset(slots, 0, SLOTS_PER_THREAD * sizeof(*slots));
-        if (!ts || !data || !slots) {
+        if (ts)
+                memset(ts, 0, sizeof(*ts));
+        if (!ts || !slots || ring_init(&ts->ring, client_g.ring_bytes) < 0) {
                 free(ts);
-                free(data);
                 free(slots);
-                atomic_fetch_sub(&client_g.allocated_bytes, bytes);
                 return NULL;
         }
-        memset(ts, 0, sizeof(*ts));
-        ts->ring.data = data;
-        ts->ring.size = client_g.ring_bytes;
-        ts->ring.wake_at = ts->ring.size / 2;
         ts->slots = slots;
 
         /* Publish: the flusher walks this list without a lock. */
@@ -163,20 +144,11 @@ uint64_t thread_state_next_id_block(struct thread_state *ts)
         return ts->id_next;
 }
 
-/* Called when the ring's head passes wake_at: wakes the flusher if the ring
- * is more than half full, and sets where to look next. Reading the tail
- * costs a cache miss (the flusher writes it), so it is done here only. */
+/* Called when the ring's head passes wake_at (see ring_wake_check). */
 void thread_state_wake_flusher(struct thread_state *ts)
 {
-        struct ring *r = &ts->ring;
-        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (head - r->tail_seen <= r->size / 2) {
-                r->wake_at = r->tail_seen + r->size / 2;
+        if (!ring_wake_check(&ts->ring))
                 return;
-        }
-        /* Still over half: look again after another sixteenth. */
-        r->wake_at = head + r->size / 16;
         if (atomic_load_explicit(&ts->wake_pending, memory_order_relaxed))
                 return;
         atomic_store_explicit(&ts->wake_pending, true, memory_order_relaxed);
@@ -193,8 +165,10 @@ void thread_states_after_fork_child(struct ferret_span *keep_current)
 {
         (void)keep_current;
         client_g.free_states = NULL;
+        uint64_t charged = 0;
         for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
-                ring_reset(&ts->ring);
+                ring_reset_after_fork(&ts->ring);
+                charged += ts->ring.seg->charged ? ts->ring.seg->size : 0;
                 atomic_store(&ts->recorded, 0);
                 atomic_store(&ts->dropped, 0);
                 ts->dropped_reported = 0;
@@ -217,4 +191,5 @@ void thread_states_after_fork_child(struct ferret_span *keep_current)
                         client_g.free_states = ts;
                 }
         }
+        atomic_store(&client_g.allocated_bytes, charged);
 }

@@ -24,14 +24,6 @@
 #define THREADS 4
 #define ITERATIONS 400
 
-static void wait_ok(pid_t pid)
-{
-        int status;
-        CHECK_EQ(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                harness_fail(__FILE__, __LINE__, "child %d failed: status %d", (int)pid, status);
-}
-
 struct worker_args {
         int proc, thread;
 };
@@ -100,7 +92,7 @@ TEST(processes_and_threads)
                         pipeline_process(p);
         }
         for (int p = 0; p < PROCESSES; p++)
-                wait_ok(pids[p]);
+                WAIT_OK(pids[p]);
 
         struct flat_tree t;
         flat_tree_load(&f, "pipeline", &t);
@@ -189,7 +181,7 @@ TEST(exit_delivers_buffered_spans)
                         }
                 exit(0);
         }
-        wait_ok(child);
+        WAIT_OK(child);
         const char *args[] = { "query", "--run", "exit", NULL };
         json_t *sum = fixture_ferret_json(&f, args);
         CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "buffered"), "count")), 5000);
@@ -225,7 +217,7 @@ TEST(exit_while_threads_trace)
                         }
                 exit(0);
         }
-        wait_ok(child);
+        WAIT_OK(child);
         const char *args[] = { "query", "--run", "busy-exit", NULL };
         json_t *sum = fixture_ferret_json(&f, args);
         CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "main_work"), "count")), 1000);
@@ -262,7 +254,7 @@ TEST(short_lived_threads)
                 ferret_get_stats(&st);
                 _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
         }
-        wait_ok(child);
+        WAIT_OK(child);
         const char *args[] = { "query", "--run", "threads", NULL };
         json_t *sum = fixture_ferret_json(&f, args);
         CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "short"), "count")), 100000);
@@ -293,7 +285,7 @@ static void burst_process(const char *run, const char *buffer, const char *on_fu
                 int r = ferret_flush(30000);
                 _exit(r == 0 || r == -ENODATA ? 0 : 1);
         }
-        wait_ok(child);
+        WAIT_OK(child);
 }
 
 static json_t *run_summary(struct daemon_fixture *f, const char *run)
@@ -377,9 +369,11 @@ TEST(signal_handler_traces)
                 int r = ferret_flush(30000);
                 if (write(counts[1], &n, sizeof(n)) != sizeof(n))
                         _exit(4);
+                if (r != 0 && r != -ENODATA)
+                        fprintf(stderr, "flush: %s\n", ferret_strerror(r));
                 _exit(r == 0 || r == -ENODATA ? 0 : 1);
         }
-        wait_ok(child);
+        WAIT_OK(child);
         int signals = 0;
         CHECK_EQ(read(counts[0], &signals, sizeof(signals)), sizeof(signals));
         printf("%d signals\n", signals);
@@ -419,7 +413,7 @@ static void run_without_daemon(const char *runtime_dir)
                 int r = ferret_flush(10000);
                 _exit(r == -ECONNREFUSED ? 0 : 3);
         }
-        wait_ok(child);
+        WAIT_OK(child);
 }
 
 /* No daemon, or a socket left by a dead one: spans are dropped, the program
@@ -476,7 +470,7 @@ TEST(daemon_killed_under_client)
         waitpid(f.pid, NULL, 0);
         fixture_forget(&f);
         CHECK_EQ(write(go[1], &c, 1), 1);
-        wait_ok(child);
+        WAIT_OK(child);
 
         /* After SIGKILL the database opens cleanly and holds what was flushed. */
         fixture_restart(&f);
