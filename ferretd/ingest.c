@@ -309,7 +309,9 @@ static void drain_and_commit(struct ingest *in)
 {
         uint64_t until = now_mono_ns() + DRAIN_MAX_MS * 1000000ull;
         zmq_pollitem_t item = { .socket = in->socket, .events = ZMQ_POLLIN };
-        for (;;) {
+        /* A client that keeps sending would keep this loop busy for ever:
+         * the deadline holds whatever arrives. */
+        while (now_mono_ns() < until) {
                 if (receive_some(in) == 0 && !commit_due(in)) {
                         if (now_mono_ns() >= until || zmq_poll(&item, 1, DRAIN_QUIET_MS) <= 0)
                                 break;
@@ -318,9 +320,8 @@ static void drain_and_commit(struct ingest *in)
                 if (commit_due(in) && commit(in) < 0 && now_mono_ns() >= until)
                         break;
         }
-        while (commit(in) < 0 && now_mono_ns() < until) {
+        while (commit(in) < 0 && now_mono_ns() < until)
                 zmq_poll(NULL, 0, RETRY_AFTER_MS);
-        }
         if (in->first_pending_ns)
                 log_error("Could not store %llu received spans before exiting",
                           (unsigned long long)in->pending_spans);

@@ -14,6 +14,7 @@
  * Positions stay one monotonic count across segments: a segment holds
  * positions [start, end) at offset (position & (size - 1)).
  */
+#include <stddef.h>
 #include <sys/mman.h>
 
 #include "ring.h"
@@ -162,6 +163,10 @@ __attribute__((noinline)) char *ring_reserve_full(struct ring *r, uint64_t need,
         r->tail_seen = ring_tail_for_producer(r);
         if (!ring_fits(r, need) && !ring_grow(r)) {
                 r->full_skip = RING_FULL_SKIP;
+                /* Full: head stops moving, so no write will pass wake_at.
+                 * A flusher that went to sleep just before must be woken
+                 * here, or it sleeps its whole idle period while spans drop. */
+                thread_state_wake_flusher((struct thread_state *)((char *)r - offsetof(struct thread_state, ring)));
                 return NULL;
         }
         return ring_reserve(r, need, ret_head);
