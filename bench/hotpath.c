@@ -582,10 +582,6 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s\n", bench_build_warning());
         struct bench_machine m;
         bench_machine_get(&m);
-        struct bench_daemon d;
-        if (bench_daemon_start(&d) < 0)
-                return 1;
-
         struct result res[N_CASES];
         memset(res, 0, sizeof(res));
         for (size_t i = 0; i < N_CASES; i++) {
@@ -597,12 +593,20 @@ int main(int argc, char **argv)
                 else if (c->env == ENV_PLAIN) {
                         char *env[] = { NULL };
                         run_case_process(c, &o, env, &res[i]);
-                } else if (bench_daemon_alive(&d))
-                        run_ferret_case(c, &o, &d, &res[i]);
-                else
-                        snprintf(res[i].note, sizeof(res[i].note), "not run: ferretd exited");
+                } else {
+                        /* A daemon of its own for each case: one that still
+                         * compacts the millions of spans of the case before
+                         * would take the flusher's core away. */
+                        struct bench_daemon d;
+                        if (bench_daemon_start(&d) < 0)
+                                return 1;
+                        if (bench_daemon_alive(&d))
+                                run_ferret_case(c, &o, &d, &res[i]);
+                        else
+                                snprintf(res[i].note, sizeof(res[i].note), "not run: ferretd exited");
+                        bench_daemon_cleanup(&d);
+                }
         }
-        bench_daemon_cleanup(&d);
 
         if (o.json)
                 print_json(&o, &m, res);
