@@ -34,8 +34,9 @@ void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size);
 /* Whether a daemon accepts connections in @dir. */
 bool cli_daemon_alive(const char *dir);
 /* Sends @req to the daemon in @dir and returns its response (free with
- * ferret__response__free_unpacked()). A response carrying an error is
- * printed and turned into that error. */
+ * ferret__response__free_unpacked()), which carries the body that answers
+ * @req. A response carrying an error, or another body, is printed and
+ * turned into an error. */
 int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__Response **ret);
 
 /* --- A private daemon (spawn-daemon.c) --- */

@@ -138,15 +138,13 @@ static int tree_expanded(struct cli *cli, const char *dir, const struct query_op
                 if (r < 0)
                         goto out;
                 Ferret__Response **p = realloc(parts, (n_parts + 1) * sizeof(*p));
-                ProtobufCBinaryData **b = resp->body_case == FERRET__RESPONSE__BODY_TREE
-                        ? realloc(batches, (n_batches + resp->tree->n_batches + 1) * sizeof(*b)) : NULL;
+                ProtobufCBinaryData **b = realloc(batches, (n_batches + resp->tree->n_batches + 1) * sizeof(*b));
                 if (p)
                         parts = p;
                 if (b)
                         batches = b;
                 if (!p || !b) {
-                        r = resp->body_case == FERRET__RESPONSE__BODY_TREE ? cli_error(ENOMEM, "out of memory")
-                                                                           : cli_error(EPROTO, "ferretd answered with something else than asked");
+                        r = cli_error(ENOMEM, "out of memory");
                         ferret__response__free_unpacked(resp, NULL);
                         goto out;
                 }
@@ -193,12 +191,7 @@ int query_execute(struct cli *cli, const char *dir, const struct query_options *
         int r = cli_request(dir, &req, QUERY_TIMEOUT_MS, &resp);
         if (r < 0)
                 return r;
-        if (o->tree && resp->body_case == FERRET__RESPONSE__BODY_TREE)
-                r = render_merged(cli, resp->tree);
-        else if (!o->tree && resp->body_case == FERRET__RESPONSE__BODY_SUMMARY)
-                r = render_summary(cli, resp->summary);
-        else
-                r = cli_error(EPROTO, "ferretd answered with something else than asked");
+        r = o->tree ? render_merged(cli, resp->tree) : render_summary(cli, resp->summary);
         ferret__response__free_unpacked(resp, NULL);
         return r;
 }

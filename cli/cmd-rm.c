@@ -14,15 +14,11 @@ static const char usage[] =
 
 int cmd_rm(struct cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = { COMMON_OPTIONS, {} };
         char dir[PATH_MAX];
-        int c, r, failed = 0;
-        cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":hj", opts, NULL)) >= 0) {
-                r = cli_common_option(cli, c, argv, usage);
-                if (r <= 0)
-                        return r;
-        }
+        int failed = 0;
+        int r = cli_parse_common_options(cli, argc, argv, usage);
+        if (r <= 0)
+                return r;
         if (optind >= argc)
                 return cli_error(EINVAL, "which run? (usage: ferret rm RUN [RUN...])");
 

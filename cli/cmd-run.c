@@ -211,7 +211,7 @@ static bool daemon_serves(const char *dir, const char *db)
         req.status = &st;
         if (cli_request(dir, &req, 5000, &resp) < 0)
                 return false;
-        bool same = resp->body_case == FERRET__RESPONSE__BODY_STATUS && !resp->status->read_only &&
+        bool same = !resp->status->read_only &&
                     strcmp(resp->status->db_path, db) == 0;
         ferret__response__free_unpacked(resp, NULL);
         return same;
@@ -369,7 +369,7 @@ static void print_summary(const char *dir, const char *run_id, const char *db, c
         req.summary = &s;
         if (cli_request(dir, &req, 10000, &resp) < 0)
                 return;
-        if (resp->body_case == FERRET__RESPONSE__BODY_SUMMARY && resp->summary->run) {
+        if (resp->summary->run) {
                 const Ferret__RunInfo *ri = resp->summary->run;
                 fprintf(stderr, "ferret: run %s: %llu spans stored, %llu dropped", run_id,
                         (unsigned long long)ri->spans, (unsigned long long)ri->dropped);

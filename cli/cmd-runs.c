@@ -31,15 +31,10 @@ static int runs_json(const Ferret__RunsResponse *runs)
 
 int cmd_runs(struct cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = { COMMON_OPTIONS, {} };
         char dir[PATH_MAX];
-        int c, r;
-        cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":hj", opts, NULL)) >= 0) {
-                r = cli_common_option(cli, c, argv, usage);
-                if (r <= 0)
-                        return r;
-        }
+        int r = cli_parse_common_options(cli, argc, argv, usage);
+        if (r <= 0)
+                return r;
         if (optind < argc)
                 return cli_error(EINVAL, "unexpected argument '%s' (see ferret runs --help)", argv[optind]);
 
@@ -52,10 +47,6 @@ int cmd_runs(struct cli *cli, int argc, char **argv)
         r = cli_request(dir, &req, 30000, &resp);
         if (r < 0)
                 return r;
-        if (resp->body_case != FERRET__RESPONSE__BODY_RUNS) {
-                ferret__response__free_unpacked(resp, NULL);
-                return cli_error(EPROTO, "ferretd answered with something else than asked");
-        }
 
         const Ferret__RunsResponse *runs = resp->runs;
         if (cli->json)

@@ -15,15 +15,10 @@ static const char usage[] =
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-        static const struct option opts[] = { COMMON_OPTIONS, {} };
         char dir[PATH_MAX];
-        int c, r;
-        cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":hj", opts, NULL)) >= 0) {
-                r = cli_common_option(cli, c, argv, usage);
-                if (r <= 0)
-                        return r;
-        }
+        int r = cli_parse_common_options(cli, argc, argv, usage);
+        if (r <= 0)
+                return r;
         if (optind < argc)
                 return cli_error(EINVAL, "unexpected argument '%s' (see ferret status --help)", argv[optind]);
 
@@ -36,10 +31,6 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         r = cli_request(dir, &req, 10000, &resp);
         if (r < 0)
                 return r;
-        if (resp->body_case != FERRET__RESPONSE__BODY_STATUS) {
-                ferret__response__free_unpacked(resp, NULL);
-                return cli_error(EPROTO, "ferretd answered with something else than asked");
-        }
         const Ferret__StatusResponse *s = resp->status;
         if (cli->json) {
                 json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:f, s:I, s:I}",

@@ -57,6 +57,27 @@ void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size)
                 snprintf(buf, size, "/run/ferret");
 }
 
+/* The answer each question expects. */
+static Ferret__Response__BodyCase answer_to(Ferret__Request__BodyCase question)
+{
+        switch (question) {
+        case FERRET__REQUEST__BODY_RUNS:
+                return FERRET__RESPONSE__BODY_RUNS;
+        case FERRET__REQUEST__BODY_SUMMARY:
+                return FERRET__RESPONSE__BODY_SUMMARY;
+        case FERRET__REQUEST__BODY_TREE:
+                return FERRET__RESPONSE__BODY_TREE;
+        case FERRET__REQUEST__BODY_STATUS:
+                return FERRET__RESPONSE__BODY_STATUS;
+        case FERRET__REQUEST__BODY_FLUSH:
+                return FERRET__RESPONSE__BODY_FLUSH;
+        case FERRET__REQUEST__BODY_REMOVE:
+                return FERRET__RESPONSE__BODY_REMOVE;
+        default:
+                return FERRET__RESPONSE__BODY__NOT_SET;
+        }
+}
+
 int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__Response **ret)
 {
         char endpoint[PATH_MAX];
@@ -115,6 +136,11 @@ int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__R
         if (resp->error) {
                 r = cli_error(resp->error, "%s", resp->error_message && *resp->error_message
                                                          ? resp->error_message : strerror(-resp->error));
+                ferret__response__free_unpacked(resp, NULL);
+                goto out;
+        }
+        if (resp->body_case != answer_to(req->body_case)) {
+                r = cli_error(EPROTO, "ferretd answered with something else than asked");
                 ferret__response__free_unpacked(resp, NULL);
                 goto out;
         }

@@ -58,6 +58,17 @@ int cli_common_option(struct cli *cli, int c, char **argv, const char *usage_tex
         }
 }
 
+int cli_parse_common_options(struct cli *cli, int argc, char **argv, const char *usage_text)
+{
+        static const struct option opts[] = { COMMON_OPTIONS, {} };
+        int c, r;
+        cli_getopt_reset();
+        while ((c = getopt_long(argc, argv, ":hj", opts, NULL)) >= 0)
+                if ((r = cli_common_option(cli, c, argv, usage_text)) <= 0)
+                        return r;
+        return 1;
+}
+
 int main(int argc, char **argv)
 {
         struct cli cli = { 0 };

@@ -26,6 +26,11 @@ enum {
  * to go on, 0 after --help, or -EINVAL after printing the error. */
 int cli_common_option(struct cli *cli, int c, char **argv, const char *usage_text);
 
+/* Parses the arguments of a verb that takes only the common options.
+ * Returns 1 to go on (optind at the first other word), 0 after --help, or
+ * -EINVAL after printing the error. */
+int cli_parse_common_options(struct cli *cli, int argc, char **argv, const char *usage_text);
+
 /* Starts getopt_long over a verb's arguments; errors are ours to print. */
 static inline void cli_getopt_reset(void)
 {
