@@ -402,39 +402,13 @@ class Run(CliTest):
         for n, _ in walk([root]):
             self.assertLessEqual(n["max_ns"], root["total_ns"])  # nothing outlasts make
 
-    MY_SCRIPT = """\
-# my_script.py
-import asyncio
-import time
-
-def heavy_computation(n: int):
-    # Simulates CPU-bound synchronous work
-    count = 0
-    for i in range(n):
-        count += i * i
-    return count
-
-async def fetch_database_item(item_id: int):
-    # Simulates IO-bound asynchronous work
-    await asyncio.sleep(0.02)
-    return f"item_{item_id}"
-
-async def main():
-    print("Starting Workload...")
-    # Mixes async IO and sync CPU work
-    await fetch_database_item(101)
-    heavy_computation(50_000)
-    print("Done!")
-
-if __name__ == "__main__":
-    asyncio.run(main())
-"""
+    # The original README's example, shared with the Python tests.
+    MY_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "fixtures", "my_script.py")
 
     def test_python_script_original_form(self):
         # The original README, unchanged: ferret run my_script.py --db traces.db,
         # then ferret analyze traces.db --tree.
-        with open(self.path("my_script.py"), "w") as f:
-            f.write(self.MY_SCRIPT)
+        shutil.copy(self.MY_SCRIPT, self.path("my_script.py"))
         env = dict(self.env, FERRET_PYTHON=sys.executable)
         r = ferret("run", "my_script.py", "--db", "traces.db", env=env, cwd=self.dir)
         self.assertEqual(r.returncode, 0, r.stderr)
