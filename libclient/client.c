@@ -16,7 +16,6 @@
 
 #include "client.h"
 #include "notes.h"
-#include "ring.h"
 #include "clock.h"
 
 struct client client_g = {
@@ -132,7 +131,6 @@ static int client_init(void)
                 client_g.root_parent = (ferret_ctx_t){ 0 };
 
         client_g.buffer_bytes = parse_size(getenv("FERRET_BUFFER_SIZE"), DEFAULT_BUFFER_BYTES);
-        client_g.ring_bytes = RING_HOME_BYTES;
         client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
         const char *on_full = getenv("FERRET_ON_FULL");
         if (on_full && strncmp(on_full, "block:", 6) == 0)

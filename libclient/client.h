@@ -204,7 +204,6 @@ struct client {
         char hostname[256];
         uint64_t start_wall_ns;
         uint64_t buffer_bytes;
-        uint64_t ring_bytes;                 /* a new thread's ring */
         int exit_timeout_ms;
         int full_wait_ms;                    /* FERRET_ON_FULL=block:MS, else 0 (drop) */
 

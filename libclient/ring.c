@@ -178,7 +178,7 @@ bool ring_wake_check(struct ring *r)
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
         uint64_t half = r->home->size / 2;
         ring_try_home(r, head, tail);
-        r->tail_seen = tail > r->start ? tail : r->start;
+        r->tail_seen = ring_tail_for_producer(r);
         if (head - r->tail_seen <= half) {
                 r->wake_at = r->tail_seen + half;
                 return false;

@@ -29,7 +29,7 @@ static struct thread_state *state_alloc(void)
                 memset(slots, 0, SLOTS_PER_THREAD * sizeof(*slots));
         if (ts)
                 memset(ts, 0, sizeof(*ts));
-        if (!ts || !slots || ring_init(&ts->ring, client_g.ring_bytes) < 0) {
+        if (!ts || !slots || ring_init(&ts->ring, RING_HOME_BYTES) < 0) {
                 free(ts);
                 free(slots);
                 return NULL;
@@ -165,10 +165,8 @@ void thread_states_after_fork_child(struct ferret_span *keep_current)
 {
         (void)keep_current;
         client_g.free_states = NULL;
-        uint64_t charged = 0;
         for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
                 ring_reset_after_fork(&ts->ring);
-                charged += ts->ring.seg->charged ? ts->ring.seg->size : 0;
                 atomic_store(&ts->recorded, 0);
                 atomic_store(&ts->dropped, 0);
                 ts->dropped_reported = 0;
@@ -191,5 +189,6 @@ void thread_states_after_fork_child(struct ferret_span *keep_current)
                         client_g.free_states = ts;
                 }
         }
-        atomic_store(&client_g.allocated_bytes, charged);
+        /* Every ring is back home: no overflow segment is charged. */
+        atomic_store(&client_g.allocated_bytes, 0);
 }
