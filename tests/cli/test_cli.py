@@ -337,9 +337,12 @@ class Run(CliTest):
         depths = [d for n, d in walk(self.merged("shallow")["roots"])]
         self.assertEqual(max(depths), 3)      # the process, main, then 2 levels of calls
         self.run_traced_with(["--min-duration", "10us"], INSTRUMENTED, "basic", run_id="long-only")
-        names = {n["name"] for n, _ in walk(self.merged("long-only")["roots"])}
-        self.assertIn("work", names)          # about 50 us
-        self.assertNotIn("leaf", names)       # about 20 ns: counted, not recorded
+        nodes = [n for n, _ in walk(self.merged("long-only")["roots"])]
+        self.assertIn("work", {n["name"] for n in nodes})   # about 50 us
+        # leaf takes about 20 ns: counted, not recorded, unless the machine
+        # stalls one call past 10 us (a preemption, under a sanitizer).
+        recorded_leaves = sum(n["count"] for n in nodes if n["name"] == "leaf")
+        self.assertLess(recorded_leaves, 100)
         rows = {r["name"]: r for r in ferret_json("analyze", self.path("t.db"), "--run", "long-only")["rows"]}
         self.assertEqual(rows["leaf"]["count"], 1000)
         self.assertEqual(rows["recurse"]["count"], 6)
