@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -197,6 +198,26 @@ void bench_machine_get(struct bench_machine *ret)
         if (uname(&u) == 0)
                 snprintf(ret->kernel, sizeof(ret->kernel), "%s %s", u.sysname, u.release);
         ret->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+int bench_pin_services(void)
+{
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
+                return -1;
+        int recorder = 0;
+        while (!CPU_ISSET(recorder, &set))
+                recorder++;
+        CPU_CLR(recorder, &set);
+        return sched_setaffinity(0, sizeof(set), &set) == 0 ? recorder : -1;
+}
+
+bool bench_pin_recorder(int cpu)
+{
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        return cpu >= 0 && cpu < CPU_SETSIZE && sched_setaffinity(0, sizeof(one), &one) == 0;
 }
 
 const char *bench_build_description(void)

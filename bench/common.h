@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +44,18 @@ struct bench_machine {
         long cpus;
 };
 void bench_machine_get(struct bench_machine *ret);
+
+/*
+ * With two CPUs or more, the recording thread gets one CPU and everything
+ * else (the daemon, the library's flusher, LTTng's daemons) the others, so
+ * that the measured thread is not preempted by the work it hands off.
+ * bench_pin_services() moves the calling process to all the CPUs it may use
+ * but one (processes it starts inherit that) and returns the one left for
+ * the recorder, or -1 when there is only one CPU. bench_pin_recorder() moves
+ * the calling thread to @cpu.
+ */
+int bench_pin_services(void);
+bool bench_pin_recorder(int cpu);
 
 /* How the client library was built: "debugoptimized (-O2)". */
 const char *bench_build_description(void);

@@ -143,6 +143,7 @@ struct options {
         uint64_t spans;
         bool json;
         const char *only;       /* run this case here, in this process */
+        int recorder_cpu;       /* the measured thread's CPU, or -1: see bench_pin_services() */
 };
 
 /* What a case produced, as its process reports it. */
@@ -208,6 +209,12 @@ static int case_main(const struct bench_case *c, const struct options *o)
                  * buffers, and the code and data come into the caches. */
                 c->loop(n);
                 emitted += n;
+        }
+        /* After the warm-up: the library's flusher, started by the first
+         * span, stays on the CPUs this process inherited. */
+        if (o->recorder_cpu >= 0 && !bench_pin_recorder(o->recorder_cpu)) {
+                printf("error=cannot move to CPU %d\n", o->recorder_cpu);
+                return 1;
         }
         ferret_stats_t st0 = { 0 }, st1 = { 0 };
         if (ferret)
@@ -287,10 +294,11 @@ static int run_case_process(const struct bench_case *c, const struct options *o,
         if (len <= 0)
                 return -errno;
         exe[len] = '\0';
-        char reps[32], spans[32];
+        char reps[32], spans[32], cpu[32];
         snprintf(reps, sizeof(reps), "%u", o->reps);
         snprintf(spans, sizeof(spans), "%" PRIu64, o->spans);
-        char *argv[] = { exe, "--case", (char *)c->id, "--reps", reps, "--spans", spans, NULL };
+        snprintf(cpu, sizeof(cpu), "%d", o->recorder_cpu);
+        char *argv[] = { exe, "--case", (char *)c->id, "--reps", reps, "--spans", spans, "--recorder-cpu", cpu, NULL };
 
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -428,8 +436,13 @@ static void print_table(const struct options *o, const struct bench_machine *m, 
                 printf("%s\n", w);
         printf("method:      %u repetitions x %" PRIu64 " spans (after one warm-up repetition), "
                "ns/span = elapsed / spans;\n", o->reps, o->spans);
-        printf("             median and p99 across repetitions (nearest rank: with %u repetitions p99 is %s)\n\n",
+        printf("             median and p99 across repetitions (nearest rank: with %u repetitions p99 is %s)\n",
                o->reps, o->reps < 100 ? "the slowest" : "the 99th percentile");
+        if (o->recorder_cpu >= 0)
+                printf("             the measured thread alone on CPU %d; the daemons and the tracers' own threads\n"
+                       "             (Ferret's flusher, LTTng's consumer) on the other CPUs\n\n", o->recorder_cpu);
+        else
+                printf("             one CPU: the daemons and the tracers' own threads share it with the measured thread\n\n");
 
         printf("%-20s %12s %12s %10s %14s\n", "case", "median ns", "p99 ns", "dropped", "stored");
         for (size_t i = 0; i < N_CASES; i++) {
@@ -490,8 +503,8 @@ static void print_json(const struct options *o, const struct bench_machine *m, c
                 bench_json_string(stdout, bench_build_warning());
         else
                 printf("null");
-        printf(",\n  \"repetitions\": %u,\n  \"spans_per_repetition\": %" PRIu64 ",\n  \"cases\": [\n",
-               o->reps, o->spans);
+        printf(",\n  \"repetitions\": %u,\n  \"spans_per_repetition\": %" PRIu64 ",\n  \"recorder_cpu\": %d,\n"
+               "  \"cases\": [\n", o->reps, o->spans, o->recorder_cpu);
         for (size_t i = 0; i < N_CASES; i++) {
                 const struct result *r = &res[i];
                 printf("    {\"id\": \"%s\", \"label\": \"%s\", \"available\": %s", cases[i].id, cases[i].label,
@@ -534,12 +547,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-        struct options o = { .reps = 31, .spans = 1000000 };
+        struct options o = { .reps = 31, .spans = 1000000, .recorder_cpu = -1 };
         static const struct option longopts[] = {
                 { "reps", required_argument, NULL, 'r' },
                 { "spans", required_argument, NULL, 'n' },
                 { "json", no_argument, NULL, 'j' },
                 { "case", required_argument, NULL, 'c' },
+                { "recorder-cpu", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -557,6 +571,9 @@ int main(int argc, char **argv)
                         break;
                 case 'c':
                         o.only = optarg;
+                        break;
+                case 'p':
+                        o.recorder_cpu = atoi(optarg);
                         break;
                 case 'h':
                         usage(stdout);
@@ -582,6 +599,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s\n", bench_build_warning());
         struct bench_machine m;
         bench_machine_get(&m);
+        o.recorder_cpu = bench_pin_services();
         struct result res[N_CASES];
         memset(res, 0, sizeof(res));
         for (size_t i = 0; i < N_CASES; i++) {
