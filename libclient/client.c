@@ -17,6 +17,7 @@
 #include "client.h"
 #include "notes.h"
 #include "clock.h"
+#include "ring.h"
 
 struct client client_g = {
         .free_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -137,6 +138,7 @@ static int client_init(void)
                 client_g.full_wait_ms = (int)parse_size(on_full + 6, 0);
         read_identity();
         clock_init();
+        ring_detect_cpu();
         func_configure();
 
         init_flush_cond();

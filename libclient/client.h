@@ -14,8 +14,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "ferret.h"
@@ -94,6 +96,20 @@ struct record {
         uint64_t t0, t1;
         uint64_t trace_hi, trace_lo, span_id, parent_id;
 };
+
+/* Sets the first 8 bytes of a span record without payload (its size, no
+ * payload, the type, no flags) in one store: ending the span then copies the
+ * slot's record as it is. */
+static inline void record_header_reset(struct record *r)
+{
+        struct record_header h = { .size = sizeof(struct record), .len = 0, .type = RECORD_SPAN, .flags = 0 };
+        memcpy(r, &h, sizeof(h));
+}
+_Static_assert(offsetof(struct record, size) == offsetof(struct record_header, size) &&
+               offsetof(struct record, payload_len) == offsetof(struct record_header, len) &&
+               offsetof(struct record, type) == offsetof(struct record_header, type) &&
+               offsetof(struct record, flags) == offsetof(struct record_header, flags),
+               "a span record starts with a record header");
 
 static inline char *record_payload(const struct record *r)
 {

@@ -29,11 +29,15 @@ static inline uint64_t clock_wall_ns(void)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* clock_mono_ns() out of line: inlined, its timespec would give every
+ * function that reads the clock a stack frame, fallback or not. */
+uint64_t clock_ticks_fallback(void);
+
 static inline uint64_t clock_ticks(void)
 {
         if (__builtin_expect(clock_use_tsc, 1))
                 return __rdtsc();
-        return clock_mono_ns();
+        return clock_ticks_fallback();
 }
 
 /* A conversion from ticks to nanoseconds, valid for one batch. */

@@ -14,6 +14,7 @@
  * Positions stay one monotonic count across segments: a segment holds
  * positions [start, end) at offset (position & (size - 1)).
  */
+#include <cpuid.h>
 #include <stddef.h>
 #include <sys/mman.h>
 
@@ -21,6 +22,15 @@
 
 #define DESCRIPTOR_ROOM 4096u
 #define RING_SPARE_KEEP_NS 2000000000ull
+
+bool ring_prefetch_write;
+
+void ring_detect_cpu(void)
+{
+        unsigned a, b, c, d;
+        /* CPUID 0x80000001, ECX bit 8: PREFETCHW (PRFCHW). */
+        ring_prefetch_write = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 8));
+}
 
 static struct ring_segment *segment_new(uint64_t size, uint64_t start, bool charged)
 {

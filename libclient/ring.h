@@ -19,6 +19,24 @@
  * small enough to stay in the cache. */
 #define RING_HOME_BYTES (1u << 20)
 
+/* Whether this CPU has PREFETCHW (older ones fault on it): ring_detect_cpu()
+ * sets it once, before the first ring is used. */
+extern bool ring_prefetch_write;
+void ring_detect_cpu(void);
+
+/* The flusher reads every line of the ring, so each line the producer comes
+ * back to is shared with the flusher's core, and the first store into it
+ * waits for that copy to be invalidated. Asking for the line in exclusive
+ * state a few records ahead starts that wait early, beside the work between
+ * spans instead of in front of the store. */
+#define RING_PREFETCH_AHEAD 512
+
+static inline void ring_prefetch(struct ring *r, uint64_t head)
+{
+        if (likely(ring_prefetch_write))
+                __asm__ volatile("prefetchw %0" : : "m"(r->data[(head + RING_PREFETCH_AHEAD) & RING_MASK(r)]));
+}
+
 /* The slow side of ring_reserve(): the ring is full, or looks full. */
 char *ring_reserve_full(struct ring *r, uint64_t need, uint64_t *ret_head);
 
@@ -39,8 +57,21 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
                 p->type = RECORD_PAD;
                 head += pad;
         }
+        ring_prefetch(r, head);
         *ret_head = head;
         return r->data + (head & RING_MASK(r));
+}
+
+/* ring_reserve() for the hot path, at @head (the producer's head): NULL
+ * when the record needs a pad before it or the ring looks full, for the
+ * caller's general path to deal with. */
+static inline char *ring_reserve_simple(struct ring *r, uint64_t need, uint64_t head)
+{
+        uint64_t off = head & RING_MASK(r);
+        if (unlikely(off + need > r->size || head + need - r->tail_seen > r->size))
+                return NULL;
+        ring_prefetch(r, head);
+        return r->data + off;
 }
 
 /* The producer's view of the tail: positions before its segment's start are

@@ -157,8 +157,7 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         if (unlikely(!r->parent_id))
                 new_trace(ts, r);
         r->name_id = name_id;
-        r->payload_len = 0;
-        r->flags = 0;
+        record_header_reset(r);
         if (!name_id) {
                 size_t len = strnlen(name ? name : "", NAME_MAX_BYTES);
                 memcpy(s->payload, name ? name : "", len);
@@ -186,7 +185,10 @@ ferret_span_t *ferret_span_begin(const char *name)
         return ts ? begin_common(ts, NULL, 0, name) : NULL;
 }
 
-ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
+/* Everything ferret_span_begin_named() does not do itself: the first span of
+ * the process or thread, a name not yet interned, a signal handler, a slot
+ * search, a new block of span ids, a current span ended elsewhere. */
+static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *cache, const char *name)
 {
         if (unlikely(!client_ready()))
                 return NULL;
@@ -199,6 +201,65 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
                 __atomic_store_n(cache, id, __ATOMIC_RELAXED);
         }
         return begin_common(ts, NULL, id, name);
+}
+
+/* The common case, a literal name in a thread that has recorded before, is
+ * begin_common() with every rare case left to begin_named_slow(): with no
+ * calls on it, the compiler keeps it to a few dozen instructions and no
+ * saved registers. */
+ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
+{
+        struct thread_state *ts = tls_state;
+        uint32_t name_id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        if (unlikely(!ts || !name_id || ts->in_api ||
+                     atomic_load_explicit(&client_g.state, memory_order_relaxed) != CLIENT_READY))
+                return begin_named_slow(cache, name);
+        /* From here a signal handler that begins a span drops it instead:
+         * it would take the same slot and span id (see in_api). */
+        ts->in_api = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        unsigned hint = ts->slot_hint;
+        struct ferret_span *s = &ts->slots[hint];
+        struct ferret_span *cur = ts->current;
+        uint32_t cur_gen = ts->current_gen;
+        uint64_t span_id = ts->id_next;
+        if (unlikely(slot_open(s) || span_id == ts->id_end ||
+                     (cur && atomic_load_explicit(&cur->gen, memory_order_relaxed) != cur_gen))) {
+                atomic_signal_fence(memory_order_seq_cst);
+                ts->in_api = 0;
+                return begin_named_slow(cache, name);
+        }
+        ts->slot_hint = (hint + 1) % SLOTS_PER_THREAD;
+        ts->id_next = span_id + 1;
+
+        struct record *r = &s->rec;
+        if (cur) {
+                r->trace_hi = cur->rec.trace_hi;
+                r->trace_lo = cur->rec.trace_lo;
+                r->parent_id = cur->rec.span_id;
+        } else if (client_g.root_parent.span_id) {
+                r->trace_hi = client_g.root_parent.trace_hi;
+                r->trace_lo = client_g.root_parent.trace_lo;
+                r->parent_id = client_g.root_parent.span_id;
+        } else {
+                r->trace_hi = ts->trace_hi;     /* a new trace: see new_trace() */
+                r->trace_lo = span_id;
+                r->parent_id = 0;
+        }
+        r->span_id = span_id;
+        r->name_id = name_id;
+        record_header_reset(r);
+        s->prev = cur;
+        s->prev_gen = cur_gen;
+        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
+        atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
+        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
+        ts->current = s;
+        ts->current_gen = gen;
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
+        r->t0 = clock_ticks();
+        return s;
 }
 
 ferret_span_t *ferret_span_beginf(const char *fmt, ...)
@@ -271,11 +332,10 @@ static __attribute__((noinline)) struct thread_state *thread_for_end(void)
         return atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY ? thread_state_create() : NULL;
 }
 
-void ferret_span_end(ferret_span_t *s)
+/* Everything ferret_span_end() does not do itself: a span ended by another
+ * thread or out of order, tags, a full ring, a signal handler, shutdown. */
+static __attribute__((noinline)) void end_slow(ferret_span_t *s, uint64_t t1)
 {
-        if (unlikely(!s))
-                return;
-        uint64_t t1 = clock_ticks();
         struct thread_state *ts = tls_state;
         if (unlikely(!ts))
                 ts = thread_for_end();
@@ -299,6 +359,45 @@ void ferret_span_end(ferret_span_t *s)
         }
         if (ts == s->owner)
                 ts->slot_hint = s->index;
+        atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        atomic_store_explicit(&s->state, 0, memory_order_release);
+}
+
+/* The common case: the thread's current span, no tags, room in the ring.
+ * The record is the slot's, copied whole, with its size and end time. */
+void ferret_span_end(ferret_span_t *s)
+{
+        if (unlikely(!s))
+                return;
+        uint64_t t1 = clock_ticks();
+        struct thread_state *ts = tls_state;
+        if (unlikely(ts != s->owner || ts->current != s || ts->in_api || s->rec.payload_len ||
+                     atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_OPEN ||
+                     atomic_load_explicit(&client_g.state, memory_order_relaxed) != CLIENT_READY))
+                return end_slow(s, t1);
+        ts->in_api = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        uint64_t head = atomic_load_explicit(&ts->ring.head, memory_order_relaxed);
+        struct record *r = (struct record *)ring_reserve_simple(&ts->ring, sizeof(struct record), head);
+        if (unlikely(!r)) {
+                atomic_signal_fence(memory_order_seq_cst);
+                ts->in_api = 0;
+                return end_slow(s, t1);
+        }
+        memcpy(r, &s->rec, sizeof(*r));       /* its size included: see record_header_reset() */
+        r->t1 = t1;
+        head += sizeof(struct record);
+        atomic_store_explicit(&ts->ring.head, head, memory_order_release);
+        counter_add(&ts->recorded, 1);
+        if (unlikely(head > ts->ring.wake_at))
+                thread_state_wake_flusher(ts);
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
+
+        ts->current = s->prev;
+        ts->current_gen = s->prev_gen;
+        ts->slot_hint = s->index;
         atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
                               memory_order_relaxed);
         atomic_store_explicit(&s->state, 0, memory_order_release);
