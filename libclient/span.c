@@ -505,18 +505,60 @@ static inline void payload_put_id(struct ferret_span *s, enum entry_kind kind, f
         s->rec.payload_len = (uint16_t)(s->rec.payload_len + need);
 }
 
-void ferret_span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const char *key, const char *value)
+static __attribute__((noinline)) void tag_str_slow(struct ferret_span *s, ferret_name_t *cache, const char *key,
+                                                    const char *value)
 {
-        if (!s)
-                return;
         value = value ? value : "";
         payload_put_id(s, ENTRY_TAG_STRING, cache, key, value, strnlen(value, TAG_VALUE_MAX_BYTES));
 }
 
+/* Values are mostly short: up to TAG_STR_SHORT bytes are measured while
+ * they are copied, without the calls to strnlen() and memcpy(). */
+#define TAG_STR_SHORT 16
+
+void ferret_span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const char *key, const char *value)
+{
+        if (!s)
+                return;
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        size_t used = s->rec.payload_len;
+        if (unlikely(!id || !value || used + 7 + TAG_STR_SHORT + 1 > SLOT_PAYLOAD))
+                return tag_str_slow(s, cache, key, value);
+        char *p = s->payload + used;
+        size_t n = 0;
+        while (n < TAG_STR_SHORT && value[n]) {
+                p[7 + n] = value[n];
+                n++;
+        }
+        if (unlikely(n == TAG_STR_SHORT && value[n]))
+                return tag_str_slow(s, cache, key, value);     /* overwrites what was copied */
+        p[7 + n] = '\0';
+        *p = (char)(ENTRY_TAG_STRING | ENTRY_KEY_ID);
+        memcpy(p + 1, &id, 4);
+        uint16_t len = (uint16_t)(n + 1);
+        memcpy(p + 5, &len, 2);
+        s->rec.payload_len = (uint16_t)(used + 7 + n + 1);
+}
+
+static __attribute__((noinline)) void tag_int_slow(struct ferret_span *s, ferret_name_t *cache, const char *key,
+                                                    int64_t value)
+{
+        payload_put_id(s, ENTRY_TAG_INT, cache, key, &value, sizeof(value));
+}
+
 void ferret_span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const char *key, int64_t value)
 {
-        if (s)
-                payload_put_id(s, ENTRY_TAG_INT, cache, key, &value, sizeof(value));
+        if (!s)
+                return;
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        size_t used = s->rec.payload_len;
+        if (unlikely(!id || used + 1 + 4 + 8 > SLOT_PAYLOAD))
+                return tag_int_slow(s, cache, key, value);
+        char *p = s->payload + used;
+        *p = (char)(ENTRY_TAG_INT | ENTRY_KEY_ID);
+        memcpy(p + 1, &id, 4);
+        memcpy(p + 5, &value, 8);
+        s->rec.payload_len = (uint16_t)(used + 1 + 4 + 8);
 }
 
 void ferret_span_tag_double_named(ferret_span_t *s, ferret_name_t *cache, const char *key, double value)

@@ -189,6 +189,91 @@ TEST(exit_delivers_buffered_spans)
         fixture_cleanup(&f);
 }
 
+/* String tag values of every length the hot path treats apart (short ones
+ * are measured while copied, longer ones take the general path, past 255
+ * bytes they are cut), keys given as literals or at run time, and a span
+ * whose tags outgrow its slot: entries that do not fit are dropped whole. */
+static const size_t tag_lengths[] = { 0, 1, 15, 16, 17, 100, 255, 300 };
+#define N_TAG_LENGTHS (sizeof(tag_lengths) / sizeof(tag_lengths[0]))
+
+static void tag_value(char *buf, size_t len)
+{
+        for (size_t i = 0; i < len; i++)
+                buf[i] = (char)('a' + i % 26);
+        buf[len] = '\0';
+}
+
+TEST(tag_values_of_every_length)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "tags", 1);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                char value[301], key[16] = "runtime";
+                for (size_t i = 0; i < N_TAG_LENGTHS; i++) {
+                        tag_value(value, tag_lengths[i]);
+                        FERRET_SCOPE(s, "length") {
+                                ferret_span_tag_int(s, "n", (int64_t)tag_lengths[i]);
+                                ferret_span_tag_str(s, "v", value);
+                        }
+                        FERRET_SCOPE(s, "length") {
+                                ferret_span_tag_int(s, "n", (int64_t)tag_lengths[i]);
+                                ferret_span_tag_str(s, key, value);
+                        }
+                }
+                FERRET_SCOPE(s, "null") {
+                        ferret_span_tag_str(s, "v", NULL);
+                }
+                /* Each entry takes 1 + 4 (key number) + 2 + 15 + 1 = 23
+                 * bytes: 18 of them fit in a slot's 416. */
+                FERRET_SCOPE(s, "full") {
+#define FILL(k) ferret_span_tag_str(s, k, "abcdefghijklmno")
+                        FILL("k00"); FILL("k01"); FILL("k02"); FILL("k03"); FILL("k04");
+                        FILL("k05"); FILL("k06"); FILL("k07"); FILL("k08"); FILL("k09");
+                        FILL("k10"); FILL("k11"); FILL("k12"); FILL("k13"); FILL("k14");
+                        FILL("k15"); FILL("k16"); FILL("k17"); FILL("k18"); FILL("k19");
+#undef FILL
+                        ferret_span_tag_int(s, "late", 1);
+                }
+                exit(0);
+        }
+        WAIT_OK(child);
+
+        struct flat_tree t;
+        flat_tree_load(&f, "tags", &t);
+        CHECK_EQ(t.n, 2 * N_TAG_LENGTHS + 2);
+        size_t lengths_seen = 0;
+        for (size_t k = 0; k < t.n; k++) {
+                json_t *s = t.spans[k].span;
+                if (strcmp(span_name(s), "length") == 0) {
+                        size_t len = (size_t)json_integer_value(span_tag(s, "n"));
+                        char want[301];
+                        tag_value(want, len < 255 ? len : 255);
+                        json_t *v = span_tag(s, "v") ? span_tag(s, "v") : span_tag(s, "runtime");
+                        CHECK_STR(json_string_value(v), want);
+                        lengths_seen++;
+                } else if (strcmp(span_name(s), "null") == 0)
+                        CHECK_STR(json_string_value(span_tag(s, "v")), "");
+                else {
+                        CHECK_STR(span_name(s), "full");
+                        for (int i = 0; i < 20; i++) {
+                                char key[8];
+                                snprintf(key, sizeof(key), "k%02d", i);
+                                if (i < 18)
+                                        CHECK_STR(json_string_value(span_tag(s, key)), "abcdefghijklmno");
+                                else
+                                        CHECK(span_tag(s, key) == NULL);
+                        }
+                        CHECK(span_tag(s, "late") == NULL);
+                }
+        }
+        CHECK_EQ(lengths_seen, 2 * N_TAG_LENGTHS);
+        flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
 static void *trace_forever(void *unused)
 {
         for (;;)
