@@ -116,6 +116,42 @@ static inline void new_trace(struct thread_state *ts, struct record *r)
         r->trace_lo = r->span_id;
 }
 
+/* The end of every begin: @s, filled in, becomes the thread's current span
+ * (the one before it its prev), the signal guard is lifted, and the clock
+ * starts last, so that none of this counts in the span. */
+static inline __attribute__((always_inline)) struct ferret_span *slot_make_current(struct thread_state *ts,
+                                                                                   struct ferret_span *s)
+{
+        s->prev = ts->current;
+        s->prev_gen = ts->current_gen;
+        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
+        atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
+        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
+        ts->current = s;
+        ts->current_gen = gen;
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
+        s->rec.t0 = clock_ticks();
+        return s;
+}
+
+/* The end of every end: the thread's current span goes back to the one
+ * before @s if @s was current, and the slot is free for its owner again.
+ * @known says the caller has checked both already. */
+static inline __attribute__((always_inline)) void slot_release(struct thread_state *ts, struct ferret_span *s,
+                                                               bool known)
+{
+        if (known || (ts && ts->current == s)) {
+                ts->current = s->prev;
+                ts->current_gen = s->prev_gen;
+        }
+        if (known || ts == s->owner)
+                ts->slot_hint = s->index;
+        atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        atomic_store_explicit(&s->state, 0, memory_order_release);
+}
+
 static inline __attribute__((always_inline)) struct ferret_span *
 begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t name_id, const char *name)
 {
@@ -164,17 +200,7 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
                 s->payload[len] = '\0';
                 r->payload_len = (uint16_t)(len + 1);
         }
-        s->prev = ts->current;
-        s->prev_gen = ts->current_gen;
-        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
-        atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
-        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
-        ts->current = s;
-        ts->current_gen = gen;
-        atomic_signal_fence(memory_order_seq_cst);
-        ts->in_api = 0;
-        r->t0 = clock_ticks();
-        return s;
+        return slot_make_current(ts, s);
 }
 
 ferret_span_t *ferret_span_begin(const char *name)
@@ -249,17 +275,7 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
         r->span_id = span_id;
         r->name_id = name_id;
         record_header_reset(r);
-        s->prev = cur;
-        s->prev_gen = cur_gen;
-        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
-        atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
-        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
-        ts->current = s;
-        ts->current_gen = gen;
-        atomic_signal_fence(memory_order_seq_cst);
-        ts->in_api = 0;
-        r->t0 = clock_ticks();
-        return s;
+        return slot_make_current(ts, s);
 }
 
 ferret_span_t *ferret_span_beginf(const char *fmt, ...)
@@ -302,6 +318,16 @@ __attribute__((noinline)) void *ring_wait_room(struct thread_state *ts, uint64_t
         return NULL;
 }
 
+/* Hands the records up to @new_head to the flusher, counts the span, and
+ * wakes the flusher when the ring passed the mark it set. */
+static inline void span_commit(struct thread_state *ts, uint64_t new_head)
+{
+        ring_publish(&ts->ring, new_head);
+        counter_add(&ts->recorded, 1);
+        if (unlikely(new_head > ts->ring.wake_at))
+                thread_state_wake_flusher(ts);
+}
+
 static inline __attribute__((always_inline)) void record_span(struct thread_state *ts, struct ferret_span *s,
                                                              uint64_t t1)
 {
@@ -320,11 +346,7 @@ static inline __attribute__((always_inline)) void record_span(struct thread_stat
         r->t1 = t1;
         if (s->rec.payload_len)
                 memcpy(record_payload(r), s->payload, s->rec.payload_len);
-        atomic_store_explicit(&ts->ring.head, head + need, memory_order_release);
-        counter_add(&ts->recorded, 1);
-
-        if (unlikely(head + need > ts->ring.wake_at))
-                thread_state_wake_flusher(ts);
+        span_commit(ts, head + need);
 }
 
 static __attribute__((noinline)) struct thread_state *thread_for_end(void)
@@ -353,15 +375,7 @@ static __attribute__((noinline)) void end_slow(ferret_span_t *s, uint64_t t1)
                 }
         }
 
-        if (ts && ts->current == s) {
-                ts->current = s->prev;
-                ts->current_gen = s->prev_gen;
-        }
-        if (ts == s->owner)
-                ts->slot_hint = s->index;
-        atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-        atomic_store_explicit(&s->state, 0, memory_order_release);
+        slot_release(ts, s, false);
 }
 
 /* Copies @n bytes, a multiple of 16, in 16-byte moves: a call to memcpy()
@@ -402,20 +416,11 @@ void ferret_span_end(ferret_span_t *s)
         copy_blocks(r, &s->rec, copy);
         r->size = (uint32_t)need;
         r->t1 = t1;
-        head += need;
-        atomic_store_explicit(&ts->ring.head, head, memory_order_release);
-        counter_add(&ts->recorded, 1);
-        if (unlikely(head > ts->ring.wake_at))
-                thread_state_wake_flusher(ts);
+        span_commit(ts, head + need);
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
 
-        ts->current = s->prev;
-        ts->current_gen = s->prev_gen;
-        ts->slot_hint = s->index;
-        atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-        atomic_store_explicit(&s->state, 0, memory_order_release);
+        slot_release(ts, s, true);
 }
 
 /* Appends a payload entry; entries that do not fit are dropped whole. */
