@@ -406,10 +406,20 @@ void ferret_span_end(ferret_span_t *s)
         uint64_t copy = (need + 15) & ~(uint64_t)15;
         uint64_t head = atomic_load_explicit(&ts->ring.head, memory_order_relaxed);
         struct record *r = (struct record *)ring_reserve_simple(&ts->ring, copy, head);
+        if (unlikely(!r))
+                r = (struct record *)ring_reserve(&ts->ring, copy, &head);  /* a pad first, or full */
         if (unlikely(!r)) {
+                if (likely(!client_g.full_wait_ms)) {
+                        /* Full: dropping must stay cheap while the flusher catches up. */
+                        counter_add(&ts->dropped, 1);
+                        atomic_signal_fence(memory_order_seq_cst);
+                        ts->in_api = 0;
+                        slot_release(ts, s, true);
+                        return;
+                }
                 atomic_signal_fence(memory_order_seq_cst);
                 ts->in_api = 0;
-                return end_slow(s, t1);
+                return end_slow(s, t1);       /* FERRET_ON_FULL=block: wait for room there */
         }
         /* Both known only now, so written into the copy: stored into the
          * slot, they would stall the loads that follow. */
