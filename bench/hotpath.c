@@ -540,14 +540,14 @@ static void usage(FILE *f)
         fprintf(f, "Usage: ferret-bench-hotpath [--reps N] [--spans N] [--json]\n\n"
                    "Measures the cost of one span (begin + end) on the recording thread, against a\n"
                    "private ferretd, beside two clock reads and an enabled LTTng-UST event.\n\n"
-                   "  --reps N    repetitions, after one warm-up (default 31)\n"
+                   "  --reps N    repetitions, after one warm-up (default 101)\n"
                    "  --spans N   spans per repetition (default 1000000)\n"
                    "  --json      print the results as JSON\n");
 }
 
 int main(int argc, char **argv)
 {
-        struct options o = { .reps = 31, .spans = 1000000, .recorder_cpu = -1 };
+        struct options o = { .reps = 101, .spans = 1000000, .recorder_cpu = -1 };
         static const struct option longopts[] = {
                 { "reps", required_argument, NULL, 'r' },
                 { "spans", required_argument, NULL, 'n' },
