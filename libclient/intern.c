@@ -34,7 +34,9 @@ static uint32_t hash_str(const char *s)
 
 /* Returns the name's number, or 0 (the caller then copies the name) when the
  * table is full or memory is short. Copies the name: a literal in a library
- * that is unloaded later must not leave a dangling pointer. */
+ * that is unloaded later must not leave a dangling pointer. A caller that
+ * shares the number with other threads (a call site's cache) stores it with
+ * release order, and they load it with acquire: see intern_lookup(). */
 /* Set while this thread holds intern_lock, against a signal handler that
  * would take it again: the handler's span then copies its name instead. */
 static __thread bool interning __attribute__((tls_model("initial-exec")));
@@ -96,8 +98,11 @@ void intern_after_fork(bool child)
                 pthread_mutex_unlock(&intern_lock);
 }
 
-/* The caller got @id from intern_name() (through a record, which the ring
- * published with release order after the name was written). */
+/* The caller got @id through a record, which the ring published with
+ * release order. The thread that wrote the record either interned the name
+ * itself or read the number from a call site's cache, which intern_name()'s
+ * caller stores with release and every reader loads with acquire: either
+ * way the entry below was written before the record, with no lock. */
 const char *intern_lookup(uint32_t id, size_t *ret_len)
 {
         const struct name *n = &atomic_load(&chunks[id >> CHUNK_BITS])[id & (CHUNK_SIZE - 1)];
