@@ -118,7 +118,7 @@ static int client_init(void)
         const char *disable = getenv("FERRET_DISABLE");
         if (disable && *disable && strcmp(disable, "0") != 0) {
                 atomic_store(&client_g.state, CLIENT_DISABLED);
-                ferret_off_ = 1;
+                client_set_off(1);
                 return -ECANCELED;
         }
 
@@ -163,7 +163,7 @@ static int client_init(void)
 fail:
         /* Tracing off rather than a half-working client. */
         atomic_store(&client_g.state, CLIENT_DISABLED);
-        ferret_off_ = 1;
+        client_set_off(1);
         return r;
 }
 
@@ -189,7 +189,7 @@ int client_start_slow(void)
         case CLIENT_RESTART:
                 r = flusher_start();
                 atomic_store(&client_g.state, r == 0 ? CLIENT_READY : CLIENT_DISABLED);
-                ferret_off_ = r < 0;
+                client_set_off(r < 0);
                 break;
         case CLIENT_READY:
                 break;
@@ -251,7 +251,7 @@ static void atfork_child(void)
         atomic_store(&client_g.sent_spans, 0);
         atomic_store(&client_g.sent_batches, 0);
         atomic_store(&client_g.state, client_g.wake_fd >= 0 ? CLIENT_RESTART : CLIENT_DISABLED);
-        ferret_off_ = client_g.wake_fd < 0;
+        client_set_off(client_g.wake_fd < 0);
 }
 
 int ferret_flush(int timeout_ms)
@@ -268,7 +268,7 @@ void ferret_shutdown(void)
         starting = true;
         atomic_signal_fence(memory_order_seq_cst);
         pthread_mutex_lock(&init_lock);
-        ferret_off_ = 1;
+        client_set_off(1);
         if (atomic_load(&client_g.state) == CLIENT_READY) {
                 /* The calling thread's counted calls, before the last batch
                  * (other threads' went when they exited). */

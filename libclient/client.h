@@ -251,6 +251,13 @@ struct client {
 
 extern struct client client_g;
 extern volatile int ferret_off_;
+/* ferret_off_ is read by every thread without a lock (the header's macros
+ * load it relaxed): it only lets them skip a call that would find the state
+ * anyway, so relaxed stores suffice, but they must be atomic ones. */
+static inline void client_set_off(int off)
+{
+        __atomic_store_n(&ferret_off_, off, __ATOMIC_RELAXED);
+}
 
 /* client.c: configuration and lifecycle. */
 int client_start_slow(void);

@@ -260,14 +260,15 @@ FERRET_EXPORT void ferret_function_enter(void *fn);
 FERRET_EXPORT void ferret_function_exit(void *fn);
 
 /** Nonzero once tracing is known to be off: lets the macros below skip the
- * calls. Not for direct use. */
+ * calls. Not for direct use. Another thread may set it at any time, so it is
+ * read with a relaxed atomic load (a plain load on x86 and ARM). */
 FERRET_EXPORT extern volatile int ferret_off_;
 
 /** ferret_span_begin() for a string literal, interned once per call site.
  * With tracing off it costs one load and a branch. */
 #define ferret_span_begin_literal(name) \
         __extension__({ static ferret_name_t ferret_name_cache_; \
-                        __builtin_expect(ferret_off_, 0) ? (ferret_span_t *)0 \
+                        __builtin_expect(__atomic_load_n(&ferret_off_, __ATOMIC_RELAXED), 0) ? (ferret_span_t *)0 \
                                 : ferret_span_begin_named(&ferret_name_cache_, "" name ""); })
 
 /** For FERRET_SCOPE's cleanup; not to be called directly. */

@@ -210,7 +210,7 @@ static __attribute__((noinline)) struct func_entry *entry_slow(struct thread_sta
 
 static __attribute__((noinline)) struct thread_state *thread_for_functions(void)
 {
-        if (ferret_off_ || client_start_slow() < 0)
+        if (__atomic_load_n(&ferret_off_, __ATOMIC_RELAXED) || client_start_slow() < 0)
                 return NULL;
         struct thread_state *ts = tls_state ? tls_state : thread_state_create();
         if (ts && !ts->func)

@@ -2,10 +2,12 @@
 /*
  * Names known at compile time get a number on their first use, so the hot
  * path records 4 bytes instead of copying the string. The table only grows;
- * readers (the flusher) look numbers up without a lock.
+ * readers (the flusher) look numbers up without a lock. Its memory comes
+ * from mmap, not malloc: a call site's first span may be in a signal handler
+ * that interrupted malloc.
  */
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "client.h"
 
@@ -23,6 +25,33 @@ static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(struct name *) chunks[MAX_CHUNKS];
 static uint32_t *hash_slots;
 static uint32_t n_names = 1;              /* 0 means "not interned" */
+static char *text_next, *text_end;        /* room for copies of names */
+
+#define TEXT_BLOCK (64u << 10)
+
+static void *map_zeroed(size_t size)
+{
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+}
+
+/* A copy of @len bytes of @name and a NUL, from blocks never freed (like
+ * the table). Called with intern_lock held. */
+static char *copy_text(const char *name, size_t len)
+{
+        if ((size_t)(text_end - text_next) < len + 1) {
+                char *block = map_zeroed(TEXT_BLOCK);
+                if (!block)
+                        return NULL;
+                text_next = block;
+                text_end = block + TEXT_BLOCK;
+        }
+        char *copy = text_next;
+        memcpy(copy, name, len);
+        copy[len] = '\0';
+        text_next += len + 1;
+        return copy;
+}
 
 static uint32_t hash_str(const char *s)
 {
@@ -34,7 +63,9 @@ static uint32_t hash_str(const char *s)
 
 /* Returns the name's number, or 0 (the caller then copies the name) when the
  * table is full or memory is short. Copies the name: a literal in a library
- * that is unloaded later must not leave a dangling pointer. */
+ * that is unloaded later must not leave a dangling pointer. A caller that
+ * shares the number with other threads (a call site's cache) stores it with
+ * release order, and they load it with acquire: see intern_lookup(). */
 /* Set while this thread holds intern_lock, against a signal handler that
  * would take it again: the handler's span then copies its name instead. */
 static __thread bool interning __attribute__((tls_model("initial-exec")));
@@ -47,7 +78,7 @@ uint32_t intern_name(const char *name)
         interning = true;
         atomic_signal_fence(memory_order_seq_cst);
         pthread_mutex_lock(&intern_lock);
-        if (!hash_slots && !(hash_slots = calloc(HASH_SLOTS, sizeof(*hash_slots))))
+        if (!hash_slots && !(hash_slots = map_zeroed(HASH_SLOTS * sizeof(*hash_slots))))
                 goto out;
 
         uint32_t h = hash_str(name) % HASH_SLOTS;
@@ -62,13 +93,13 @@ uint32_t intern_name(const char *name)
                 goto out;
         struct name *chunk = atomic_load(&chunks[n_names >> CHUNK_BITS]);
         if (!chunk) {
-                chunk = calloc(CHUNK_SIZE, sizeof(*chunk));
+                chunk = map_zeroed(CHUNK_SIZE * sizeof(*chunk));
                 if (!chunk)
                         goto out;
                 atomic_store(&chunks[n_names >> CHUNK_BITS], chunk);
         }
         size_t len = strnlen(name, NAME_MAX_BYTES);
-        char *copy = strndup(name, len);
+        char *copy = copy_text(name, len);
         if (!copy)
                 goto out;
         chunk[n_names & (CHUNK_SIZE - 1)] = (struct name){ copy, len };
@@ -96,8 +127,11 @@ void intern_after_fork(bool child)
                 pthread_mutex_unlock(&intern_lock);
 }
 
-/* The caller got @id from intern_name() (through a record, which the ring
- * published with release order after the name was written). */
+/* The caller got @id through a record, which the ring published with
+ * release order. The thread that wrote the record either interned the name
+ * itself or read the number from a call site's cache, which intern_name()'s
+ * caller stores with release and every reader loads with acquire: either
+ * way the entry below was written before the record, with no lock. */
 const char *intern_lookup(uint32_t id, size_t *ret_len)
 {
         const struct name *n = &atomic_load(&chunks[id >> CHUNK_BITS])[id & (CHUNK_SIZE - 1)];

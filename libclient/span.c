@@ -221,10 +221,10 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
         struct thread_state *ts = thread_get();
         if (unlikely(!ts))
                 return NULL;
-        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         if (unlikely(!id)) {
                 id = intern_name(name);
-                __atomic_store_n(cache, id, __ATOMIC_RELAXED);
+                __atomic_store_n(cache, id, __ATOMIC_RELEASE);
         }
         return begin_common(ts, NULL, id, name);
 }
@@ -236,7 +236,11 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
 ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
 {
         struct thread_state *ts = tls_state;
-        uint32_t name_id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        /* Acquire: pairs with the release that published the number, so
+         * the name's entry in the table is written before this thread's
+         * record carries the number to the flusher (see intern.c). A plain
+         * load on x86. */
+        uint32_t name_id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         if (unlikely(!ts || !name_id || ts->in_api ||
                      atomic_load_explicit(&client_g.state, memory_order_relaxed) != CLIENT_READY))
                 return begin_named_slow(cache, name);
@@ -494,14 +498,14 @@ void (ferret_span_tag_bool)(ferret_span_t *s, const char *key, bool value)
 static inline void payload_put_id(struct ferret_span *s, enum entry_kind kind, ferret_name_t *cache, const char *key,
                                   const void *value, size_t value_len)
 {
-        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         if (unlikely(!id)) {
                 id = intern_name(key);
                 if (!id) {
                         payload_put(s, kind, key, value, value_len);
                         return;
                 }
-                __atomic_store_n(cache, id, __ATOMIC_RELAXED);
+                __atomic_store_n(cache, id, __ATOMIC_RELEASE);
         }
         bool is_string = kind == ENTRY_TAG_STRING;
         size_t need = 1 + 4 + (is_string ? 2 + value_len + 1 : value_len);

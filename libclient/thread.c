@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,21 +21,23 @@ __thread struct thread_state *tls_state __attribute__((tls_model("initial-exec")
 #define ID_BLOCK 1024
 
 /* Each thread has a home ring of its own (and 64 KiB of slots); bursts
- * that fill it overflow into FERRET_BUFFER_SIZE (ring.c). */
+ * that fill it overflow into FERRET_BUFFER_SIZE (ring.c). The slots and the
+ * state share one mapping: mmap, not malloc, because a thread's first span
+ * may come from a signal handler that interrupted malloc on this thread. */
 static struct thread_state *state_alloc(void)
 {
-        struct thread_state *ts = aligned_alloc(64, (sizeof(*ts) + 63) & ~(size_t)63);
-        struct ferret_span *slots = aligned_alloc(64, SLOTS_PER_THREAD * sizeof(*slots));
-        if (slots)
-                memset(slots, 0, SLOTS_PER_THREAD * sizeof(*slots));
-        if (ts)
-                memset(ts, 0, sizeof(*ts));
-        if (!ts || !slots || ring_init(&ts->ring, RING_HOME_BYTES) < 0) {
-                free(ts);
-                free(slots);
+        size_t slots_bytes = SLOTS_PER_THREAD * sizeof(struct ferret_span);
+        size_t bytes = slots_bytes + ((sizeof(struct thread_state) + 63) & ~(size_t)63);
+        char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return NULL;
+        /* Zeroed by mmap; slots_bytes keeps the state 64-byte aligned. */
+        struct thread_state *ts = (struct thread_state *)(p + slots_bytes);
+        if (ring_init(&ts->ring, RING_HOME_BYTES) < 0) {
+                munmap(p, bytes);
                 return NULL;
         }
-        ts->slots = slots;
+        ts->slots = (struct ferret_span *)p;
 
         /* Publish: the flusher walks this list without a lock. */
         struct thread_state *head = atomic_load(&client_g.all_states);
