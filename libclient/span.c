@@ -539,7 +539,7 @@ void ferret_span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const cha
 {
         if (!s)
                 return;
-        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         size_t used = s->rec.payload_len;
         if (unlikely(!id || !value || used + 7 + TAG_STR_SHORT + 1 > SLOT_PAYLOAD))
                 return tag_str_slow(s, cache, key, value);
@@ -569,7 +569,7 @@ void ferret_span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const cha
 {
         if (!s)
                 return;
-        uint32_t id = __atomic_load_n(cache, __ATOMIC_RELAXED);
+        uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         size_t used = s->rec.payload_len;
         if (unlikely(!id || used + 1 + 4 + 8 > SLOT_PAYLOAD))
                 return tag_int_slow(s, cache, key, value);
