@@ -152,6 +152,20 @@ static inline __attribute__((always_inline)) void slot_release(struct thread_sta
         atomic_store_explicit(&s->state, 0, memory_order_release);
 }
 
+/* The ring was full a moment ago (ring_reserve_full() then skips looking
+ * at it again for a while): a new span is dropped as it begins, before it
+ * takes a slot and reads the clock, so that a program that produces faster
+ * than the flusher drains pays least for what is lost. Its children become
+ * its parent's. With FERRET_ON_FULL=block, spans wait at their end instead. */
+static inline bool ring_full_drop(struct thread_state *ts)
+{
+        if (likely(!ts->ring.full_skip) || client_g.full_wait_ms)
+                return false;
+        ts->ring.full_skip--;
+        counter_add(&ts->dropped, 1);
+        return true;
+}
+
 static inline __attribute__((always_inline)) struct ferret_span *
 begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t name_id, const char *name)
 {
@@ -163,6 +177,11 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
          * would take the same slot: it drops instead (see in_api). */
         ts->in_api = 1;
         atomic_signal_fence(memory_order_seq_cst);
+        if (unlikely(ring_full_drop(ts))) {
+                atomic_signal_fence(memory_order_seq_cst);
+                ts->in_api = 0;
+                return NULL;
+        }
         struct ferret_span *s = slot_alloc(ts);
         if (unlikely(!s)) {
                 ts->in_api = 0;
@@ -248,6 +267,11 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
          * it would take the same slot and span id (see in_api). */
         ts->in_api = 1;
         atomic_signal_fence(memory_order_seq_cst);
+        if (unlikely(ring_full_drop(ts))) {
+                atomic_signal_fence(memory_order_seq_cst);
+                ts->in_api = 0;
+                return NULL;
+        }
         unsigned hint = ts->slot_hint;
         struct ferret_span *s = &ts->slots[hint];
         struct ferret_span *cur = ts->current;
