@@ -98,8 +98,10 @@ typedef struct ferret_stats {
  * (or of FERRET_TRACEPARENT, or a new trace) and makes it the current span.
  * The name is copied (up to 255 bytes), so it may be a temporary.
  *
- * @return the span, or NULL when tracing is disabled or the thread has too
- * many open spans (then a drop is counted). Pass it to ferret_span_end().
+ * @return the span, or NULL when tracing is disabled, the thread has too
+ * many open spans, or its buffer was just found full (in the last two cases
+ * a drop is counted, and spans begun inside become children of this one's
+ * parent). Pass it to ferret_span_end().
  */
 FERRET_EXPORT ferret_span_t *ferret_span_begin(const char *name);
 
