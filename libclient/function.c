@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "client.h"
 #include "clock.h"
@@ -213,8 +214,14 @@ static __attribute__((noinline)) struct thread_state *thread_for_functions(void)
         if (__atomic_load_n(&ferret_off_, __ATOMIC_RELAXED) || client_start_slow() < 0)
                 return NULL;
         struct thread_state *ts = tls_state ? tls_state : thread_state_create();
-        if (ts && !ts->func)
-                ts->func = calloc(1, sizeof(*ts->func));
+        if (ts && !ts->func) {
+                /* mmap, not malloc: the thread's first traced call may be a
+                 * signal handler's, with malloc interrupted on this thread.
+                 * Never freed: an exited thread's state, this included, goes
+                 * to the next thread. */
+                void *p = mmap(NULL, sizeof(*ts->func), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                ts->func = p == MAP_FAILED ? NULL : p;
+        }
         return ts && ts->func ? ts : NULL;
 }
 
