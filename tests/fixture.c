@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,11 +124,18 @@ static void start_daemon(struct daemon_fixture *f, const char *const extra[])
                 harness_fail(__FILE__, __LINE__, "cannot start %s: %s", argv[0], strerror(r));
         track(f->pid, 0);
 
+        /* The daemon's exit ends the wait too: a pidfd becomes readable. */
+        int pidfd = (int)syscall(SYS_pidfd_open, f->pid, 0);
         for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
+                struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
                 /* The timeout only bounds a hang; readiness ends the wait. */
-                if (poll(&p, 1, 30000) <= 0)
+                if (poll(p, pidfd >= 0 ? 2 : 1, 30000) <= 0)
                         harness_fail(__FILE__, __LINE__, "ferretd did not become ready");
+                if (pidfd >= 0 && (p[1].revents & POLLIN) && !(p[0].revents & POLLIN)) {
+                        char *log = read_file(f->log);
+                        harness_fail(__FILE__, __LINE__, "ferretd exited before it was ready; its log:\n%s",
+                                     log ? log : "");
+                }
                 char msg[256];
                 ssize_t len = recv(fd, msg, sizeof(msg) - 1, 0);
                 if (len > 0) {
@@ -137,6 +145,8 @@ static void start_daemon(struct daemon_fixture *f, const char *const extra[])
                 }
         }
         close(fd);
+        if (pidfd >= 0)
+                close(pidfd);
 }
 
 void fixture_start(struct daemon_fixture *f)
