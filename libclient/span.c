@@ -250,8 +250,7 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
 
 /* The common case, a literal name in a thread that has recorded before, is
  * begin_common() with every rare case left to begin_named_slow(): with no
- * calls on it, the compiler keeps it to a few dozen instructions and no
- * saved registers. */
+ * calls on the way, it is about sixty instructions. */
 ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
 {
         struct thread_state *ts = tls_state;
