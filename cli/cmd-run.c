@@ -347,16 +347,30 @@ static void tag_outcome(ferret_span_t *span, pid_t child, int status, const stru
         }
 }
 
-static void join_args(char **argv, char *buf, size_t size)
+/* Appends @argv to @buf, each word after a space unless @buf is empty. */
+static void append_args(char *buf, size_t size, char *const *argv)
 {
-        size_t len = 0;
-        buf[0] = '\0';
+        size_t len = strlen(buf);
         for (int i = 0; argv[i] && len + 1 < size; i++) {
-                int n = snprintf(buf + len, size - len, "%s%s", i ? " " : "", argv[i]);
+                int n = snprintf(buf + len, size - len, "%s%s", len ? " " : "", argv[i]);
                 if (n < 0)
                         break;
                 len += (size_t)n;
         }
+}
+
+/* The command the run traces, as the user wrote it without ferret's own
+ * options: PROG ARGS, SCRIPT.py ARGS, or -m MODULE ARGS. */
+static void traced_command(const struct run_options *o, bool python, char *buf, size_t size)
+{
+        buf[0] = '\0';
+        if (!python) {
+                append_args(buf, size, o->prog);
+                return;
+        }
+        char *head[] = { o->module ? "-m" : o->prog[0], o->module ? (char *)o->module : NULL, NULL };
+        append_args(buf, size, head);
+        append_args(buf, size, o->python_args);
 }
 
 static void print_summary(const char *dir, const char *run_id, const char *db, const struct private_daemon *own)
@@ -470,7 +484,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         unsetenv("FERRET_DISABLE");
 
         ferret_span_t *span = ferret_span_begin(prog);
-        join_args(argv + 1, cmdline, sizeof(cmdline));
+        traced_command(&o, python, cmdline, sizeof(cmdline));
         ferret_span_tag_str(span, "cmdline", cmdline);
         if (ferret_ctx_format(ferret_span_context(span), tp, sizeof(tp)) == 0)
                 setenv("FERRET_TRACEPARENT", tp, 1);

@@ -155,6 +155,8 @@ class Run(CliTest):
         self.assertEqual(root["name"], "ferret-demo")
         self.assertEqual(root["status"], "ok")
         self.assertEqual(root["tags"]["exit_code"], 0)
+        # The traced command, without ferret's own options.
+        self.assertEqual(root["tags"]["cmdline"], DEMO)
         batch, = root["children"]
         self.assertEqual(batch["name"], "process_batch")
         self.assertEqual(batch["tags"], {"sample_rate": 0.25})
@@ -417,6 +419,8 @@ class Run(CliTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Done!", r.stdout)
         tree = ferret_json("analyze", self.path("traces.db"), "--tree")
+        self.assertEqual([r["tags"]["cmdline"] for r in tree["roots"] if r["name"] == "my_script.py"],
+                         ["my_script.py"])
         mains = [n for n, _ in walk(tree["roots"]) if n["name"] == "main"]
         self.assertEqual(len(mains), 1, tree)
         main = mains[0]
@@ -438,6 +442,8 @@ class Run(CliTest):
         env = dict(self.env, FERRET_PYTHON=sys.executable)
         r = ferret("run", "--db", "m.db", "--run-id", "module", "-m", "pkg.job", "--", "3", env=env, cwd=self.dir)
         self.assertEqual(r.returncode, 3, r.stderr)
+        root, = self.tree("m.db", "module")["roots"]
+        self.assertEqual(root["tags"]["cmdline"], "-m pkg.job 3")
         names = {n["name"] for n, _ in walk(self.merged("module", db="m.db")["roots"])}
         self.assertIn("work", names)
         bad = ferret("run", "my_script.py", "--frobnicate", env=env, cwd=self.dir)
