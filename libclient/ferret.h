@@ -32,6 +32,12 @@
  * Every function is thread-safe and accepts a NULL span, so the result of a
  * begin call can be used without checking it.
  *
+ * Signal handlers may begin, tag and end spans: one that interrupts its
+ * thread inside the library drops its span (counted) instead of waiting.
+ * But the process's first call starts the client (its thread, its sockets,
+ * memory from malloc), which a handler must not do: a program whose
+ * handlers trace calls ferret_enabled() once before installing them.
+ *
  * @code
  * #include <ferret.h>
  *
@@ -223,7 +229,11 @@ FERRET_EXPORT int ferret_flush(int timeout_ms);
  */
 FERRET_EXPORT void ferret_shutdown(void);
 
-/** Whether spans are being recorded (not disabled, not shut down). */
+/**
+ * Whether spans are being recorded (not disabled, not shut down). Starts the
+ * client if no call has yet: call it at start-up, outside signal handlers,
+ * when signal handlers will trace.
+ */
 FERRET_EXPORT bool ferret_enabled(void);
 
 /** This process's run id (valid until exit). */

@@ -440,6 +440,9 @@ TEST(signal_handler_traces)
                 alarm(60);
                 setenv("FERRET_RUN_ID", "signals", 1);
                 setenv("FERRET_ON_FULL", "block:10000", 1);
+                /* As ferret.h asks: the client starts here, not in the
+                 * first handler (which could interrupt malloc). */
+                CHECK(ferret_enabled());
                 struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
                 sigaction(SIGPROF, &sa, NULL);
                 timer_t timer;
