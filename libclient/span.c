@@ -116,6 +116,24 @@ static inline void new_trace(struct thread_state *ts, struct record *r)
         r->trace_lo = r->span_id;
 }
 
+/* The parent of a span begun without an explicit one: the thread's current
+ * span, else FERRET_TRACEPARENT's (or the span open at fork()), else none. */
+static inline ferret_ctx_t implicit_parent(const struct ferret_span *cur)
+{
+        return cur ? slot_context(cur) : client_g.root_parent;
+}
+
+/* Gives @r its id and its place: under @parent, or first of a new trace. */
+static inline void record_place(struct thread_state *ts, struct record *r, ferret_ctx_t parent, uint64_t span_id)
+{
+        r->span_id = span_id;
+        r->parent_id = parent.span_id;
+        r->trace_hi = parent.trace_hi;
+        r->trace_lo = parent.trace_lo;
+        if (unlikely(!parent.span_id))
+                new_trace(ts, r);
+}
+
 /* The end of every begin: @s, filled in, becomes the thread's current span
  * (the one before it its prev), the signal guard is lifted, and the clock
  * starts last, so that none of this counts in the span. */
@@ -190,27 +208,10 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         }
         struct record *r = &s->rec;
 
-        if (parent_in) {
-                r->trace_hi = parent_in->trace_hi;
-                r->trace_lo = parent_in->trace_lo;
-                r->parent_id = parent_in->span_id;
-        } else {
-                struct ferret_span *cur = thread_current(ts);
-                if (likely(cur)) {
-                        r->trace_hi = cur->rec.trace_hi;
-                        r->trace_lo = cur->rec.trace_lo;
-                        r->parent_id = cur->rec.span_id;
-                } else {
-                        r->trace_hi = client_g.root_parent.trace_hi;
-                        r->trace_lo = client_g.root_parent.trace_lo;
-                        r->parent_id = client_g.root_parent.span_id;
-                }
-        }
+        ferret_ctx_t parent = parent_in ? *parent_in : implicit_parent(thread_current(ts));
         if (unlikely(ts->id_next == ts->id_end))
                 thread_state_next_id_block(ts);
-        r->span_id = ts->id_next++;
-        if (unlikely(!r->parent_id))
-                new_trace(ts, r);
+        record_place(ts, r, parent, ts->id_next++);
         r->name_id = name_id;
         record_header_reset(r);
         if (!name_id) {
@@ -286,20 +287,7 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
         ts->id_next = span_id + 1;
 
         struct record *r = &s->rec;
-        if (cur) {
-                r->trace_hi = cur->rec.trace_hi;
-                r->trace_lo = cur->rec.trace_lo;
-                r->parent_id = cur->rec.span_id;
-        } else if (client_g.root_parent.span_id) {
-                r->trace_hi = client_g.root_parent.trace_hi;
-                r->trace_lo = client_g.root_parent.trace_lo;
-                r->parent_id = client_g.root_parent.span_id;
-        } else {
-                r->trace_hi = ts->trace_hi;     /* a new trace: see new_trace() */
-                r->trace_lo = span_id;
-                r->parent_id = 0;
-        }
-        r->span_id = span_id;
+        record_place(ts, r, implicit_parent(cur), span_id);
         r->name_id = name_id;
         record_header_reset(r);
         return slot_make_current(ts, s);
