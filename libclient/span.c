@@ -134,6 +134,14 @@ static inline void record_place(struct thread_state *ts, struct record *r, ferre
                 new_trace(ts, r);
 }
 
+/* Without the TSC. Out of line and called last, so that the begin paths
+ * keep nothing live across a call and need no saved registers. */
+static __attribute__((noinline)) struct ferret_span *begin_clock_fallback(struct ferret_span *s)
+{
+        s->rec.t0 = clock_ticks_fallback();
+        return s;
+}
+
 /* The end of every begin: @s, filled in, becomes the thread's current span
  * (the one before it its prev), the signal guard is lifted, and the clock
  * starts last, so that none of this counts in the span. */
@@ -149,8 +157,11 @@ static inline __attribute__((always_inline)) struct ferret_span *slot_make_curre
         ts->current_gen = gen;
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
-        s->rec.t0 = clock_ticks();
-        return s;
+        if (likely(clock_use_tsc)) {
+                s->rec.t0 = __rdtsc();
+                return s;
+        }
+        return begin_clock_fallback(s);
 }
 
 /* The end of every end: the thread's current span goes back to the one
@@ -401,13 +412,46 @@ static inline void copy_blocks(void *dst, const void *src, size_t n)
                 _mm_storeu_si128((__m128i *)((char *)dst + i), _mm_loadu_si128((const __m128i *)((const char *)src + i)));
 }
 
+/* copy_blocks() of a record without payload, unrolled. */
+static inline void copy_record(struct record *dst, const struct record *src)
+{
+        _Static_assert(sizeof(struct record) == 64, "a record is four 16-byte moves");
+        __m128i a = _mm_loadu_si128((const __m128i *)src), b = _mm_loadu_si128((const __m128i *)src + 1),
+                c = _mm_loadu_si128((const __m128i *)src + 2), d = _mm_loadu_si128((const __m128i *)src + 3);
+        _mm_storeu_si128((__m128i *)dst, a);
+        _mm_storeu_si128((__m128i *)dst + 1, b);
+        _mm_storeu_si128((__m128i *)dst + 2, c);
+        _mm_storeu_si128((__m128i *)dst + 3, d);
+}
+
+/* span_commit()'s wake-up check, for ferret_span_end(): it moves the
+ * producer's view of the ring, so it runs under the signal guard too. */
+static __attribute__((noinline)) void end_wake(struct thread_state *ts)
+{
+        ts->in_api = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        thread_state_wake_flusher(ts);
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
+}
+
+static __attribute__((noinline)) void end_clock_fallback(ferret_span_t *s)
+{
+        end_slow(s, clock_ticks_fallback());
+}
+
 /* The common case: the thread's current span, room in the ring. The record
- * is the slot's, its tags behind it, copied whole with the end time. */
+ * is the slot's, its tags behind it, copied whole with the end time. Every
+ * other case goes to end_slow() as the last thing done, and the wake-up
+ * comes last, so that the fast path calls nothing and keeps nothing across
+ * a call: no saved registers, no stack frame. */
 void ferret_span_end(ferret_span_t *s)
 {
         if (unlikely(!s))
                 return;
-        uint64_t t1 = clock_ticks();
+        if (unlikely(!clock_use_tsc))
+                return end_clock_fallback(s);
+        uint64_t t1 = __rdtsc();
         struct thread_state *ts = tls_state;
         if (unlikely(ts != s->owner || ts->current != s || ts->in_api ||
                      atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_OPEN ||
@@ -421,31 +465,29 @@ void ferret_span_end(ferret_span_t *s)
         uint64_t copy = (need + 15) & ~(uint64_t)15;
         uint64_t head = atomic_load_explicit(&ts->ring.head, memory_order_relaxed);
         struct record *r = (struct record *)ring_reserve_simple(&ts->ring, copy, head);
-        if (unlikely(!r))
-                r = (struct record *)ring_reserve(&ts->ring, copy, &head);  /* a pad first, or full */
         if (unlikely(!r)) {
-                if (likely(!client_g.full_wait_ms)) {
-                        /* Full: dropping must stay cheap while the flusher catches up. */
-                        counter_add(&ts->dropped, 1);
-                        atomic_signal_fence(memory_order_seq_cst);
-                        ts->in_api = 0;
-                        slot_release(ts, s, true);
-                        return;
-                }
+                /* A pad first, or full: end_slow() drops, grows or waits. */
                 atomic_signal_fence(memory_order_seq_cst);
                 ts->in_api = 0;
-                return end_slow(s, t1);       /* FERRET_ON_FULL=block: wait for room there */
+                return end_slow(s, t1);
         }
+        /* A span without tags, the usual one, is a copy of fixed size. */
+        if (likely(!s->rec.payload_len))
+                copy_record(r, &s->rec);
+        else
+                copy_blocks(r, &s->rec, copy);
         /* Both known only now, so written into the copy: stored into the
          * slot, they would stall the loads that follow. */
-        copy_blocks(r, &s->rec, copy);
         r->size = (uint32_t)need;
         r->t1 = t1;
-        span_commit(ts, head + need);
+        uint64_t new_head = head + need;
+        ring_publish(&ts->ring, new_head);
+        counter_add(&ts->recorded, 1);
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
-
         slot_release(ts, s, true);
+        if (unlikely(new_head > ts->ring.wake_at))
+                end_wake(ts);
 }
 
 /* Appends a payload entry; entries that do not fit are dropped whole. */
