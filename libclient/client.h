@@ -116,20 +116,28 @@ static inline char *record_payload(const struct record *r)
         return (char *)(r + 1);
 }
 
-/* Bits of a slot's state word. */
+/* A slot's state word: 0 when free, else SLOT_OPEN with the bits below,
+ * or SLOT_ENDED alone. */
 enum {
-        SLOT_OPEN = 1,                /* set by the owner only, cleared by whoever ends it */
+        SLOT_OPEN = 1,                /* set by the owner only */
         SLOT_INHERITED = 2,           /* opened before fork(): the parent records it */
         SLOT_ORPHANED = 4,            /* recorded as unfinished when its thread exited */
+        SLOT_ENDED = 8,               /* ended while not its thread's current span */
 };
 
+/* A thread's open spans form a chain from its current span down through
+ * each one's prev. A span ended as the current one leaves the chain at once
+ * and its slot is free. One ended otherwise (by another thread, or out of
+ * order) stays in the chain as SLOT_ENDED, and its owner frees it when the
+ * chain is next walked past it (thread_current()): so no slot is reused
+ * while a prev link still points at it, and the links need no generation
+ * numbers to be trusted. */
 struct ferret_span {
         struct ferret_span *prev;     /* the thread's current span at begin */
-        uint32_t prev_gen;
-        _Atomic uint32_t gen;         /* bumped at begin and end: odd while open */
         _Atomic uint32_t state;       /* SLOT_* bits */
         uint32_t index;               /* in its thread's array; set once, like owner */
         struct thread_state *owner;
+        uint64_t reserved;            /* keeps rec 32-byte aligned: no copy splits a line */
         /* Ending the span copies rec and the payload behind it as they are;
          * rec.type and rec.tid are set when the thread takes the slots. */
         struct record rec;
@@ -141,6 +149,12 @@ _Static_assert(sizeof(struct ferret_span) == SLOT_BYTES, "slot size");
 static inline bool slot_open(struct ferret_span *s)
 {
         return atomic_load_explicit(&s->state, memory_order_acquire) & SLOT_OPEN;
+}
+
+/* Whether @s is taken: open, or ended but still in its owner's chain. */
+static inline bool slot_busy(struct ferret_span *s)
+{
+        return atomic_load_explicit(&s->state, memory_order_acquire) != 0;
 }
 
 /* A thread's ring is a chain of segments. It starts in its home segment;
@@ -186,7 +200,6 @@ struct thread_state {
         struct ferret_span *slots;
         unsigned slot_hint;
         struct ferret_span *current;
-        uint32_t current_gen;
         uint32_t tid;
         uint64_t id_next, id_end;     /* a block of span ids from the process counter */
         uint64_t rng;

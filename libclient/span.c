@@ -42,7 +42,7 @@ static __attribute__((noinline)) struct ferret_span *slot_search(struct thread_s
         unsigned h = ts->slot_hint;
         for (unsigned i = 1; i < SLOTS_PER_THREAD; i++) {
                 struct ferret_span *s = &ts->slots[(h + i) % SLOTS_PER_THREAD];
-                if (!slot_open(s)) {
+                if (!slot_busy(s)) {
                         ts->slot_hint = (h + i) % SLOTS_PER_THREAD;
                         return s;
                 }
@@ -56,7 +56,7 @@ static inline struct ferret_span *slot_alloc(struct thread_state *ts)
 {
         unsigned h = ts->slot_hint;
         struct ferret_span *s = &ts->slots[h];
-        if (likely(!slot_open(s))) {
+        if (likely(!slot_busy(s))) {
                 ts->slot_hint = (h + 1) % SLOTS_PER_THREAD;
                 return s;
         }
@@ -66,33 +66,25 @@ static inline struct ferret_span *slot_alloc(struct thread_state *ts)
         return s;
 }
 
-/* The thread's current span, skipping spans that other threads have ended
- * meanwhile. A slot whose generation moved on by more than its end has been
- * reused, so its prev link no longer describes this chain: stop there. */
+/* The thread's current span, past the spans of its chain that were ended
+ * while not current (by another thread, or out of order): their slots are
+ * this thread's, and free from here on (see struct ferret_span). */
 static __attribute__((noinline)) struct ferret_span *thread_current_slow(struct thread_state *ts)
 {
         struct ferret_span *c = ts->current;
-        uint32_t g = ts->current_gen;
-        while (c) {
-                uint32_t now = atomic_load_explicit(&c->gen, memory_order_relaxed);
-                if (now == g)
-                        break;
-                if (now != g + 1) {
-                        c = NULL;
-                        break;
-                }
-                g = c->prev_gen;
-                c = c->prev;
+        while (c && !(atomic_load_explicit(&c->state, memory_order_acquire) & SLOT_OPEN)) {
+                struct ferret_span *prev = c->prev;
+                atomic_store_explicit(&c->state, 0, memory_order_relaxed);
+                c = prev;
         }
         ts->current = c;
-        ts->current_gen = g;
         return c;
 }
 
 static inline struct ferret_span *thread_current(struct thread_state *ts)
 {
         struct ferret_span *c = ts->current;
-        if (likely(!c || atomic_load_explicit(&c->gen, memory_order_relaxed) == ts->current_gen))
+        if (likely(!c || atomic_load_explicit(&c->state, memory_order_relaxed) == SLOT_OPEN))
                 return c;
         return thread_current_slow(ts);
 }
@@ -149,12 +141,8 @@ static inline __attribute__((always_inline)) struct ferret_span *slot_make_curre
                                                                                    struct ferret_span *s)
 {
         s->prev = ts->current;
-        s->prev_gen = ts->current_gen;
-        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
-        atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
         atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
         ts->current = s;
-        ts->current_gen = gen;
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
         if (likely(clock_use_tsc)) {
@@ -164,21 +152,24 @@ static inline __attribute__((always_inline)) struct ferret_span *slot_make_curre
         return begin_clock_fallback(s);
 }
 
-/* The end of every end: the thread's current span goes back to the one
- * before @s if @s was current, and the slot is free for its owner again.
- * @known says the caller has checked both already. */
+/* The end of every end. Ended as its thread's current span, @s leaves the
+ * chain and its slot is free for its owner again; @known says the caller
+ * has checked that it is. Ended otherwise, it stays in the chain as
+ * SLOT_ENDED for the owner to free, unless its thread has exited (then it is
+ * in no chain). The exchange settles a race with the owner ending it too. */
 static inline __attribute__((always_inline)) void slot_release(struct thread_state *ts, struct ferret_span *s,
                                                                bool known)
 {
         if (known || (ts && ts->current == s)) {
                 ts->current = s->prev;
-                ts->current_gen = s->prev_gen;
-        }
-        if (known || ts == s->owner)
                 ts->slot_hint = s->index;
-        atomic_store_explicit(&s->gen, atomic_load_explicit(&s->gen, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-        atomic_store_explicit(&s->state, 0, memory_order_release);
+                atomic_store_explicit(&s->state, 0, memory_order_release);
+                return;
+        }
+        uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
+        if (state & SLOT_OPEN)
+                atomic_compare_exchange_strong_explicit(&s->state, &state, state & SLOT_ORPHANED ? 0 : SLOT_ENDED,
+                                                        memory_order_release, memory_order_relaxed);
 }
 
 /* The ring was full a moment ago (ring_reserve_full() then skips looking
@@ -286,10 +277,9 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
         unsigned hint = ts->slot_hint;
         struct ferret_span *s = &ts->slots[hint];
         struct ferret_span *cur = ts->current;
-        uint32_t cur_gen = ts->current_gen;
         uint64_t span_id = ts->id_next;
-        if (unlikely(slot_open(s) || span_id == ts->id_end ||
-                     (cur && atomic_load_explicit(&cur->gen, memory_order_relaxed) != cur_gen))) {
+        if (unlikely(slot_busy(s) || span_id == ts->id_end ||
+                     (cur && atomic_load_explicit(&cur->state, memory_order_relaxed) != SLOT_OPEN))) {
                 atomic_signal_fence(memory_order_seq_cst);
                 ts->in_api = 0;
                 return begin_named_slow(cache, name);
@@ -695,6 +685,5 @@ void span_close_thread(struct thread_state *ts)
                 }
                 atomic_fetch_or(&s->state, SLOT_ORPHANED);
                 ts->current = s->prev;
-                ts->current_gen = s->prev_gen;
         }
 }

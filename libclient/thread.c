@@ -66,7 +66,6 @@ static void state_adopt(struct thread_state *ts)
         ts->rng = ids_random64() | 1;
         ts->trace_hi = ids_next(&ts->rng);
         ts->current = NULL;
-        ts->current_gen = 0;
         ts->in_api = 0;
         tls_state = ts;
         pthread_setspecific(client_g.thread_key, ts);
@@ -117,7 +116,7 @@ void thread_state_release(void *p)
          * and the old array stays alive for whoever still holds a handle. */
         unsigned open = 0;
         for (unsigned i = 0; i < SLOTS_PER_THREAD; i++)
-                open += slot_open(&ts->slots[i]);
+                open += slot_busy(&ts->slots[i]);
         if (open > SLOTS_PER_THREAD / 4) {
                 struct ferret_span *fresh = aligned_alloc(64, SLOTS_PER_THREAD * sizeof(*fresh));
                 if (fresh)

@@ -350,6 +350,76 @@ TEST(short_lived_threads)
         fixture_cleanup(&f);
 }
 
+/* Ends @p's span on a thread of its own, as a program that hands work over. */
+static void *end_elsewhere(void *p)
+{
+        ferret_span_end(p);
+        return NULL;
+}
+
+#define HANDOFFS 1000   /* many times the slots a thread has */
+
+/* Spans ended out of order, and on another thread than the one that began
+ * them: each is stored once under the right parent, the spans begun after
+ * them are children of the right span, and no slot is lost on the way (a
+ * thread has far fewer slots than the spans here). */
+TEST(spans_end_out_of_order_and_elsewhere)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "handoff", 1);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                for (int i = 0; i < HANDOFFS; i++) {
+                        ferret_span_t *a = ferret_span_begin_literal("ooo_a");
+                        ferret_span_t *b = ferret_span_begin_literal("ooo_b");
+                        ferret_span_end(a);     /* b is still open: its children are b's */
+                        ferret_span_end(ferret_span_begin_literal("ooo_c"));
+                        ferret_span_end(b);
+
+                        ferret_span_t *holder = ferret_span_begin("holder");
+                        ferret_span_t *handed = ferret_span_begin_literal("handed");
+                        pthread_t t;
+                        if (pthread_create(&t, NULL, end_elsewhere, handed) != 0)
+                                _exit(2);
+                        pthread_join(t, NULL);
+                        ferret_span_end(ferret_span_begin_literal("after"));
+                        ferret_span_end(holder);
+                }
+                ferret_stats_t st;
+                ferret_get_stats(&st);
+                _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
+        }
+        WAIT_OK(child);
+
+        struct flat_tree t;
+        flat_tree_load(&f, "handoff", &t);
+        static const struct {
+                const char *name, *parent;
+        } expect[] = {
+                { "ooo_a", NULL }, { "ooo_b", "ooo_a" }, { "ooo_c", "ooo_b" },
+                { "holder", NULL }, { "handed", "holder" }, { "after", "holder" },
+        };
+        for (size_t e = 0; e < sizeof(expect) / sizeof(expect[0]); e++) {
+                size_t n = 0;
+                for (size_t i = 0; i < t.n; i++) {
+                        if (strcmp(span_name(t.spans[i].span), expect[e].name) != 0)
+                                continue;
+                        n++;
+                        json_t *parent = t.spans[i].parent;
+                        if (expect[e].parent)
+                                CHECK_STR(parent ? span_name(parent) : "(root)", expect[e].parent);
+                        else
+                                CHECK(parent == NULL);
+                }
+                CHECK_EQ(n, HANDOFFS);
+        }
+        CHECK_EQ(t.n, 6 * HANDOFFS);
+        flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
 #define BURST 300000
 
 /* Emits BURST spans as fast as possible from one thread, then flushes. */
