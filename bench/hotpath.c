@@ -11,6 +11,13 @@
  * The spans go to a private ferretd, as they would in real use; its ring
  * buffers fill faster than any daemon stores, so most spans may be dropped,
  * and the drops are reported beside the times.
+ *
+ * The cases' repetitions are interleaved: every case process is started and
+ * warmed up first, then each round asks every case for one repetition in
+ * turn, over a pipe. A virtual machine's speed drifts by a third for seconds
+ * at a time; run one after the other, two cases would each see a different
+ * stretch of it, and their ratio would be the drift's as much as theirs.
+ * Interleaved, every case samples the same stretches.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -191,6 +198,9 @@ static uint64_t drained_spans(const struct bench_case *c, uint64_t max, uint64_t
         }
 }
 
+/* The case's process: warms up, says "ready n=N", then runs one repetition
+ * for each "rep" line on stdin and answers "v=NS_PER_SPAN"; at the end of
+ * its input it prints its counts and exits. */
 static int case_main(const struct bench_case *c, const struct options *o)
 {
 #if BENCH_HAVE_LTTNG
@@ -201,9 +211,6 @@ static int case_main(const struct bench_case *c, const struct options *o)
                 return 1;
         }
 #endif
-        double *v = calloc(o->reps, sizeof(*v));
-        if (!v)
-                return 1;
         bool ferret = c->env == ENV_FERRET;
         uint64_t n = o->spans, emitted = 0;
         if (c->drain)
@@ -221,23 +228,32 @@ static int case_main(const struct bench_case *c, const struct options *o)
                 return 1;
         }
         ferret_stats_t st0 = { 0 }, st1 = { 0 };
-        if (ferret)
+        if (ferret) {
+                ferret_flush(60000);
                 ferret_get_stats(&st0);
-        for (unsigned r = 0; r < o->reps; r++) {
+        }
+        printf("ready n=%" PRIu64 "\n", n);
+        fflush(stdout);
+
+        char cmd[16];
+        while (fgets(cmd, sizeof(cmd), stdin) && strcmp(cmd, "rep\n") == 0) {
                 /* Outside the timed loop: the daemon stores what the last
-                 * repetition recorded, so the buffer starts empty. */
+                 * repetition recorded, so a drained case's buffer starts
+                 * empty. */
                 if (c->drain)
                         ferret_flush(60000);
                 uint64_t t0 = bench_now_ns();
                 c->loop(n);
                 uint64_t t1 = bench_now_ns();
-                v[r] = (double)(t1 - t0) / (double)n;
+                /* Outside too: the flusher and the daemon go quiet before
+                 * the next case's repetition, as they would between cases
+                 * run one after the other. */
+                if (ferret && !c->drain)
+                        ferret_flush(60000);
+                emitted += n;
+                printf("v=%.3f\n", (double)(t1 - t0) / (double)n);
+                fflush(stdout);
         }
-        emitted += (uint64_t)o->reps * n;
-        double min = bench_percentile(v, o->reps, 0);
-        double median = bench_percentile(v, o->reps, 50);
-        double p99 = bench_percentile(v, o->reps, 99);
-        free(v);
 
         int flush = 0;
         if (ferret) {
@@ -249,13 +265,21 @@ static int case_main(const struct bench_case *c, const struct options *o)
         }
         /* emitted and dropped cover the whole process, to check against
          * the database; m_dropped only the measured repetitions. */
-        printf("median=%.3f p99=%.3f min=%.3f n=%" PRIu64 " emitted=%" PRIu64 " dropped=%" PRIu64
-               " m_dropped=%" PRIu64 " flush=%d\n",
-               median, p99, min, n, emitted, st1.dropped, st1.dropped - st0.dropped, flush);
+        printf("n=%" PRIu64 " emitted=%" PRIu64 " dropped=%" PRIu64 " m_dropped=%" PRIu64 " flush=%d\n", n, emitted,
+               st1.dropped, st1.dropped - st0.dropped, flush);
         return 0;
 }
 
 /* --- The orchestrating side. --- */
+
+static const struct result *find_result(const struct result *res, const char *id)
+{
+        for (size_t i = 0; i < N_CASES; i++)
+                if (strcmp(cases[i].id, id) == 0)
+                        return &res[i];
+        return NULL;
+}
+
 
 /* The value after " key=" (or at the start) in a case's report line. */
 static bool kv_get(const char *line, const char *key, double *ret)
@@ -289,92 +313,141 @@ static char **case_env(char *const extra[])
         return env;
 }
 
-/* Runs one case in a new process of this program and parses its report. */
-static int run_case_process(const struct bench_case *c, const struct options *o, char *const extra_env[],
-                            struct result *res)
+/* A case process and what it needs around it while the rounds go on. */
+struct case_run {
+        const struct bench_case *c;
+        struct result *res;
+        bool running;
+        pid_t pid;
+        FILE *to, *from;        /* its stdin and its stdout */
+        double *v;              /* ns/span of each repetition */
+        unsigned nv;
+        struct bench_daemon d;  /* its private ferretd, for the Ferret cases */
+        bool have_daemon;
+        char run_id[160];
+};
+
+/* Reads a line of the case's output into @line; false at its end. */
+static bool case_read(struct case_run *cr, char *line, size_t size)
+{
+        if (!fgets(line, (int)size, cr->from))
+                return false;
+        line[strcspn(line, "\n")] = '\0';
+        return true;
+}
+
+/* Waits for the case's process and says why it failed, if it did. */
+static int case_reap(struct case_run *cr, const char *line)
+{
+        int status;
+        while (waitpid(cr->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        cr->running = false;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        snprintf(cr->res->note, sizeof(cr->res->note), "failed (%s)", line && strncmp(line, "error=", 6) == 0 ? line + 6 :
+                 WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "no result");
+        return -EIO;
+}
+
+/* Starts the case in a new process of this program, with @extra_env, and
+ * waits until it has warmed up. */
+static int case_start(struct case_run *cr, const struct options *o, char *const extra_env[])
 {
         char exe[4096];
         ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
         if (len <= 0)
                 return -errno;
         exe[len] = '\0';
-        char reps[32], spans[32], cpu[32];
-        snprintf(reps, sizeof(reps), "%u", o->reps);
+        char spans[32], cpu[32];
         snprintf(spans, sizeof(spans), "%" PRIu64, o->spans);
         snprintf(cpu, sizeof(cpu), "%d", o->recorder_cpu);
-        char *argv[] = { exe, "--case", (char *)c->id, "--reps", reps, "--spans", spans, "--recorder-cpu", cpu, NULL };
+        char *argv[] = { exe, "--case", (char *)cr->c->id, "--spans", spans, "--recorder-cpu", cpu, NULL };
 
-        int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
+        int in[2], out[2];
+        if (pipe2(in, O_CLOEXEC) < 0)
                 return -errno;
+        if (pipe2(out, O_CLOEXEC) < 0) {
+                int r = -errno;
+                close(in[0]);
+                close(in[1]);
+                return r;
+        }
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+        posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
         char **env = case_env(extra_env);
-        pid_t pid;
-        int r = env ? posix_spawn(&pid, exe, &fa, NULL, argv, env) : ENOMEM;
+        int r = env ? posix_spawn(&cr->pid, exe, &fa, NULL, argv, env) : ENOMEM;
         posix_spawn_file_actions_destroy(&fa);
         free(env);
-        close(pipefd[1]);
+        close(in[0]);
+        close(out[1]);
         if (r) {
-                close(pipefd[0]);
+                close(in[1]);
+                close(out[0]);
+                snprintf(cr->res->note, sizeof(cr->res->note), "failed (%s)", strerror(r));
                 return -r;
         }
-        char line[1024];
-        size_t got = 0;
-        ssize_t n;
-        while (got < sizeof(line) - 1 && (n = read(pipefd[0], line + got, sizeof(line) - 1 - got)) != 0) {
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        break;
-                got += (size_t)n;
-        }
-        line[got] = '\0';
-        close(pipefd[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        line[strcspn(line, "\n")] = '\0';
-
-        double v;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !kv_get(line, "median", &v)) {
-                snprintf(res->note, sizeof(res->note), "failed (%s)", strncmp(line, "error=", 6) == 0 ? line + 6 :
-                         WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "no result");
+        cr->to = fdopen(in[1], "w");
+        cr->from = fdopen(out[0], "r");
+        cr->running = true;
+        char line[1024] = "";
+        double n;
+        if (!cr->to || !cr->from || !case_read(cr, line, sizeof(line)) || !kv_get(line, "n", &n)) {
+                if (cr->to)
+                        fclose(cr->to);
+                cr->to = NULL;
+                case_reap(cr, line);
                 return -EIO;
         }
-        res->ran = true;
-        res->median = v;
-        kv_get(line, "p99", &res->p99);
-        kv_get(line, "min", &res->min);
-        if (kv_get(line, "n", &v))
-                res->spans = (uint64_t)v;
-        if (kv_get(line, "emitted", &v))
-                res->emitted = (uint64_t)v;
-        if (c->env == ENV_FERRET) {
-                if (kv_get(line, "dropped", &v))
-                        res->dropped = (uint64_t)v;
-                if (kv_get(line, "m_dropped", &v))
-                        res->m_dropped = (uint64_t)v;
-                res->have_dropped = true;
-                /* -ENODATA only repeats that spans were dropped. */
-                if (kv_get(line, "flush", &v) && v != 0 && (int)v != -ENODATA)
-                        snprintf(res->note, sizeof(res->note), "flush after the run: %s", ferret_strerror((int)v));
-        }
+        cr->res->spans = (uint64_t)n;
         return 0;
 }
 
-static void run_ferret_case(const struct bench_case *c, const struct options *o, const struct bench_daemon *d,
-                            struct result *res)
+/* Asks the case for one repetition and keeps its time. */
+static void case_rep(struct case_run *cr)
 {
-        char runtime[256], run_id[160], run_env[200];
-        snprintf(runtime, sizeof(runtime), "FERRET_RUNTIME_DIR=%s", d->runtime_dir);
-        snprintf(run_id, sizeof(run_id), "ferret-bench-hotpath-%d-%s", (int)getpid(), c->id);
-        snprintf(run_env, sizeof(run_env), "FERRET_RUN_ID=%s", run_id);
-        char *env[] = { runtime, run_env, c->env == ENV_FERRET_DISABLED ? "FERRET_DISABLE=1" : NULL, NULL };
-        if (run_case_process(c, o, env, res) < 0 || c->env != ENV_FERRET)
+        char line[1024] = "";
+        double v;
+        if (fputs("rep\n", cr->to) < 0 || fflush(cr->to) != 0 || !case_read(cr, line, sizeof(line)) ||
+            !kv_get(line, "v", &v)) {
+                fclose(cr->to);
+                cr->to = NULL;
+                case_reap(cr, line);
                 return;
-        if (bench_stored_spans(d->runtime_dir, run_id, &res->stored) < 0)
+        }
+        cr->v[cr->nv++] = v;
+}
+
+/* Ends the case's repetitions and reads its counts. */
+static void case_finish(struct case_run *cr)
+{
+        char line[1024] = "";
+        fclose(cr->to);
+        cr->to = NULL;
+        bool got = case_read(cr, line, sizeof(line));
+        if (case_reap(cr, line) < 0 || !got || cr->nv == 0)
+                return;
+        struct result *res = cr->res;
+        double v;
+        res->ran = true;
+        res->min = bench_percentile(cr->v, cr->nv, 0);
+        res->median = bench_percentile(cr->v, cr->nv, 50);
+        res->p99 = bench_percentile(cr->v, cr->nv, 99);
+        if (kv_get(line, "emitted", &v))
+                res->emitted = (uint64_t)v;
+        if (cr->c->env != ENV_FERRET)
+                return;
+        if (kv_get(line, "dropped", &v))
+                res->dropped = (uint64_t)v;
+        if (kv_get(line, "m_dropped", &v))
+                res->m_dropped = (uint64_t)v;
+        res->have_dropped = true;
+        /* -ENODATA only repeats that spans were dropped. */
+        if (kv_get(line, "flush", &v) && v != 0 && (int)v != -ENODATA)
+                snprintf(res->note, sizeof(res->note), "flush after the run: %s", ferret_strerror((int)v));
+        if (bench_stored_spans(cr->d.runtime_dir, cr->run_id, &res->stored) < 0)
                 return;
         res->have_stored = true;
         /* Every span is either dropped (when the buffer or the send queue
@@ -384,26 +457,95 @@ static void run_ferret_case(const struct bench_case *c, const struct options *o,
                          (int64_t)(res->emitted - res->dropped - res->stored));
 }
 
-static void run_lttng_case(const struct bench_case *c, const struct options *o, struct result *res)
+/* Starts a case: its daemon first for the Ferret cases (one of its own: a
+ * daemon still compacting the millions of spans of another case would take
+ * the flusher's CPU away), then its process. */
+static void case_prepare(struct case_run *cr, const struct options *o)
 {
+        char *none[] = { NULL };
+        if (cr->c->env == ENV_PLAIN || cr->c->env == ENV_LTTNG) {
+                case_start(cr, o, none);
+                return;
+        }
+        if (bench_daemon_start(&cr->d) < 0) {
+                snprintf(cr->res->note, sizeof(cr->res->note), "not run: ferretd did not start");
+                return;
+        }
+        cr->have_daemon = true;
+        char runtime[256], run_env[200];
+        snprintf(runtime, sizeof(runtime), "FERRET_RUNTIME_DIR=%s", cr->d.runtime_dir);
+        snprintf(cr->run_id, sizeof(cr->run_id), "ferret-bench-hotpath-%d-%s", (int)getpid(), cr->c->id);
+        snprintf(run_env, sizeof(run_env), "FERRET_RUN_ID=%s", cr->run_id);
+        char *env[] = { runtime, run_env, cr->c->env == ENV_FERRET_DISABLED ? "FERRET_DISABLE=1" : NULL, NULL };
+        case_start(cr, o, env);
+}
+
+/* Runs every case: all started, then @o->reps rounds of one repetition of
+ * each (each round starting one case further on, so that no case always
+ * follows the same one), then their counts. */
+static void run_cases(const struct options *o, struct result *res)
+{
+        struct case_run runs[N_CASES];
+        memset(runs, 0, sizeof(runs));
 #if BENCH_HAVE_LTTNG
+        /* First: processes register with the session daemon as they start. */
         struct bench_lttng l;
         char why[256];
-        int r = bench_lttng_start(&l, why, sizeof(why));
-        if (r < 0)
-                snprintf(res->note, sizeof(res->note), "not available (%s)", why);
-        else {
-                char *env[] = { NULL };
-                /* LTTng's count covers the warm-up too: close enough, as
-                 * it rarely discards anything. */
-                if (run_case_process(c, o, env, res) == 0 && bench_lttng_stop(&l, &res->dropped) == 0) {
-                        res->m_dropped = res->dropped;
-                        res->have_dropped = true;
+        bool lttng = bench_lttng_start(&l, why, sizeof(why)) == 0;
+#endif
+        for (size_t i = 0; i < N_CASES; i++) {
+                struct case_run *cr = &runs[i];
+                cr->c = &cases[i];
+                cr->res = &res[i];
+                cr->v = calloc(o->reps, sizeof(*cr->v));
+                if (!cr->v) {
+                        snprintf(res[i].note, sizeof(res[i].note), "not run: out of memory");
+                        continue;
+                }
+                if (!o->json)
+                        fprintf(stderr, "starting: %s\n", cr->c->label);
+                if (!cr->c->loop)
+                        snprintf(res[i].note, sizeof(res[i].note), "not available (built without lttng-ust)");
+#if BENCH_HAVE_LTTNG
+                else if (cr->c->env == ENV_LTTNG && !lttng)
+                        snprintf(res[i].note, sizeof(res[i].note), "not available (%s)", why);
+#endif
+                else
+                        case_prepare(cr, o);
+        }
+
+        if (!o->json)
+                fprintf(stderr, "running %u rounds\n", o->reps);
+        for (unsigned r = 0; r < o->reps; r++)
+                for (size_t k = 0; k < N_CASES; k++) {
+                        struct case_run *cr = &runs[(k + r) % N_CASES];
+                        if (cr->running)
+                                case_rep(cr);
+                }
+
+        for (size_t i = 0; i < N_CASES; i++) {
+                struct case_run *cr = &runs[i];
+                if (cr->running)
+                        case_finish(cr);
+                if (cr->from)
+                        fclose(cr->from);
+                if (cr->have_daemon)
+                        bench_daemon_cleanup(&cr->d);
+                free(cr->v);
+        }
+#if BENCH_HAVE_LTTNG
+        if (lttng) {
+                /* LTTng's count covers the warm-up too: close enough, as it
+                 * rarely discards anything. */
+                for (size_t i = 0; i < N_CASES; i++) {
+                        struct result *lt = &res[i];
+                        if (cases[i].env == ENV_LTTNG && lt->ran && bench_lttng_stop(&l, &lt->dropped) == 0) {
+                                lt->m_dropped = lt->dropped;
+                                lt->have_dropped = true;
+                        }
                 }
         }
         bench_lttng_cleanup(&l);
-#else
-        snprintf(res->note, sizeof(res->note), "not available (built without lttng-ust)");
 #endif
 }
 
@@ -412,14 +554,6 @@ static void run_lttng_case(const struct bench_case *c, const struct options *o, 
 static double ratio(const struct result *a, const struct result *b)
 {
         return a->ran && b->ran && b->median > 0 ? a->median / b->median : 0;
-}
-
-static const struct result *find_result(const struct result *res, const char *id)
-{
-        for (size_t i = 0; i < N_CASES; i++)
-                if (strcmp(cases[i].id, id) == 0)
-                        return &res[i];
-        return NULL;
 }
 
 static void print_ratio(const char *label, double v)
@@ -438,8 +572,11 @@ static void print_table(const struct options *o, const struct bench_machine *m, 
         const char *w = bench_build_warning();
         if (w)
                 printf("%s\n", w);
-        printf("method:      %u repetitions x %" PRIu64 " spans (after one warm-up repetition), "
-               "ns/span = elapsed / spans;\n", o->reps, o->spans);
+        printf("method:      %u repetitions x %" PRIu64 " spans (after a warm-up), ns/span = elapsed / spans;\n",
+               o->reps, o->spans);
+        printf("             interleaved: each case in a process of its own, and %u rounds of one repetition\n"
+               "             of every case in turn, so that all cases sample the same stretches of the machine;\n",
+               o->reps);
         printf("             median and p99 across repetitions (nearest rank: with %u repetitions p99 is %s)\n",
                o->reps, o->reps < 100 ? "the slowest" : "the 99th percentile");
         if (o->recorder_cpu >= 0)
@@ -507,7 +644,7 @@ static void print_json(const struct options *o, const struct bench_machine *m, c
                 bench_json_string(stdout, bench_build_warning());
         else
                 printf("null");
-        printf(",\n  \"repetitions\": %u,\n  \"spans_per_repetition\": %" PRIu64 ",\n  \"recorder_cpu\": %d,\n"
+        printf(",\n  \"repetitions\": %u,\n  \"interleaved\": true,\n  \"spans_per_repetition\": %" PRIu64 ",\n  \"recorder_cpu\": %d,\n"
                "  \"cases\": [\n", o->reps, o->spans, o->recorder_cpu);
         for (size_t i = 0; i < N_CASES; i++) {
                 const struct result *r = &res[i];
@@ -544,7 +681,7 @@ static void usage(FILE *f)
         fprintf(f, "Usage: ferret-bench-hotpath [--reps N] [--spans N] [--json]\n\n"
                    "Measures the cost of one span (begin + end) on the recording thread, against a\n"
                    "private ferretd, beside two clock reads and an enabled LTTng-UST event.\n\n"
-                   "  --reps N    repetitions, after one warm-up (default 101)\n"
+                   "  --reps N    rounds, each one repetition of every case (default 101)\n"
                    "  --spans N   spans per repetition (default 1000000)\n"
                    "  --json      print the results as JSON\n");
 }
@@ -606,29 +743,7 @@ int main(int argc, char **argv)
         o.recorder_cpu = bench_pin_services();
         struct result res[N_CASES];
         memset(res, 0, sizeof(res));
-        for (size_t i = 0; i < N_CASES; i++) {
-                const struct bench_case *c = &cases[i];
-                if (!o.json)
-                        fprintf(stderr, "running: %s\n", c->label);
-                if (c->env == ENV_LTTNG)
-                        run_lttng_case(c, &o, &res[i]);
-                else if (c->env == ENV_PLAIN) {
-                        char *env[] = { NULL };
-                        run_case_process(c, &o, env, &res[i]);
-                } else {
-                        /* A daemon of its own for each case: one that still
-                         * compacts the millions of spans of the case before
-                         * would take the flusher's core away. */
-                        struct bench_daemon d;
-                        if (bench_daemon_start(&d) < 0)
-                                return 1;
-                        if (bench_daemon_alive(&d))
-                                run_ferret_case(c, &o, &d, &res[i]);
-                        else
-                                snprintf(res[i].note, sizeof(res[i].note), "not run: ferretd exited");
-                        bench_daemon_cleanup(&d);
-                }
-        }
+        run_cases(&o, res);
 
         if (o.json)
                 print_json(&o, &m, res);

@@ -99,15 +99,6 @@ static __attribute__((noinline)) void drop_one(struct thread_state *ts)
         counter_add(&ts->dropped, 1);
 }
 
-/* A root span starts a trace. Its id needs to be unique, not secret: the
- * thread's random high half and the span's own id (random per process, then
- * counted) as the low half make it so without a random draw per span. */
-static inline void new_trace(struct thread_state *ts, struct record *r)
-{
-        r->trace_hi = ts->trace_hi;
-        r->trace_lo = r->span_id;
-}
-
 /* The parent of a span begun without an explicit one: the thread's current
  * span, else FERRET_TRACEPARENT's (or the span open at fork()), else none. */
 static inline ferret_ctx_t implicit_parent(const struct ferret_span *cur)
@@ -115,15 +106,19 @@ static inline ferret_ctx_t implicit_parent(const struct ferret_span *cur)
         return cur ? slot_context(cur) : client_g.root_parent;
 }
 
-/* Gives @r its id and its place: under @parent, or first of a new trace. */
+/* Gives @r its id and its place: under @parent, or first of a new trace.
+ * A trace id needs to be unique, not secret: the thread's random high half
+ * and the root span's own id (random per process, then counted) as the low
+ * half make it so without a random draw per span. Chosen before it is
+ * stored, without a branch: a loop of top-level spans starts a trace each
+ * time. */
 static inline void record_place(struct thread_state *ts, struct record *r, ferret_ctx_t parent, uint64_t span_id)
 {
+        bool root = !parent.span_id;
         r->span_id = span_id;
         r->parent_id = parent.span_id;
-        r->trace_hi = parent.trace_hi;
-        r->trace_lo = parent.trace_lo;
-        if (unlikely(!parent.span_id))
-                new_trace(ts, r);
+        r->trace_hi = root ? ts->trace_hi : parent.trace_hi;
+        r->trace_lo = root ? span_id : parent.trace_lo;
 }
 
 /* Without the TSC. Out of line and called last, so that the begin paths
