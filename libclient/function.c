@@ -267,7 +267,7 @@ void ferret_function_enter(void *fn)
         }
         if (unlikely(fs->top == 0))
                 fs->base_parent = context_parent(ts);
-        if (unlikely(ts->id_next == ts->id_end))
+        if (unlikely(ts->id_next >= ts->id_end))
                 thread_state_next_id_block(ts);
         struct func_frame *f = &fs->stack[fs->top++];
         f->fn = (uint64_t)fn;

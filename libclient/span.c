@@ -157,7 +157,8 @@ static inline __attribute__((always_inline)) void slot_release(struct thread_sta
 {
         if (known || (ts && ts->current == s)) {
                 ts->current = s->prev;
-                ts->slot_hint = s->index;
+                if (!known)   /* the fast paths find slots without the hint */
+                        ts->slot_hint = s->index;
                 atomic_store_explicit(&s->state, 0, memory_order_release);
                 return;
         }
@@ -206,7 +207,7 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         struct record *r = &s->rec;
 
         ferret_ctx_t parent = parent_in ? *parent_in : implicit_parent(thread_current(ts));
-        if (unlikely(ts->id_next == ts->id_end))
+        if (unlikely(ts->id_next >= ts->id_end))
                 thread_state_next_id_block(ts);
         record_place(ts, r, parent, ts->id_next++);
         r->name_id = name_id;
@@ -246,9 +247,27 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
         return begin_common(ts, NULL, id, name);
 }
 
+/* Takes the next span id in one instruction: a signal handler that begins a
+ * span of its own in the middle of ferret_span_begin_named() gets the next
+ * one, not the same. (Not an atomic read-modify-write: the thread's own id
+ * block is shared with nobody, only with its signal handlers.) */
+static inline uint64_t id_claim(struct thread_state *ts)
+{
+        uint64_t id = 1;
+        __asm__ volatile("xaddq %0, %1" : "+r"(id), "+m"(ts->id_next));
+        return id;
+}
+
 /* The common case, a literal name in a thread that has recorded before, is
  * begin_common() with every rare case left to begin_named_slow(): with no
- * calls on the way, it is about sixty instructions. */
+ * calls on the way, it is about fifty instructions.
+ *
+ * It runs without the signal guard (in_api), so a signal handler may begin
+ * and end spans of its own anywhere in it; each step is safe against that,
+ * as the handler has returned, its spans ended and the thread's current
+ * span restored, before the next step runs. The slot is claimed before it
+ * is filled (a handler then takes another), the id in one instruction, and
+ * the span becomes current last. */
 ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
 {
         struct thread_state *ts = tls_state;
@@ -257,36 +276,36 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
          * record carries the number to the flusher (see intern.c). A plain
          * load on x86. */
         uint32_t name_id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
-        if (unlikely(!ts || !name_id || ts->in_api ||
+        if (unlikely(!ts || !name_id || ts->in_api || ts->ring.full_skip ||
                      atomic_load_explicit(&client_g.state, memory_order_relaxed) != CLIENT_READY))
                 return begin_named_slow(cache, name);
-        /* From here a signal handler that begins a span drops it instead:
-         * it would take the same slot and span id (see in_api). */
-        ts->in_api = 1;
-        atomic_signal_fence(memory_order_seq_cst);
-        if (unlikely(ring_full_drop(ts))) {
-                atomic_signal_fence(memory_order_seq_cst);
-                ts->in_api = 0;
-                return NULL;
-        }
-        unsigned hint = ts->slot_hint;
-        struct ferret_span *s = &ts->slots[hint];
+        /* Spans nest, so the slot after the current span's is nearly
+         * always free. */
         struct ferret_span *cur = ts->current;
-        uint64_t span_id = ts->id_next;
-        if (unlikely(slot_busy(s) || span_id == ts->id_end ||
-                     (cur && atomic_load_explicit(&cur->state, memory_order_relaxed) != SLOT_OPEN))) {
-                atomic_signal_fence(memory_order_seq_cst);
-                ts->in_api = 0;
+        struct ferret_span *s = cur ? cur + 1 : ts->slots;
+        if (unlikely((cur && (atomic_load_explicit(&cur->state, memory_order_relaxed) != SLOT_OPEN ||
+                              cur->index == SLOTS_PER_THREAD - 1)) ||
+                     slot_busy(s)))
+                return begin_named_slow(cache, name);
+        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        uint64_t span_id = id_claim(ts);
+        if (unlikely(span_id >= ts->id_end)) {
+                atomic_store_explicit(&s->state, 0, memory_order_relaxed);
                 return begin_named_slow(cache, name);
         }
-        ts->slot_hint = (hint + 1) % SLOTS_PER_THREAD;
-        ts->id_next = span_id + 1;
-
         struct record *r = &s->rec;
         record_place(ts, r, implicit_parent(cur), span_id);
         r->name_id = name_id;
         record_header_reset(r);
-        return slot_make_current(ts, s);
+        s->prev = cur;
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->current = s;
+        if (likely(clock_use_tsc)) {
+                s->rec.t0 = __rdtsc();
+                return s;
+        }
+        return begin_clock_fallback(s);
 }
 
 ferret_span_t *ferret_span_beginf(const char *fmt, ...)
@@ -425,6 +444,44 @@ static __attribute__((noinline)) void end_clock_fallback(ferret_span_t *s)
         end_slow(s, clock_ticks_fallback());
 }
 
+/* ferret_span_end() from the signal guard on, for a record of @need bytes
+ * copied as @copy (@need rounded up to 16: the room the copy takes past the
+ * record is free, as the next record goes there, but must be in the ring).
+ * Inlined twice, once with the sizes of a record without tags as constants. */
+static inline __attribute__((always_inline)) void end_record(struct thread_state *ts, struct ferret_span *s,
+                                                            uint64_t t1, uint64_t need, uint64_t copy)
+{
+        struct ring *ring = &ts->ring;
+        uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+        uint64_t off = head & RING_MASK(ring);
+        if (unlikely(off + copy > ring->size || head + copy - ring->tail_seen > ring->size)) {
+                /* A pad first, or full: end_slow() drops, grows or waits. */
+                atomic_signal_fence(memory_order_seq_cst);
+                ts->in_api = 0;
+                return end_slow(s, t1);
+        }
+        ring_prefetch(ring, head);
+        struct record *r = (struct record *)(ring->data + off);
+        if (copy == sizeof(struct record))
+                copy_record(r, &s->rec);
+        else
+                copy_blocks(r, &s->rec, copy);
+        /* Known only now, so written into the copy: stored into the slot,
+         * they would stall the loads that follow. The slot's size is a
+         * record's without payload (record_header_reset()). */
+        if (need != sizeof(struct record))
+                r->size = (uint32_t)need;
+        r->t1 = t1;
+        uint64_t new_head = head + need;
+        ring_publish(ring, new_head);
+        counter_add(&ts->recorded, 1);
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
+        slot_release(ts, s, true);
+        if (unlikely(new_head > ring->wake_at))
+                end_wake(ts);
+}
+
 /* The common case: the thread's current span, room in the ring. The record
  * is the slot's, its tags behind it, copied whole with the end time. Every
  * other case goes to end_slow() as the last thing done, and the wake-up
@@ -438,41 +495,17 @@ void ferret_span_end(ferret_span_t *s)
                 return end_clock_fallback(s);
         uint64_t t1 = __rdtsc();
         struct thread_state *ts = tls_state;
-        if (unlikely(ts != s->owner || ts->current != s || ts->in_api ||
+        if (unlikely(!ts || ts->current != s || ts->in_api ||
                      atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_OPEN ||
                      atomic_load_explicit(&client_g.state, memory_order_relaxed) != CLIENT_READY))
                 return end_slow(s, t1);
         ts->in_api = 1;
         atomic_signal_fence(memory_order_seq_cst);
-        /* The copy rounds up to 16 bytes: the room it takes past the record
-         * is free (the next record goes there), but must be in the ring. */
-        uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
-        uint64_t copy = (need + 15) & ~(uint64_t)15;
-        uint64_t head = atomic_load_explicit(&ts->ring.head, memory_order_relaxed);
-        struct record *r = (struct record *)ring_reserve_simple(&ts->ring, copy, head);
-        if (unlikely(!r)) {
-                /* A pad first, or full: end_slow() drops, grows or waits. */
-                atomic_signal_fence(memory_order_seq_cst);
-                ts->in_api = 0;
-                return end_slow(s, t1);
-        }
         /* A span without tags, the usual one, is a copy of fixed size. */
         if (likely(!s->rec.payload_len))
-                copy_record(r, &s->rec);
-        else
-                copy_blocks(r, &s->rec, copy);
-        /* Both known only now, so written into the copy: stored into the
-         * slot, they would stall the loads that follow. */
-        r->size = (uint32_t)need;
-        r->t1 = t1;
-        uint64_t new_head = head + need;
-        ring_publish(&ts->ring, new_head);
-        counter_add(&ts->recorded, 1);
-        atomic_signal_fence(memory_order_seq_cst);
-        ts->in_api = 0;
-        slot_release(ts, s, true);
-        if (unlikely(new_head > ts->ring.wake_at))
-                end_wake(ts);
+                return end_record(ts, s, t1, sizeof(struct record), sizeof(struct record));
+        uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
+        end_record(ts, s, t1, need, (need + 15) & ~(uint64_t)15);
 }
 
 /* Appends a payload entry; entries that do not fit are dropped whole. */
