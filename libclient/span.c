@@ -260,7 +260,7 @@ static inline uint64_t id_claim(struct thread_state *ts)
 
 /* The common case, a literal name in a thread that has recorded before, is
  * begin_common() with every rare case left to begin_named_slow(): with no
- * calls on the way, it is about fifty instructions.
+ * calls on the way, it is about sixty instructions, the rdtsc among them.
  *
  * It runs without the signal guard (in_api), so a signal handler may begin
  * and end spans of its own anywhere in it; each step is safe against that,
