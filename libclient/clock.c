@@ -67,18 +67,68 @@ void clock_init(void)
                 first_tick = first_mono = clock_mono_ns();
 }
 
+/* A new piece at most this often: 64 pieces then reach 6.4 s back, and
+ * within a piece conversions are exactly alike. */
+#define PIECE_MIN_NS 100000000.0
+/* The offset from the wall clock is steered to zero over about this long,
+ * by at most CLOCK_MAX_SLEW of the slope (NTP slews by up to 500 ppm). */
+#define STEER_NS 1000000000.0
+#define CLOCK_MAX_SLEW 0.001
+#define CLOCK_STEP_NS 10000000.0
+
+static void add_piece(struct clock_conversion *c, uint64_t tick, double wall, double ns_per_tick)
+{
+        c->piece[c->n % CLOCK_PIECES] = (struct clock_piece){ tick, wall, ns_per_tick };
+        c->n++;
+}
+
+uint64_t clock_to_wall_past(const struct clock_conversion *c, uint64_t tick)
+{
+        unsigned kept = c->n < CLOCK_PIECES ? c->n : CLOCK_PIECES;
+        const struct clock_piece *p = NULL;
+        for (unsigned k = 1; k <= kept; k++) {
+                p = &c->piece[(c->n - k) % CLOCK_PIECES];
+                if (tick >= p->tick)
+                        break;
+        }
+        /* Older than every piece kept: the oldest, extended backwards. */
+        return (uint64_t)(p->wall + ((double)tick - (double)p->tick) * p->ns_per_tick);
+}
+
 void clock_convert_now(struct clock_conversion *c)
 {
-        if (!clock_use_tsc) {
-                c->ref_tick = clock_mono_ns();
-                c->ref_wall = clock_wall_ns();
+        uint64_t tick, wall;
+        if (clock_use_tsc) {
+                uint64_t mono;
+                do
+                        read_pair(clock_mono_ns, &tick, &mono);
+                while (mono - first_mono < MIN_CALIBRATION_NS);
+                c->ns_per_tick = (double)(mono - first_mono) / (double)(tick - first_tick);
+                read_pair(clock_wall_ns, &tick, &wall);
+        } else {
+                /* Ticks are CLOCK_MONOTONIC nanoseconds already. */
                 c->ns_per_tick = 1.0;
+                tick = clock_mono_ns();
+                wall = clock_wall_ns();
+        }
+        if (c->n == 0) {
+                add_piece(c, tick, (double)wall, c->ns_per_tick);
                 return;
         }
-        uint64_t mono, tick;
-        do
-                read_pair(clock_mono_ns, &tick, &mono);
-        while (mono - first_mono < MIN_CALIBRATION_NS);
-        c->ns_per_tick = (double)(mono - first_mono) / (double)(tick - first_tick);
-        read_pair(clock_wall_ns, &c->ref_tick, &c->ref_wall);
+        const struct clock_piece *p = &c->piece[(c->n - 1) % CLOCK_PIECES];
+        if (tick <= p->tick)
+                return;
+        double at = p->wall + (double)(tick - p->tick) * p->ns_per_tick;
+        double error = (double)wall - at;
+        if (error > CLOCK_STEP_NS || error < -CLOCK_STEP_NS) {
+                /* The wall clock was set: follow it, order across the step
+                 * cannot be kept anyway. */
+                add_piece(c, tick, (double)wall, c->ns_per_tick);
+                return;
+        }
+        if (at - p->wall < PIECE_MIN_NS)
+                return;
+        double slew = error / STEER_NS;
+        slew = slew > CLOCK_MAX_SLEW ? CLOCK_MAX_SLEW : slew < -CLOCK_MAX_SLEW ? -CLOCK_MAX_SLEW : slew;
+        add_piece(c, tick, at, c->ns_per_tick * (1.0 + slew));
 }

@@ -40,21 +40,41 @@ static inline uint64_t clock_ticks(void)
         return clock_ticks_fallback();
 }
 
-/* A conversion from ticks to nanoseconds, valid for one batch. */
+/* Ticks to wall-clock nanoseconds: one continuous, increasing function of
+ * the tick for the life of the process (piecewise linear), so that a span
+ * converted in one batch and its sibling converted in the next keep their
+ * order however close they are. Each piece starts where the one before it
+ * ends; its slope is the measured ratio, steered so that the offset from
+ * CLOCK_REALTIME drifts back to zero over the next second or so. Only a
+ * step of the wall clock (more than CLOCK_STEP_NS) breaks the continuity. */
+#define CLOCK_PIECES 64               /* kept, newest last: 64 x 100 ms */
+
+struct clock_piece {
+        uint64_t tick;                /* where it starts */
+        double wall;                  /* ns at tick */
+        double ns_per_tick;           /* its slope */
+};
+
 struct clock_conversion {
-        uint64_t ref_tick;            /* read together with ref_wall */
-        uint64_t ref_wall;
-        double ns_per_tick;
+        struct clock_piece piece[CLOCK_PIECES];   /* a ring: [n - 1] is the newest */
+        unsigned n;                   /* pieces made so far */
+        double ns_per_tick;           /* the measured ratio, for durations */
 };
 
 /* Decides which clock to use and records the first calibration point. */
 void clock_init(void);
-/* Measures the ratio afresh (the flusher, before each batch). */
+/* Measures the ratio afresh and extends the conversion to now (the flusher,
+ * before each batch). */
 void clock_convert_now(struct clock_conversion *c);
+/* clock_to_wall() for ticks before the newest piece. */
+uint64_t clock_to_wall_past(const struct clock_conversion *c, uint64_t tick);
 
 static inline uint64_t clock_to_wall(const struct clock_conversion *c, uint64_t tick)
 {
-        return c->ref_wall + (uint64_t)((double)(int64_t)(tick - c->ref_tick) * c->ns_per_tick);
+        const struct clock_piece *p = &c->piece[(c->n - 1) % CLOCK_PIECES];
+        if (__builtin_expect(tick >= p->tick, 1))
+                return (uint64_t)(p->wall + (double)(tick - p->tick) * p->ns_per_tick);
+        return clock_to_wall_past(c, tick);
 }
 
 static inline uint64_t clock_to_ns(const struct clock_conversion *c, uint64_t ticks)
