@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +77,24 @@ static void pick_runtime_dir(char *buf, size_t size)
                 snprintf(buf, size, "/run/ferret");
 }
 
+/* Whether a daemon accepts connections in @dir now: a connect() to its
+ * ingest socket, closed at once (ZeroMQ forgets a peer that never spoke). A
+ * full backlog means a busy daemon, not an absent one; a check that cannot
+ * be made counts as a daemon, so that tracing stays on. */
+static bool daemon_listens(const char *dir)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ingest.sock", dir) >= sizeof(sa.sun_path))
+                return true;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return true;
+        int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        bool up = r == 0 || errno == EAGAIN || errno == EINPROGRESS || errno == EINTR;
+        close(fd);
+        return up;
+}
+
 static void default_run_id(char *buf, size_t size)
 {
         time_t now = time(NULL);
@@ -115,14 +135,23 @@ static void atfork_child(void);
 
 static int client_init(void)
 {
+        /* FERRET_DISABLE=absent: off when no daemon listens as the client
+         * starts, so that a program run without one pays a branch a span
+         * instead of recording spans that can only be dropped. */
         const char *disable = getenv("FERRET_DISABLE");
-        if (disable && *disable && strcmp(disable, "0") != 0) {
+        bool if_absent = disable && strcmp(disable, "absent") == 0;
+        if (disable && *disable && strcmp(disable, "0") != 0 && !if_absent) {
                 atomic_store(&client_g.state, CLIENT_DISABLED);
                 client_set_off(1);
                 return -ECANCELED;
         }
 
         pick_runtime_dir(client_g.runtime_dir, sizeof(client_g.runtime_dir));
+        if (if_absent && !daemon_listens(client_g.runtime_dir)) {
+                atomic_store(&client_g.state, CLIENT_DISABLED);
+                client_set_off(1);
+                return -ECANCELED;
+        }
         const char *run = getenv("FERRET_RUN_ID");
         if (run && *run)
                 snprintf(client_g.run_id, sizeof(client_g.run_id), "%s", run);

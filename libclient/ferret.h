@@ -13,6 +13,8 @@
  *   time and pid).
  * - FERRET_TRACEPARENT: a W3C traceparent; root spans become its children.
  * - FERRET_DISABLE=1: record nothing; every call returns at once.
+ *   FERRET_DISABLE=absent: the same when no daemon listens as the client
+ *   starts (checked once, by the process's first call), else record.
  * - FERRET_BUFFER_SIZE: the per-process memory for bursts (bytes, k/M
  *   suffixes; default 16M). Each thread that traces has a 1 MiB ring of its
  *   own (mapped lazily) and 64 KiB for its open spans; a burst that fills

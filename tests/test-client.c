@@ -600,6 +600,61 @@ TEST(no_daemon)
         rmdir(dir);
 }
 
+/* With FERRET_DISABLE=absent, a child whose runtime directory is @dir: off
+ * when @expect_on is false (every begin returns NULL, flush says tracing is
+ * off), else on, its spans stored as run @run. */
+static void run_if_absent(const char *dir, bool expect_on, const char *run)
+{
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                setenv("FERRET_RUNTIME_DIR", dir, 1);
+                setenv("FERRET_DISABLE", "absent", 1);
+                setenv("FERRET_RUN_ID", run, 1);
+                alarm(20);
+                if (ferret_enabled() != expect_on)
+                        _exit(3);
+                int recorded = 0;
+                for (int i = 0; i < 1000; i++)
+                        FERRET_SCOPE(s, "if_absent") {
+                                recorded += s != NULL;
+                        }
+                int r = ferret_flush(10000);
+                if (!expect_on)
+                        _exit(recorded == 0 && r == -ECANCELED ? 0 : 4);
+                _exit(recorded == 1000 && r == 0 ? 0 : 5);
+        }
+        WAIT_OK(child);
+}
+
+/* FERRET_DISABLE=absent turns tracing off when no daemon listens (nothing
+ * there, or a socket a dead daemon left), and leaves it on when one does. */
+TEST(disabled_when_absent)
+{
+        char dir[] = "/tmp/ferret-test-absent-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        run_if_absent(dir, false, "absent");
+
+        char path[128];
+        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        close(fd);
+        run_if_absent(dir, false, "absent");
+        unlink(path);
+        rmdir(dir);
+
+        struct daemon_fixture f;
+        fixture_start(&f);
+        run_if_absent(f.runtime_dir, true, "present");
+        json_t *sum = run_summary(&f, "present");
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "if_absent"), "count")), 1000);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
 /* The daemon dies (SIGKILL) under a tracing program: the program goes on. */
 TEST(daemon_killed_under_client)
 {
