@@ -33,7 +33,7 @@ static bool tsc_trusted(void)
  * retrying while the two are far apart (the thread was interrupted): each
  * batch converts ticks with a pair of its own, and spans of two batches must
  * not swap places because one pair was read across a preemption. */
-#define PAIR_TRIES 16
+#define PAIR_TRIES 256                /* a try takes ~50 ns; most pairs take one */
 #define PAIR_GOOD_TICKS 2000          /* well under a microsecond */
 
 static void read_pair(uint64_t (*clock)(void), uint64_t *ret_tick, uint64_t *ret_ns)
@@ -67,13 +67,16 @@ void clock_init(void)
                 first_tick = first_mono = clock_mono_ns();
 }
 
-/* A new piece at most this often: 64 pieces then reach 6.4 s back, and
- * within a piece conversions are exactly alike. */
-#define PIECE_MIN_NS 100000000.0
-/* The offset from the wall clock is steered to zero over about this long,
- * by at most CLOCK_MAX_SLEW of the slope (NTP slews by up to 500 ppm). */
-#define STEER_NS 1000000000.0
-#define CLOCK_MAX_SLEW 0.001
+/* A new piece at most every eighth of the conversion's age, between 1 ms
+ * and 100 ms: early, while the ratio measured over a few milliseconds is
+ * still rough, pieces are short, so its error has no time to add up; later
+ * 64 pieces reach 6.4 s back. Within a piece conversions are exactly alike. */
+#define PIECE_MIN_NS 1000000.0
+#define PIECE_MAX_NS 100000000.0
+/* Each piece's slope steers the offset from the wall clock back to zero
+ * over four pieces, changing the slope by at most CLOCK_MAX_SLEW. */
+#define STEER_PIECES 4.0
+#define CLOCK_MAX_SLEW 0.01
 #define CLOCK_STEP_NS 10000000.0
 
 static void add_piece(struct clock_conversion *c, uint64_t tick, double wall, double ns_per_tick)
@@ -126,9 +129,11 @@ void clock_convert_now(struct clock_conversion *c)
                 add_piece(c, tick, (double)wall, c->ns_per_tick);
                 return;
         }
-        if (at - p->wall < PIECE_MIN_NS)
+        double age = at - c->piece[c->n < CLOCK_PIECES ? 0 : c->n % CLOCK_PIECES].wall;
+        double every = age / 8 < PIECE_MIN_NS ? PIECE_MIN_NS : age / 8 > PIECE_MAX_NS ? PIECE_MAX_NS : age / 8;
+        if (at - p->wall < every)
                 return;
-        double slew = error / STEER_NS;
+        double slew = error / (STEER_PIECES * every);
         slew = slew > CLOCK_MAX_SLEW ? CLOCK_MAX_SLEW : slew < -CLOCK_MAX_SLEW ? -CLOCK_MAX_SLEW : slew;
         add_piece(c, tick, at, c->ns_per_tick * (1.0 + slew));
 }

@@ -45,9 +45,9 @@ static inline uint64_t clock_ticks(void)
  * converted in one batch and its sibling converted in the next keep their
  * order however close they are. Each piece starts where the one before it
  * ends; its slope is the measured ratio, steered so that the offset from
- * CLOCK_REALTIME drifts back to zero over the next second or so. Only a
- * step of the wall clock (more than CLOCK_STEP_NS) breaks the continuity. */
-#define CLOCK_PIECES 64               /* kept, newest last: 64 x 100 ms */
+ * CLOCK_REALTIME goes back to zero over the next few pieces. Only a step of
+ * the wall clock (more than CLOCK_STEP_NS) breaks the continuity. */
+#define CLOCK_PIECES 64               /* kept, newest last: up to 64 x 100 ms */
 
 struct clock_piece {
         uint64_t tick;                /* where it starts */
