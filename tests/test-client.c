@@ -167,14 +167,30 @@ TEST(processes_and_threads)
         fixture_cleanup(&f);
 }
 
+/* Forks a child whose spans belong to run @run; returns its pid (0 in it). */
+static pid_t fork_in_run(const char *run)
+{
+        setenv("FERRET_RUN_ID", run, 1);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        return child;
+}
+
+/* In a child: waits until everything is stored, and exits with 0 only if
+ * nothing was dropped. */
+static void exit_when_all_stored(void)
+{
+        ferret_stats_t st;
+        ferret_get_stats(&st);
+        _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
+}
+
 /* Returning from main() with spans still buffered delivers them: no flush. */
 TEST(exit_delivers_buffered_spans)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        setenv("FERRET_RUN_ID", "exit", 1);
-        pid_t child = fork();
-        CHECK(child >= 0);
+        pid_t child = fork_in_run("exit");
         if (child == 0) {
                 for (int i = 0; i < 5000; i++)
                         FERRET_SCOPE(s, "buffered") {
@@ -207,9 +223,7 @@ TEST(tag_values_of_every_length)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        setenv("FERRET_RUN_ID", "tags", 1);
-        pid_t child = fork();
-        CHECK(child >= 0);
+        pid_t child = fork_in_run("tags");
         if (child == 0) {
                 char value[301], key[16] = "runtime";
                 for (size_t i = 0; i < N_TAG_LENGTHS; i++) {
@@ -289,9 +303,7 @@ TEST(exit_while_threads_trace)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        setenv("FERRET_RUN_ID", "busy-exit", 1);
-        pid_t child = fork();
-        CHECK(child >= 0);
+        pid_t child = fork_in_run("busy-exit");
         if (child == 0) {
                 alarm(30);
                 pthread_t t[3];
@@ -325,9 +337,7 @@ TEST(short_lived_threads)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        setenv("FERRET_RUN_ID", "threads", 1);
-        pid_t child = fork();
-        CHECK(child >= 0);
+        pid_t child = fork_in_run("threads");
         if (child == 0) {
                 for (int i = 0; i < 10000; i++) {
                         pthread_t t;
@@ -335,9 +345,7 @@ TEST(short_lived_threads)
                                 _exit(2);
                         pthread_join(t, NULL);
                 }
-                ferret_stats_t st;
-                ferret_get_stats(&st);
-                _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
+                exit_when_all_stored();
         }
         WAIT_OK(child);
         const char *args[] = { "query", "--run", "threads", NULL };
@@ -367,9 +375,7 @@ TEST(spans_end_out_of_order_and_elsewhere)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        setenv("FERRET_RUN_ID", "handoff", 1);
-        pid_t child = fork();
-        CHECK(child >= 0);
+        pid_t child = fork_in_run("handoff");
         if (child == 0) {
                 for (int i = 0; i < HANDOFFS; i++) {
                         ferret_span_t *a = ferret_span_begin_literal("ooo_a");
@@ -387,9 +393,7 @@ TEST(spans_end_out_of_order_and_elsewhere)
                         ferret_span_end(ferret_span_begin_literal("after"));
                         ferret_span_end(holder);
                 }
-                ferret_stats_t st;
-                ferret_get_stats(&st);
-                _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
+                exit_when_all_stored();
         }
         WAIT_OK(child);
 
@@ -580,6 +584,18 @@ static void run_without_daemon(const char *runtime_dir)
         WAIT_OK(child);
 }
 
+/* Puts in @dir the ingest socket a dead daemon leaves: the file stays,
+ * nobody listens. Its path goes to @path. */
+static void leave_dead_socket(const char *dir, char *path, size_t size)
+{
+        snprintf(path, size, "%s/ingest.sock", dir);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+        close(fd);
+}
+
 /* No daemon, or a socket left by a dead one: spans are dropped, the program
  * neither blocks nor crashes, and flush says why. */
 TEST(no_daemon)
@@ -589,12 +605,7 @@ TEST(no_daemon)
         run_without_daemon(dir);
 
         char path[128];
-        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        close(fd);    /* the file stays, nobody listens: a dead daemon */
+        leave_dead_socket(dir, path, sizeof(path));
         run_without_daemon(dir);
         unlink(path);
         rmdir(dir);
@@ -636,12 +647,7 @@ TEST(disabled_when_absent)
         run_if_absent(dir, false, "absent");
 
         char path[128];
-        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        close(fd);
+        leave_dead_socket(dir, path, sizeof(path));
         run_if_absent(dir, false, "absent");
         unlink(path);
         rmdir(dir);
