@@ -34,8 +34,9 @@
  * Every function is thread-safe and accepts a NULL span, so the result of a
  * begin call can be used without checking it.
  *
- * Signal handlers may begin, tag and end spans: one that interrupts its
- * thread inside the library drops its span (counted) instead of waiting.
+ * Signal handlers may begin, tag and end spans, and never wait for the
+ * thread they interrupt: a span a handler ends while that thread is inside
+ * the library writing its buffer is dropped (and counted) instead.
  * But the process's first call starts the client (its thread, its sockets,
  * memory from malloc), which a handler must not do: a program whose
  * handlers trace calls ferret_enabled() once before installing them.
