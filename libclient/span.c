@@ -35,37 +35,6 @@ static inline struct thread_state *thread_get(void)
         return likely(ts) ? ts : thread_state_create();
 }
 
-/* A slot that no thread uses, searching from the hint. Only the owner
- * allocates, so a slot seen free stays free until this thread takes it. */
-static __attribute__((noinline)) struct ferret_span *slot_search(struct thread_state *ts)
-{
-        unsigned h = ts->slot_hint;
-        for (unsigned i = 1; i < SLOTS_PER_THREAD; i++) {
-                struct ferret_span *s = &ts->slots[(h + i) % SLOTS_PER_THREAD];
-                if (!slot_busy(s)) {
-                        ts->slot_hint = (h + i) % SLOTS_PER_THREAD;
-                        return s;
-                }
-        }
-        return NULL;
-}
-
-/* Spans nest, so the hinted slot (the one after the current span's) is
- * nearly always free. Moves the hint past the slot it returns. */
-static inline struct ferret_span *slot_alloc(struct thread_state *ts)
-{
-        unsigned h = ts->slot_hint;
-        struct ferret_span *s = &ts->slots[h];
-        if (likely(!slot_busy(s))) {
-                ts->slot_hint = (h + 1) % SLOTS_PER_THREAD;
-                return s;
-        }
-        s = slot_search(ts);
-        if (s)
-                ts->slot_hint = (s->index + 1) % SLOTS_PER_THREAD;
-        return s;
-}
-
 /* The thread's current span, past the spans of its chain that were ended
  * while not current (by another thread, or out of order): their slots are
  * this thread's, and free from here on (see struct ferret_span). */
@@ -87,6 +56,62 @@ static inline struct ferret_span *thread_current(struct thread_state *ts)
         if (likely(!c || atomic_load_explicit(&c->state, memory_order_relaxed) == SLOT_OPEN))
                 return c;
         return thread_current_slow(ts);
+}
+
+/* Unlinks from the thread's chain the spans ended out of turn that it still
+ * holds below open ones (see struct ferret_span), freeing their slots. They
+ * would otherwise wait for every span above them to end: a thread that
+ * interleaves long spans (coroutines, handed-over work) could run out of
+ * slots with few spans open. Called when the slots run out. Returns how
+ * many were freed. */
+static unsigned chain_compact(struct thread_state *ts)
+{
+        unsigned freed = 0;
+        for (struct ferret_span *c = thread_current(ts); c; c = c->prev) {
+                struct ferret_span *p;
+                while ((p = c->prev) && !(atomic_load_explicit(&p->state, memory_order_acquire) & SLOT_OPEN)) {
+                        c->prev = p->prev;
+                        atomic_store_explicit(&p->state, 0, memory_order_relaxed);
+                        freed++;
+                }
+        }
+        return freed;
+}
+
+/* A slot that no thread uses, searching from the hint; when none is free,
+ * once more after chain_compact(). Only the owner allocates, so a slot seen
+ * free stays free until this thread takes it. */
+static __attribute__((noinline)) struct ferret_span *slot_search(struct thread_state *ts)
+{
+        unsigned h = ts->slot_hint;
+        for (int pass = 0; pass < 2; pass++) {
+                for (unsigned i = 1; i <= SLOTS_PER_THREAD; i++) {
+                        struct ferret_span *s = &ts->slots[(h + i) % SLOTS_PER_THREAD];
+                        if (!slot_busy(s)) {
+                                ts->slot_hint = (h + i) % SLOTS_PER_THREAD;
+                                return s;
+                        }
+                }
+                if (!chain_compact(ts))
+                        break;
+        }
+        return NULL;
+}
+
+/* Spans nest, so the hinted slot (the one after the current span's) is
+ * nearly always free. Moves the hint past the slot it returns. */
+static inline struct ferret_span *slot_alloc(struct thread_state *ts)
+{
+        unsigned h = ts->slot_hint;
+        struct ferret_span *s = &ts->slots[h];
+        if (likely(!slot_busy(s))) {
+                ts->slot_hint = (h + 1) % SLOTS_PER_THREAD;
+                return s;
+        }
+        s = slot_search(ts);
+        if (s)
+                ts->slot_hint = (s->index + 1) % SLOTS_PER_THREAD;
+        return s;
 }
 
 static ferret_ctx_t slot_context(const struct ferret_span *s)

@@ -565,6 +565,205 @@ TEST(signal_handler_traces)
         fixture_cleanup(&f);
 }
 
+/* on_alarm() for a process whose threads all take the signal in turn:
+ * the count and the stop flag are atomic (lock-free, so signal-safe). */
+static atomic_int random_fired;
+static atomic_bool random_stopped;
+
+static void on_random_alarm(int sig)
+{
+        (void)sig;
+        if (atomic_load(&random_stopped))
+                return;
+        atomic_fetch_add(&random_fired, 1);
+        FERRET_SCOPE(s, "in_handler") {
+        }
+        ferret_span_end(ferret_span_begin("dynamic_in_handler"));
+}
+
+/* A thread ending spans of others, handed over one at a time. */
+struct ender {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        ferret_span_t *span;          /* to end; NULL once ended */
+        bool stop;
+};
+
+static void *ender_main(void *p)
+{
+        struct ender *e = p;
+        pthread_mutex_lock(&e->lock);
+        for (;;) {
+                while (!e->span && !e->stop)
+                        pthread_cond_wait(&e->cond, &e->lock);
+                if (e->span) {
+                        ferret_span_end(e->span);
+                        e->span = NULL;
+                        pthread_cond_broadcast(&e->cond);
+                } else
+                        break;
+        }
+        pthread_mutex_unlock(&e->lock);
+        return NULL;
+}
+
+/* Ends @s on the ender's thread and waits until it has. */
+static void end_on_ender(struct ender *e, ferret_span_t *s)
+{
+        if (!s)
+                return;   /* a span that was dropped: nothing to end */
+        pthread_mutex_lock(&e->lock);
+        while (e->span)                 /* another thread's turn first */
+                pthread_cond_wait(&e->cond, &e->lock);
+        e->span = s;
+        pthread_cond_broadcast(&e->cond);
+        while (e->span == s)
+                pthread_cond_wait(&e->cond, &e->lock);
+        pthread_mutex_unlock(&e->lock);
+}
+
+#define RANDOM_THREADS 4
+#define RANDOM_STEPS 20000
+#define RANDOM_OPEN_MAX 40
+
+struct random_worker {
+        int thread;
+        struct ender *ender;
+        int begun;
+};
+
+static unsigned next_random(unsigned *state)
+{
+        *state = *state * 1103515245u + 12345u;
+        return *state >> 16;
+}
+
+/* Begins and ends spans in a random order: nested, out of order, on the
+ * ender's thread. Each span carries its number and the number of the span
+ * that should be its parent: the latest begun on this thread that is still
+ * open (the thread's chain, past the spans ended out of turn). */
+static void *random_worker_main(void *p)
+{
+        struct random_worker *w = p;
+        struct {
+                ferret_span_t *span;
+                int id;
+        } open[RANDOM_OPEN_MAX];
+        int n = 0;
+        unsigned rng = 7919u * (unsigned)(w->thread + 1);
+        for (int step = 0; step < RANDOM_STEPS || n > 0; step++) {
+                unsigned r = next_random(&rng) % 100;
+                if (step < RANDOM_STEPS && n < RANDOM_OPEN_MAX && (r < 45 || n == 0)) {
+                        int id = w->thread * 1000000 + step;
+                        ferret_span_t *s = ferret_span_begin_literal("random");
+                        ferret_span_tag_int(s, "id", id);
+                        ferret_span_tag_int(s, "parent", n ? open[n - 1].id : -1);
+                        open[n].span = s;
+                        open[n].id = id;
+                        n++;
+                        w->begun++;
+                        continue;
+                }
+                /* End the newest, one in the middle, or hand one over. */
+                int k = r < 75 || step >= RANDOM_STEPS ? n - 1 : (int)(next_random(&rng) % (unsigned)n);
+                if (r >= 90 && step < RANDOM_STEPS)
+                        end_on_ender(w->ender, open[k].span);
+                else
+                        ferret_span_end(open[k].span);
+                memmove(&open[k], &open[k + 1], (size_t)(n - k - 1) * sizeof(open[0]));
+                n--;
+        }
+        return NULL;
+}
+
+/* Threads that begin and end spans in random orders, hand some to another
+ * thread to end, and are interrupted by a signal handler that traces too:
+ * every span is stored under the parent the rules give, and the handler's
+ * spans are stored or counted as dropped. */
+TEST(random_orders_keep_their_parents)
+{
+        struct daemon_fixture f;
+        int counts[2];
+        fixture_start(&f);
+        CHECK(pipe(counts) == 0);
+        pid_t child = fork_in_run("random");
+        if (child == 0) {
+                alarm(120);
+                setenv("FERRET_ON_FULL", "block:10000", 1);
+                CHECK(ferret_enabled());
+                struct sigaction sa = { .sa_handler = on_random_alarm, .sa_flags = SA_RESTART };
+                sigaction(SIGPROF, &sa, NULL);
+                timer_t timer;
+                struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGPROF };
+                struct itimerspec every = { { 0, 50000 }, { 0, 50000 } };
+                if (timer_create(CLOCK_MONOTONIC, &ev, &timer) < 0 || timer_settime(timer, 0, &every, NULL) < 0)
+                        _exit(3);
+                struct ender e = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+                pthread_t ender_thread, threads[RANDOM_THREADS];
+                struct random_worker workers[RANDOM_THREADS];
+                pthread_create(&ender_thread, NULL, ender_main, &e);
+                for (int t = 0; t < RANDOM_THREADS; t++) {
+                        workers[t] = (struct random_worker){ .thread = t, .ender = &e };
+                        pthread_create(&threads[t], NULL, random_worker_main, &workers[t]);
+                }
+                int begun = 0;
+                for (int t = 0; t < RANDOM_THREADS; t++) {
+                        pthread_join(threads[t], NULL);
+                        begun += workers[t].begun;
+                }
+                timer_delete(timer);
+                atomic_store(&random_stopped, true);
+                pthread_mutex_lock(&e.lock);
+                e.stop = true;
+                pthread_cond_broadcast(&e.cond);
+                pthread_mutex_unlock(&e.lock);
+                pthread_join(ender_thread, NULL);
+                int r = ferret_flush(30000);
+                int sent[2] = { begun, atomic_load(&random_fired) };
+                if (write(counts[1], sent, sizeof(sent)) != sizeof(sent))
+                        _exit(4);
+                _exit(r == 0 || r == -ENODATA ? 0 : 1);
+        }
+        WAIT_OK(child);
+        int got[2];
+        CHECK_EQ(read(counts[0], got, sizeof(got)), sizeof(got));
+        printf("%d spans begun, %d signals\n", got[0], got[1]);
+
+        struct flat_tree t;
+        flat_tree_load(&f, "random", &t);
+        size_t random = 0;
+        for (size_t i = 0; i < t.n; i++) {
+                json_t *s = t.spans[i].span, *parent = t.spans[i].parent;
+                if (strcmp(span_name(s), "random") != 0)
+                        continue;
+                random++;
+                long long want = json_integer_value(span_tag(s, "parent"));
+                /* A handler's span may sit between a span and its parent
+                 * only if the handler began a span and never ended it,
+                 * which on_random_alarm() does not do. */
+                if (want < 0)
+                        CHECK(parent == NULL);
+                else {
+                        CHECK(parent != NULL);
+                        CHECK_STR(span_name(parent), "random");
+                        CHECK_EQ(json_integer_value(span_tag(parent, "id")), want);
+                }
+        }
+        /* Every span stored: none dropped for want of a slot, though a
+         * thread ends many of them out of turn. */
+        CHECK_EQ(random, got[0]);
+        json_t *sum = run_summary(&f, "random");
+        json_t *handler = summary_row(sum, "in_handler"), *dyn = summary_row(sum, "dynamic_in_handler");
+        long long in_handler = handler ? json_integer_value(json_object_get(handler, "count")) : 0;
+        long long dynamic = dyn ? json_integer_value(json_object_get(dyn, "count")) : 0;
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), (long long)random + in_handler + dynamic);
+        CHECK_EQ(in_handler + dynamic + json_integer_value(json_object_get(sum, "dropped")), 2 * got[1]);
+        json_decref(sum);
+        flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
+
 static void run_without_daemon(const char *runtime_dir)
 {
         pid_t child = fork();
