@@ -129,9 +129,10 @@ enum {
  * each one's prev. A span ended as the current one leaves the chain at once
  * and its slot is free. One ended otherwise (by another thread, or out of
  * order) stays in the chain as SLOT_ENDED, and its owner frees it when the
- * chain is next walked past it (thread_current()): so no slot is reused
- * while a prev link still points at it, and the links need no generation
- * numbers to be trusted. */
+ * chain is next walked past it (thread_current()), or unlinks it when it
+ * runs out of slots (chain_compact()): so no slot is reused while a prev
+ * link still points at it, and the links need no generation numbers to be
+ * trusted. */
 struct ferret_span {
         struct ferret_span *prev;     /* the thread's current span at begin */
         _Atomic uint32_t state;       /* SLOT_* bits */
