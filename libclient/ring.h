@@ -62,18 +62,6 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
         return r->data + (head & RING_MASK(r));
 }
 
-/* ring_reserve() for the hot path, at @head (the producer's head): NULL
- * when the record needs a pad before it or the ring looks full, for the
- * caller's general path to deal with. */
-static inline char *ring_reserve_simple(struct ring *r, uint64_t need, uint64_t head)
-{
-        uint64_t off = head & RING_MASK(r);
-        if (unlikely(off + need > r->size || head + need - r->tail_seen > r->size))
-                return NULL;
-        ring_prefetch(r, head);
-        return r->data + off;
-}
-
 /* The producer's view of the tail: positions before its segment's start are
  * in older segments and take no room in this one. */
 static inline uint64_t ring_tail_for_producer(struct ring *r)
