@@ -105,6 +105,13 @@ struct thread_state *thread_state_create(void)
 void thread_state_release(void *p)
 {
         struct thread_state *ts = p;
+        /* The thread is leaving: a signal handler that traces on it from
+         * here on drops its spans. Otherwise it would begin spans while
+         * the chain is being closed, or, once tls_state is cleared, create
+         * a state and wait for free_lock, which this thread may hold. */
+        ts->in_api = 1;
+        creating = true;
+        atomic_signal_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY) {
                 span_close_thread(ts);
                 func_thread_exit(ts);
