@@ -185,6 +185,27 @@ static void exit_when_all_stored(void)
         _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
 }
 
+/* Starts @f's daemon and forks a child in run @run that reports two
+ * numbers back through @counts (child_report(), then parent_counts()). */
+static pid_t fork_reporting(struct daemon_fixture *f, const char *run, int counts[2])
+{
+        fixture_start(f);
+        CHECK(pipe(counts) == 0);
+        return fork_in_run(run);
+}
+
+static void child_report(int counts[2], int a, int b)
+{
+        int sent[2] = { a, b };
+        if (write(counts[1], sent, sizeof(sent)) != sizeof(sent))
+                _exit(4);
+}
+
+static void parent_counts(int counts[2], int ret[2])
+{
+        CHECK_EQ(read(counts[0], ret, 2 * sizeof(int)), 2 * sizeof(int));
+}
+
 /* Returning from main() with spans still buffered delivers them: no flush. */
 TEST(exit_delivers_buffered_spans)
 {
@@ -684,9 +705,7 @@ TEST(random_orders_keep_their_parents)
 {
         struct daemon_fixture f;
         int counts[2];
-        fixture_start(&f);
-        CHECK(pipe(counts) == 0);
-        pid_t child = fork_in_run("random");
+        pid_t child = fork_reporting(&f, "random", counts);
         if (child == 0) {
                 alarm(120);
                 setenv("FERRET_ON_FULL", "block:10000", 1);
@@ -719,14 +738,12 @@ TEST(random_orders_keep_their_parents)
                 pthread_mutex_unlock(&e.lock);
                 pthread_join(ender_thread, NULL);
                 int r = ferret_flush(30000);
-                int sent[2] = { begun, atomic_load(&random_fired) };
-                if (write(counts[1], sent, sizeof(sent)) != sizeof(sent))
-                        _exit(4);
+                child_report(counts, begun, atomic_load(&random_fired));
                 _exit(r == 0 || r == -ENODATA ? 0 : 1);
         }
         WAIT_OK(child);
         int got[2];
-        CHECK_EQ(read(counts[0], got, sizeof(got)), sizeof(got));
+        parent_counts(counts, got);
         printf("%d spans begun, %d signals\n", got[0], got[1]);
 
         struct flat_tree t;
@@ -760,6 +777,87 @@ TEST(random_orders_keep_their_parents)
         CHECK_EQ(in_handler + dynamic + json_integer_value(json_object_get(sum, "dropped")), 2 * got[1]);
         json_decref(sum);
         flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
+#define LEAVERS 200
+#define LEAVER_STEPS 30
+
+/* What a leaving thread leaves behind: spans for main() to end after it
+ * has exited, and its counts. */
+struct leaver {
+        int thread;
+        ferret_span_t *later[LEAVER_STEPS];
+        int n_later, begun, ended;
+};
+
+/* Begins spans and ends some, out of order too; leaves others to main(),
+ * and exits with the rest open. */
+static void *leaver_main(void *p)
+{
+        struct leaver *l = p;
+        ferret_span_t *open[LEAVER_STEPS];
+        int n = 0;
+        unsigned rng = 31u * (unsigned)(l->thread + 1);
+        for (int i = 0; i < LEAVER_STEPS; i++) {
+                unsigned r = next_random(&rng) % 100;
+                if (n == 0 || r < 50) {
+                        open[n++] = ferret_span_begin_literal("left");
+                        l->begun++;
+                        continue;
+                }
+                int k = (int)(next_random(&rng) % (unsigned)n);
+                if (r < 70) {
+                        ferret_span_end(open[k]);
+                        l->ended++;
+                } else
+                        l->later[l->n_later++] = open[k];
+                memmove(&open[k], &open[k + 1], (size_t)(n - k - 1) * sizeof(open[0]));
+                n--;
+        }
+        return NULL;
+}
+
+/* Threads exit with spans open, some ended out of order before, some held
+ * by main() and ended after the thread is gone: each span is stored once,
+ * those open at the exit as unfinished, with a warning, and ending them
+ * afterwards records nothing more. */
+TEST(spans_outlive_their_threads)
+{
+        struct daemon_fixture f;
+        int counts[2];
+        pid_t child = fork_reporting(&f, "leavers", counts);
+        if (child == 0) {
+                static struct leaver leavers[LEAVERS];
+                pthread_t threads[LEAVERS];
+                int begun = 0, ended = 0;
+                for (int t = 0; t < LEAVERS; t++) {
+                        leavers[t].thread = t;
+                        if (pthread_create(&threads[t], NULL, leaver_main, &leavers[t]) != 0)
+                                _exit(2);
+                }
+                for (int t = 0; t < LEAVERS; t++) {
+                        pthread_join(threads[t], NULL);
+                        begun += leavers[t].begun;
+                        ended += leavers[t].ended;
+                }
+                for (int t = 0; t < LEAVERS; t++)
+                        for (int k = 0; k < leavers[t].n_later; k++)
+                                ferret_span_end(leavers[t].later[k]);
+                child_report(counts, begun, ended);
+                exit_when_all_stored();
+        }
+        WAIT_OK(child);
+        int got[2];
+        parent_counts(counts, got);
+        printf("%d spans begun, %d ended by their threads\n", got[0], got[1]);
+        json_t *sum = run_summary(&f, "leavers");
+        json_t *row = summary_row(sum, "left");
+        CHECK(row != NULL);
+        CHECK_EQ(json_integer_value(json_object_get(row, "count")), got[0]);
+        CHECK_EQ(json_integer_value(json_object_get(row, "warnings")), got[0] - got[1]);
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), got[0]);
+        json_decref(sum);
         fixture_cleanup(&f);
 }
 
