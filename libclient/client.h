@@ -321,6 +321,18 @@ void flusher_stop(int timeout_ms);
 int flusher_flush(int timeout_ms);
 void flusher_after_fork_child(void);
 
+/* Takes the next span id of the thread's block in one instruction: a
+ * signal handler that begins a span of its own meanwhile gets the next one,
+ * not the same. (Not an atomic read-modify-write: the block is shared with
+ * nobody, only with the thread's signal handlers.) The id may be past the
+ * block (id_end): the caller then takes a new block. */
+static inline uint64_t id_claim(struct thread_state *ts)
+{
+        uint64_t id = 1;
+        __asm__ volatile("xaddq %0, %1" : "+r"(id), "+m"(ts->id_next));
+        return id;
+}
+
 /* Adds to a counter that only the calling thread writes. */
 static inline void counter_add(_Atomic uint64_t *c, uint64_t n)
 {

@@ -267,13 +267,16 @@ void ferret_function_enter(void *fn)
         }
         if (unlikely(fs->top == 0))
                 fs->base_parent = context_parent(ts);
-        if (unlikely(ts->id_next >= ts->id_end))
+        uint64_t id = id_claim(ts);
+        if (unlikely(id >= ts->id_end)) {
                 thread_state_next_id_block(ts);
+                id = id_claim(ts);
+        }
         struct func_frame *f = &fs->stack[fs->top++];
         f->fn = (uint64_t)fn;
         f->depth = depth;
         f->entry = h;
-        f->id = ts->id_next++;
+        f->id = id;
         f->t0 = clock_ticks();
 }
 

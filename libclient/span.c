@@ -272,17 +272,6 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
         return begin_common(ts, NULL, id, name);
 }
 
-/* Takes the next span id in one instruction: a signal handler that begins a
- * span of its own in the middle of ferret_span_begin_named() gets the next
- * one, not the same. (Not an atomic read-modify-write: the thread's own id
- * block is shared with nobody, only with its signal handlers.) */
-static inline uint64_t id_claim(struct thread_state *ts)
-{
-        uint64_t id = 1;
-        __asm__ volatile("xaddq %0, %1" : "+r"(id), "+m"(ts->id_next));
-        return id;
-}
-
 /* The common case, a literal name in a thread that has recorded before, is
  * begin_common() with every rare case left to begin_named_slow(): with no
  * calls on the way, it is about sixty instructions, the rdtsc among them.
