@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 
 #include "ferret.h"
@@ -331,6 +332,15 @@ static inline uint64_t id_claim(struct thread_state *ts)
         uint64_t id = 1;
         __asm__ volatile("xaddq %0, %1" : "+r"(id), "+m"(ts->id_next));
         return id;
+}
+
+/* Zeroed memory from mmap, not malloc: the library's first allocation on a
+ * thread may come from a signal handler that interrupted malloc there.
+ * NULL on failure; given back with munmap(). */
+static inline void *map_zeroed(size_t size)
+{
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
 }
 
 /* Adds to a counter that only the calling thread writes. */

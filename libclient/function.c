@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "client.h"
 #include "clock.h"
@@ -219,8 +218,7 @@ static __attribute__((noinline)) struct thread_state *thread_for_functions(void)
                  * signal handler's, with malloc interrupted on this thread.
                  * Never freed: an exited thread's state, this included, goes
                  * to the next thread. */
-                void *p = mmap(NULL, sizeof(*ts->func), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                ts->func = p == MAP_FAILED ? NULL : p;
+                ts->func = map_zeroed(sizeof(*ts->func));
         }
         return ts && ts->func ? ts : NULL;
 }

@@ -7,7 +7,6 @@
  * that interrupted malloc.
  */
 #include <string.h>
-#include <sys/mman.h>
 
 #include "client.h"
 
@@ -28,12 +27,6 @@ static uint32_t n_names = 1;              /* 0 means "not interned" */
 static char *text_next, *text_end;        /* room for copies of names */
 
 #define TEXT_BLOCK (64u << 10)
-
-static void *map_zeroed(size_t size)
-{
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        return p == MAP_FAILED ? NULL : p;
-}
 
 /* A copy of @len bytes of @name and a NUL, from blocks never freed (like
  * the table). Called with intern_lock held. */

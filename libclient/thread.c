@@ -28,8 +28,8 @@ static struct thread_state *state_alloc(void)
 {
         size_t slots_bytes = SLOTS_PER_THREAD * sizeof(struct ferret_span);
         size_t bytes = slots_bytes + ((sizeof(struct thread_state) + 63) & ~(size_t)63);
-        char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
+        char *p = map_zeroed(bytes);
+        if (!p)
                 return NULL;
         /* Zeroed by mmap; slots_bytes keeps the state 64-byte aligned. */
         struct thread_state *ts = (struct thread_state *)(p + slots_bytes);
