@@ -154,6 +154,17 @@ static __attribute__((noinline)) struct ferret_span *begin_clock_fallback(struct
         return s;
 }
 
+/* The last step of every begin: the span's clock starts, so that nothing
+ * of the begin counts in it. */
+static inline __attribute__((always_inline)) struct ferret_span *begin_clock_start(struct ferret_span *s)
+{
+        if (likely(clock_use_tsc)) {
+                s->rec.t0 = __rdtsc();
+                return s;
+        }
+        return begin_clock_fallback(s);
+}
+
 /* The end of every begin: @s, filled in, becomes the thread's current span
  * (the one before it its prev), the signal guard is lifted, and the clock
  * starts last, so that none of this counts in the span. */
@@ -165,11 +176,7 @@ static inline __attribute__((always_inline)) struct ferret_span *slot_make_curre
         ts->current = s;
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
-        if (likely(clock_use_tsc)) {
-                s->rec.t0 = __rdtsc();
-                return s;
-        }
-        return begin_clock_fallback(s);
+        return begin_clock_start(s);
 }
 
 /* The end of every end. Ended as its thread's current span, @s leaves the
@@ -315,11 +322,7 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
         s->prev = cur;
         atomic_signal_fence(memory_order_seq_cst);
         ts->current = s;
-        if (likely(clock_use_tsc)) {
-                s->rec.t0 = __rdtsc();
-                return s;
-        }
-        return begin_clock_fallback(s);
+        return begin_clock_start(s);
 }
 
 ferret_span_t *ferret_span_beginf(const char *fmt, ...)
