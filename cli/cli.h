@@ -18,8 +18,19 @@
 struct cli {
         bool json;
         bool color;
-        bool utf8;                     /* the locale's codeset: µ and box drawing, else ASCII */
+        const struct glyphs *glyphs;   /* the characters output may use, for the locale */
         const char *runtime_dir;       /* --runtime-dir, or NULL */
+};
+
+/* Every character beyond ASCII that output prints, once: Unicode where the
+ * locale's codeset is UTF-8, ASCII otherwise (the C locale of a minimal
+ * system shows UTF-8 as escapes). */
+struct glyphs {
+        const char *branch, *last_branch, *pipe;   /* "├── ", "└── ", "│   " */
+        const char *times;                         /* "×" in "name ×3" */
+        const char *delta;                         /* "Δ" in "P50 Δ" */
+        const char *micro;                         /* "µ" in "µs" */
+        const char *dot;                           /* " · " between header fields */
 };
 
 /* Prints "ferret: <message>" on stderr and returns -abs(error) (or -EINVAL

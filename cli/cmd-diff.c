@@ -148,8 +148,12 @@ static void print_json(const char *run_a, const char *run_b, const struct diff_r
 static void print_table(const struct cli *cli, const char *run_a, const char *run_b, const struct diff_row *rows,
                         size_t n)
 {
-        static const char *const headers[] = { "NAME", "COUNT A", "COUNT B", "P50 A", "P50 B", "P50 Δ", "P95 A",
-                                                "P95 B", "P95 Δ", "TOTAL A", "TOTAL B", "TOTAL Δ" };
+        char change_header[3][32];
+        const char *what[3] = { "P50", "P95", "TOTAL" };
+        for (int i = 0; i < 3; i++)
+                snprintf(change_header[i], sizeof(change_header[i]), "%s %s", what[i], cli->glyphs->delta);
+        const char *const headers[] = { "NAME", "COUNT A", "COUNT B", "P50 A", "P50 B", change_header[0], "P95 A",
+                                        "P95 B", change_header[1], "TOTAL A", "TOTAL B", change_header[2] };
         printf("%sA%s = %s, %sB%s = %s\n", color(cli, C_BOLD), color(cli, C_RESET), run_a, color(cli, C_BOLD),
                color(cli, C_RESET), run_b);
         struct libscols_table *tb = table_new(cli, headers, sizeof(headers) / sizeof(headers[0]));

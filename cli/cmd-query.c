@@ -21,7 +21,7 @@
         "  -r, --run ID            the run to show (default: the newest)\n" \
         "  -a, --all               every run, statistics merged by name\n" \
         "  -t, --tree              the call tree instead of the summary table: spans with\n" \
-        "                          the same call path merged into one line (name ×count)\n" \
+        "                          the same call path merged into one line (name x3)\n" \
         "  -e, --expand            with --tree: every span on its own line\n" \
         "  -d, --depth N           with --tree: show N levels\n" \
         "  -m, --min-duration D    with --tree: hide call paths whose total is below D\n" \

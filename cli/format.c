@@ -10,12 +10,22 @@
 
 #include "cli.h"
 
-static bool utf8_output = true;
+static const struct glyphs unicode_glyphs = {
+        .branch = "├── ", .last_branch = "└── ", .pipe = "│   ",
+        .times = "×", .delta = "Δ", .micro = "µ", .dot = " · ",
+};
+static const struct glyphs ascii_glyphs = {
+        .branch = "|-- ", .last_branch = "`-- ", .pipe = "|   ",
+        .times = "x", .delta = "chg", .micro = "u", .dot = ", ",
+};
+/* format_duration() has no struct cli to ask. */
+static const struct glyphs *glyphs_g = &unicode_glyphs;
 
 void cli_setup_output(struct cli *cli)
 {
         setlocale(LC_ALL, "");
-        cli->utf8 = utf8_output = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+        glyphs_g = strcmp(nl_langinfo(CODESET), "UTF-8") == 0 ? &unicode_glyphs : &ascii_glyphs;
+        cli->glyphs = glyphs_g;
         const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
         /* https://no-color.org: any non-empty NO_COLOR turns colour off. */
         cli->color = isatty(STDOUT_FILENO) && !(no_color && *no_color) && !(term && strcmp(term, "dumb") == 0);
@@ -26,7 +36,7 @@ const char *format_duration(uint64_t ns, char *buf, size_t size)
         if (ns < 1000)
                 snprintf(buf, size, "%llu ns", (unsigned long long)ns);
         else if (ns < 1000000)
-                snprintf(buf, size, utf8_output ? "%.2f µs" : "%.2f us", ns / 1e3);
+                snprintf(buf, size, "%.2f %ss", ns / 1e3, glyphs_g->micro);
         else if (ns < 1000000000)
                 snprintf(buf, size, "%.2f ms", ns / 1e6);
         else

@@ -57,7 +57,8 @@ static void print_node(const struct cli *cli, const void *ctx, size_t i)
                         printf("}%s", color(cli, C_RESET));
                 }
         } else {
-                printf(" %s×%llu%s - %s%s%s total, avg %s, max %s", color(cli, C_BOLD), (unsigned long long)n->count,
+                printf(" %s%s%llu%s - %s%s%s total, avg %s, max %s", color(cli, C_BOLD), cli->glyphs->times,
+                       (unsigned long long)n->count,
                        color(cli, C_RESET), color(cli, C_CYAN), format_duration(n->total_ns, a, sizeof(a)),
                        color(cli, C_RESET), format_duration(n->total_ns / n->count, b, sizeof(b)),
                        format_duration(n->max_ns, c, sizeof(c)));

@@ -21,7 +21,7 @@ static void print_run_header(const struct cli *cli, const Ferret__RunInfo *run)
         char start[32], span[32];
         if (!run)
                 return;
-        const char *dot = cli->utf8 ? " · " : ", ";
+        const char *dot = cli->glyphs->dot;
         printf("%sRun %s%s%s%llu span%s%s%u process%s%s%llu dropped%s%s%s%s\n", color(cli, C_BOLD),
                run->run, color(cli, C_RESET), dot, (unsigned long long)run->spans, run->spans == 1 ? "" : "s", dot,
                run->processes, run->processes == 1 ? "" : "es", dot, (unsigned long long)run->dropped, dot,

@@ -36,7 +36,7 @@ int tree_print(const struct cli *cli, const struct tree_view *v)
                 prefix[f->prefix_len] = '\0';
                 size_t i = f->items[f->next++];
                 bool last = f->next == f->n;
-                printf("%s%s", prefix, last ? (cli->utf8 ? "└── " : "`-- ") : (cli->utf8 ? "├── " : "|-- "));
+                printf("%s%s", prefix, last ? cli->glyphs->last_branch : cli->glyphs->branch);
                 v->print(cli, v->ctx, i);
                 size_t nc = v->child_start[i + 1] - v->child_start[i];
                 if (!nc)
@@ -56,7 +56,7 @@ int tree_print(const struct cli *cli, const struct tree_view *v)
                         }
                 }
                 /* Each level adds at most 6 bytes ("│" is 3), within cap * 8. */
-                const char *add = last ? "    " : cli->utf8 ? "│   " : "|   ";
+                const char *add = last ? "    " : cli->glyphs->pipe;
                 size_t len = stack[depth].prefix_len;
                 strcpy(prefix + len, add);
                 stack[depth + 1] = (struct frame){ v->children + v->child_start[i], nc, 0, len + strlen(add) };

@@ -65,6 +65,7 @@ int main(void)
                         volatile unsigned long sum = 0;
                         for (unsigned long i = 0; i < 3000000; i++)
                                 sum += i * i;
+                        (void)sum;
                         ferret_span_tag_int(compute, "iterations", 3000000);
                 }
 

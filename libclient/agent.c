@@ -504,7 +504,11 @@ EXPORT int execle(const char *path, const char *arg, ...)
 }
 
 /* Programs built with -finstrument-functions call these at every function
- * entry and exit; glibc has empty ones, ours come first. */
+ * entry and exit; glibc has empty ones, ours come first. No header declares
+ * them: the compiler emits the calls. */
+void __cyg_profile_func_enter(void *fn, void *call_site);
+void __cyg_profile_func_exit(void *fn, void *call_site);
+
 EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void *fn, void *call_site)
 {
         (void)call_site;

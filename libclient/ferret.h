@@ -310,7 +310,7 @@ static inline void ferret_scope_end_(ferret_span_t **span)
  * ferret_span_begin() for a computed name.
  */
 #define FERRET_SCOPE(var, name) \
-        for (ferret_span_t *var __attribute__((cleanup(ferret_scope_end_))) = \
+        for (ferret_span_t *var __attribute__((cleanup(ferret_scope_end_), unused)) = \
                      ferret_span_begin_literal(name), \
              *var##_once_ = (ferret_span_t *)1; \
              var##_once_; var##_once_ = NULL)

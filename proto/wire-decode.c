@@ -238,7 +238,7 @@ static bool decode_columns(struct reader r, Ferret__SpanColumns *c, const struct
                 unsigned field = (unsigned)(tag >> 3), wt = tag & 7;
                 enum col_kind kind = field < MAX_FIELD ? col_kind(field) : COL_NONE;
                 if (field == 1) {
-                        struct reader s;
+                        struct reader s = { 0 };
                         read_len(&r, &s);
                         c->strings[c->n_strings++] = take_string(a, s);
                 } else if (field == 8 && wt == WT_VARINT) {
@@ -246,7 +246,7 @@ static bool decode_columns(struct reader r, Ferret__SpanColumns *c, const struct
                 } else if (kind != COL_NONE) {
                         struct column_slot s = slot(c, field);
                         if (wt == WT_LEN) {
-                                struct reader run;
+                                struct reader run = { 0 };
                                 read_len(&r, &run);
                                 switch (kind) {
                                 case COL_F64: {
@@ -314,7 +314,7 @@ int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Fer
                 if (!read_varint(&r, &tag))
                         return -EPROTO;
                 unsigned field = (unsigned)(tag >> 3), wt = tag & 7;
-                struct reader s;
+                struct reader s = { 0 };
                 bool ok;
                 switch (field) {
                 case 1: case 5: case 6: ok = wt == WT_VARINT && skip(&r, wt); break;
@@ -322,7 +322,8 @@ int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Fer
                 case 2: case 3:
                         ok = wt == WT_LEN && read_len(&r, &s);
                         /* A process's strings, or the run id. */
-                        k.string_bytes += (size_t)(s.end - s.p) + 32;
+                        if (ok)
+                                k.string_bytes += (size_t)(s.end - s.p) + 32;
                         break;
                 case 7:
                         ok = wt == WT_LEN && read_len(&r, &cols) && count_columns(cols, &k);
@@ -330,8 +331,10 @@ int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Fer
                         break;
                 case 8:
                         ok = wt == WT_LEN && read_len(&r, &s);
-                        k.notes++;
-                        k.note_bytes += (size_t)(s.end - s.p) + 8;
+                        if (ok) {
+                                k.notes++;
+                                k.note_bytes += (size_t)(s.end - s.p) + 8;
+                        }
                         break;
                 default: ok = field > 0 && skip(&r, wt);
                 }
@@ -361,7 +364,7 @@ int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Fer
         while (r.p < r.end) {
                 uint64_t tag = 0, v = 0;
                 read_varint(&r, &tag);
-                struct reader s;
+                struct reader s = { 0 };
                 switch (tag >> 3) {
                 case 1: read_varint(&r, &v); b->version = (uint32_t)v; break;
                 case 5: read_varint(&r, &b->seq); break;

@@ -237,6 +237,31 @@ class Run(CliTest):
         self.assertIn("[error: user 3 not found]", tree)
         self.assertIn("{table=users, shard=2, slow=true}", tree)
 
+    def test_no_locale_means_ascii(self):
+        """A minimal system's C locale cannot show UTF-8: every text output
+        is then plain ASCII, and the same outputs use Unicode under UTF-8."""
+        self.run_traced(DEMO, run_id="a")
+        self.run_traced(DEMO, run_id="b")
+        db, rt = self.path("t.db"), self.path("rt")
+        c_env = {k: v for k, v in os.environ.items() if not k.startswith("LC_") and k != "LANG"}
+        c_env.update(self.env, LC_ALL="C")
+        d = Daemon(db, rt)
+        try:
+            for what, args in {
+                "summary": ["query", "--run", "a"],
+                "tree": ["query", "--tree", "--run", "a"],
+                "expanded tree": ["query", "--tree", "--expand", "--run", "a"],
+                "diff": ["diff", "a", "b"],
+            }.items():
+                args += ["--runtime-dir", rt]
+                r = subprocess.run([FERRET, *args], capture_output=True, env=c_env, timeout=60)
+                self.assertEqual(r.returncode, 0, (what, r.stderr))
+                self.assertTrue(r.stdout.isascii(), (what, r.stdout))
+                utf8 = ferret(*args, env=dict(self.env, LC_ALL="C.UTF-8"), check=True).stdout
+                self.assertFalse(utf8.isascii(), (what, utf8))
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+
     def test_exit_status_passes_through(self):
         r = self.run_traced("sh", "-c", "exit 3", run_id="three")
         self.assertEqual(r.returncode, 3)
