@@ -8,6 +8,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "ferret.h"
 #include "options.h"
 
@@ -409,9 +411,30 @@ static char **python_command(const struct run_options *o, char *const *exe_argv)
         char **argv = calloc(8 + 2 * o->n_include + n, sizeof(*argv));
         if (!argv)
                 return NULL;
+        /* The package and interpreter: those built beside this program
+         * (build/python/ferret), else a venv's that pip installed it into
+         * (bin/ferret beside bin/python3), else those of the install. */
+        /* The interpreter's path outlives this call, in argv. */
+        static char interpreter[PATH_MAX];
+        char package[PATH_MAX], exe[PATH_MAX];
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[len > 0 ? len : 0] = '\0';
+        const char *bin = len > 0 ? dirname(exe) : ".";
+        snprintf(interpreter, sizeof(interpreter), "%s", FERRET_PYTHON);
+        snprintf(package, sizeof(package), "%s/../python/ferret/__init__.py", bin);
+        if (access(package, R_OK) != 0) {
+                snprintf(package, sizeof(package), "%s/../lib/python%s/site-packages/ferret/__init__.py", bin,
+                         FERRET_PYTHON_VERSION);
+                if (access(package, R_OK) == 0)
+                        snprintf(interpreter, sizeof(interpreter), "%s/python3", bin);
+                else
+                        snprintf(package, sizeof(package), "%s/ferret/__init__.py", FERRET_PYTHON_DIR);
+        }
+        *strstr(package, "/ferret/__init__.py") = '\0';
+
         size_t k = 0;
         const char *python = getenv("FERRET_PYTHON");
-        argv[k++] = (char *)(python && *python ? python : "python3");
+        argv[k++] = (char *)(python && *python ? python : interpreter);
         argv[k++] = "-m";
         argv[k++] = "ferret";
         argv[k++] = "run";
@@ -427,11 +450,7 @@ static char **python_command(const struct run_options *o, char *const *exe_argv)
                 argv[k++] = exe_argv[0];
         for (size_t i = 0; i < n; i++)
                 argv[k++] = o->python_args[i];
-
-        char package[PATH_MAX];
-        if (cli_find_helper("python/ferret/__init__.py", ".", package, sizeof(package)) == 0 &&
-            strstr(package, "/python/ferret/__init__.py")) {
-                *strstr(package, "/ferret/__init__.py") = '\0';
+        {
                 const char *old = getenv("PYTHONPATH");
                 char value[PATH_MAX * 2];
                 snprintf(value, sizeof(value), "%s%s%s", package, old && *old ? ":" : "", old && *old ? old : "");

@@ -56,8 +56,10 @@ int runtime_lock(const char *dir)
         int r = runtime_mkdir_parents(dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the parents of %s: %m", dir);
-        /* Sockets and lock are for the owner and the group only. */
-        if (mkdir(dir, 0770) < 0 && errno != EEXIST)
+        /* Sockets and lock are for the owner and the group only. The group
+         * may not write the directory: a member who could would rename a
+         * socket and bind their own in its place. */
+        if (mkdir(dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create runtime directory %s: %m", dir);
         snprintf(path, sizeof(path), "%s/ferretd.lock", dir);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
