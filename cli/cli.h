@@ -44,6 +44,11 @@ int cli_error(int error, const char *fmt, ...) __attribute__((format(printf, 2, 
 void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size);
 /* Whether a daemon accepts connections in @dir. */
 bool cli_daemon_alive(const char *dir);
+/* 0 when a daemon answers in @dir, else why not: -ENOENT, -ECONNREFUSED,
+ * -EACCES (the socket or its directory is not ours to use). */
+int cli_probe_daemon(const char *dir);
+/* For -EACCES: "you are not in the ferret group", or what else is true. */
+const char *cli_denied_why(const char *dir, char *buf, size_t size);
 /* Sends @req to the daemon in @dir and returns its response (free with
  * ferret__response__free_unpacked()), which carries the body that answers
  * @req. A response carrying an error, or another body, is printed and

@@ -233,6 +233,12 @@ static int choose_daemon(struct cli *cli, const struct run_options *o, char *dir
                 return 0;
         }
         absolute_path(o->db ? o->db : "ferret.db", db, db_size);
+        int shared_r = cli_probe_daemon(shared);
+        if (!o->db && (shared_r == -EACCES || shared_r == -EPERM)) {
+                char why[128];
+                fprintf(stderr, "ferret: note: permission denied by the ferretd in %s (%s): recording into %s "
+                        "with a private ferretd\n", shared, cli_denied_why(shared, why, sizeof(why)), db);
+        }
         if (daemon_serves(shared, db)) {
                 snprintf(dir, size, "%s", shared);
                 return 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,17 +26,38 @@ int cli_error(int error, const char *fmt, ...)
         return error ? -abs(error) : -EINVAL;
 }
 
-bool cli_daemon_alive(const char *dir)
+int cli_probe_daemon(const char *dir)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/query.sock", dir) >= (int)sizeof(sa.sun_path))
-                return false;
+                return -ENAMETOOLONG;
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return false;
-        bool alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+                return -errno;
+        int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
         close(fd);
-        return alive;
+        return r;
+}
+
+bool cli_daemon_alive(const char *dir)
+{
+        return cli_probe_daemon(dir) == 0;
+}
+
+const char *cli_denied_why(const char *dir, char *buf, size_t size)
+{
+        struct stat st;
+        struct group *g;
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/query.sock", dir);
+        /* The socket, or the directory when it cannot even be looked at. */
+        if (stat(path, &st) < 0 && stat(dir, &st) < 0)
+                snprintf(buf, size, "you may not use %s", dir);
+        else if ((g = getgrgid(st.st_gid)) && st.st_uid != getuid())
+                snprintf(buf, size, "you are not in the %s group", g->gr_name);
+        else
+                snprintf(buf, size, "you may not use %s", dir);
+        return buf;
 }
 
 void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size)
@@ -83,7 +105,13 @@ int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__R
         char endpoint[PATH_MAX];
         int r = 0;
 
-        if (!cli_daemon_alive(dir))
+        r = cli_probe_daemon(dir);
+        if (r == -EACCES || r == -EPERM) {
+                char why[128];
+                return cli_error(EACCES, "permission denied: cannot talk to the ferretd in %s (%s)", dir,
+                                 cli_denied_why(dir, why, sizeof(why)));
+        }
+        if (r < 0)
                 return cli_error(ECONNREFUSED,
                                  "no ferretd is running in %s (start one with `ferretd` or `systemctl start ferretd`, "
                                  "or read a database directly with `ferret analyze DB`)", dir);

@@ -262,6 +262,31 @@ class Run(CliTest):
         finally:
             self.assertEqual(d.stop()[0], 0)
 
+    @unittest.skipUnless(os.getuid() == 0 and shutil.which("setpriv"), "needs root to become another user")
+    def test_outsider_told_permission_denied(self):
+        """A user who may not use a daemon's sockets is told so, not that no
+        daemon runs; ferret run says where its run goes instead."""
+        db, rt = self.path("t.db"), self.path("rt")
+        os.chmod(self.dir, 0o755)
+        d = Daemon(db, rt)
+        try:
+            nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+            env = dict(os.environ, FERRET_RUNTIME_DIR=rt, NO_COLOR="1")
+            for cmd in (["status"], ["query"]):
+                r = subprocess.run(nobody + [FERRET, *cmd], capture_output=True, text=True, env=env, timeout=60)
+                self.assert_one_line_error(r, 1, "permission denied")
+                self.assertIn("you are not in the root group", r.stderr)
+            work = self.path("outsider")
+            os.mkdir(work)
+            os.chown(work, 65534, 65534)
+            r = subprocess.run(nobody + [FERRET, "run", "--", "true"], capture_output=True, text=True,
+                               env=dict(env, HOME=work), cwd=work, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("permission denied by the ferretd in " + rt, r.stderr)
+            self.assertIn("recording into " + os.path.join(work, "ferret.db"), r.stderr)
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+
     def test_exit_status_passes_through(self):
         r = self.run_traced("sh", "-c", "exit 3", run_id="three")
         self.assertEqual(r.returncode, 3)
