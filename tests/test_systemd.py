@@ -18,4 +18,12 @@ for line in ("Type=notify", "User=ferret", "RuntimeDirectory=ferret", "StateDire
     if line not in text:
         print(f"FAIL: {line} missing")
         sys.exit(1)
+# The exposure score systemd computes from the unit alone; the system test
+# checks it again on the installed unit under a booted systemd.
+r = subprocess.run(["systemd-analyze", "security", "--offline=true", unit], capture_output=True, text=True)
+score = [l for l in r.stdout.splitlines() if "Overall exposure level" in l]
+print(score[0] if score else r.stdout + r.stderr)
+if not score or float(score[0].split(":")[1].split()[0]) > 0.5:
+    print("FAIL: systemd-analyze security scores above 0.5")
+    sys.exit(1)
 print("unit verified")
