@@ -508,7 +508,11 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         setenv("FERRET_RUN_ID", run_id, 1);
         unsetenv("FERRET_DISABLE");
 
+        /* This command's client records the program's process span, but
+         * is not a process of the run; the client reads this once, now. */
+        setenv("FERRET_OBSERVER", "1", 1);
         ferret_span_t *span = ferret_span_begin(prog);
+        unsetenv("FERRET_OBSERVER");
         traced_command(&o, python, cmdline, sizeof(cmdline));
         ferret_span_tag_str(span, "cmdline", cmdline);
         if (ferret_ctx_format(ferret_span_context(span), tp, sizeof(tp)) == 0)

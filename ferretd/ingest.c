@@ -131,7 +131,8 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
         uint64_t seen;
         if (!u64map_get(&run->clients, b->client_id, &seen)) {
                 u64map_put(&run->clients, b->client_id, 1);
-                run->processes++;
+                if (!b->process || !b->process->observer)
+                        run->processes++;
         }
         run->spans += n;
         run->dropped += b->dropped;

@@ -162,6 +162,8 @@ static int client_init(void)
 
         client_g.buffer_bytes = parse_size(getenv("FERRET_BUFFER_SIZE"), DEFAULT_BUFFER_BYTES);
         client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
+        const char *observer = getenv("FERRET_OBSERVER");
+        client_g.observer = observer && strcmp(observer, "1") == 0;
         const char *on_full = getenv("FERRET_ON_FULL");
         if (on_full && strncmp(on_full, "block:", 6) == 0)
                 client_g.full_wait_ms = (int)parse_size(on_full + 6, 0);

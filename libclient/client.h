@@ -237,6 +237,7 @@ struct client {
         uint64_t buffer_bytes;
         int exit_timeout_ms;
         int full_wait_ms;                    /* FERRET_ON_FULL=block:MS, else 0 (drop) */
+        bool observer;                       /* FERRET_OBSERVER=1: ferret run's own client */
 
         /* Thread states. */
         _Atomic(struct thread_state *) all_states;

@@ -341,6 +341,7 @@ int flusher_start(void)
         f->process.executable = client_g.executable;
         f->process.hostname = client_g.hostname;
         f->process.start_ns = client_g.start_wall_ns;
+        f->process.observer = client_g.observer;
 
         /* The sockets are made here, on the thread that starts the client:
          * creating them reads the environment (libzmq initialises libpgm,
@@ -426,4 +427,6 @@ void flusher_after_fork_child(void)
 {
         flusher_g = (struct flusher){ 0 };
         client_g.flusher_running = false;
+        /* A child is a process of the run, whoever forked it. */
+        client_g.observer = false;
 }

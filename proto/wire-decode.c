@@ -281,20 +281,22 @@ static bool decode_process(struct reader r, Ferret__Process *p, struct arena *a)
                         return false;
                 unsigned field = (unsigned)(tag >> 3), wt = tag & 7;
                 struct reader s;
-                if ((field == 1 || field == 2 || field == 5) && wt == WT_VARINT) {
+                if ((field == 1 || field == 2 || field == 5 || field == 6) && wt == WT_VARINT) {
                         if (!read_varint(&r, &v))
                                 return false;
                         if (field == 1)
                                 p->pid = (uint32_t)v;
                         else if (field == 2)
                                 p->ppid = (uint32_t)v;
-                        else
+                        else if (field == 5)
                                 p->start_ns = v;
+                        else
+                                p->observer = v != 0;
                 } else if ((field == 3 || field == 4) && wt == WT_LEN) {
                         if (!read_len(&r, &s))
                                 return false;
                         *(field == 3 ? &p->executable : &p->hostname) = take_string(a, s);
-                } else if (field <= 5 || !skip(&r, wt))
+                } else if (field <= 6 || !skip(&r, wt))
                         return false;
         }
         return true;

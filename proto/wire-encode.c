@@ -120,6 +120,8 @@ static size_t process_len(const Ferret__Process *pr)
                 len += bytes_size(4, strlen(pr->hostname));
         if (pr->start_ns)
                 len += 1 + varint_size(pr->start_ns);
+        if (pr->observer)
+                len += 2;
         return len;
 }
 
@@ -137,6 +139,8 @@ static uint8_t *put_process(uint8_t *p, const Ferret__Process *pr, size_t len)
                 p = put_bytes(p, 4, pr->hostname, strlen(pr->hostname));
         if (pr->start_ns)
                 p = put_varint(put_tag(p, 5, WT_VARINT), pr->start_ns);
+        if (pr->observer)
+                p = put_varint(put_tag(p, 6, WT_VARINT), 1);
         return p;
 }
 

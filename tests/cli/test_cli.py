@@ -287,6 +287,27 @@ class Run(CliTest):
         finally:
             self.assertEqual(d.stop()[0], 0)
 
+    def test_process_count(self):
+        """A run's processes are the traced program's: ferret run's own
+        connection is not one of them."""
+        self.run_traced(DEMO, run_id="one")
+        self.run_traced(SPAWNER, "2", run_id="three")
+        header = ferret("analyze", self.path("t.db"), "--run", "one", check=True).stdout.splitlines()[0]
+        self.assertIn(" 1 process, ", header.replace(" · ", ", "))
+        d = Daemon(self.path("t.db"), self.path("rt"))
+        try:
+            runs = {r["run"]: r for r in ferret_json("runs", "--runtime-dir", self.path("rt"))}
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+        self.assertEqual(runs["one"]["processes"], 1)
+        # Between the distinct pids and the program images (an exec starts
+        # a new one) of the run's process spans: ferret run's is not counted.
+        spans = [n for n, _ in walk(self.tree(run="three")["roots"]) if "cmdline" in n["tags"]]
+        pids = {n["tags"]["pid"] for n in spans}
+        self.assertGreater(len(pids), 2)
+        self.assertGreaterEqual(runs["three"]["processes"], len(pids))
+        self.assertLessEqual(runs["three"]["processes"], len(spans))
+
     def test_exit_status_passes_through(self):
         r = self.run_traced("sh", "-c", "exit 3", run_id="three")
         self.assertEqual(r.returncode, 3)
