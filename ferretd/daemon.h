@@ -16,6 +16,7 @@ struct counters {
         _Atomic uint64_t rejected_messages;
         _Atomic uint64_t dropped_by_clients;
         _Atomic uint64_t runs_removed;
+        _Atomic uint64_t lost_in_transit;   /* counted in their runs' dropped too */
         uint64_t start_mono_ns;
 };
 

@@ -128,14 +128,40 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
                 if (strlen(b->notes[i]) <= WIRE_MAX_NAME_BYTES)
                         run_add_note(run, b->notes[i]);
 
-        uint64_t seen;
-        if (!u64map_get(&run->clients, b->client_id, &seen)) {
-                u64map_put(&run->clients, b->client_id, 1);
-                if (!b->process || !b->process->observer)
-                        run->processes++;
+        /* What this client sent before this batch and we did not store was
+         * lost on the way (queued in a daemon that stopped): dropped, for
+         * the run. The count per client is in the database, so a restarted
+         * daemon goes on counting, and a process is counted once. */
+        uint64_t stored;
+        if (!u64map_get(&run->clients, b->client_id, &stored)) {
+                uint8_t key[13];
+                char *value;
+                size_t len;
+                store_key_client(key, run->number, b->client_id);
+                if (store_get(in->store, key, sizeof(key), &value, &len) == 0) {
+                        stored = 0;
+                        for (size_t i = 0; i < len && i < 8; i++)
+                                stored = stored << 8 | (uint8_t)value[i];
+                        store_free_value(value);
+                } else {
+                        stored = 0;
+                        if (!b->process || !b->process->observer)
+                                run->processes++;
+                }
         }
+        uint64_t lost = b->sent_before > stored ? b->sent_before - stored : 0;
+        stored = (b->sent_before > stored ? b->sent_before : stored) + n;
+        if (u64map_put(&run->clients, b->client_id, stored) < 0)
+                return -ENOMEM;
+        uint8_t key[13], value[8];
+        store_key_client(key, run->number, b->client_id);
+        for (int i = 0; i < 8; i++)
+                value[i] = (uint8_t)(stored >> (56 - 8 * i));
+        store_batch_put(in->batch, key, sizeof(key), value, sizeof(value));
+        if (lost)
+                atomic_fetch_add(&counters_g.lost_in_transit, lost);
         run->spans += n;
-        run->dropped += b->dropped;
+        run->dropped += b->dropped + lost;
         run->dirty = true;
         run->last_used_ns = now_mono_ns();
         return first == UINT64_MAX ? 0 : 1;

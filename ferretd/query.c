@@ -424,6 +424,7 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
         st.stored_spans = atomic_load(&counters_g.stored_spans);
         st.rejected_messages = atomic_load(&counters_g.rejected_messages);
         st.dropped_by_clients = atomic_load(&counters_g.dropped_by_clients);
+        st.lost_in_transit = atomic_load(&counters_g.lost_in_transit);
         st.db_size_bytes = store_disk_bytes(q->store);
         st.read_only = store_read_only(q->store);
         st.retain_days = q->retention.retain_days;

@@ -49,6 +49,14 @@ size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run)
         return 5;
 }
 
+size_t store_key_client(uint8_t *buf, uint32_t run, uint64_t client_id)
+{
+        store_key_run_prefix(buf, KEY_CLIENT, run);
+        for (int i = 0; i < 8; i++)
+                buf[5 + i] = (uint8_t)(client_id >> (56 - 8 * i));
+        return 13;
+}
+
 size_t store_key_run(uint8_t *buf, uint32_t run)
 {
         return store_key_run_prefix(buf, KEY_RUN, run);
@@ -420,7 +428,7 @@ int store_delete_run(struct store *s, uint32_t run, const char *run_id)
 {
         uint8_t from[5], to[5], key[STORE_MAX_KEY];
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-        for (const char *table = "st"; *table; table++) {
+        for (const char *table = "stc"; *table; table++) {
                 store_key_run_prefix(from, *table, run);
                 store_key_run_prefix(to, *table, run + 1);
                 delete_range(s, wb, from, 5, to, 5);

@@ -8,6 +8,7 @@
  *   'r' <run u32>                  -> ferret.RunInfo
  *   's' <run u32> <start u64> <seq u64> -> a ferret.Batch, as received
  *   't' <run u32> <span name>      -> StoredStats
+ *   'c' <run u32> <client u64>     -> spans stored from that client (u64)
  *
  * Runs are numbered in creation order, so the newest run is the last 'r' key.
  * A run's batches sort by their first span's start time. One writer thread
@@ -32,6 +33,7 @@ enum {
         KEY_RUN = 'r',
         KEY_CHUNK = 's',
         KEY_STATS = 't',
+        KEY_CLIENT = 'c',
 };
 
 struct store;
@@ -88,3 +90,5 @@ void store_flush(struct store *s);
 /* Key construction; @buf must hold 1 + 4 + 8 + 8 bytes, or more for names. */
 size_t store_key_run(uint8_t *buf, uint32_t run);
 size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run);
+/* 'c' <run> <client>: @buf holds 13 bytes. */
+size_t store_key_client(uint8_t *buf, uint32_t run, uint64_t client_id);

@@ -137,6 +137,7 @@ static void send_batch(struct flusher *f, bool patient)
         header.client_id = client_g.client_id;
         header.seq = f->seq + 1;
         header.dropped = dropped;
+        header.sent_before = f->sent_total;
 
         const uint8_t *data;
         size_t len;

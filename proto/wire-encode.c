@@ -186,7 +186,8 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
         size_t total = (b->version ? 1 + varint_size(b->version) : 0) +
                        (b->process ? bytes_size(2, proc_len) : 0) + (run_len ? bytes_size(3, run_len) : 0) +
                        (b->client_id ? 1 + 8 : 0) + (b->seq ? 1 + varint_size(b->seq) : 0) +
-                       (b->dropped ? 1 + varint_size(b->dropped) : 0) + bytes_size(7, spans_len);
+                       (b->dropped ? 1 + varint_size(b->dropped) : 0) + bytes_size(7, spans_len) +
+                       (b->sent_before ? 1 + varint_size(b->sent_before) : 0);
         for (size_t i = 0; i < b->n_notes; i++)
                 total += bytes_size(8, strlen(b->notes[i]));
         if (total > *cap) {
@@ -226,6 +227,8 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
         }
         for (size_t i = 0; i < b->n_notes; i++)
                 p = put_bytes(p, 8, b->notes[i], strlen(b->notes[i]));
+        if (b->sent_before)
+                p = put_varint(put_tag(p, 9, WT_VARINT), b->sent_before);
         *ret_len = (size_t)(p - *buf);
         return 0;
 }

@@ -88,6 +88,8 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         b.run_id = (char *)run;
         b.client_id = c->client_id;
         b.seq = ++c->seq;
+        b.sent_before = c->sent;
+        c->sent += n;
         b.spans = &cols;
         size_t len = ferret__batch__get_packed_size(&b);
         uint8_t *buf = malloc(len);

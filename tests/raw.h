@@ -13,6 +13,7 @@ struct raw_client {
         uint64_t client_id;
         uint64_t seq;
         uint64_t next_id;             /* span ids for raw_send_spans */
+        uint64_t sent;                /* spans in the batches sent so far: Batch.sent_before */
 };
 
 void raw_open(struct raw_client *c, const char *runtime_dir);

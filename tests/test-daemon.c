@@ -228,3 +228,64 @@ TEST(second_daemon_refused)
         free(err);
         fixture_cleanup(&f);
 }
+
+static json_t *run_record(struct daemon_fixture *f, const char *run)
+{
+        const char *args[] = { "runs", NULL };
+        json_t *runs = fixture_ferret_json(f, args), *found = NULL;
+        size_t i;
+        json_t *r;
+        json_array_foreach(runs, i, r)
+                if (strcmp(json_string_value(json_object_get(r, "run")), run) == 0)
+                        found = json_incref(r);
+        json_decref(runs);
+        return found;
+}
+
+/* Batches a client sent that never arrived (queued in a daemon that was
+ * stopped) are counted as dropped for the run, from the client's count of
+ * what it sent before each batch; a daemon restarted on the database goes
+ * on counting, and counts the process once. */
+TEST(batches_lost_on_the_way_are_counted)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        uint64_t d[20];
+        for (size_t i = 0; i < 20; i++)
+                d[i] = 1000 + i;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        raw_send_spans(&c, "lossy", "work", d, 10, 0);
+        c.seq++;                /* a batch of 20 spans vanishes on the way */
+        c.sent += 20;
+        raw_send_spans(&c, "lossy", "work", d, 10, 0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        json_t *r = run_record(&f, "lossy");
+        CHECK(r != NULL);
+        CHECK_EQ(json_integer_value(json_object_get(r, "spans")), 20);
+        CHECK_EQ(json_integer_value(json_object_get(r, "dropped")), 20);
+        CHECK_EQ(json_integer_value(json_object_get(r, "processes")), 1);
+        json_decref(r);
+        json_t *st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 20);
+        json_decref(st);
+
+        /* The same client after a restart: nothing new is lost. */
+        struct raw_client same = c;
+        raw_close(&c);
+        CHECK_EQ(fixture_stop(&f), 0);
+        fixture_restart(&f);
+        raw_open(&c, f.runtime_dir);
+        c.client_id = same.client_id;
+        c.seq = same.seq;
+        c.sent = same.sent;
+        raw_send_spans(&c, "lossy", "work", d, 5, 0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        r = run_record(&f, "lossy");
+        CHECK_EQ(json_integer_value(json_object_get(r, "spans")), 25);
+        CHECK_EQ(json_integer_value(json_object_get(r, "dropped")), 20);
+        CHECK_EQ(json_integer_value(json_object_get(r, "processes")), 1);
+        json_decref(r);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
