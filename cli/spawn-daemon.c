@@ -44,6 +44,11 @@ int cli_find_helper(const char *name, const char *build_subdir, char *buf, size_
                 snprintf(buf, size, "%s/../%s/%s", dir, build_subdir, name);
                 if (access(buf, R_OK) == 0)
                         return 0;
+                /* Installed by pip: bin/ferret, and the package beside the library. */
+                snprintf(buf, size, "%s/../lib/python%s/site-packages/ferret/%s", dir, FERRET_PYTHON_VERSION,
+                         name);
+                if (access(buf, R_OK) == 0)
+                        return 0;
         }
         snprintf(buf, size, "%s/%s", strstr(name, ".so") ? FERRET_LIBDIR : FERRET_BINDIR, name);
         if (access(buf, R_OK) == 0)
