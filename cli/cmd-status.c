@@ -33,7 +33,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 return r;
         const Ferret__StatusResponse *s = resp->status;
         if (cli->json) {
-                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:f, s:I, s:I, s:I}",
+                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:f, s:I, s:I, s:I, s:I, s:I}",
                                       "version", s->version, "pid", (int)s->pid, "db_path", s->db_path,
                                       "runtime_dir", s->runtime_dir, "uptime_ns", (json_int_t)s->uptime_ns,
                                       "received_batches", (json_int_t)s->received_batches,
@@ -45,7 +45,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                       "read_only", s->read_only, "retain_days", s->retain_days,
                                       "max_size_bytes", (json_int_t)s->max_size_bytes,
                                       "runs_removed", (json_int_t)s->runs_removed,
-                                      "lost_in_transit", (json_int_t)s->lost_in_transit);
+                                      "lost_in_transit", (json_int_t)s->lost_in_transit,
+                                      "duplicate_batches", (json_int_t)s->duplicate_batches,
+                                      "early_batches", (json_int_t)s->early_batches);
                 r = json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
                 putchar('\n');
                 json_decref(o);
@@ -72,6 +74,10 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                        (unsigned long long)s->dropped_by_clients, s->dropped_by_clients ? color(cli, C_RESET) : "");
                 printf("  lost in transit:    %s%llu%s\n", s->lost_in_transit ? color(cli, C_YELLOW) : "",
                        (unsigned long long)s->lost_in_transit, s->lost_in_transit ? color(cli, C_RESET) : "");
+                /* Clients resend what a restarted daemon may not have. */
+                if (s->duplicate_batches || s->early_batches)
+                        printf("  resent batches:     %llu already stored, %llu ahead of a missing one\n",
+                               (unsigned long long)s->duplicate_batches, (unsigned long long)s->early_batches);
         }
         ferret__response__free_unpacked(resp, NULL);
         return r;

@@ -17,6 +17,8 @@ struct counters {
         _Atomic uint64_t dropped_by_clients;
         _Atomic uint64_t runs_removed;
         _Atomic uint64_t lost_in_transit;   /* counted in their runs' dropped too */
+        _Atomic uint64_t duplicate_batches; /* resent, and already stored */
+        _Atomic uint64_t early_batches;     /* ahead of one the client resends */
         uint64_t start_mono_ns;
 };
 

@@ -73,7 +73,77 @@ static int reject(struct ingest *in, const char *why, size_t len)
         return -EPROTO;
 }
 
-static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
+/* What a run knows of one client: the spans stored from it, which its
+ * batches' sent_before is compared with, and the seq of its last batch
+ * stored. Kept in the run's maps and in its 'c' record (two big-endian
+ * u64s; records of one u64 predate the seq). */
+struct client_record {
+        uint64_t stored, seq;
+};
+
+static uint64_t get_be64(const char *p)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | (uint8_t)p[i];
+        return v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+        for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static int client_load(struct ingest *in, struct run *run, const Ferret__Batch *b, struct client_record *c)
+{
+        *c = (struct client_record){ 0 };
+        if (u64map_get(&run->clients, b->client_id, &c->stored)) {
+                u64map_get(&run->client_seqs, b->client_id, &c->seq);
+                return 0;
+        }
+        uint8_t key[13];
+        char *value;
+        size_t len;
+        store_key_client(key, run->number, b->client_id);
+        if (store_get(in->store, key, sizeof(key), &value, &len) == 0) {
+                if (len >= 8)
+                        c->stored = get_be64(value);
+                if (len >= 16)
+                        c->seq = get_be64(value + 8);
+                store_free_value(value);
+                /* Stored by an earlier daemon: acknowledge it again, so that
+                 * the client lets go of what it keeps for a resend. */
+                uint64_t acked;
+                if (c->seq && (!u64map_get(&in->pending_acks, b->client_id, &acked) || acked < c->seq) &&
+                    u64map_put(&in->pending_acks, b->client_id, c->seq) < 0)
+                        return -ENOMEM;
+                if (!in->first_pending_ns)
+                        in->first_pending_ns = now_mono_ns();
+        } else if (!b->process || !b->process->observer)
+                run->processes++;
+        if (u64map_put(&run->clients, b->client_id, c->stored) < 0 ||
+            u64map_put(&run->client_seqs, b->client_id, c->seq) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* A client sends its batches in seq order, and after a reconnection sends
+ * again every one the daemon has not acknowledged: some were stored
+ * already, some arrive ahead of one it lost. The next batch is the one
+ * after the last stored, unless the client says it no longer has that one
+ * (first_unacked above it: lost on the way, counted from sent_before). */
+enum admission { ADMIT, DUPLICATE, EARLY };
+
+static enum admission admit(const Ferret__Batch *b, const struct client_record *c)
+{
+        if (b->seq <= c->seq)
+                return DUPLICATE;
+        uint64_t next = c->seq + 1 > b->first_unacked ? c->seq + 1 : b->first_unacked;
+        return b->seq > next ? EARLY : ADMIT;
+}
+
+static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, const struct client_record *client)
 {
         const Ferret__SpanColumns *c = b->spans;
         size_t n = in->spans.n;
@@ -129,34 +199,19 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
                         run_add_note(run, b->notes[i]);
 
         /* What this client sent before this batch and we did not store was
-         * lost on the way (queued in a daemon that stopped): dropped, for
-         * the run. The count per client is in the database, so a restarted
+         * lost on the way (it no longer had it to resend): dropped, for the
+         * run. The record per client is in the database, so a restarted
          * daemon goes on counting, and a process is counted once. */
-        uint64_t stored;
-        if (!u64map_get(&run->clients, b->client_id, &stored)) {
-                uint8_t key[13];
-                char *value;
-                size_t len;
-                store_key_client(key, run->number, b->client_id);
-                if (store_get(in->store, key, sizeof(key), &value, &len) == 0) {
-                        stored = 0;
-                        for (size_t i = 0; i < len && i < 8; i++)
-                                stored = stored << 8 | (uint8_t)value[i];
-                        store_free_value(value);
-                } else {
-                        stored = 0;
-                        if (!b->process || !b->process->observer)
-                                run->processes++;
-                }
-        }
+        uint64_t stored = client->stored;
         uint64_t lost = b->sent_before > stored ? b->sent_before - stored : 0;
         stored = (b->sent_before > stored ? b->sent_before : stored) + n;
-        if (u64map_put(&run->clients, b->client_id, stored) < 0)
+        if (u64map_put(&run->clients, b->client_id, stored) < 0 ||
+            u64map_put(&run->client_seqs, b->client_id, b->seq) < 0)
                 return -ENOMEM;
-        uint8_t key[13], value[8];
+        uint8_t key[13], value[16];
         store_key_client(key, run->number, b->client_id);
-        for (int i = 0; i < 8; i++)
-                value[i] = (uint8_t)(stored >> (56 - 8 * i));
+        put_be64(value, stored);
+        put_be64(value + 8, b->seq);
         store_batch_put(in->batch, key, sizeof(key), value, sizeof(value));
         if (lost)
                 atomic_fetch_add(&counters_g.lost_in_transit, lost);
@@ -182,8 +237,8 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
                 return r;
         if (b->version != WIRE_PROTOCOL_VERSION)
                 return reject(in, "unsupported protocol version", len);
-        if (!b->run_id[0] || strlen(b->run_id) > 255 || !b->client_id)
-                return reject(in, "no run id or client id", len);
+        if (!b->run_id[0] || strlen(b->run_id) > 255 || !b->client_id || !b->seq)
+                return reject(in, "no run id, client id or seq", len);
         wire_spans_clear(&in->spans);
         uint32_t pid = b->process ? b->process->pid : 0;
         if (b->spans) {
@@ -201,7 +256,21 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
         r = runs_get(&in->runs, b->run_id, &run);
         if (r < 0)
                 return log_error_errno(r, "Failed to load run %s: %m", b->run_id);
-        r = account(in, run, b);
+        struct client_record client;
+        r = client_load(in, run, b, &client);
+        if (r < 0)
+                return r;
+        switch (admit(b, &client)) {
+        case DUPLICATE:
+                atomic_fetch_add(&counters_g.duplicate_batches, 1);
+                return 0;
+        case EARLY:
+                atomic_fetch_add(&counters_g.early_batches, 1);
+                return 0;
+        case ADMIT:
+                break;
+        }
+        r = account(in, run, b, &client);
         if (r < 0)
                 return r;
         if (in->spans.n) {

@@ -425,6 +425,8 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
         st.rejected_messages = atomic_load(&counters_g.rejected_messages);
         st.dropped_by_clients = atomic_load(&counters_g.dropped_by_clients);
         st.lost_in_transit = atomic_load(&counters_g.lost_in_transit);
+        st.duplicate_batches = atomic_load(&counters_g.duplicate_batches);
+        st.early_batches = atomic_load(&counters_g.early_batches);
         st.db_size_bytes = store_disk_bytes(q->store);
         st.read_only = store_read_only(q->store);
         st.retain_days = q->retention.retain_days;
@@ -469,7 +471,8 @@ static void handle_flush(struct query *q, const void *id, size_t id_len, const F
         uint32_t timeout = req->timeout_ms ? req->timeout_ms : 10000;
         p.deadline_ns = now_mono_ns() + (uint64_t)timeout * 1000000u;
         q->parked[q->n_parked++] = p;
-        ingest_hurry(q->ingest);
+        if (!req->passive)
+                ingest_hurry(q->ingest);
 }
 
 /* Answers parked flushes whose batches are now stored or whose time is up.

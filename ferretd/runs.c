@@ -29,6 +29,7 @@ static void run_free(void *p)
                 return;
         strmap_free(&run->names, name_stats_free);
         u64map_free(&run->clients);
+        u64map_free(&run->client_seqs);
         for (size_t i = 0; i < run->n_notes; i++)
                 free(run->notes[i]);
         free(run->notes);

@@ -27,7 +27,8 @@ struct run {
         uint64_t spans, first_ns, last_ns, dropped;
         uint32_t processes;
         struct strmap names;                /* name -> struct name_stats */
-        struct u64map clients;              /* client ids seen, for the process count */
+        struct u64map clients;              /* client id -> spans stored from it */
+        struct u64map client_seqs;          /* client id -> seq of its last batch accepted */
         bool dirty, named;                  /* named: its 'n' record is stored */
         bool trimmed;
         char **notes;

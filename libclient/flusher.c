@@ -18,15 +18,15 @@
 #include "clock.h"
 #include "encode.h"
 #include "notes.h"
+#include "retain.h"
 #include "ring.h"
 #include "transport.h"
 
 #define IDLE_WAKE_MS 250
 #define BUSY_WAKE_MS 5
-
-/* Cumulative spans sent, by batch seq, for the last SENT_HISTORY batches:
- * what an acknowledgement up to some seq covers. */
-#define SENT_HISTORY 4096
+/* While batches wait for the daemon's acknowledgement, the flusher asks for
+ * it this often (the daemon answers as soon as they are stored). */
+#define ACK_POLL_MS 100
 
 struct pending {
         struct thread_state *ts;
@@ -56,20 +56,13 @@ struct flusher {
 
         Ferret__Process process;
         uint64_t sent_total;
-        uint64_t sent_by_seq[SENT_HISTORY];
-};
 
-/* Spans sent but never acknowledged: at stop, when the daemon is gone or
- * did not answer, they are lost, and are counted as dropped. */
-static uint64_t unacknowledged(const struct flusher *f)
-{
-        uint64_t acked = f->transport.stored_seq;
-        if (acked >= f->seq)
-                return 0;
-        if (f->seq - acked >= SENT_HISTORY)
-                return f->sent_total - f->sent_by_seq[(f->seq - SENT_HISTORY + 1) % SENT_HISTORY];
-        return f->sent_total - (acked ? f->sent_by_seq[acked % SENT_HISTORY] : 0);
-}
+        /* Batches until the daemon says it stored them, resent from the
+         * oldest after each reconnection. */
+        struct retain retain;
+        uint64_t connections_seen;
+        uint64_t next_ack_poll_ns;
+};
 
 static uint64_t mono_ns(void)
 {
@@ -123,6 +116,50 @@ static uint64_t collect_dropped(struct flusher *f)
         return n;
 }
 
+/* Hands kept batches to ZeroMQ, oldest first, while it takes them. */
+static void send_retained(struct flusher *f, bool patient)
+{
+        if (!f->transport_ok)
+                return;
+        int wait = 0;
+        /* Waiting for room only makes sense when a daemon reads. In
+         * FERRET_ON_FULL=block mode the flusher waits like producers. */
+        if (f->transport.peer == PEER_CONNECTED) {
+                uint64_t now = mono_ns();
+                if (patient)
+                        wait = f->flush_deadline_ns > now ? (int)((f->flush_deadline_ns - now) / 1000000) : 0;
+                if (client_g.full_wait_ms > wait)
+                        wait = client_g.full_wait_ms;
+        }
+        const struct retained_batch *b;
+        while ((b = retain_next_unsent(&f->retain))) {
+                uint64_t first_unacked = retain_first_seq(&f->retain, b->seq);
+                if (transport_send_batch(&f->transport, b->data, b->len, first_unacked, wait) < 0)
+                        break;
+                retain_mark_sent(&f->retain);
+        }
+}
+
+/* Lets go of what the daemon stored, sends everything again after a
+ * reconnection (a restarted daemon lost what was queued in the old one),
+ * and asks for acknowledgements while some are outstanding. */
+static void follow_acks(struct flusher *f)
+{
+        if (!f->transport_ok)
+                return;
+        retain_acknowledged(&f->retain, f->transport.stored_seq);
+        if (f->transport.connections != f->connections_seen) {
+                if (f->connections_seen)
+                        retain_rewind(&f->retain);
+                f->connections_seen = f->transport.connections;
+        }
+        uint64_t now = mono_ns();
+        if (retain_has_sent(&f->retain) && f->transport.peer == PEER_CONNECTED && now >= f->next_ack_poll_ns) {
+                transport_request_flush(&f->transport, client_g.client_id, f->seq, ACK_POLL_MS, true);
+                f->next_ack_poll_ns = now + ACK_POLL_MS * 1000000ull;
+        }
+}
+
 static void send_batch(struct flusher *f, bool patient)
 {
         uint64_t dropped = collect_dropped(f);
@@ -141,33 +178,26 @@ static void send_batch(struct flusher *f, bool patient)
 
         const uint8_t *data;
         size_t len;
+        uint64_t evicted = 0;
         int r = f->transport_ok ? encoder_pack(&f->enc, &header, &data, &len) : -ENOTCONN;
-        if (r == 0) {
-                int wait = 0;
-                /* Waiting for room only makes sense when a daemon reads. In
-                 * FERRET_ON_FULL=block mode the flusher waits like producers. */
-                if (f->transport.peer == PEER_CONNECTED) {
-                        uint64_t now = mono_ns();
-                        if (patient)
-                                wait = f->flush_deadline_ns > now ? (int)((f->flush_deadline_ns - now) / 1000000) : 0;
-                        if (client_g.full_wait_ms > wait)
-                                wait = client_g.full_wait_ms;
-                }
-                r = transport_send(&f->transport, data, len, wait);
-        }
+        if (r == 0)
+                r = retain_push(&f->retain, header.seq, n, data, len, &evicted);
         if (r == 0) {
                 f->seq++;
                 f->sent_total += n;
-                f->sent_by_seq[f->seq % SENT_HISTORY] = f->sent_total;
                 f->dropped_total += dropped;
                 atomic_fetch_add(&client_g.sent_spans, n);
                 atomic_fetch_add(&client_g.sent_batches, 1);
+                /* Never sent, so the daemon will count them from sent_before;
+                 * here they count for this client's own statistics. */
+                atomic_fetch_add(&client_g.dropped_sending, evicted);
         } else {
                 f->local_dropped += dropped + n;
                 atomic_fetch_add(&client_g.dropped_sending, n);
         }
         encoder_reset(&f->enc);
         release_pending(f);
+        send_retained(f, patient);
 }
 
 static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient, uint64_t now_ns)
@@ -259,7 +289,7 @@ static void start_flush(struct flusher *f, uint64_t gen)
                 return;
         }
         transport_request_flush(&f->transport, client_g.client_id, f->flush_target,
-                                (uint32_t)((f->flush_deadline_ns - mono_ns()) / 1000000));
+                                (uint32_t)((f->flush_deadline_ns - mono_ns()) / 1000000), false);
         f->flush_active = true;
 }
 
@@ -296,9 +326,11 @@ static void *flusher_main(void *arg)
                 bool new_flush = requested > f->flush_gen;
                 if (new_flush)
                         f->flush_deadline_ns = deadline;
-                bool busy = new_flush || f->flush_active;
+                bool busy = new_flush || f->flush_active ||
+                            (retain_next_unsent(&f->retain) && f->transport.peer == PEER_CONNECTED);
+                int idle = retain_has_sent(&f->retain) ? ACK_POLL_MS : IDLE_WAKE_MS;
                 if (f->transport_ok && !new_flush)
-                        transport_poll(&f->transport, client_g.wake_fd, busy ? BUSY_WAKE_MS : IDLE_WAKE_MS);
+                        transport_poll(&f->transport, client_g.wake_fd, busy ? BUSY_WAKE_MS : idle);
                 else if (!f->transport_ok && !new_flush && !stop) {
                         struct timespec ts = { 0, IDLE_WAKE_MS * 1000000L };
                         nanosleep(&ts, NULL);
@@ -313,6 +345,8 @@ static void *flusher_main(void *arg)
                                 continue;
                 }
 
+                follow_acks(f);
+                send_retained(f, false);
                 drain_all(f, new_flush || f->flush_active);
                 if (new_flush)
                         start_flush(f, requested);
@@ -320,7 +354,11 @@ static void *flusher_main(void *arg)
                 if (stop && !f->flush_active)
                         break;
         }
-        atomic_fetch_add(&client_g.dropped_sending, unacknowledged(f));
+        /* Batches never acknowledged: at stop, when the daemon is gone or did
+         * not answer, they are lost, and count as dropped. */
+        retain_acknowledged(&f->retain, f->transport.stored_seq);
+        atomic_fetch_add(&client_g.dropped_sending, retain_spans(&f->retain));
+        retain_free(&f->retain);
         if (f->transport_ok)
                 transport_close(&f->transport);
         return NULL;
@@ -333,6 +371,7 @@ int flusher_start(void)
         struct flusher *f = &flusher_g;
         encoder_free(&f->enc);
         free(f->pending);
+        retain_free(&f->retain);
         *f = (struct flusher){ 0 };
         if (encoder_init(&f->enc) < 0)
                 return -ENOMEM;

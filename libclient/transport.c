@@ -78,19 +78,32 @@ void transport_close(struct transport *t)
         *t = (struct transport){ 0 };
 }
 
-int transport_send(struct transport *t, const void *data, size_t len, int timeout_ms)
+int transport_send_batch(struct transport *t, const void *data, size_t len, uint64_t first_unacked,
+                         int timeout_ms)
 {
-        if (zmq_send(t->push, data, len, ZMQ_DONTWAIT) >= 0)
-                return 0;
-        if (errno != EAGAIN || timeout_ms <= 0)
+        uint8_t suffix[WIRE_FIRST_UNACKED_MAX];
+        size_t n = wire_batch_first_unacked(suffix, first_unacked);
+        zmq_msg_t msg;
+        if (zmq_msg_init_size(&msg, len + n) < 0)
                 return -errno;
-        zmq_pollitem_t item = { .socket = t->push, .events = ZMQ_POLLOUT };
-        if (zmq_poll(&item, 1, timeout_ms) <= 0)
-                return -EAGAIN;
-        return zmq_send(t->push, data, len, ZMQ_DONTWAIT) >= 0 ? 0 : -errno;
+        memcpy(zmq_msg_data(&msg), data, len);
+        memcpy((uint8_t *)zmq_msg_data(&msg) + len, suffix, n);
+        int r = zmq_msg_send(&msg, t->push, ZMQ_DONTWAIT);
+        if (r < 0 && errno == EAGAIN && timeout_ms > 0) {
+                zmq_pollitem_t item = { .socket = t->push, .events = ZMQ_POLLOUT };
+                if (zmq_poll(&item, 1, timeout_ms) > 0)
+                        r = zmq_msg_send(&msg, t->push, ZMQ_DONTWAIT);
+                else
+                        errno = EAGAIN;
+        }
+        int e = errno;
+        if (r < 0)
+                zmq_msg_close(&msg);
+        return r < 0 ? -e : 0;
 }
 
-int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms)
+int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms,
+                            bool passive)
 {
         Ferret__FlushRequest flush = FERRET__FLUSH_REQUEST__INIT;
         Ferret__Request req = FERRET__REQUEST__INIT;
@@ -99,6 +112,7 @@ int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t se
         flush.client_id = client_id;
         flush.seq = seq;
         flush.timeout_ms = timeout_ms;
+        flush.passive = passive;
         req.version = WIRE_PROTOCOL_VERSION;
         req.body_case = FERRET__REQUEST__BODY_FLUSH;
         req.flush = &flush;
@@ -119,8 +133,10 @@ static void handle_monitor(struct transport *t)
                 if (zmq_msg_size(&msg) == 6) {
                         uint16_t event;
                         memcpy(&event, zmq_msg_data(&msg), 2);
-                        if (event == ZMQ_EVENT_CONNECTED)
+                        if (event == ZMQ_EVENT_CONNECTED) {
                                 t->peer = PEER_CONNECTED;
+                                t->connections++;
+                        }
                         else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED)
                                 t->peer = PEER_ABSENT;
                 }
@@ -139,7 +155,8 @@ static void handle_replies(struct transport *t)
                 if (zmq_msg_size(&msg) == 0 && zmq_msg_more(&msg))
                         continue;       /* the delimiter */
                 Ferret__Response *resp = ferret__response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-                if (resp && resp->error == 0 && resp->body_case == FERRET__RESPONSE__BODY_FLUSH &&
+                /* A flush that timed out still says how far the daemon got. */
+                if (resp && resp->body_case == FERRET__RESPONSE__BODY_FLUSH && resp->flush &&
                     resp->flush->stored_seq > t->stored_seq)
                         t->stored_seq = resp->flush->stored_seq;
                 ferret__response__free_unpacked(resp, NULL);

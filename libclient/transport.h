@@ -20,13 +20,19 @@ struct transport {
         void *ctx, *push, *dealer, *monitor;
         enum peer_state peer;
         uint64_t stored_seq;          /* the highest seq the daemon acknowledged */
+        uint64_t connections;         /* times the batch socket connected */
 };
 
 int transport_open(struct transport *t, const char *runtime_dir);
 void transport_close(struct transport *t);
-/* Returns 0, -EAGAIN when the queue stays full past @timeout_ms (0: no wait). */
-int transport_send(struct transport *t, const void *data, size_t len, int timeout_ms);
-int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms);
+/* Sends a packed batch with its first_unacked field appended. Returns 0,
+ * -EAGAIN when the queue stays full past @timeout_ms (0: no wait). */
+int transport_send_batch(struct transport *t, const void *data, size_t len, uint64_t first_unacked,
+                         int timeout_ms);
+/* Asks the daemon to answer once @seq is stored or @timeout_ms has passed;
+ * @passive: without making it commit sooner than it would. */
+int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms,
+                            bool passive);
 /* Waits up to @timeout_ms for @wake_fd, a monitor event or a flush answer,
  * and handles whatever arrived. */
 void transport_poll(struct transport *t, int wake_fd, int timeout_ms);

@@ -319,7 +319,7 @@ int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Fer
                 struct reader s = { 0 };
                 bool ok;
                 switch (field) {
-                case 1: case 5: case 6: case 9: ok = wt == WT_VARINT && skip(&r, wt); break;
+                case 1: case 5: case 6: case 9: case 10: ok = wt == WT_VARINT && skip(&r, wt); break;
                 case 4: ok = wt == WT_I64 && skip(&r, wt); break;
                 case 2: case 3:
                         ok = wt == WT_LEN && read_len(&r, &s);
@@ -372,6 +372,7 @@ int wire_batch_decode(struct wire_decoder *d, const void *data, size_t size, Fer
                 case 5: read_varint(&r, &b->seq); break;
                 case 6: read_varint(&r, &b->dropped); break;
                 case 9: read_varint(&r, &b->sent_before); break;
+                case 10: read_varint(&r, &b->first_unacked); break;
                 case 4: b->client_id = fixed64(r.p); r.p += 8; break;
                 case 3: read_len(&r, &s); b->run_id = take_string(&a, s); break;
                 case 2:

@@ -232,3 +232,8 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
         *ret_len = (size_t)(p - *buf);
         return 0;
 }
+
+size_t wire_batch_first_unacked(uint8_t out[WIRE_FIRST_UNACKED_MAX], uint64_t first_unacked)
+{
+        return (size_t)(put_varint(put_tag(out, 10, WT_VARINT), first_unacked) - out);
+}

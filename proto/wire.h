@@ -106,3 +106,9 @@ void wire_decoder_free(struct wire_decoder *d);
  * *cap) as needed; the same bytes protobuf-c would accept. Returns 0 or
  * -ENOMEM. */
 int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *ret_len);
+
+/* Batch.first_unacked, as bytes to append to a packed Batch (a field given
+ * after the others is decoded as part of the message). Returns their number,
+ * at most WIRE_FIRST_UNACKED_MAX. */
+#define WIRE_FIRST_UNACKED_MAX 11
+size_t wire_batch_first_unacked(uint8_t out[WIRE_FIRST_UNACKED_MAX], uint64_t first_unacked);

@@ -89,6 +89,7 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         b.client_id = c->client_id;
         b.seq = ++c->seq;
         b.sent_before = c->sent;
+        b.first_unacked = c->first_unacked ? c->first_unacked : b.seq;
         c->sent += n;
         b.spans = &cols;
         size_t len = ferret__batch__get_packed_size(&b);

@@ -14,6 +14,7 @@ struct raw_client {
         uint64_t seq;
         uint64_t next_id;             /* span ids for raw_send_spans */
         uint64_t sent;                /* spans in the batches sent so far: Batch.sent_before */
+        uint64_t first_unacked;       /* Batch.first_unacked; 0: this batch's seq (keeps nothing) */
 };
 
 void raw_open(struct raw_client *c, const char *runtime_dir);

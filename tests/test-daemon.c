@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ferretd through its sockets: exact statistics, hostile messages, SIGTERM
- * during a burst, a second daemon refused.
+ * during a burst, a second daemon refused, batches resent after a restart.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -287,5 +287,138 @@ TEST(batches_lost_on_the_way_are_counted)
         CHECK_EQ(json_integer_value(json_object_get(r, "processes")), 1);
         json_decref(r);
         raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+static void send_as(struct raw_client *c, uint64_t seq, uint64_t sent_before, uint64_t first_unacked, size_t n)
+{
+        uint64_t d[16];
+        for (size_t i = 0; i < n && i < 16; i++)
+                d[i] = 2000 + i;
+        c->seq = seq - 1;
+        c->sent = sent_before;
+        c->first_unacked = first_unacked;
+        raw_send_spans(c, "resend", "work", d, n < 16 ? n : 16, 0);
+}
+
+static void check_run(struct daemon_fixture *f, const char *run, long long spans, long long dropped)
+{
+        json_t *r = run_record(f, run);
+        CHECK(r != NULL);
+        CHECK_EQ(json_integer_value(json_object_get(r, "spans")), spans);
+        CHECK_EQ(json_integer_value(json_object_get(r, "dropped")), dropped);
+        CHECK_EQ(json_integer_value(json_object_get(r, "processes")), 1);
+        json_decref(r);
+}
+
+/* A client resends, after a reconnection, every batch not acknowledged: the
+ * daemon stores each batch once, in order, sets aside what it has and what
+ * comes ahead of a batch the client still holds, and counts as lost only
+ * what the client says it no longer has -- also after a restart. */
+TEST(resent_batches_are_stored_once_in_order)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        send_as(&c, 1, 0, 1, 10);
+        send_as(&c, 3, 20, 2, 10);      /* 2 was lost on the way; the client has it */
+        send_as(&c, 2, 10, 2, 10);      /* the resend: 2, 3 */
+        send_as(&c, 3, 20, 2, 10);
+        send_as(&c, 1, 0, 1, 10);       /* stored already */
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        check_run(&f, "resend", 30, 0);
+        json_t *st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "duplicate_batches")), 1);
+        CHECK_EQ(json_integer_value(json_object_get(st, "early_batches")), 1);
+        CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 0);
+        json_decref(st);
+
+        /* A restarted daemon knows from the database what it stored. */
+        uint64_t id = c.client_id;
+        raw_close(&c);
+        CHECK_EQ(fixture_stop(&f), 0);
+        fixture_restart(&f);
+        raw_open(&c, f.runtime_dir);
+        c.client_id = id;
+        send_as(&c, 3, 20, 2, 10);
+        CHECK_EQ(raw_flush(&c, 10000), 0);    /* acknowledged again, not stored again */
+        send_as(&c, 5, 37, 3, 10);      /* ahead of 4, which the client holds */
+        send_as(&c, 5, 37, 5, 10);      /* now it does not: 4's 7 spans are lost */
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        check_run(&f, "resend", 40, 7);
+        st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "duplicate_batches")), 1);
+        CHECK_EQ(json_integer_value(json_object_get(st, "early_batches")), 1);
+        CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 7);
+        json_decref(st);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+static uint64_t client_sent(void)
+{
+        ferret_stats_t st = { 0 };
+        ferret_get_stats(&st);
+        return st.sent;
+}
+
+/* The library keeps what it sent until the daemon has stored it: spans
+ * queued in a daemon that was killed reach the next one, and none is
+ * counted dropped. */
+TEST(spans_queued_in_a_killed_daemon_are_sent_again)
+{
+        enum { FIRST = 5000, QUEUED = 60000 };
+        struct daemon_fixture f;
+        fixture_start(&f);
+        setenv("FERRET_RUN_ID", "killed", 1);
+        int to_child[2], to_parent[2];
+        CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                char c = 1;
+                alarm(60);
+                for (int i = 0; i < FIRST; i++)
+                        FERRET_SCOPE(s, "before") {
+                        }
+                if (ferret_flush(10000) != 0 || write(to_parent[1], &c, 1) != 1 || read(to_child[0], &c, 1) != 1)
+                        _exit(10);
+                /* The daemon is stopped: these wait in its socket. */
+                for (int i = 0; i < QUEUED; i++)
+                        FERRET_SCOPE(s, "queued") {
+                        }
+                while (client_sent() < FIRST + QUEUED)
+                        usleep(1000);
+                if (write(to_parent[1], &c, 1) != 1 || read(to_child[0], &c, 1) != 1)
+                        _exit(11);
+                /* A new daemon: the library reconnects within its retry
+                 * interval (2 s at most); until then a flush is refused. */
+                int r = -1;
+                for (int i = 0; i < 100 && r != 0; i++)
+                        if ((r = ferret_flush(10000)) != 0)
+                                usleep(50000);
+                ferret_stats_t st = { 0 };
+                ferret_get_stats(&st);
+                _exit(r != 0 ? 12 : st.dropped != 0 ? 13 : 0);
+        }
+        char c = 1;
+        CHECK_EQ(read(to_parent[0], &c, 1), 1);
+        CHECK_EQ(kill(f.pid, SIGSTOP), 0);
+        CHECK_EQ(write(to_child[1], &c, 1), 1);
+        CHECK_EQ(read(to_parent[0], &c, 1), 1);
+        CHECK_EQ(kill(f.pid, SIGKILL), 0);
+        CHECK_EQ(waitpid(f.pid, NULL, 0), f.pid);
+        fixture_forget(&f);
+        fixture_restart(&f);
+        CHECK_EQ(write(to_child[1], &c, 1), 1);
+        int wstatus;
+        CHECK_EQ(waitpid(child, &wstatus, 0), child);
+        CHECK(WIFEXITED(wstatus));
+        CHECK_EQ(WEXITSTATUS(wstatus), 0);
+        check_run(&f, "killed", FIRST + QUEUED, 0);
+        json_t *st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 0);
+        json_decref(st);
         fixture_cleanup(&f);
 }

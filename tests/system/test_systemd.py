@@ -199,6 +199,11 @@ def check_restart_under_load(c):
     check(r["spans"] + r["dropped"] == res["made"],
           f"restart under load: stored {r['spans']} + dropped {r['dropped']} != made {res['made']} "
           f"({res['made'] - r['spans'] - r['dropped']} spans vanished uncounted)")
+    # The client keeps what the stopping daemon did not store, and sends it
+    # to the new one: nothing is even dropped.
+    check(r["spans"] == res["made"] and res["flush"] == 0,
+          f"restart under load: stored {r['spans']} of {res['made']} (flush {res['flush']}); "
+          f"the client should have resent the {r['dropped']} dropped")
 
 
 def check_analyze(c):
