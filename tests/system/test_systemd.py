@@ -192,6 +192,7 @@ def check_restart_under_load(c):
         if total == res["made"] or time.monotonic() - since > 3 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
+    sh(c, "ferret status", user="member")   # what the new daemon set aside of the resent batches
     log(f"restart under load: made {res['made']}, flush {res['flush']}, client recorded "
         f"{res['recorded']} dropped {res['dropped']} sent {res['sent']} batches {res['batches']}; "
         f"daemon stored {r['spans']} + dropped {r['dropped']} = {r['spans'] + r['dropped']}; "
