@@ -68,18 +68,22 @@ void clock_init(void)
 }
 
 /* A new piece at most every eighth of the conversion's age, between 1 ms
- * and 100 ms: early, while the ratio measured over a few milliseconds is
+ * and 10 s: early, while the ratio measured over a few milliseconds is
  * still rough, pieces are short, so its error has no time to add up; later
- * 64 pieces reach 6.4 s back. Within a piece conversions are exactly alike. */
+ * the ratio is measured over the whole life and hardly moves, and the 1,024
+ * pieces kept reach more than two hours back. A span converted after its
+ * start's piece was let go (a parent open for hours) is converted by the
+ * oldest piece, extended backwards: off its children's by the ratio's
+ * steering over that time. Within a piece conversions are exactly alike. */
 #define PIECE_MIN_NS 1000000.0
-#define PIECE_MAX_NS 100000000.0
+#define PIECE_MAX_NS 10000000000.0
 /* Each piece's slope steers the offset from the wall clock back to zero
  * over four pieces, changing the slope by at most CLOCK_MAX_SLEW. */
 #define STEER_PIECES 4.0
 #define CLOCK_MAX_SLEW 0.01
 #define CLOCK_STEP_NS 10000000.0
 
-static void add_piece(struct clock_conversion *c, uint64_t tick, double wall, double ns_per_tick)
+static void add_piece(struct clock_conversion *c, uint64_t tick, uint64_t wall, double ns_per_tick)
 {
         c->piece[c->n % CLOCK_PIECES] = (struct clock_piece){ tick, wall, ns_per_tick };
         c->n++;
@@ -94,8 +98,11 @@ uint64_t clock_to_wall_past(const struct clock_conversion *c, uint64_t tick)
                 if (tick >= p->tick)
                         break;
         }
+        if (tick >= p->tick)
+                return clock_piece_at(p, tick);
         /* Older than every piece kept: the oldest, extended backwards. */
-        return (uint64_t)(p->wall + ((double)tick - (double)p->tick) * p->ns_per_tick);
+        uint64_t back = (uint64_t)((double)(p->tick - tick) * p->ns_per_tick);
+        return back < p->wall ? p->wall - back : 0;
 }
 
 void clock_convert_now(struct clock_conversion *c)
@@ -115,23 +122,23 @@ void clock_convert_now(struct clock_conversion *c)
                 wall = clock_wall_ns();
         }
         if (c->n == 0) {
-                add_piece(c, tick, (double)wall, c->ns_per_tick);
+                add_piece(c, tick, wall, c->ns_per_tick);
                 return;
         }
         const struct clock_piece *p = &c->piece[(c->n - 1) % CLOCK_PIECES];
         if (tick <= p->tick)
                 return;
-        double at = p->wall + (double)(tick - p->tick) * p->ns_per_tick;
-        double error = (double)wall - at;
+        uint64_t at = clock_piece_at(p, tick);
+        double error = (double)(int64_t)(wall - at);
         if (error > CLOCK_STEP_NS || error < -CLOCK_STEP_NS) {
                 /* The wall clock was set: follow it, order across the step
                  * cannot be kept anyway. */
-                add_piece(c, tick, (double)wall, c->ns_per_tick);
+                add_piece(c, tick, wall, c->ns_per_tick);
                 return;
         }
-        double age = at - c->piece[c->n < CLOCK_PIECES ? 0 : c->n % CLOCK_PIECES].wall;
+        double age = (double)(at - c->piece[c->n < CLOCK_PIECES ? 0 : c->n % CLOCK_PIECES].wall);
         double every = age / 8 < PIECE_MIN_NS ? PIECE_MIN_NS : age / 8 > PIECE_MAX_NS ? PIECE_MAX_NS : age / 8;
-        if (at - p->wall < every)
+        if ((double)(at - p->wall) < every)
                 return;
         double slew = error / (STEER_PIECES * every);
         slew = slew > CLOCK_MAX_SLEW ? CLOCK_MAX_SLEW : slew < -CLOCK_MAX_SLEW ? -CLOCK_MAX_SLEW : slew;

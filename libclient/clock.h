@@ -47,11 +47,12 @@ static inline uint64_t clock_ticks(void)
  * ends; its slope is the measured ratio, steered so that the offset from
  * CLOCK_REALTIME goes back to zero over the next few pieces. Only a step of
  * the wall clock (more than CLOCK_STEP_NS) breaks the continuity. */
-#define CLOCK_PIECES 64               /* kept, newest last: up to 64 x 100 ms */
+#define CLOCK_PIECES 1024             /* kept, newest last: hours of them (see clock.c) */
 
 struct clock_piece {
         uint64_t tick;                /* where it starts */
-        double wall;                  /* ns at tick */
+        uint64_t wall;                /* ns at tick: an integer, since a double
+                                       * holds today's epoch ns only to 256 */
         double ns_per_tick;           /* its slope */
 };
 
@@ -69,12 +70,29 @@ void clock_convert_now(struct clock_conversion *c);
 /* clock_to_wall() for ticks before the newest piece. */
 uint64_t clock_to_wall_past(const struct clock_conversion *c, uint64_t tick);
 
+/* The piece's value at @tick, at or after its start: the offset in a
+ * double (exact to well under a nanosecond for hours), rounded down, so
+ * that the next piece can start exactly where this one arrives. */
+static inline uint64_t clock_piece_at(const struct clock_piece *p, uint64_t tick)
+{
+        return p->wall + (uint64_t)((double)(tick - p->tick) * p->ns_per_tick);
+}
+
 static inline uint64_t clock_to_wall(const struct clock_conversion *c, uint64_t tick)
 {
         const struct clock_piece *p = &c->piece[(c->n - 1) % CLOCK_PIECES];
         if (__builtin_expect(tick >= p->tick, 1))
-                return (uint64_t)(p->wall + (double)(tick - p->tick) * p->ns_per_tick);
+                return clock_piece_at(p, tick);
         return clock_to_wall_past(c, tick);
+}
+
+/* A span's duration: the difference of its converted ends, so that a child
+ * never starts before its parent nor ends after it (the conversion is
+ * increasing). Across a step of the wall clock, the measured ratio. */
+static inline uint64_t clock_span_ns(const struct clock_conversion *c, uint64_t t0, uint64_t t1, uint64_t start)
+{
+        uint64_t end = clock_to_wall(c, t1);
+        return end >= start && t1 >= t0 ? end - start : (uint64_t)((double)(t1 - t0) * c->ns_per_tick);
 }
 
 static inline uint64_t clock_to_ns(const struct clock_conversion *c, uint64_t ticks)

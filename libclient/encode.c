@@ -241,7 +241,7 @@ int encoder_add(struct encoder *e, const struct record *r)
         e->parent[i] = r->parent_id ? (int64_t)(r->span_id - r->parent_id) : 0;
         e->name[i] = (uint32_t)name;
         e->start[i] = (int64_t)(start - e->prev_start);
-        e->duration[i] = clock_to_ns(&e->conv, r->t1 - r->t0);
+        e->duration[i] = clock_span_ns(&e->conv, r->t0, r->t1, start);
         e->tid[i] = r->tid;
         e->flags[i] = r->flags;
         e->prev_id = r->span_id;
@@ -286,7 +286,7 @@ int encoder_add_func(struct encoder *e, const struct func_record *r, const struc
         e->parent[i] = r->parent_id ? (int64_t)(r->span_id - r->parent_id) : 0;
         e->name[i] = (uint32_t)name;
         e->start[i] = (int64_t)(start - e->prev_start);
-        e->duration[i] = clock_to_ns(&e->conv, r->t1 - r->t0);
+        e->duration[i] = clock_span_ns(&e->conv, r->t0, r->t1, start);
         e->tid[i] = ts->func_tid;
         e->flags[i] = 0;
         e->message[i] = 0;
