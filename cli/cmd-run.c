@@ -7,6 +7,7 @@
  * started for the run and stopped once everything is stored.
  */
 #include <dlfcn.h>
+#include <jansson.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -381,7 +382,10 @@ static void traced_command(const struct run_options *o, bool python, char *buf, 
         append_args(buf, size, o->python_args);
 }
 
-static void print_summary(const char *dir, const char *run_id, const char *db, const struct private_daemon *own)
+/* The last line on stderr (stdout is the program's): a sentence, or with
+ * --json one JSON object. */
+static void print_summary(const struct cli *cli, const char *dir, const char *run_id, const char *db,
+                          const struct private_daemon *own)
 {
         Ferret__Request req = FERRET__REQUEST__INIT;
         Ferret__SummaryRequest s = FERRET__SUMMARY_REQUEST__INIT;
@@ -391,7 +395,19 @@ static void print_summary(const char *dir, const char *run_id, const char *db, c
         req.summary = &s;
         if (cli_request(dir, &req, 10000, &resp) < 0)
                 return;
-        if (resp->summary->run) {
+        if (resp->summary->run && cli->json) {
+                const Ferret__RunInfo *ri = resp->summary->run;
+                json_t *notes = json_array();
+                for (size_t i = 0; i < ri->n_notes; i++)
+                        json_array_append_new(notes, json_string(ri->notes[i]));
+                json_t *o = json_pack("{s:s, s:I, s:I, s:s?, s:o}", "run", run_id, "spans", (json_int_t)ri->spans,
+                                      "dropped", (json_int_t)ri->dropped, "db", *db ? db : NULL, "notes", notes);
+                char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                if (line)
+                        fprintf(stderr, "%s\n", line);
+                free(line);
+                json_decref(o);
+        } else if (resp->summary->run) {
                 const Ferret__RunInfo *ri = resp->summary->run;
                 fprintf(stderr, "ferret: run %s: %llu spans stored, %llu dropped", run_id,
                         (unsigned long long)ri->spans, (unsigned long long)ri->dropped);
@@ -560,7 +576,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (r < 0 && r != -ENODATA)
                 cli_error(r, "not every span reached ferretd: %s", ferret_strerror(r));
         if (!o.quiet)
-                print_summary(dir, run_id, db, &own);
+                print_summary(cli, dir, run_id, db, &own);
         ferret_shutdown();
         if (own.pid > 0)
                 private_daemon_stop(&own);

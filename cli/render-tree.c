@@ -153,6 +153,10 @@ static void print_span(const struct cli *cli, const struct tree *t, size_t i)
                format_duration(s->duration_ns, dur, sizeof(dur)), color(cli, C_RESET));
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC)
                 printf(" (async)");
+        if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNWOUND)
+                printf(" (unwound: left by a jump)");
+        if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED)
+                printf(" (unfinished)");
         print_status(cli, status, s->message);
         if (s->n_tags) {
                 printf(" %s{", color(cli, C_DIM));
@@ -207,6 +211,10 @@ static json_t *span_json(const struct tree *t, size_t i)
                               "pid", (int)s->pid, "tid", (int)s->tid, "tags", tags);
         if (s->message)
                 json_object_set_new(o, "message", json_string(s->message));
+        if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNWOUND)
+                json_object_set_new(o, "unwound", json_true());
+        if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED)
+                json_object_set_new(o, "unfinished", json_true());
         for (size_t c = t->child_start[i]; c < t->child_start[i + 1]; c++)
                 json_array_append_new(children, span_json(t, t->children[c]));
         json_object_set_new(o, "children", children);

@@ -157,6 +157,8 @@ static void agent_after_fork_child(void)
         begin_process_span(true);
 }
 
+static void resolve_jumps(void);
+
 __attribute__((constructor)) static void agent_start(int argc, char **argv, char **envp)
 {
         (void)envp;
@@ -165,6 +167,7 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
         join_argv(argc, argv);
         agent_pid = getpid();
         launched_by = ferret_current();
+        resolve_jumps();
 
         if (getenv("FERRET_AGENT_SKIP_SELF"))
                 unsetenv("FERRET_AGENT_SKIP_SELF");
@@ -511,9 +514,40 @@ void __cyg_profile_func_exit(void *fn, void *call_site);
 
 EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void *fn, void *call_site)
 {
-        (void)call_site;
-        ferret_function_enter(fn);
+        ferret_function_enter_from(fn, call_site);
 }
+
+/* longjmp leaves functions without their exit hooks: function tracing is
+ * told, and closes the frames left where the jump lands. The real ones are
+ * looked up at start, since siglongjmp is called from signal handlers. */
+typedef void (*jump_fn)(void *env, int value);
+static jump_fn real_longjmp, real__longjmp, real_siglongjmp, real___longjmp_chk;
+
+static void resolve_jumps(void)
+{
+        real_longjmp = (jump_fn)dlsym(RTLD_NEXT, "longjmp");
+        real__longjmp = (jump_fn)dlsym(RTLD_NEXT, "_longjmp");
+        real_siglongjmp = (jump_fn)dlsym(RTLD_NEXT, "siglongjmp");
+        real___longjmp_chk = (jump_fn)dlsym(RTLD_NEXT, "__longjmp_chk");
+}
+
+#define JUMP_WRAPPER(name)                                                                      \
+        EXPORT __attribute__((noreturn, no_instrument_function)) void name(void *env, int value) \
+        {                                                                                       \
+                if (!real_##name)                                                               \
+                        resolve_jumps();                                                        \
+                ferret_function_jumped();                                                       \
+                real_##name(env, value);                                                        \
+                abort();                                                                        \
+        }
+void longjmp(void *env, int value);
+void _longjmp(void *env, int value);
+void siglongjmp(void *env, int value);
+void __longjmp_chk(void *env, int value);
+JUMP_WRAPPER(longjmp)
+JUMP_WRAPPER(_longjmp)
+JUMP_WRAPPER(siglongjmp)
+JUMP_WRAPPER(__longjmp_chk)
 
 EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void *fn, void *call_site)
 {

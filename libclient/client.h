@@ -70,6 +70,10 @@ struct record_header {
         uint8_t flags;
 };
 
+/* A func_record's h.flags: the wire's span flags. */
+#define FUNC_FLAG_UNFINISHED FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED
+#define FUNC_FLAG_UNWOUND FERRET__SPAN_FLAG__SPAN_FLAG_UNWOUND
+
 struct func_record {
         struct record_header h;
         uint64_t fn, t0, t1, span_id, parent_id;

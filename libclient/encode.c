@@ -288,7 +288,7 @@ int encoder_add_func(struct encoder *e, const struct func_record *r, const struc
         e->start[i] = (int64_t)(start - e->prev_start);
         e->duration[i] = clock_span_ns(&e->conv, r->t0, r->t1, start);
         e->tid[i] = ts->func_tid;
-        e->flags[i] = 0;
+        e->flags[i] = r->h.flags;
         e->message[i] = 0;
         e->tag_count[i] = 0;
         e->prev_id = r->span_id;

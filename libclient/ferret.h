@@ -273,6 +273,20 @@ FERRET_EXPORT ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const
  */
 FERRET_EXPORT void ferret_function_enter(void *fn);
 FERRET_EXPORT void ferret_function_exit(void *fn);
+/**
+ * ferret_function_enter() with the call site (the hook's second argument:
+ * the return address of @p fn). After a ferret_function_jumped(), the call
+ * site tells where the jump landed: the frames above the function holding
+ * it are closed then, marked unwound. Without it they are closed at the
+ * first enter or exit that shows them gone (by stack address, or by an exit
+ * of a function below them).
+ */
+FERRET_EXPORT void ferret_function_enter_from(void *fn, void *call_site);
+/**
+ * The calling thread is about to leave functions without their exit hooks
+ * (longjmp, siglongjmp): the agent calls this from its longjmp wrappers.
+ */
+FERRET_EXPORT void ferret_function_jumped(void);
 
 /** Nonzero once tracing is known to be off: lets the macros below skip the
  * calls. Not for direct use. Another thread may set it at any time, so it is

@@ -6,6 +6,14 @@
  * per-thread stack; exit pops it and writes a 48-byte record. Names are
  * resolved from addresses later, by the flusher (symbols.c).
  *
+ * Every call has a frame, recorded or not, with the stack address of its
+ * hook, so that an exit is matched to its own frame. A longjmp (or
+ * anything else that leaves functions without their exit hook) leaves
+ * frames behind; they are closed, marked unwound, at the first hook after
+ * the jump: an enter at or above their stack address, or an exit above it
+ * or of a function further down. C++ exceptions run the exit hooks as they
+ * unwind, and need none of this.
+ *
  * A per-thread table indexed by address holds what is decided per
  * function: whether to record it (--include/--exclude), the calls shorter
  * than --min-duration folded into counters instead of recorded, and the
@@ -23,7 +31,15 @@
 #include "notes.h"
 #include "ring.h"
 
-#define FUNC_STACK 2048               /* recorded frames a thread may hold */
+/* Frames a thread may hold: reserved address space, touched as deep as the
+ * program goes. Deeper calls are counted as dropped, and the run's summary
+ * says so. */
+#define FUNC_STACK_MAX (1u << 20)
+/* Two hook addresses further apart than this are on different stacks (a
+ * signal handler's alternate stack): neither says the other's frame is gone. */
+#define SAME_STACK_BYTES (16u << 20)
+/* A call site this far past a function's start is not in it. */
+#define MAX_FUNCTION_BYTES (1u << 20)
 #define FUNC_TABLE 1024               /* functions a thread tells apart at once */
 #define FOLD_FLUSH_COUNT (1u << 20)   /* a folded entry is written out at this count */
 #define GUARD_CHECK_EVERY 16384
@@ -41,8 +57,11 @@ enum {
 
 struct func_frame {
         uint64_t fn, t0, id;
-        uint32_t depth;               /* the call depth it was entered at */
+        uint64_t ctx;                 /* the span current while it is on top: its own if
+                                       * recorded, else its caller's (0: the thread's) */
+        uintptr_t sp;                 /* where its hook's frame was */
         uint32_t entry;               /* its table index */
+        bool recorded;
 };
 
 struct func_entry {
@@ -59,12 +78,14 @@ struct func_entry {
 #define DIRTY_MAX 64
 
 struct func_state {
-        uint32_t depth;               /* every call, recorded or not */
-        uint32_t top;                 /* recorded frames */
-        uint64_t base_parent;         /* the parent of the bottom frame */
+        uint32_t top;                 /* frames, recorded or not */
+        uint32_t n_recorded;          /* of which recorded */
+        uint32_t too_deep;            /* calls past FUNC_STACK_MAX, not yet returned */
+        bool jumped;                  /* ferret_function_jumped(): find the landing */
+        uint64_t base_parent;         /* the parent of the bottom recorded frame */
         uint32_t n_dirty;             /* entries with folded calls, to write out */
         uint16_t dirty[DIRTY_MAX];
-        struct func_frame stack[FUNC_STACK];
+        struct func_frame *stack;     /* FUNC_STACK_MAX of them */
         struct func_entry table[FUNC_TABLE];
 };
 
@@ -218,7 +239,18 @@ static __attribute__((noinline)) struct thread_state *thread_for_functions(void)
                  * signal handler's, with malloc interrupted on this thread.
                  * Never freed: an exited thread's state, this included, goes
                  * to the next thread. */
-                ts->func = map_zeroed(sizeof(*ts->func));
+                struct func_state *fs = map_zeroed(sizeof(*fs));
+                void *stack = mmap(NULL, (size_t)FUNC_STACK_MAX * sizeof(struct func_frame), PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                if (fs && stack != MAP_FAILED) {
+                        fs->stack = stack;
+                        ts->func = fs;
+                } else {
+                        if (fs)
+                                munmap(fs, sizeof(*fs));
+                        if (stack != MAP_FAILED)
+                                munmap(stack, (size_t)FUNC_STACK_MAX * sizeof(struct func_frame));
+                }
         }
         return ts && ts->func ? ts : NULL;
 }
@@ -240,14 +272,90 @@ static __attribute__((noinline)) uint64_t context_parent(struct thread_state *ts
         return ctx.span_id;
 }
 
-void ferret_function_enter(void *fn)
+static void abandon_top(struct thread_state *ts, struct func_state *fs, uint64_t t1, uint8_t flags);
+
+/* Frames a jump left behind: those whose hook was at or below @sp (deeper
+ * on the same stack), closed now; at an exit, the frame at @sp itself is
+ * the one returning. */
+static __attribute__((noinline)) void unwind_below(struct thread_state *ts, struct func_state *fs, uintptr_t sp,
+                                                   bool exiting)
+{
+        uint64_t t1 = clock_ticks();
+        while (fs->top) {
+                uintptr_t at = fs->stack[fs->top - 1].sp;
+                if (at > sp || sp - at >= SAME_STACK_BYTES || (exiting && at == sp))
+                        break;
+                abandon_top(ts, fs, t1, FUNC_FLAG_UNWOUND);
+        }
+        /* Calls past the bound were deeper still: gone too. */
+        fs->too_deep = 0;
+}
+
+static __attribute__((noinline)) void too_deep(struct thread_state *ts, struct func_state *fs)
+{
+        static _Atomic bool said;
+        fs->too_deep++;
+        counter_add(&ts->dropped, 1);
+        if (!atomic_exchange_explicit(&said, true, memory_order_relaxed)) {
+                char note[160];
+                snprintf(note, sizeof(note), "function calls deeper than %u frames were not recorded "
+                         "(counted as dropped)", FUNC_STACK_MAX);
+                notes_add(note);
+        }
+}
+
+/* The first enter after a jump: it landed in the function holding the call
+ * site, and whatever is above that function's frame was left. Functions do
+ * not overlap, so among the frames the one with the greatest start at or
+ * below the call site is it (if it is on the stack at all). */
+static __attribute__((noinline)) void land(struct thread_state *ts, struct func_state *fs, uint64_t call_site,
+                                           uintptr_t sp)
+{
+        fs->jumped = false;
+        if (!call_site)
+                return;
+        uint32_t best = UINT32_MAX;
+        for (uint32_t k = fs->top; k-- > 0;) {
+                const struct func_frame *f = &fs->stack[k];
+                if (f->fn <= call_site && call_site - f->fn < MAX_FUNCTION_BYTES && f->sp > sp &&
+                    (best == UINT32_MAX || f->fn > fs->stack[best].fn))
+                        best = k;
+        }
+        if (best == UINT32_MAX)
+                return;
+        uint64_t t1 = clock_ticks();
+        while (fs->top > best + 1)
+                abandon_top(ts, fs, t1, FUNC_FLAG_UNWOUND);
+        fs->too_deep = 0;
+}
+
+void ferret_function_jumped(void)
+{
+        struct thread_state *ts = tls_state;
+        if (ts && ts->func)
+                ts->func->jumped = true;
+}
+
+static inline __attribute__((always_inline)) void enter(void *fn, uint64_t call_site, uintptr_t sp)
 {
         struct thread_state *ts = tls_state;
         if (unlikely(!ts || !ts->func) && !(ts = thread_for_functions()))
                 return;
         struct func_state *fs = ts->func;
-        uint32_t depth = ++fs->depth;
-        if (unlikely(depth > func_g.max_depth || fs->top == FUNC_STACK))
+        if (unlikely(fs->jumped))
+                land(ts, fs, call_site, sp);
+        if (unlikely(fs->top && fs->stack[fs->top - 1].sp <= sp))
+                unwind_below(ts, fs, sp, false);
+        if (unlikely(fs->top == FUNC_STACK_MAX || fs->too_deep)) {
+                too_deep(ts, fs);
+                return;
+        }
+        struct func_frame *f = &fs->stack[fs->top];
+        f->fn = (uint64_t)fn;
+        f->sp = sp;
+        f->recorded = false;
+        f->ctx = fs->top ? fs->stack[fs->top - 1].ctx : 0;
+        if (unlikely(++fs->top > func_g.max_depth))
                 return;
         uint32_t h = slot_of((uint64_t)fn);
         struct func_entry *e = &fs->table[h];
@@ -263,19 +371,28 @@ void ferret_function_enter(void *fn)
                 }
                 return;
         }
-        if (unlikely(fs->top == 0))
+        if (unlikely(fs->n_recorded == 0))
                 fs->base_parent = context_parent(ts);
         uint64_t id = id_claim(ts);
         if (unlikely(id >= ts->id_end)) {
                 thread_state_next_id_block(ts);
                 id = id_claim(ts);
         }
-        struct func_frame *f = &fs->stack[fs->top++];
-        f->fn = (uint64_t)fn;
-        f->depth = depth;
         f->entry = h;
-        f->id = id;
+        f->id = f->ctx = id;
+        f->recorded = true;
+        fs->n_recorded++;
         f->t0 = clock_ticks();
+}
+
+void ferret_function_enter(void *fn)
+{
+        enter(fn, 0, (uintptr_t)__builtin_frame_address(0));
+}
+
+void ferret_function_enter_from(void *fn, void *call_site)
+{
+        enter(fn, (uint64_t)call_site, (uintptr_t)__builtin_frame_address(0));
 }
 
 static void mark_dirty(struct func_state *fs, struct func_entry *e, uint32_t index)
@@ -324,8 +441,10 @@ static __attribute__((noinline)) void guard_check(struct thread_state *ts, struc
         notes_add(note);
 }
 
+/* Writes the call of @f, popped already: its parent is the frame now on
+ * top, or the thread's context. */
 static inline void record_call(struct thread_state *ts, struct func_state *fs, const struct func_frame *f,
-                               uint64_t t1)
+                               uint64_t t1, uint8_t flags)
 {
         uint64_t head;
         struct func_record *r = ring_write(ts, sizeof(*r), &head);
@@ -333,37 +452,77 @@ static inline void record_call(struct thread_state *ts, struct func_state *fs, c
                 counter_add(&ts->dropped, 1);
                 return;
         }
-        r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC };
+        r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC, .flags = flags };
         r->fn = f->fn;
         r->t0 = f->t0;
         r->t1 = t1;
         r->span_id = f->id;
-        r->parent_id = fs->top ? fs->stack[fs->top - 1].id : fs->base_parent;
+        r->parent_id = fs->top && fs->stack[fs->top - 1].ctx ? fs->stack[fs->top - 1].ctx : fs->base_parent;
         ring_done(ts, head + sizeof(*r));
         counter_add(&ts->recorded, 1);
 }
 
+static void abandon_top(struct thread_state *ts, struct func_state *fs, uint64_t t1, uint8_t flags)
+{
+        struct func_frame *f = &fs->stack[--fs->top];
+        if (!f->recorded)
+                return;
+        fs->n_recorded--;
+        record_call(ts, fs, f, t1, flags);
+}
+
+/* An exit that is not of the frame on top: frames deeper than it were left
+ * by a jump; or its frame is further down (the jump's landing was above the
+ * frames between). Returns false for an exit without its enter (tracing
+ * began in between). */
+static __attribute__((noinline)) bool match_exit(struct thread_state *ts, struct func_state *fs, uint64_t fn,
+                                                 uintptr_t sp)
+{
+        unwind_below(ts, fs, sp, true);
+        if (!fs->top)
+                return false;
+        if (fs->stack[fs->top - 1].fn == fn)
+                return true;
+        for (uint32_t k = fs->top - 1; k-- > 0;) {
+                const struct func_frame *f = &fs->stack[k];
+                if (f->fn == fn && f->sp >= sp && f->sp - sp < SAME_STACK_BYTES) {
+                        uint64_t t1 = clock_ticks();
+                        while (fs->top > k + 1)
+                                abandon_top(ts, fs, t1, FUNC_FLAG_UNWOUND);
+                        return true;
+                }
+        }
+        return false;
+}
+
 void ferret_function_exit(void *fn)
 {
+        uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
         struct thread_state *ts = tls_state;
         if (unlikely(!ts || !ts->func))
                 return;
         struct func_state *fs = ts->func;
-        uint32_t depth = fs->depth;
-        if (unlikely(!depth))
+        if (unlikely(fs->too_deep)) {
+                fs->too_deep--;
+                return;
+        }
+        if (unlikely(!fs->top))
                 return;               /* an exit without its enter: tracing began in between */
-        fs->depth = depth - 1;
-        if (!fs->top || fs->stack[fs->top - 1].depth != depth)
-                return;               /* this call was not recorded: no clock to read */
-        uint64_t t1 = clock_ticks();
+        const struct func_frame *top = &fs->stack[fs->top - 1];
+        if (unlikely(top->fn != (uint64_t)fn || top->sp < sp) && !match_exit(ts, fs, (uint64_t)fn, sp))
+                return;
         struct func_frame *f = &fs->stack[--fs->top];
+        if (!f->recorded)
+                return;               /* this call was not recorded: no clock to read */
+        fs->n_recorded--;
+        uint64_t t1 = clock_ticks();
         uint64_t ticks = t1 - f->t0;
         if (unlikely(ticks < atomic_load_explicit(&func_g.min_ticks, memory_order_relaxed))) {
                 fold(ts, fs, f, ticks);
                 goto out;
         }
         if (likely(!ts->in_api))
-                record_call(ts, fs, f, t1);
+                record_call(ts, fs, f, t1, 0);
         else
                 counter_add(&ts->dropped, 1);
 
@@ -377,7 +536,7 @@ void ferret_function_exit(void *fn)
                         guard_check(ts, e);
         }
 out:
-        if (unlikely(!fs->top))
+        if (unlikely(!fs->n_recorded))
                 flush_folds(ts, fs);
 }
 
@@ -387,9 +546,15 @@ void func_thread_exit(struct thread_state *ts)
 {
         if (!ts || !ts->func)
                 return;
+        struct func_state *fs = ts->func;
+        /* Calls still open (exit() called from inside them, or a thread
+         * that ends in pthread_exit): recorded as unfinished, ending now. */
+        uint64_t t1 = clock_ticks();
+        while (fs->top)
+                abandon_top(ts, fs, t1, FUNC_FLAG_UNFINISHED);
         for (uint32_t i = 0; i < FUNC_TABLE; i++)
-                if (ts->func->table[i].dirty)
-                        write_fold(ts, &ts->func->table[i], FOLD_WAIT);
-        ts->func->n_dirty = 0;
-        ts->func->depth = ts->func->top = 0;
+                if (fs->table[i].dirty)
+                        write_fold(ts, &fs->table[i], FOLD_WAIT);
+        fs->n_dirty = 0;
+        fs->n_recorded = fs->too_deep = 0;
 }
