@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from collections import Counter
 
 FERRET = os.environ["FERRET_CLI"]
 FERRETD = os.environ["FERRETD"]
@@ -406,6 +407,50 @@ class Run(CliTest):
         names = {n["name"] for n, _ in walk(self.merged("cpp")["roots"])}
         self.assertIn("geometry::total(geometry::Square const*, int)", names)
         self.assertIn("geometry::Square::area() const", names)
+
+    def summary(self, run, db="t.db"):
+        s = ferret_json("analyze", self.path(db), "--run", run)
+        return {row["name"]: row["count"] for row in s["rows"]}, s["dropped"]
+
+    def test_longjmp_frames_closed_where_the_jump_lands(self):
+        # longjmp out of six frames, 1,000 times: every call counted, the
+        # calls made after the landing under the function it landed in, and
+        # the frames left behind marked unwound.
+        self.run_traced_with([], INSTRUMENTED, "longjmp", run_id="jump")
+        counts, dropped = self.summary("jump")
+        self.assertEqual((counts["main"], counts["guarded"], counts["thrower"], counts["leaf"], dropped),
+                         (1, 1000, 6000, 1000, 0))
+        root, = self.merged("jump")["roots"]
+        main, = root["children"]
+        guarded, = main["children"]
+        self.assertEqual({c["name"]: c["count"] for c in guarded["children"]}, {"thrower": 1000, "leaf": 1000})
+        unwound = Counter(n["name"] for n, _ in walk(self.tree(run="jump")["roots"]) if n.get("unwound"))
+        self.assertEqual(unwound, Counter({"thrower": 6000}))
+
+    @unittest.skipUnless(INSTRUMENTED_CPP, "no C++ compiler")
+    def test_cpp_exception_unwinds_through_exit_hooks(self):
+        self.run_traced_with([], INSTRUMENTED_CPP, "throw", run_id="throw")
+        counts, dropped = self.summary("throw")
+        self.assertEqual((counts["guarded(int)"], counts["thrower(int)"], counts["leaf(int)"], dropped),
+                         (1000, 6000, 1000, 0))
+        guarded, = [n for n, _ in walk(self.merged("throw")["roots"]) if n["name"] == "guarded(int)"]
+        self.assertEqual({c["name"] for c in guarded["children"]}, {"thrower(int)", "leaf(int)"})
+
+    def test_deep_recursion_stored_entirely(self):
+        # 100,000 frames at once, and 3,000 deep ten times: every call.
+        self.run_traced_with([], INSTRUMENTED, "deep", "100000", "1", run_id="deep")
+        counts, dropped = self.summary("deep")
+        self.assertEqual((counts["recurse"], counts["deep"], dropped), (100001, 1, 0))
+        self.run_traced_with([], INSTRUMENTED, "deep", "3000", "10", run_id="deep10")
+        counts, dropped = self.summary("deep10")
+        self.assertEqual((counts["recurse"], dropped), (30010, 0))
+
+    def test_calls_open_at_exit_are_unfinished(self):
+        self.run_traced_with([], INSTRUMENTED, "exit-inside", run_id="exit")
+        counts, dropped = self.summary("exit")
+        self.assertEqual((counts["main"], counts["exits"], dropped), (1, 3, 0))
+        unfinished = Counter(n["name"] for n, _ in walk(self.tree(run="exit")["roots"]) if n.get("unfinished"))
+        self.assertEqual(unfinished, Counter({"exits": 3, "main": 1}))
 
     def test_depth_and_min_duration(self):
         self.run_traced_with(["--depth", "3"], INSTRUMENTED, "basic", run_id="shallow")

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
-// C++ built with -finstrument-functions: names come back demangled.
+// C++ built with -finstrument-functions: names come back demangled, and an
+// exception thrown through six frames (`instrumented-cpp throw`) unwinds
+// them through their exit hooks.
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 
 namespace geometry {
 struct Square {
@@ -16,8 +20,36 @@ __attribute__((noinline)) double total(const Square *s, int n)
 }
 }
 
-int main()
+__attribute__((noinline)) void thrower(int n)
 {
+        if (n == 0)
+                throw std::runtime_error("out");
+        thrower(n - 1);
+}
+
+__attribute__((noinline)) int leaf(int x)
+{
+        return x * 2;
+}
+
+__attribute__((noinline)) int guarded(int i)
+{
+        try {
+                thrower(5);
+        } catch (const std::exception &) {
+                return leaf(i);
+        }
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc > 1 && std::strcmp(argv[1], "throw") == 0) {
+                long s = 0;
+                for (int i = 0; i < 1000; i++)
+                        s += guarded(i);
+                return s == 999000 ? 0 : 1;
+        }
         geometry::Square s[3] = { { 1 }, { 2 }, { 3 } };
         std::printf("%g\n", geometry::total(s, 3));
         return 0;

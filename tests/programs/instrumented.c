@@ -2,9 +2,15 @@
 /*
  * A program built with -finstrument-functions (and as a PIE), knowing
  * nothing of Ferret. `instrumented basic` calls a known tree of functions;
- * `instrumented tiny` calls one tiny function millions of times.
+ * `instrumented tiny` calls one tiny function millions of times;
+ * `instrumented deep N REPS` recurses N deep REPS times (on a thread with a
+ * stack big enough); `instrumented longjmp` jumps out of six frames 1,000
+ * times; `instrumented exit-inside` calls exit() three calls deep.
  */
+#include <pthread.h>
+#include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,8 +41,67 @@ __attribute__((noinline)) int work(int n)
         return lib_compute(n);
 }
 
+static long deep_n, deep_reps;
+
+static __attribute__((noinline)) void *deep(void *arg)
+{
+        (void)arg;
+        for (long i = 0; i < deep_reps; i++)
+                sink += recurse((int)deep_n);
+        return NULL;
+}
+
+static jmp_buf landing;
+
+static __attribute__((noinline)) void thrower(int n)
+{
+        if (n > 0)
+                thrower(n - 1);
+        else if (sink != 1)           /* always; a path that returns keeps GCC's recursion check quiet */
+                longjmp(landing, 1);
+}
+
+static __attribute__((noinline)) unsigned guarded(unsigned i)
+{
+        volatile unsigned r = 0;
+        if (setjmp(landing) == 0)
+                thrower(5);
+        else
+                r = leaf(i);
+        return r;
+}
+
+static __attribute__((noinline)) void exits(int n)
+{
+        if (n > 0)
+                exits(n - 1);
+        else if (sink != 1)
+                exit(0);
+}
+
 int main(int argc, char **argv)
 {
+        if (argc > 3 && strcmp(argv[1], "deep") == 0) {
+                /* A thread of our own, with room for the frames: the main
+                 * thread's stack is whatever ulimit -s says. */
+                pthread_attr_t attr;
+                pthread_t t;
+                deep_n = atol(argv[2]);
+                deep_reps = atol(argv[3]);
+                pthread_attr_init(&attr);
+                pthread_attr_setstacksize(&attr, (size_t)deep_n * 256 + (1 << 20));
+                if (pthread_create(&t, &attr, deep, NULL) != 0)
+                        return 1;
+                pthread_join(t, NULL);
+                return 0;
+        }
+        if (argc > 1 && strcmp(argv[1], "longjmp") == 0) {
+                for (unsigned i = 0; i < 1000; i++)
+                        sink += guarded(i);
+                return 0;
+        }
+        if (argc > 1 && strcmp(argv[1], "exit-inside") == 0)
+                exits(2);
         if (argc > 1 && strcmp(argv[1], "tiny") == 0) {
                 for (int i = 0; i < 3000000; i++)
                         sink += leaf(i);
