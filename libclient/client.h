@@ -26,7 +26,12 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
-#define SLOTS_PER_THREAD 128          /* open spans a thread may hold at once */
+/* Open spans a thread may hold at once: address space reserved for them,
+ * made ready SLOT_CHUNK at a time as spans nest deeper (a deep recursion
+ * of 100,000 spans costs 50 MB while it lasts; a thread that nests a few
+ * touches one page). Past it spans are dropped, and the summary says so. */
+#define SLOTS_PER_THREAD (1u << 17)
+#define SLOT_CHUNK 128
 #define SLOT_BYTES 512                /* a power of two: slots are found by shifting */
 #define NAME_MAX_BYTES 255
 #define TAG_KEY_MAX_BYTES 63
@@ -205,6 +210,7 @@ struct thread_state {
         struct ring ring;
         struct ferret_span *slots;
         unsigned slot_hint;
+        unsigned slots_ready;         /* slots [0, slots_ready) have owner and index set */
         struct ferret_span *current;
         uint32_t tid;
         uint64_t id_next, id_end;     /* a block of span ids from the process counter */
@@ -347,6 +353,17 @@ static inline void *map_zeroed(size_t size)
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
 }
+
+/* Address space for arrays that grow as used: pages are backed when first
+ * touched, and not charged against the commit limit before. */
+static inline void *map_reserved(size_t size)
+{
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+}
+
+/* thread.c: makes SLOT_CHUNK more slots ready; false when all are. */
+bool slots_extend(struct thread_state *ts);
 
 /* Adds to a counter that only the calling thread writes. */
 static inline void counter_add(_Atomic uint64_t *c, uint64_t n)

@@ -85,17 +85,20 @@ static __attribute__((noinline)) struct ferret_span *slot_search(struct thread_s
 {
         unsigned h = ts->slot_hint;
         for (int pass = 0; pass < 2; pass++) {
-                for (unsigned i = 1; i <= SLOTS_PER_THREAD; i++) {
-                        struct ferret_span *s = &ts->slots[(h + i) % SLOTS_PER_THREAD];
+                unsigned n = ts->slots_ready;
+                for (unsigned i = 1; i <= n; i++) {
+                        struct ferret_span *s = &ts->slots[(h + i) % n];
                         if (!slot_busy(s)) {
-                                ts->slot_hint = (h + i) % SLOTS_PER_THREAD;
+                                ts->slot_hint = (h + i) % n;
                                 return s;
                         }
                 }
                 if (!chain_compact(ts))
                         break;
         }
-        return NULL;
+        /* Nested deeper than ever in this thread: more slots. */
+        unsigned first = ts->slots_ready;
+        return slots_extend(ts) ? &ts->slots[first] : NULL;
 }
 
 /* Spans nest, so the hinted slot (the one after the current span's) is
@@ -105,12 +108,12 @@ static inline struct ferret_span *slot_alloc(struct thread_state *ts)
         unsigned h = ts->slot_hint;
         struct ferret_span *s = &ts->slots[h];
         if (likely(!slot_busy(s))) {
-                ts->slot_hint = (h + 1) % SLOTS_PER_THREAD;
+                ts->slot_hint = (h + 1) % ts->slots_ready;
                 return s;
         }
         s = slot_search(ts);
         if (s)
-                ts->slot_hint = (s->index + 1) % SLOTS_PER_THREAD;
+                ts->slot_hint = (s->index + 1) % ts->slots_ready;
         return s;
 }
 
@@ -305,7 +308,7 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
         struct ferret_span *cur = ts->current;
         struct ferret_span *s = cur ? cur + 1 : ts->slots;
         if (unlikely((cur && (atomic_load_explicit(&cur->state, memory_order_relaxed) != SLOT_OPEN ||
-                              cur->index == SLOTS_PER_THREAD - 1)) ||
+                              cur->index + 1 >= ts->slots_ready)) ||
                      slot_busy(s)))
                 return begin_named_slow(cache, name);
         atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);

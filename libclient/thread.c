@@ -7,6 +7,7 @@
  * short-lived threads cost no allocation and lose no span.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "notes.h"
 #include "ring.h"
 
 __thread struct thread_state *tls_state __attribute__((tls_model("initial-exec")));
@@ -28,7 +30,7 @@ static struct thread_state *state_alloc(void)
 {
         size_t slots_bytes = SLOTS_PER_THREAD * sizeof(struct ferret_span);
         size_t bytes = slots_bytes + ((sizeof(struct thread_state) + 63) & ~(size_t)63);
-        char *p = map_zeroed(bytes);
+        char *p = map_reserved(bytes);
         if (!p)
                 return NULL;
         /* Zeroed by mmap; slots_bytes keeps the state 64-byte aligned. */
@@ -47,16 +49,43 @@ static struct thread_state *state_alloc(void)
         return ts;
 }
 
-/* What never changes while a thread owns the slots is written once here. */
-static void slots_adopt(struct thread_state *ts)
+static void slots_prepare(struct thread_state *ts, unsigned from, unsigned to)
 {
-        for (unsigned i = 0; i < SLOTS_PER_THREAD; i++) {
+        for (unsigned i = from; i < to; i++) {
                 struct ferret_span *s = &ts->slots[i];
                 s->owner = ts;
                 s->index = i;
                 s->rec.type = RECORD_SPAN;
                 s->rec.tid = ts->tid;
         }
+}
+
+/* What never changes while a thread owns the slots is written once here,
+ * for the slots made ready so far. */
+static void slots_adopt(struct thread_state *ts)
+{
+        if (ts->slots_ready < SLOT_CHUNK)
+                ts->slots_ready = SLOT_CHUNK;
+        slots_prepare(ts, 0, ts->slots_ready);
+}
+
+/* Called by the owner with its signal guard up (a handler drops instead). */
+bool slots_extend(struct thread_state *ts)
+{
+        unsigned ready = ts->slots_ready;
+        if (ready >= SLOTS_PER_THREAD) {
+                static _Atomic bool said;
+                if (!atomic_exchange_explicit(&said, true, memory_order_relaxed)) {
+                        char note[160];
+                        snprintf(note, sizeof(note), "spans nested more than %u deep in one thread were dropped",
+                                 SLOTS_PER_THREAD);
+                        notes_add(note);
+                }
+                return false;
+        }
+        slots_prepare(ts, ready, ready + SLOT_CHUNK);
+        ts->slots_ready = ready + SLOT_CHUNK;
+        return true;
 }
 
 static void state_adopt(struct thread_state *ts)
@@ -122,14 +151,13 @@ void thread_state_release(void *p)
          * that never end what they begin), the next thread gets fresh slots
          * and the old array stays alive for whoever still holds a handle. */
         unsigned open = 0;
-        for (unsigned i = 0; i < SLOTS_PER_THREAD; i++)
+        for (unsigned i = 0; i < ts->slots_ready; i++)
                 open += slot_busy(&ts->slots[i]);
-        if (open > SLOTS_PER_THREAD / 4) {
-                struct ferret_span *fresh = aligned_alloc(64, SLOTS_PER_THREAD * sizeof(*fresh));
-                if (fresh)
-                        memset(fresh, 0, SLOTS_PER_THREAD * sizeof(*fresh));
+        if (open > SLOT_CHUNK / 4) {
+                struct ferret_span *fresh = map_reserved(SLOTS_PER_THREAD * sizeof(*fresh));
                 if (fresh) {
                         ts->slots = fresh;
+                        ts->slots_ready = 0;
                         slots_adopt(ts);
                         ts->slot_hint = 0;
                 }
@@ -181,7 +209,7 @@ void thread_states_after_fork_child(struct ferret_span *keep_current)
                 ts->dropped_reported = 0;
                 atomic_store(&ts->wake_pending, false);
                 ts->id_next = ts->id_end = 0;
-                for (unsigned i = 0; i < SLOTS_PER_THREAD; i++) {
+                for (unsigned i = 0; i < ts->slots_ready; i++) {
                         struct ferret_span *s = &ts->slots[i];
                         if (ts != tls_state)
                                 atomic_store(&s->state, 0);

@@ -504,6 +504,48 @@ TEST(drops_add_up)
         fixture_cleanup(&f);
 }
 
+static void nest_process(const char *run, int depth)
+{
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(60);
+                setenv("FERRET_RUN_ID", run, 1);
+                setenv("FERRET_ON_FULL", "block:10000", 1);
+                ferret_span_t **open = malloc((size_t)depth * sizeof(*open));
+                for (int i = 0; i < depth; i++)
+                        open[i] = ferret_span_begin("nest");
+                for (int i = depth; i-- > 0;)
+                        ferret_span_end(open[i]);
+                int r = ferret_flush(30000);
+                _exit(r == 0 || r == -ENODATA ? 0 : 1);
+        }
+        WAIT_OK(child);
+}
+
+/* A thread may nest 100,000 spans (131,072): all are stored. Deeper ones
+ * are dropped, counted, and the run's notes say why. */
+TEST(deep_nesting_is_stored)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        nest_process("nest", 100000);
+        json_t *sum = run_summary(&f, "nest");
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), 100000);
+        CHECK_EQ(json_integer_value(json_object_get(sum, "dropped")), 0);
+        CHECK_EQ(json_array_size(json_object_get(sum, "notes")), 0);
+        json_decref(sum);
+
+        nest_process("too-deep", 131072 + 1000);
+        sum = run_summary(&f, "too-deep");
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), 131072);
+        CHECK_EQ(json_integer_value(json_object_get(sum, "dropped")), 1000);
+        json_t *note = json_array_get(json_object_get(sum, "notes"), 0);
+        CHECK(note && strstr(json_string_value(note), "nested more than 131072 deep"));
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
 static volatile sig_atomic_t fired, stopped;
 
 static void on_alarm(int sig)

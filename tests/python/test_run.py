@@ -55,6 +55,52 @@ class Run(ferrettest.TestCase):
         self.assertRegex(r.stdout, r"fetch_database_item - (19|2[0-9])\.[0-9]+ ms \(async\)")
         self.assertRegex(r.stdout, r"heavy_computation - [0-9.]+ [mµ]s")
 
+    def test_recursion_to_the_limit_against_setprofile(self):
+        """Recursion as deep as Python allows (its default limit of 1,000),
+        three times, beside ordinary calls: every call stored, as many as a
+        sys.setprofile counter of the same script counts, nothing dropped."""
+        script = self.write("deep.py", """
+import sys
+
+def down(n):
+    return 0 if n == 0 else 1 + down(n - 1)
+
+def leaf(i):
+    return i * 2
+
+def main():
+    depth = sys.getrecursionlimit() - 20
+    total = sum(down(depth) for _ in range(3))
+    return total + sum(leaf(i) for i in range(500))
+
+if __name__ == "__main__":
+    print(main())
+""")
+        counter = self.write("count.py", """
+import collections, runpy, sys
+counts = collections.Counter()
+def hook(frame, event, arg):
+    if event == "call" and frame.f_code.co_filename == sys.argv[1]:
+        counts[frame.f_code.co_name] += 1
+sys.setprofile(hook)
+runpy.run_path(sys.argv[1], run_name="__main__")
+sys.setprofile(None)
+for name, n in sorted(counts.items()):
+    print(name, n)
+""")
+        r = self.python(counter, script)
+        self.assert_ok(r)
+        lines = r.stdout.split("\n")
+        want = {name: int(n) for name, n in (line.split() for line in lines[1:] if line.strip())}
+        self.assertGreaterEqual(want["down"], 2900)
+        r = self.ferret_run(script, "--db", "deep.db")
+        self.assert_ok(r)
+        s = self.summary("deep.db")
+        self.assertEqual(s["dropped"], 0)
+        got = {row["name"]: row["count"] for row in s["rows"]}
+        for name in ("down", "leaf", "main"):
+            self.assertEqual(got.get(name), want[name], f"{name}: ferret {got.get(name)}, setprofile {want[name]}")
+
     def test_sys_exit_passes_through(self):
         """sys.exit(3): exit status 3, spans stored, the functions sys.exit
         unwound are not errors; the process span says exit status 3."""
