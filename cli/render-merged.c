@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "json-text.h"
 #include "tree-print.h"
 
 static void print_tag(const Ferret__Tag *tag)
@@ -77,21 +78,20 @@ static void print_node(const struct cli *cli, const void *ctx, size_t i)
 static json_t *tag_json(const Ferret__Tag *tag)
 {
         switch (tag->value_case) {
-        case FERRET__TAG__VALUE_S: return json_string(tag->s);
+        case FERRET__TAG__VALUE_S: return json_text(tag->s);
         case FERRET__TAG__VALUE_I: return json_integer(tag->i);
-        case FERRET__TAG__VALUE_D: return json_real(tag->d);
+        case FERRET__TAG__VALUE_D: return json_double(tag->d);
         default: return json_boolean(tag->b);
         }
 }
 
-static json_t *node_json(const Ferret__TreeResponse *t, const struct tree_shape *shape, size_t i)
+/* One call path, without its children (tree_print_json() adds them). */
+static json_t *node_json(const void *ctx, size_t i)
 {
         static const char *const status[] = { "ok", "warning", "error" };
+        const Ferret__TreeResponse *t = ctx;
         const Ferret__TreeNode *n = t->nodes[i];
-        json_t *children = json_array();
-        for (size_t c = shape->child_start[i]; c < shape->child_start[i + 1]; c++)
-                json_array_append_new(children, node_json(t, shape, shape->children[c]));
-        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name", n->name,
+        json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name", json_text(n->name),
                               "count", (json_int_t)n->count, "total_ns", (json_int_t)n->total_ns,
                               "avg_ns", (json_int_t)(n->count ? n->total_ns / n->count : 0),
                               "min_ns", (json_int_t)n->min_ns, "max_ns", (json_int_t)n->max_ns,
@@ -104,16 +104,15 @@ static json_t *node_json(const Ferret__TreeResponse *t, const struct tree_shape 
                 /* The one span's own fields, as --expand gives them. */
                 json_t *tags = json_object();
                 for (size_t k = 0; k < n->n_tags; k++)
-                        json_object_set_new(tags, n->tags[k]->key, tag_json(n->tags[k]));
+                        json_set_text_key(tags, n->tags[k]->key, tag_json(n->tags[k]));
                 json_object_set_new(o, "duration_ns", json_integer((json_int_t)n->total_ns));
                 json_object_set_new(o, "status", json_string(status[n->status <= 2 ? n->status : 0]));
                 json_object_set_new(o, "kind", json_string(n->async ? "async" : "sync"));
                 json_object_set_new(o, "tid", json_integer(n->tid));
                 json_object_set_new(o, "tags", tags);
                 if (n->message && *n->message)
-                        json_object_set_new(o, "message", json_string(n->message));
+                        json_object_set_new(o, "message", json_text(n->message));
         }
-        json_object_set_new(o, "children", children);
         return o;
 }
 
@@ -131,14 +130,12 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
                 return cli_error(ENOMEM, "out of memory");
 
         if (cli->json) {
-                json_t *roots = json_array();
-                for (size_t i = 0; i < shape.n_roots; i++)
-                        json_array_append_new(roots, node_json(t, &shape, shape.roots[i]));
-                json_t *root = json_pack("{s:s, s:I, s:o}", "run", t->run ? t->run->run : "",
-                                         "hidden", (json_int_t)t->hidden, "roots", roots);
-                r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
-                putchar('\n');
-                json_decref(root);
+                struct tree_view view = {
+                        .roots = shape.roots, .n_roots = shape.n_roots, .child_start = shape.child_start,
+                        .children = shape.children, .ctx = t,
+                };
+                r = tree_print_json(&view, json_pack("{s:o, s:I}", "run", json_text(t->run ? t->run->run : ""),
+                                                     "hidden", (json_int_t)t->hidden), node_json);
         } else {
                 uint64_t spans = t->run ? t->run->spans : 0;
                 printf("%sRun %s%s (%llu span%s, %zu call path%s", color(cli, C_BOLD), t->run ? t->run->run : "?",

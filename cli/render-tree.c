@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json-text.h"
 #include "tree-print.h"
 #include "wire.h"
 
@@ -189,35 +190,34 @@ static int print_text(const struct cli *cli, const struct tree *t, const Ferret_
 static json_t *tag_value(const struct wire_tag *tag)
 {
         switch (tag->type) {
-        case FERRET__TAG_TYPE__TAG_STRING: return json_string(tag->s);
+        case FERRET__TAG_TYPE__TAG_STRING: return json_text(tag->s);
         case FERRET__TAG_TYPE__TAG_INT: return json_integer(tag->i);
-        case FERRET__TAG_TYPE__TAG_DOUBLE: return json_real(tag->d);
+        case FERRET__TAG_TYPE__TAG_DOUBLE: return json_double(tag->d);
         default: return json_boolean(tag->i);
         }
 }
 
-static json_t *span_json(const struct tree *t, size_t i)
+/* One span, without its children (tree_print_json() adds them). */
+static json_t *span_json(const void *ctx, size_t i)
 {
+        const struct tree *t = ctx;
         const struct wire_span *s = &t->spans.spans[i];
         char id[17];
-        json_t *tags = json_object(), *children = json_array();
+        json_t *tags = json_object();
         for (uint32_t k = 0; k < s->n_tags; k++)
-                json_object_set_new(tags, t->spans.tags[s->first_tag + k].key, tag_value(&t->spans.tags[s->first_tag + k]));
+                json_set_text_key(tags, t->spans.tags[s->first_tag + k].key, tag_value(&t->spans.tags[s->first_tag + k]));
         snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->span_id);
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:i, s:i, s:o}", "name", s->name, "span_id", id,
+        json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:s, s:s, s:i, s:i, s:o}", "name", json_text(s->name), "span_id", id,
                               "start_ns", (json_int_t)s->start_ns, "duration_ns", (json_int_t)s->duration_ns,
                               "status", wire_status_name(wire_span_status(s)),
                               "kind", s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC ? "async" : "sync",
                               "pid", (int)s->pid, "tid", (int)s->tid, "tags", tags);
         if (s->message)
-                json_object_set_new(o, "message", json_string(s->message));
+                json_object_set_new(o, "message", json_text(s->message));
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNWOUND)
                 json_object_set_new(o, "unwound", json_true());
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED)
                 json_object_set_new(o, "unfinished", json_true());
-        for (size_t c = t->child_start[i]; c < t->child_start[i + 1]; c++)
-                json_array_append_new(children, span_json(t, t->children[c]));
-        json_object_set_new(o, "children", children);
         return o;
 }
 
@@ -230,13 +230,11 @@ int render_spans(const struct cli *cli, const Ferret__RunInfo *run, ProtobufCBin
         if (r < 0)
                 goto out;
         if (cli->json) {
-                json_t *roots = json_array();
-                for (size_t i = 0; i < t.n_roots; i++)
-                        json_array_append_new(roots, span_json(&t, t.roots[i]));
-                json_t *root = json_pack("{s:s, s:o}", "run", run ? run->run : "", "roots", roots);
-                r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
-                putchar('\n');
-                json_decref(root);
+                struct tree_view v = {
+                        .roots = t.roots, .n_roots = t.n_roots, .child_start = t.child_start, .children = t.children,
+                        .ctx = &t,
+                };
+                r = tree_print_json(&v, json_pack("{s:o}", "run", json_text(run ? run->run : "")), span_json);
         } else
                 r = print_text(cli, &t, run);
 out:

@@ -4,6 +4,7 @@
  * and a function that prints one node's line. */
 #pragma once
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "cli.h"
@@ -18,8 +19,17 @@ struct tree_view {
 };
 
 /* Depth-first, with an explicit stack: call trees can be deeper than the
- * C stack would like. Returns 0 or -ENOMEM. */
+ * C stack would like. Lines deeper than TREE_INDENT_MAX levels are drawn at
+ * that indentation, after "[depth N] " (a 100,000-deep chain would
+ * otherwise print gigabytes of branches). Returns 0 or -ENOMEM. */
+#define TREE_INDENT_MAX 48
 int tree_print(const struct cli *cli, const struct tree_view *v);
+
+/* The same tree as JSON on stdout, depth-first with an explicit stack:
+ * @header's members, then "roots": the nodes, each @node's object with a
+ * "children" array, one node a line. Takes @header. Returns 0, -EIO or
+ * -ENOMEM. */
+int tree_print_json(const struct tree_view *v, json_t *header, json_t *(*node)(const void *ctx, size_t i));
 
 /* Children lists from parent indices (-1 for roots), keeping the order of
  * the nodes. The arrays are malloc'd; free them with tree_shape_free(). */

@@ -512,14 +512,30 @@ EXPORT int execle(const char *path, const char *arg, ...)
 void __cyg_profile_func_enter(void *fn, void *call_site);
 void __cyg_profile_func_exit(void *fn, void *call_site);
 
+/* The stack pointer of the function that called the hook: above the
+ * hook's saved frame pointer and return address (x86-64). Elsewhere the
+ * hook's own frame, which compares alike between calls. */
+#if defined(__x86_64__)
+#define CALLER_SP() ((char *)__builtin_frame_address(0) + 16)
+#else
+#define CALLER_SP() ((char *)__builtin_frame_address(0))
+#endif
+
 EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void *fn, void *call_site)
 {
-        ferret_function_enter_from(fn, call_site);
+        ferret_function_enter_at(fn, call_site, CALLER_SP());
+}
+
+EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void *fn, void *call_site)
+{
+        (void)call_site;
+        ferret_function_exit_at(fn, CALLER_SP());
 }
 
 /* longjmp leaves functions without their exit hooks: function tracing is
- * told, and closes the frames left where the jump lands. The real ones are
- * looked up at start, since siglongjmp is called from signal handlers. */
+ * told where the stack pointer goes, and closes the frames below it. The
+ * real ones are looked up at start, since siglongjmp is called from signal
+ * handlers. */
 typedef void (*jump_fn)(void *env, int value);
 static jump_fn real_longjmp, real__longjmp, real_siglongjmp, real___longjmp_chk;
 
@@ -531,12 +547,28 @@ static void resolve_jumps(void)
         real___longjmp_chk = (jump_fn)dlsym(RTLD_NEXT, "__longjmp_chk");
 }
 
+/* The stack pointer a jmp_buf restores. glibc on x86-64 keeps it at
+ * JB_RSP (6), mangled with the thread's pointer guard (%fs:0x30): rotated
+ * left by 17 bits after the exclusive or, as the sanitizers' longjmp
+ * interceptors also undo. Elsewhere unknown (NULL). */
+static __attribute__((no_instrument_function)) void *jump_target_sp(void *env)
+{
+#if defined(__x86_64__) && defined(__GLIBC__)
+        uintptr_t mangled = ((const uintptr_t *)env)[6], guard;
+        __asm__("mov %%fs:0x30, %0" : "=r"(guard));
+        return (void *)(((mangled >> 17) | (mangled << 47)) ^ guard);
+#else
+        (void)env;
+        return NULL;
+#endif
+}
+
 #define JUMP_WRAPPER(name)                                                                      \
         EXPORT __attribute__((noreturn, no_instrument_function)) void name(void *env, int value) \
         {                                                                                       \
                 if (!real_##name)                                                               \
                         resolve_jumps();                                                        \
-                ferret_function_jumped();                                                       \
+                ferret_function_jumped(jump_target_sp(env));                                    \
                 real_##name(env, value);                                                        \
                 abort();                                                                        \
         }
@@ -548,9 +580,3 @@ JUMP_WRAPPER(longjmp)
 JUMP_WRAPPER(_longjmp)
 JUMP_WRAPPER(siglongjmp)
 JUMP_WRAPPER(__longjmp_chk)
-
-EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void *fn, void *call_site)
-{
-        (void)call_site;
-        ferret_function_exit(fn);
-}

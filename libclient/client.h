@@ -354,6 +354,17 @@ static inline void *map_zeroed(size_t size)
         return p == MAP_FAILED ? NULL : p;
 }
 
+/* strnlen(@s, @max), cut back to a character boundary when @s is longer,
+ * so that a limit never splits a UTF-8 character. */
+static inline size_t text_len(const char *s, size_t max)
+{
+        size_t n = strnlen(s, max);
+        if (n == max && s[n])
+                while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+                        n--;
+        return n;
+}
+
 /* Address space for arrays that grow as used: pages are backed when first
  * touched, and not charged against the commit limit before. */
 static inline void *map_reserved(size_t size)

@@ -274,19 +274,23 @@ FERRET_EXPORT ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const
 FERRET_EXPORT void ferret_function_enter(void *fn);
 FERRET_EXPORT void ferret_function_exit(void *fn);
 /**
- * ferret_function_enter() with the call site (the hook's second argument:
- * the return address of @p fn). After a ferret_function_jumped(), the call
- * site tells where the jump landed: the frames above the function holding
- * it are closed then, marked unwound. Without it they are closed at the
- * first enter or exit that shows them gone (by stack address, or by an exit
- * of a function below them).
+ * ferret_function_enter() and _exit() with what the hook knows: the call
+ * site (the hook's second argument, the return address of @p fn) and @p sp,
+ * the stack pointer of @p fn when it called the hook (NULL: the library
+ * uses its own frame's address, which compares alike between calls). Exits
+ * are matched to their frames by function and stack pointer.
  */
-FERRET_EXPORT void ferret_function_enter_from(void *fn, void *call_site);
+FERRET_EXPORT void ferret_function_enter_at(void *fn, void *call_site, void *sp);
+FERRET_EXPORT void ferret_function_exit_at(void *fn, void *sp);
 /**
  * The calling thread is about to leave functions without their exit hooks
- * (longjmp, siglongjmp): the agent calls this from its longjmp wrappers.
+ * (longjmp, siglongjmp), restoring the stack pointer @p target_sp: the
+ * frames below it are closed now, marked unwound. With @p target_sp NULL
+ * (not known), they are closed at the next enter: the jump landed in the
+ * function holding that call's call site. The agent calls this from its
+ * longjmp wrappers.
  */
-FERRET_EXPORT void ferret_function_jumped(void);
+FERRET_EXPORT void ferret_function_jumped(void *target_sp);
 
 /** Nonzero once tracing is known to be off: lets the macros below skip the
  * calls. Not for direct use. Another thread may set it at any time, so it is

@@ -329,11 +329,27 @@ static __attribute__((noinline)) void land(struct thread_state *ts, struct func_
         fs->too_deep = 0;
 }
 
-void ferret_function_jumped(void)
+void ferret_function_jumped(void *target_sp)
 {
         struct thread_state *ts = tls_state;
-        if (ts && ts->func)
-                ts->func->jumped = true;
+        if (!ts || !ts->func)
+                return;
+        struct func_state *fs = ts->func;
+        if (!target_sp) {
+                fs->jumped = true;
+                return;
+        }
+        /* The frames below the stack pointer the jump restores are left:
+         * closed now, when they are. The frame at it is where it lands. */
+        uintptr_t target = (uintptr_t)target_sp;
+        uint64_t t1 = clock_ticks();
+        while (fs->top) {
+                uintptr_t at = fs->stack[fs->top - 1].sp;
+                if (at >= target || target - at >= SAME_STACK_BYTES)
+                        break;
+                abandon_top(ts, fs, t1, FUNC_FLAG_UNWOUND);
+        }
+        fs->too_deep = 0;
 }
 
 static inline __attribute__((always_inline)) void enter(void *fn, uint64_t call_site, uintptr_t sp)
@@ -390,9 +406,9 @@ void ferret_function_enter(void *fn)
         enter(fn, 0, (uintptr_t)__builtin_frame_address(0));
 }
 
-void ferret_function_enter_from(void *fn, void *call_site)
+void ferret_function_enter_at(void *fn, void *call_site, void *sp)
 {
-        enter(fn, (uint64_t)call_site, (uintptr_t)__builtin_frame_address(0));
+        enter(fn, (uint64_t)call_site, sp ? (uintptr_t)sp : (uintptr_t)__builtin_frame_address(0));
 }
 
 static void mark_dirty(struct func_state *fs, struct func_entry *e, uint32_t index)
@@ -495,9 +511,8 @@ static __attribute__((noinline)) bool match_exit(struct thread_state *ts, struct
         return false;
 }
 
-void ferret_function_exit(void *fn)
+static inline __attribute__((always_inline)) void leave(void *fn, uintptr_t sp)
 {
-        uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
         struct thread_state *ts = tls_state;
         if (unlikely(!ts || !ts->func))
                 return;
@@ -538,6 +553,16 @@ void ferret_function_exit(void *fn)
 out:
         if (unlikely(!fs->n_recorded))
                 flush_folds(ts, fs);
+}
+
+void ferret_function_exit(void *fn)
+{
+        leave(fn, (uintptr_t)__builtin_frame_address(0));
+}
+
+void ferret_function_exit_at(void *fn, void *sp)
+{
+        leave(fn, sp ? (uintptr_t)sp : (uintptr_t)__builtin_frame_address(0));
 }
 
 /* The thread is exiting, or the process: what it folded or counted must

@@ -91,7 +91,7 @@ uint32_t intern_name(const char *name)
                         goto out;
                 atomic_store(&chunks[n_names >> CHUNK_BITS], chunk);
         }
-        size_t len = strnlen(name, NAME_MAX_BYTES);
+        size_t len = text_len(name, NAME_MAX_BYTES);
         char *copy = copy_text(name, len);
         if (!copy)
                 goto out;

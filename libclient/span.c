@@ -248,7 +248,7 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         r->name_id = name_id;
         record_header_reset(r);
         if (!name_id) {
-                size_t len = strnlen(name ? name : "", NAME_MAX_BYTES);
+                size_t len = text_len(name ? name : "", NAME_MAX_BYTES);
                 memcpy(s->payload, name ? name : "", len);
                 s->payload[len] = '\0';
                 r->payload_len = (uint16_t)(len + 1);
@@ -332,11 +332,12 @@ ferret_span_t *ferret_span_beginf(const char *fmt, ...)
 {
         if (!client_ready() || !fmt)
                 return NULL;
-        char name[NAME_MAX_BYTES + 1];
+        char name[NAME_MAX_BYTES + 4];      /* the bytes past the limit tell where a character ends */
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(name, sizeof(name), fmt, ap);
         va_end(ap);
+        name[text_len(name, NAME_MAX_BYTES)] = '\0';
         struct thread_state *ts = thread_get();
         return ts ? begin_common(ts, NULL, 0, name) : NULL;
 }
@@ -534,7 +535,7 @@ static void payload_put(struct ferret_span *s, enum entry_kind kind, const char 
 {
         size_t key_len = 0;
         if (kind != ENTRY_MESSAGE)
-                key_len = strnlen(key ? key : "", TAG_KEY_MAX_BYTES) + 1;
+                key_len = text_len(key ? key : "", TAG_KEY_MAX_BYTES) + 1;
         bool is_string = kind == ENTRY_TAG_STRING || kind == ENTRY_MESSAGE;
         size_t need = 2 + key_len + (is_string ? 2 + value_len + 1 : value_len);
         if (s->rec.payload_len + need > SLOT_PAYLOAD)
@@ -563,7 +564,7 @@ void (ferret_span_tag_str)(ferret_span_t *s, const char *key, const char *value)
         if (!s)
                 return;
         value = value ? value : "";
-        payload_put(s, ENTRY_TAG_STRING, key, value, strnlen(value, TAG_VALUE_MAX_BYTES));
+        payload_put(s, ENTRY_TAG_STRING, key, value, text_len(value, TAG_VALUE_MAX_BYTES));
 }
 
 void (ferret_span_tag_int)(ferret_span_t *s, const char *key, int64_t value)
@@ -619,7 +620,7 @@ static __attribute__((noinline)) void tag_str_slow(struct ferret_span *s, ferret
                                                     const char *value)
 {
         value = value ? value : "";
-        payload_put_id(s, ENTRY_TAG_STRING, cache, key, value, strnlen(value, TAG_VALUE_MAX_BYTES));
+        payload_put_id(s, ENTRY_TAG_STRING, cache, key, value, text_len(value, TAG_VALUE_MAX_BYTES));
 }
 
 /* Values are mostly short: up to TAG_STR_SHORT bytes are measured while
@@ -690,7 +691,7 @@ void ferret_span_set_status(ferret_span_t *s, ferret_status_t status, const char
                 return;
         s->rec.flags = (uint8_t)((s->rec.flags & ~FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) | status);
         if (message)
-                payload_put(s, ENTRY_MESSAGE, NULL, message, strnlen(message, TAG_VALUE_MAX_BYTES));
+                payload_put(s, ENTRY_MESSAGE, NULL, message, text_len(message, TAG_VALUE_MAX_BYTES));
 }
 
 void ferret_span_set_kind(ferret_span_t *s, ferret_kind_t kind)

@@ -5,6 +5,7 @@
  * daemon at all.
  */
 #include <errno.h>
+#include <math.h>
 #include <ferret.h>
 #include <pthread.h>
 #include <signal.h>
@@ -543,6 +544,46 @@ TEST(deep_nesting_is_stored)
         json_t *note = json_array_get(json_object_get(sum, "notes"), 0);
         CHECK(note && strstr(json_string_value(note), "nested more than 131072 deep"));
         json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+/* Limits never split a character: a 300-byte name of two-byte characters
+ * keeps 127 of them (254 bytes); NaN and infinite tags reach the JSON. */
+TEST(limits_keep_characters_whole)
+{
+        char long_name[301], want[255];
+        for (int i = 0; i < 150; i++)
+                memcpy(long_name + 2 * i, "\xc3\xa9", 2);     /* é */
+        long_name[300] = '\0';
+        memcpy(want, long_name, 254);
+        want[254] = '\0';
+        struct daemon_fixture f;
+        fixture_start(&f);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(60);
+                setenv("FERRET_RUN_ID", "text", 1);
+                ferret_span_end(ferret_span_begin(long_name));
+                ferret_span_t *s = ferret_span_begin("tags");
+                ferret_span_tag_str(s, "value", long_name);
+                ferret_span_tag_double(s, "nan", NAN);
+                ferret_span_tag_double(s, "inf", INFINITY);
+                ferret_span_end(s);
+                _exit(ferret_flush(10000) == 0 ? 0 : 1);
+        }
+        WAIT_OK(child);
+        struct flat_tree t;
+        flat_tree_load(&f, "text", &t);
+        CHECK_EQ(t.n, 2);
+        CHECK_EQ(flat_tree_count(&t, want), 1);
+        json_t *span = t.spans[strcmp(span_name(t.spans[0].span), "tags") == 0 ? 0 : 1].span;
+        json_t *value = span_tag(span, "value"), *nan = span_tag(span, "nan"), *inf = span_tag(span, "inf");
+        CHECK(value && nan && inf);
+        CHECK_EQ(strcmp(json_string_value(value), want), 0);
+        CHECK_EQ(strcmp(json_string_value(nan), "NaN"), 0);
+        CHECK_EQ(strcmp(json_string_value(inf), "Infinity"), 0);
+        flat_tree_free(&t);
         fixture_cleanup(&f);
 }
 

@@ -452,6 +452,40 @@ class Run(CliTest):
         unfinished = Counter(n["name"] for n, _ in walk(self.tree(run="exit")["roots"]) if n.get("unfinished"))
         self.assertEqual(unfinished, Counter({"exits": 3, "main": 1}))
 
+    def test_deep_trees_print_and_parse(self):
+        # A 20,000-deep chain: JSON that parses at every depth, and text
+        # whose indentation stops growing at 48 levels.
+        self.run_traced_with([], INSTRUMENTED, "deep", "20000", "1", run_id="chain")
+        limit = sys.getrecursionlimit()
+        self.addCleanup(sys.setrecursionlimit, limit)
+        sys.setrecursionlimit(max(limit, 50000))    # Python's own JSON decoder recurses
+        for extra in ([], ["--expand"]):
+            r = ferret("analyze", self.path("t.db"), "--run", "chain", "--tree", "--json", *extra)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            stack, deepest = [(n, 1) for n in json.loads(r.stdout)["roots"]], 0
+            while stack:
+                node, depth = stack.pop()
+                deepest = max(deepest, depth)
+                stack += [(c, depth + 1) for c in node["children"]]
+            self.assertEqual(deepest, 20003, extra)      # process, deep, 20,001 recurse
+            r = ferret("analyze", self.path("t.db"), "--run", "chain", "--tree", *extra)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lines = r.stdout.splitlines()
+            self.assertGreater(len(lines), 20000)
+            self.assertLess(max(len(line.encode()) for line in lines), 48 * 12 + 200)
+            self.assertIn("[depth 20000] ", r.stdout)
+
+    def test_names_that_are_not_utf8_stay_in_json(self):
+        odd = os.path.join(self.dir.encode(), b"sl\xe9ep")
+        shutil.copy(INSTRUMENTED, odd)
+        r = subprocess.run([FERRET, "run", "--db", self.path("t.db"), "--run-id", "odd", "--", odd, "basic"],
+                           env=self.env, cwd=self.dir, capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for extra in ([], ["--expand"]):
+            roots = ferret_json("analyze", self.path("t.db"), "--run", "odd", "--tree", *extra)["roots"]
+            self.assertEqual([n["name"] for n in roots], ["sl\\xE9ep"], extra)
+            self.assertIn("main", {n["name"] for n, _ in walk(roots)})
+
     def test_depth_and_min_duration(self):
         self.run_traced_with(["--depth", "3"], INSTRUMENTED, "basic", run_id="shallow")
         depths = [d for n, d in walk(self.merged("shallow")["roots"])]

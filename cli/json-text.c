@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json-text.h"
+
+/* The length of the valid UTF-8 sequence at @p, or 0 (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *p)
+{
+        unsigned char c = p[0];
+        if (c < 0x80)
+                return 1;
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF)
+                n = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+                n = 3;
+                if (c == 0xE0)
+                        lo = 0xA0;
+                else if (c == 0xED)
+                        hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+                n = 4;
+                if (c == 0xF0)
+                        lo = 0x90;
+                else if (c == 0xF4)
+                        hi = 0x8F;
+        } else
+                return 0;
+        if (p[1] < lo || p[1] > hi)
+                return 0;
+        for (size_t i = 2; i < n; i++)
+                if (p[i] < 0x80 || p[i] > 0xBF)
+                        return 0;
+        return n;
+}
+
+/* @s, or a malloc'd copy with invalid bytes escaped (*copy set). */
+static const char *valid_utf8(const char *s, char **copy)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t bad = 0, len = 0;
+        while (p[len]) {
+                size_t n = utf8_sequence(p + len);
+                bad += n == 0;
+                len += n ? n : 1;
+        }
+        *copy = NULL;
+        if (!bad)
+                return s;
+        char *out = malloc(len + 3 * bad + 1), *o = out;
+        if (!out)
+                return NULL;
+        for (size_t i = 0; p[i];) {
+                size_t n = utf8_sequence(p + i);
+                if (n) {
+                        memcpy(o, p + i, n);
+                        o += n;
+                        i += n;
+                } else {
+                        o += sprintf(o, "\\x%02X", p[i]);
+                        i++;
+                }
+        }
+        *o = '\0';
+        return *copy = out;
+}
+
+json_t *json_text(const char *s)
+{
+        char *copy;
+        const char *text = valid_utf8(s ? s : "", &copy);
+        json_t *v = text ? json_string(text) : NULL;
+        free(copy);
+        return v;
+}
+
+json_t *json_double(double d)
+{
+        if (isnan(d))
+                return json_string("NaN");
+        if (isinf(d))
+                return json_string(d > 0 ? "Infinity" : "-Infinity");
+        return json_real(d);
+}
+
+int json_set_text_key(json_t *o, const char *key, json_t *value)
+{
+        char *copy;
+        const char *text = valid_utf8(key ? key : "", &copy);
+        int r = text ? json_object_set_new(o, text, value) : (json_decref(value), -1);
+        free(copy);
+        return r;
+}
