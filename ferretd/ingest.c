@@ -50,6 +50,7 @@ struct ingest {
         struct wire_decoder decoder;
         struct wire_spans spans;
         struct u64map child_ns;          /* parent span id -> time of its children seen */
+        struct u64map suspended_ns;      /* span id -> time of its suspension children seen */
         struct retention_config retention;
         uint64_t next_size_check_ns, next_age_check_ns;
 
@@ -143,6 +144,17 @@ static enum admission admit(const Ferret__Batch *b, const struct client_record *
         return b->seq > next ? EARLY : ADMIT;
 }
 
+/* What a span counts for in its parent's children's time: its duration,
+ * less the times it was suspended (its suspension children, which arrived
+ * before it): a generator's lifetime overlaps its caller's own work. */
+static uint64_t span_time_for_parent(struct u64map *suspended_ns, const struct wire_span *s)
+{
+        uint64_t away = 0;
+        if (!u64map_take(suspended_ns, s->span_id, &away))
+                return s->duration_ns;
+        return away < s->duration_ns ? s->duration_ns - away : 0;
+}
+
 static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, const struct client_record *client)
 {
         const Ferret__SpanColumns *c = b->spans;
@@ -163,10 +175,17 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
          * waits in child_ns until their parent arrives. */
         if (in->child_ns.n > CHILD_MAP_MAX)
                 u64map_clear(&in->child_ns);
-        for (size_t i = 0; i < n; i++)
-                if (in->spans.spans[i].parent_id &&
-                    u64map_add(&in->child_ns, in->spans.spans[i].parent_id, in->spans.spans[i].duration_ns) < 0)
+        if (in->suspended_ns.n > CHILD_MAP_MAX)
+                u64map_clear(&in->suspended_ns);
+        for (size_t i = 0; i < n; i++) {
+                const struct wire_span *s = &in->spans.spans[i];
+                uint64_t d = span_time_for_parent(&in->suspended_ns, s);
+                if (s->parent_id && u64map_add(&in->child_ns, s->parent_id, d) < 0)
                         return -ENOMEM;
+                if (s->parent_id && (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION) &&
+                    u64map_add(&in->suspended_ns, s->parent_id, s->duration_ns) < 0)
+                        return -ENOMEM;
+        }
 
         uint64_t first = UINT64_MAX;
         for (size_t i = 0; i < n; i++) {
@@ -523,6 +542,7 @@ void ingest_stop(struct ingest *in)
         store_batch_free(in->batch);
         u64map_free(&in->pending_acks);
         u64map_free(&in->child_ns);
+        u64map_free(&in->suspended_ns);
         wire_spans_free(&in->spans);
         wire_decoder_free(&in->decoder);
         free(in->by_name);

@@ -23,6 +23,7 @@
 
 struct cspan {
         uint64_t id, parent_id, start, dur, self;
+        uint64_t dur_for_parent;      /* dur less its suspensions' (see tree_build) */
         uint32_t name, pid, tid, batch, index;
         uint32_t flags;
 };
@@ -221,10 +222,20 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
         }
         for (size_t i = 0; i < n; i++)
                 child_start[i + 1] += child_start[i];
+        /* Self time: duration less the children's time, where a child that
+         * was suspended (a generator) counts only while it was not: first
+         * each span's suspended time, then what it counts for its parent. */
+        for (size_t i = 0; i < n; i++)
+                if (parent[i] != NONE && (t->spans[i].flags & FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION))
+                        t->spans[parent[i]].self += t->spans[i].dur;
+        for (size_t i = 0; i < n; i++) {
+                t->spans[i].dur_for_parent = t->spans[i].self < t->spans[i].dur ? t->spans[i].dur - t->spans[i].self : 0;
+                t->spans[i].self = 0;
+        }
         for (size_t i = 0; i < n; i++)
                 if (parent[i] != NONE) {
                         children[child_start[parent[i]] + fill[parent[i]]++] = (uint32_t)i;
-                        t->spans[parent[i]].self += t->spans[i].dur;   /* children's time, for now */
+                        t->spans[parent[i]].self += t->spans[i].dur_for_parent;   /* children's time, for now */
                 }
         for (size_t i = 0; i < n; i++)
                 t->spans[i].self = t->spans[i].self < t->spans[i].dur ? t->spans[i].dur - t->spans[i].self : 0;

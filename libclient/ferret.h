@@ -86,9 +86,14 @@ typedef enum ferret_status {
         FERRET_STATUS_ERROR = 2,
 } ferret_status_t;
 
+/** Bits: ASYNC, and SUSPENSION for a span that covers a time its parent
+ * was suspended (a generator's yield, a coroutine's await), which is
+ * neither its parent's own time nor its parent's parent's: the parent's
+ * lifetime overlaps whatever ran meanwhile, its caller's included. */
 typedef enum ferret_kind {
         FERRET_KIND_SYNC = 0,
         FERRET_KIND_ASYNC = 1,
+        FERRET_KIND_SUSPENSION = 2,
 } ferret_kind_t;
 
 /** A call site's cached number for a literal name or key; 0 until first use. */

@@ -698,10 +698,10 @@ void ferret_span_set_kind(ferret_span_t *s, ferret_kind_t kind)
 {
         if (!s)
                 return;
-        if (kind == FERRET_KIND_ASYNC)
-                s->rec.flags |= FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
-        else
-                s->rec.flags &= (uint8_t)~FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC;
+        uint8_t bits = (kind & FERRET_KIND_ASYNC ? FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC : 0) |
+                       (kind & FERRET_KIND_SUSPENSION ? FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION : 0);
+        s->rec.flags = (uint8_t)((s->rec.flags & ~(FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC |
+                                                   FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION)) | bits);
 }
 
 ferret_ctx_t ferret_span_context(const ferret_span_t *s)

@@ -14,9 +14,12 @@
  * await) its frame leaves the stack and its state waits in a table keyed by
  * the frame until it resumes. While it is suspended a child span, "(await)"
  * or "(yield)", covers the time, so that the daemon's self time (duration
- * minus children) leaves the suspension out. A coroutine that suspends only
- * because the coroutine it awaits did is already covered by that child's
- * span, and gets no suspension span of its own.
+ * minus children) leaves the suspension out. The suspension span is marked
+ * as one (FERRET_KIND_SUSPENSION), so that the generator's caller, whose
+ * own running time the generator's lifetime overlaps (a for loop over it),
+ * is charged only with the generator's running time. A coroutine that
+ * suspends because the one it awaits did gets a suspension span of its own
+ * too, over the same time.
  *
  * A coroutine's span also goes into the context variable while it runs, so
  * that tasks it creates (asyncio.gather, create_task), which copy the
@@ -78,7 +81,6 @@ typedef struct {
         struct entry *stack;
         size_t depth, cap;
         ferret_ctx_t base;            /* parent of the thread's outermost spans */
-        PyFrameObject *covered;       /* a frame whose next suspension its child's covers */
         bool exiting;                 /* sys.exit() is unwinding the stack */
 } fthread_object;
 
@@ -412,7 +414,6 @@ static int on_return(fthread_object *t, PyFrameObject *frame, PyObject *arg)
         struct entry e = t->stack[--t->depth];
         if (!e.gen) {
                 span_finish(t, e.span, arg, e.thrown);
-                t->covered = NULL;
                 return 0;
         }
 
@@ -429,19 +430,15 @@ static int on_return(fthread_object *t, PyFrameObject *frame, PyObject *arg)
         }
         if (op != YIELD_VALUE) {
                 gen_finish(t, g, arg, e.thrown);
-                t->covered = NULL;
                 return 0;
         }
-        /* Suspended. Unless the frame suspends only because the one it
-         * awaits did (whose span covers the time), a suspension span
-         * begins; the frame under it may now be covered in turn. */
-        if (t->covered != frame && g->span) {
+        /* Suspended: a suspension span begins. */
+        if (g->span) {
                 bool is_yield = g->kind == CODE_GENERATOR;
                 g->pause = ferret_span_begin_in(g->ctx, is_yield ? "(yield)" : "(await)");
-                if (!is_yield)
-                        ferret_span_set_kind(g->pause, FERRET_KIND_ASYNC);
+                ferret_span_set_kind(g->pause, is_yield ? FERRET_KIND_SUSPENSION
+                                                        : FERRET_KIND_ASYNC | FERRET_KIND_SUSPENSION);
         }
-        t->covered = t->depth ? t->stack[t->depth - 1].frame : NULL;
         return 0;
 }
 
@@ -450,7 +447,6 @@ static int hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
         fthread_object *t = (fthread_object *)obj;
         switch (what) {
         case PyTrace_CALL:
-                t->covered = NULL;
                 t->exiting = false;
                 return on_call(t, frame);
         case PyTrace_RETURN:
@@ -460,12 +456,10 @@ static int hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
         case PyTrace_C_EXCEPTION:
                 if (arg == sys_exit) {
                         t->exiting = true;
-                        t->covered = NULL;
                         return 0;
                 }
                 /* fallthrough */
         default:
-                t->covered = NULL;
                 t->exiting = false;
                 return 0;
         }
@@ -539,7 +533,6 @@ static PyObject *install(void)
         t->stack = NULL;
         t->depth = t->cap = 0;
         t->base = fthread_base();
-        t->covered = NULL;
         t->exiting = false;
         PyEval_SetProfile(hook, (PyObject *)t);
         Py_DECREF(t);

@@ -29,8 +29,10 @@ class Run(ferrettest.TestCase):
         t = self.tree("traces.db")
         main = one(t, "main")
         self.assertEqual(main["kind"], "async")
-        self.assertEqual(child_names(main), ["fetch_database_item", "heavy_computation"])
-        fetch, heavy = main["children"]
+        # main is suspended while fetch_database_item awaits: its own
+        # (await) child covers that time, as fetch's does.
+        self.assertEqual(child_names(main), ["fetch_database_item", "(await)", "heavy_computation"])
+        fetch, _, heavy = main["children"]
         self.assertEqual(fetch["kind"], "async")
         self.assertEqual(heavy["kind"], "sync")
         self.assertGreaterEqual(fetch["duration_ns"], 19_000_000)
@@ -100,6 +102,67 @@ for name, n in sorted(counts.items()):
         got = {row["name"]: row["count"] for row in s["rows"]}
         for name in ("down", "leaf", "main"):
             self.assertEqual(got.get(name), want[name], f"{name}: ferret {got.get(name)}, setprofile {want[name]}")
+
+    def test_delegating_generators_self_time_against_cprofile(self):
+        """A generator that consumes another (`for x in inner(): yield x`,
+        and `yield from`) is charged with its own work, as cProfile's
+        tottime says, not with nothing: the inner generator's lifetime
+        overlaps the outer one's work. Shares of main's time, each from its
+        own run of the same script."""
+        script = self.write("gens.py", """
+def work(n):
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+
+def inner():
+    for i in range(30):
+        work(20000)
+        yield i
+
+def outer():
+    for x in inner():
+        y = 0
+        for i in range(60000):
+            y += i
+        yield x
+
+def outer_from():
+    y = 0
+    for i in range(600000):
+        y += i
+    yield from inner()
+
+def main():
+    for x in outer():
+        work(40000)
+    for x in outer_from():
+        work(40000)
+
+if __name__ == "__main__":
+    main()
+""")
+        profile = self.write("prof.py", """
+import cProfile, pstats, runpy, sys
+cProfile.run("runpy.run_path(sys.argv[1], run_name='__main__')", "out.prof")
+for (path, line, name), (cc, nc, tt, ct, callers) in pstats.Stats("out.prof").stats.items():
+    if path == sys.argv[1]:
+        print(name, tt, ct)
+""")
+        r = self.python(profile, script)
+        self.assert_ok(r)
+        prof = {name: (float(tt), float(ct)) for name, tt, ct in (line.split() for line in r.stdout.splitlines())}
+        r = self.ferret_run(script, "--db", "gens.db")
+        self.assert_ok(r)
+        rows = {row["name"]: row for row in self.summary("gens.db")["rows"]}
+        main_ferret, main_prof = rows["main"]["total_ns"], prof["main"][1]
+        for name in ("outer", "outer_from", "inner", "work"):
+            ferret_share = rows[name]["self_ns"] / main_ferret
+            prof_share = prof[name][0] / main_prof
+            print(f"{name}: self {ferret_share:.3f} of main in ferret, tottime {prof_share:.3f} in cProfile")
+            self.assertGreater(ferret_share, prof_share * 0.6, name)
+            self.assertLess(ferret_share, prof_share * 1.6 + 0.01, name)
 
     def test_sys_exit_passes_through(self):
         """sys.exit(3): exit status 3, spans stored, the functions sys.exit
@@ -285,7 +348,7 @@ asyncio.run(main())
         module = one(t, "<module my_script.py>")
         self.assertEqual(parent_of(t, module)["name"], os.path.basename(PYTHON))
         main = one(t, "main")
-        self.assertEqual(child_names(main), ["fetch_database_item", "heavy_computation"])
+        self.assertEqual(child_names(main), ["fetch_database_item", "(await)", "heavy_computation"])
 
     def run_cli(self, args, env):
         import subprocess
