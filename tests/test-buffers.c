@@ -116,11 +116,16 @@ TEST(burst_overflows_into_the_budget)
                         for (int i = 0; i < BURST; i++)
                                 FERRET_SCOPE(s, "burst") {
                                 }
-                        if (ferret_flush(30000) != 0)
+                        int r = ferret_flush(30000);
+                        if (r != 0) {
+                                fprintf(stderr, "round %d: ferret_flush: %s\n", round, ferret_strerror(r));
                                 _exit(1);
+                        }
                 }
                 ferret_stats_t st;
                 ferret_get_stats(&st);
+                if (st.dropped)
+                        fprintf(stderr, "%llu dropped\n", (unsigned long long)st.dropped);
                 _exit(st.dropped == 0 ? 0 : 1);
         }
         WAIT_OK(child);
