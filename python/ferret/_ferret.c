@@ -97,6 +97,8 @@ static ferret_span_t *fspan_live(fspan_object *s)
         return s->pid == fmod_pid ? s->span : NULL;
 }
 
+static PyObject *fspan_tag_value(ferret_span_t *span, const char *key, PyObject *v);
+
 static PyObject *fspan_tag(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
         fspan_object *s = (fspan_object *)self;
@@ -107,10 +109,18 @@ static PyObject *fspan_tag(PyObject *self, PyObject *const *args, Py_ssize_t nar
         ferret_span_t *span = fspan_live(s);
         if (!span)
                 Py_RETURN_NONE;
-        const char *key = PyUnicode_AsUTF8(args[0]);
-        if (!key)
+        PyObject *key_bytes = ftext_bytes(args[0]);
+        if (!key_bytes)
                 return NULL;
-        PyObject *v = args[1];
+        const char *key = PyBytes_AS_STRING(key_bytes);
+        PyObject *r = fspan_tag_value(span, key, args[1]);
+        Py_DECREF(key_bytes);
+        return r;
+}
+
+/* One tag's value: bool, int (as a string past 64 bits), float, else str(). */
+static PyObject *fspan_tag_value(ferret_span_t *span, const char *key, PyObject *v)
+{
         /* bool first: it is a subclass of int. */
         if (PyBool_Check(v))
                 (ferret_span_tag_bool)(span, key, v == Py_True);
@@ -120,15 +130,12 @@ static PyObject *fspan_tag(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 if (n == -1 && PyErr_Occurred())
                         return NULL;
                 if (overflow) {
-                        PyObject *str = PyObject_Str(v);
-                        if (!str)
-                                return NULL;
-                        const char *text = PyUnicode_AsUTF8(str);
-                        if (text)
-                                (ferret_span_tag_str)(span, key, text);
-                        Py_DECREF(str);
+                        PyObject *str = PyObject_Str(v), *text = str ? ftext_bytes(str) : NULL;
+                        Py_XDECREF(str);
                         if (!text)
                                 return NULL;
+                        (ferret_span_tag_str)(span, key, PyBytes_AS_STRING(text));
+                        Py_DECREF(text);
                 } else
                         (ferret_span_tag_int)(span, key, n);
         } else if (PyFloat_Check(v))
@@ -137,12 +144,12 @@ static PyObject *fspan_tag(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 PyObject *str = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_Str(v);
                 if (!str)
                         return NULL;
-                const char *text = PyUnicode_AsUTF8(str);
-                if (text)
-                        (ferret_span_tag_str)(span, key, text);
+                PyObject *text = ftext_bytes(str);
                 Py_DECREF(str);
                 if (!text)
                         return NULL;
+                (ferret_span_tag_str)(span, key, PyBytes_AS_STRING(text));
+                Py_DECREF(text);
         }
         Py_RETURN_NONE;
 }
@@ -159,20 +166,29 @@ static PyObject *fspan_end(PyObject *self, PyObject *args, PyObject *kwargs)
         static char *keywords[] = { "status", "message", NULL };
         fspan_object *s = (fspan_object *)self;
         int status = 0;
-        const char *message = NULL;
-        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|iz:end", keywords, &status, &message))
+        PyObject *message_obj = Py_None;
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|iO:end", keywords, &status, &message_obj))
                 return NULL;
         if (status < FERRET_STATUS_OK || status > FERRET_STATUS_ERROR) {
                 PyErr_SetString(PyExc_ValueError, "status must be 0 (ok), 1 (warning) or 2 (error)");
                 return NULL;
         }
+        PyObject *message = NULL;
+        if (message_obj != Py_None) {
+                PyObject *str = PyUnicode_Check(message_obj) ? Py_NewRef(message_obj) : PyObject_Str(message_obj);
+                message = str ? ftext_bytes(str) : NULL;
+                Py_XDECREF(str);
+                if (!message)
+                        return NULL;
+        }
         ferret_span_t *span = fspan_live(s);
         s->span = NULL;
         if (span) {
                 if (status != FERRET_STATUS_OK || message)
-                        ferret_span_set_status(span, (ferret_status_t)status, message);
+                        ferret_span_set_status(span, (ferret_status_t)status, message ? PyBytes_AS_STRING(message) : NULL);
                 ferret_span_end(span);
         }
+        Py_XDECREF(message);
         Py_RETURN_NONE;
 }
 
@@ -243,15 +259,33 @@ PyTypeObject fspan_type = {
 
 /* --- module functions -------------------------------------------------- */
 
+PyObject *ftext_bytes(PyObject *text)
+{
+        PyObject *b = PyUnicode_AsEncodedString(text, "utf-8", "surrogateescape");
+        if (!b) {
+                PyErr_Clear();
+                b = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+        }
+        if (b && memchr(PyBytes_AS_STRING(b), '\0', (size_t)PyBytes_GET_SIZE(b))) {
+                PyObject *nul = PyBytes_FromStringAndSize("\0", 1), *shown = PyBytes_FromString("\\0");
+                PyObject *r = nul && shown ? PyObject_CallMethod(b, "replace", "OO", nul, shown) : NULL;
+                Py_XDECREF(nul);
+                Py_XDECREF(shown);
+                Py_DECREF(b);
+                b = r;
+        }
+        return b;
+}
+
 /* begin(name, is_async=False, parent=None): a span under @parent, or under
  * the current span (fparent_resolve()). */
 static PyObject *mod_begin(PyObject *module, PyObject *args, PyObject *kwargs)
 {
         static char *keywords[] = { "name", "is_async", "parent", NULL };
-        const char *name;
+        PyObject *name_obj;
         int is_async = 0;
         PyObject *parent = Py_None;
-        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|pO:begin", keywords, &name, &is_async, &parent))
+        if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|pO:begin", keywords, &name_obj, &is_async, &parent))
                 return NULL;
         struct fparent p;
         if (parent == Py_None)
@@ -269,7 +303,13 @@ static PyObject *mod_begin(PyObject *module, PyObject *args, PyObject *kwargs)
         /* Always an explicit parent: the thread's current span in the
          * client may be a suspended coroutine's. "None" (a new trace) only
          * comes from a thread base without FERRET_TRACEPARENT. */
-        s->span = ferret_span_begin_in(p.ctx, name);
+        PyObject *name = ftext_bytes(name_obj);
+        if (!name) {
+                Py_DECREF(s);
+                return NULL;
+        }
+        s->span = ferret_span_begin_in(p.ctx, PyBytes_AS_STRING(name));
+        Py_DECREF(name);
         if (is_async)
                 ferret_span_set_kind(s->span, FERRET_KIND_ASYNC);
         s->ctx = s->span ? ferret_span_context(s->span) : p.ctx;

@@ -37,6 +37,13 @@ typedef struct {
 
 extern PyTypeObject fspan_type;
 
+/* Any str as UTF-8 bytes for the client, never failing on what a program
+ * may hold: lone surrogates from a file name that was not UTF-8 become its
+ * original bytes again (surrogateescape), other surrogates \\udXXX, and NUL
+ * the two characters \\0. A new bytes object, or NULL only when out of
+ * memory. The tracer must not raise into the program over a name. */
+PyObject *ftext_bytes(PyObject *text);
+
 /* contextvars.ContextVar("ferret_span"): an fspan or None. */
 extern PyObject *fmod_current_var;
 /* Set once any value was put in it: until then the hook need not look. */

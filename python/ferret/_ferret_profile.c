@@ -99,20 +99,27 @@ static void code_info_free(void *p)
 
 static struct code_info *code_info_new(PyCodeObject *co, PyObject *name)
 {
-        Py_ssize_t len;
-        const char *text = PyUnicode_AsUTF8AndSize(name, &len);
-        if (!text)
+        PyObject *bytes = ftext_bytes(name);
+        if (!bytes)
                 return NULL;
-        if (len > NAME_MAX_BYTES)
+        const char *text = PyBytes_AS_STRING(bytes);
+        Py_ssize_t len = PyBytes_GET_SIZE(bytes);
+        if (len > NAME_MAX_BYTES) {
+                /* Whole characters only. */
                 len = NAME_MAX_BYTES;
+                while (len && ((unsigned char)text[len] & 0xC0) == 0x80)
+                        len--;
+        }
         struct code_info *ci = PyMem_RawMalloc(sizeof(*ci) + (size_t)len + 1);
         if (!ci) {
+                Py_DECREF(bytes);
                 PyErr_NoMemory();
                 return NULL;
         }
         ci->name_id = 0;
         memcpy(ci->name, text, (size_t)len);
         ci->name[len] = '\0';
+        Py_DECREF(bytes);
         ci->code_bytes = NULL;
         int flags = co->co_flags;
         ci->kind = flags & CO_COROUTINE ? CODE_COROUTINE

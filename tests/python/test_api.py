@@ -57,6 +57,31 @@ class Api(ferrettest.TestCase):
             sock.connect(os.path.join(_daemon.private_runtime_dir(self.path("ferret_explicit.db")), "query.sock"))
         sock.close()
 
+    def test_names_python_cannot_encode_never_raise(self):
+        """Lone surrogates (a file name that was not UTF-8), NUL, and an
+        exception message with a surrogate: the code runs, nothing raises,
+        and the spans keep their text, the original bytes escaped as \\xHH."""
+        self.run_program(r"""
+ran = []
+with profiler.measure("bad\udc80name") as s:
+    s.annotate(**{"k\ud800": "v\udce9", "n": "a\0b"})
+    ran.append(1)
+with profiler.measure("nul\0name"):
+    ran.append(2)
+try:
+    with profiler.measure("err"):
+        raise ValueError("boom \udce9")
+except ValueError:
+    ran.append(3)
+profiler.close()
+assert ran == [1, 2, 3], ran
+""")
+        t = self.tree("t.db", "t")
+        bad = one(t, "bad\\x80name")
+        self.assertEqual(bad["tags"], {"k\\ud800": "v\\xE9", "n": "a\\0b"})
+        one(t, "nul\\0name")
+        self.assertEqual(one(t, "err")["message"], "ValueError: boom \\xE9")
+
     def test_gather_batch_job(self):
         """asyncio.gather of four measured coroutines inside batch_job: four
         async children, each from start to completion including its awaits."""
