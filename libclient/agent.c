@@ -155,6 +155,10 @@ static void agent_after_fork_child(void)
         process_span = NULL;
         launched_by = ferret_current();
         begin_process_span(true);
+        /* A child of the process `ferret run` started (which records that
+         * one itself) has a span of its own to end when a signal kills it:
+         * multiprocessing.Pool terminates its workers with SIGTERM. */
+        watch_fatal_signals();
 }
 
 static void resolve_jumps(void);

@@ -115,6 +115,26 @@ class Decider:
 
 # --- process-wide hooks -------------------------------------------------
 
+
+def _deliver_on_sigterm():
+    """A forked child left to die of SIGTERM (multiprocessing.Pool
+    terminates its workers so) delivers its spans first, then dies of it."""
+    import signal
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def deliver(signum, frame):
+            try:
+                _ferret.shutdown()
+            finally:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(signal.SIGTERM, deliver)
+    except (ValueError, OSError):
+        pass   # not the main thread, or no signals here
+
 _process_hooks = False
 
 
@@ -126,7 +146,13 @@ def install_process_hooks():
     _process_hooks = True
     # Under `ferret run` the agent gives a forked child a span of its own.
     agent = "ferret-agent" in os.environ.get("LD_PRELOAD", "")
-    os.register_at_fork(after_in_child=lambda: _ferret.after_fork_child(agent))
+
+    def after_in_child():
+        _ferret.after_fork_child(agent)
+        if not agent:   # the agent's own handler does this for it
+            _deliver_on_sigterm()
+
+    os.register_at_fork(after_in_child=after_in_child)
     _patch_fork_exec()
     _patch_threads()
     if agent:

@@ -164,6 +164,38 @@ for (path, line, name), (cc, nc, tt, ct, callers) in pstats.Stats("out.prof").st
             self.assertGreater(ferret_share, prof_share * 0.6 - 0.01, name)
             self.assertLess(ferret_share, prof_share * 1.6 + 0.01, name)
 
+    def test_pool_workers_terminated_deliver_their_spans(self):
+        """`with multiprocessing.Pool()` terminates its workers (SIGTERM)
+        on leaving: their spans are stored all the same, under the C
+        command (the agent) and under python3 -m ferret run."""
+        script = self.write("pool.py", """
+import multiprocessing
+
+def work(i):
+    x = 0
+    for k in range(20000):
+        x += k
+    return i
+
+def main():
+    with multiprocessing.Pool(4) as pool:
+        assert sum(pool.map(work, range(200))) == 199 * 100
+
+if __name__ == "__main__":
+    main()
+""")
+        import subprocess
+        runs = {
+            "agent": subprocess.run([FERRET, "run", "--db", self.path("pool.db"), "--run-id", "agent", script],
+                                    cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=120),
+            "module": self.ferret_run(script, "--db", "pool.db", "--run-id", "module"),
+        }
+        for run, r in runs.items():
+            self.assert_ok(r)
+            s = self.summary("pool.db", run)
+            counts = {row["name"]: row["count"] for row in s["rows"]}
+            self.assertEqual((counts.get("work"), s["dropped"]), (200, 0), run)
+
     def test_sys_exit_passes_through(self):
         """sys.exit(3): exit status 3, spans stored, the functions sys.exit
         unwound are not errors; the process span says exit status 3."""
