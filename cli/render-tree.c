@@ -22,6 +22,7 @@ struct tree {
         size_t *order;                 /* span indices sorted by span id */
         size_t *child_start, *children; /* CSR: children of i are children[child_start[i]..child_start[i+1]) */
         size_t *roots, n_roots;
+        struct wire_lost lost;         /* spans whose end was dropped, and their parents */
 };
 
 static struct wire_spans *sort_spans;
@@ -67,6 +68,7 @@ static void tree_free(struct tree *t)
         free(t->child_start);
         free(t->children);
         free(t->roots);
+        wire_lost_free(&t->lost);
 }
 
 static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_t n_batches)
@@ -81,6 +83,8 @@ static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_
                 t->batches[t->n_batches++] = b;
                 if (b->spans && wire_spans_append(&t->spans, b->spans, b->process ? b->process->pid : 0, NULL) < 0)
                         return cli_error(EPROTO, "a stored batch is inconsistent, skipping the tree");
+                if (wire_lost_add(&t->lost, b->spans) < 0)
+                        return -ENOMEM;
         }
 
         size_t n = t->spans.n;
@@ -101,6 +105,8 @@ static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_
         for (size_t i = 0; i < n; i++) {
                 const struct wire_span *s = &t->spans.spans[i];
                 parent[i] = s->parent_id ? find(t, s->parent_id) : SIZE_MAX;
+                if (parent[i] == SIZE_MAX && s->parent_id)     /* a child of a span that was dropped */
+                        parent[i] = find(t, wire_lost_resolve(&t->lost, s->parent_id));
                 if (parent[i] == i)
                         parent[i] = SIZE_MAX;
                 if (parent[i] == SIZE_MAX)

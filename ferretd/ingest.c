@@ -186,6 +186,14 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                     u64map_add(&in->suspended_ns, s->parent_id, s->duration_ns) < 0)
                         return -ENOMEM;
         }
+        /* A span whose end was dropped: its children's time goes to its
+         * parent, which they hang under. */
+        for (size_t i = 0; c && i < c->n_lost_span; i++) {
+                uint64_t t;
+                if (u64map_take(&in->child_ns, c->lost_span[i], &t) && c->lost_parent[i] &&
+                    u64map_add(&in->child_ns, c->lost_parent[i], t) < 0)
+                        return -ENOMEM;
+        }
 
         uint64_t first = UINT64_MAX;
         for (size_t i = 0; i < n; i++) {

@@ -61,6 +61,7 @@ struct merged_tree {
         Ferret__Tag **tag_ptrs;
         size_t n_tags, cap_tags;
         struct wire_spans scratch;
+        struct wire_lost lost;        /* spans whose end was dropped, and their parents */
         struct wire_decoder decoder;
 };
 
@@ -112,7 +113,9 @@ static int visit_batch(const void *key, size_t key_len, const void *value, size_
         if (wire_batch_decode(&t->decoder, value, value_len, &batch) < 0)
                 return 0;       /* validated at ingest; a damaged one is skipped */
         wire_spans_clear(&t->scratch);
-        int r = 0;
+        int r = wire_lost_add(&t->lost, batch->spans);
+        if (r < 0)
+                return r;
         if (batch->spans && wire_spans_append(&t->scratch, batch->spans, batch->process ? batch->process->pid : 0,
                                               NULL) == 0 &&
             grow((void **)&t->spans, &t->cap, t->n + t->scratch.n, sizeof(*t->spans)) == 0) {
@@ -212,9 +215,10 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                 if (u64map_put(&ids, t->spans[i].id, i + 1) < 0)
                         goto out;
         for (size_t i = 0; i < n; i++) {
-                uint64_t p;
-                parent[i] = t->spans[i].parent_id && u64map_get(&ids, t->spans[i].parent_id, &p) && p - 1 != i
-                                    ? (uint32_t)(p - 1) : NONE;
+                uint64_t p, pid = t->spans[i].parent_id;
+                if (pid && !u64map_get(&ids, pid, &p))
+                        pid = wire_lost_resolve(&t->lost, pid);   /* a child of a span that was dropped */
+                parent[i] = pid && u64map_get(&ids, pid, &p) && p - 1 != i ? (uint32_t)(p - 1) : NONE;
                 if (parent[i] == NONE)
                         roots[n_roots++] = (uint32_t)i;
                 else
@@ -508,6 +512,7 @@ void merged_tree_free(struct merged_tree *t)
         free(t->tags);
         free(t->tag_ptrs);
         wire_spans_free(&t->scratch);
+        wire_lost_free(&t->lost);
         wire_decoder_free(&t->decoder);
         free(t);
 }

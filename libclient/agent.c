@@ -134,6 +134,20 @@ static void on_fatal_signal(int sig)
         raise(sig);
 }
 
+/* The process is on its way out and delivers its spans: a fatal signal
+ * now (multiprocessing.Pool terminates workers that are already exiting)
+ * would kill the delivery, so they wait; the exit comes first. */
+static void hold_fatal_signals(void)
+{
+        sigset_t set;
+        sigemptyset(&set);
+        for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+                if (fatal_signals[i] != SIGSEGV && fatal_signals[i] != SIGBUS && fatal_signals[i] != SIGFPE &&
+                    fatal_signals[i] != SIGILL)
+                        sigaddset(&set, fatal_signals[i]);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 static void watch_fatal_signals(void)
 {
         for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
@@ -188,6 +202,8 @@ static int exit_status;
 
 __attribute__((destructor)) static void agent_stop(void)
 {
+        if (!in_borrowed_memory())
+                hold_fatal_signals();
         end_process_span(exit_status, NULL);
 }
 
@@ -198,6 +214,7 @@ EXPORT void exit(int status)
                 real_exit = (void (*)(int))dlsym(RTLD_NEXT, "exit");
         if (!in_borrowed_memory()) {
                 exit_status = status;
+                hold_fatal_signals();
                 end_process_span(status, NULL);
         }
         real_exit(status);
@@ -210,6 +227,7 @@ EXPORT void _exit(int status)
         if (!real)
                 real = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
         if (!in_borrowed_memory()) {
+                hold_fatal_signals();
                 end_process_span(status, "_exit");
                 /* _exit skips destructors: deliver what is buffered now. */
                 ferret_shutdown();
@@ -232,6 +250,7 @@ static int wrapped_main(int argc, char **argv, char **envp)
 {
         int status = real_main(argc, argv, envp);
         exit_status = status & 0xff;
+        hold_fatal_signals();
         end_process_span(status & 0xff, NULL);
         return status;
 }

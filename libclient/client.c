@@ -289,6 +289,7 @@ int ferret_flush(int timeout_ms)
 {
         if (client_start_slow() < 0)
                 return -ECANCELED;
+        span_write_lost(tls_state);
         return flusher_flush(timeout_ms);
 }
 

@@ -32,6 +32,7 @@
  * touches one page). Past it spans are dropped, and the summary says so. */
 #define SLOTS_PER_THREAD (1u << 17)
 #define SLOT_CHUNK 128
+#define LOST_PENDING 64               /* dropped spans remembered for their children */
 #define SLOT_BYTES 512                /* a power of two: slots are found by shifting */
 #define NAME_MAX_BYTES 255
 #define TAG_KEY_MAX_BYTES 63
@@ -66,6 +67,7 @@ enum {
         RECORD_FUNC = 3,              /* struct func_record: a function call */
         RECORD_CONTEXT = 4,           /* struct context_record: trace and thread of the calls that follow */
         RECORD_FOLD = 5,              /* struct fold_record: short calls, counted, not recorded one by one */
+        RECORD_LOST = 6,              /* struct lost_record: a span whose end was dropped, and its parent */
 };
 
 struct record_header {
@@ -82,6 +84,11 @@ struct record_header {
 struct func_record {
         struct record_header h;
         uint64_t fn, t0, t1, span_id, parent_id;
+};
+
+struct lost_record {
+        struct record_header h;
+        uint64_t span_id, parent_id;
 };
 
 struct context_record {
@@ -217,6 +224,10 @@ struct thread_state {
         uint64_t rng;
         uint64_t trace_hi;            /* high half of the traces this thread starts */
         volatile sig_atomic_t in_api; /* a signal handler calling in drops instead */
+        /* Spans whose end was dropped, with their parents, until the ring
+         * has room to say so (written with in_api up). */
+        uint64_t lost[LOST_PENDING][2];
+        unsigned n_lost;
         _Atomic uint64_t recorded;    /* producer-only counters: load + store */
         _Atomic uint64_t dropped;
         uint64_t dropped_reported;    /* flusher-only */
@@ -307,6 +318,9 @@ const char *symbols_name(uint64_t address);
 
 /* span.c: records the spans a exiting thread leaves open, as unfinished. */
 void span_close_thread(struct thread_state *ts);
+/* Says which spans of @ts had their end dropped, if the ring has room now
+ * (ferret_flush() and thread exit call it). */
+void span_write_lost(struct thread_state *ts);
 
 /* intern.c: names known at compile time. */
 uint32_t intern_name(const char *name);

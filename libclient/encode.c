@@ -68,6 +68,8 @@ void encoder_free(struct encoder *e)
         free(e->folded_total);
         free(e->folded_max);
         free(e->folded_untimed);
+        free(e->lost_span);
+        free(e->lost_parent);
         free(e->notes);
         free(e->packed);
         *e = (struct encoder){ 0 };
@@ -79,7 +81,7 @@ void encoder_reset(struct encoder *e)
         e->stamp++;
         e->n = e->n_traces = 0;
         e->n_tags = e->n_values = e->n_doubles = 0;
-        e->n_folded = e->n_notes = 0;
+        e->n_folded = e->n_notes = e->n_lost = 0;
         e->prev_id = e->prev_start = e->base_start = 0;
 }
 
@@ -306,6 +308,23 @@ static int grow(void **array, size_t cap, size_t elem)
         return 0;
 }
 
+int encoder_add_lost(struct encoder *e, const struct lost_record *r)
+{
+        if (e->n_lost >= ENCODER_MAX_SPANS)
+                return -ENOSPC;
+        if (e->n_lost == e->cap_lost) {
+                size_t cap = e->cap_lost ? e->cap_lost * 2 : 16;
+                if (grow((void **)&e->lost_span, cap, sizeof(*e->lost_span)) < 0 ||
+                    grow((void **)&e->lost_parent, cap, sizeof(*e->lost_parent)) < 0)
+                        return -ENOMEM;
+                e->cap_lost = cap;
+        }
+        e->lost_span[e->n_lost] = r->span_id;
+        e->lost_parent[e->n_lost] = r->parent_id;
+        e->n_lost++;
+        return 0;
+}
+
 int encoder_add_fold(struct encoder *e, const struct fold_record *r)
 {
         if (e->n_folded == e->cap_folded) {
@@ -344,7 +363,7 @@ int encoder_add_note(struct encoder *e, const char *text)
 
 bool encoder_has_content(const struct encoder *e)
 {
-        return e->n || e->n_folded || e->n_notes;
+        return e->n || e->n_folded || e->n_notes || e->n_lost;
 }
 
 int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t **ret, size_t *ret_len)
@@ -381,6 +400,9 @@ int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t *
         cols.folded_max_ns = e->folded_max;
         cols.n_folded_untimed = e->n_folded;
         cols.folded_untimed = e->folded_untimed;
+        cols.n_lost_span = cols.n_lost_parent = e->n_lost;
+        cols.lost_span = e->lost_span;
+        cols.lost_parent = e->lost_parent;
 
         Ferret__Batch batch = *header;
         batch.spans = &cols;

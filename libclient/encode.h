@@ -43,6 +43,9 @@ struct encoder {
         uint64_t *addr_keys;
         uint32_t *addr_index, *addr_stamp;
 
+        uint64_t *lost_span, *lost_parent;
+        size_t n_lost, cap_lost;
+
         uint32_t *folded_name;
         uint64_t *folded_count, *folded_total, *folded_max, *folded_untimed;
         size_t n_folded, cap_folded;
@@ -61,6 +64,7 @@ int encoder_add(struct encoder *e, const struct record *r);
 /* A function call; @ts gives the trace and thread its ring last announced. */
 int encoder_add_func(struct encoder *e, const struct func_record *r, const struct thread_state *ts);
 int encoder_add_fold(struct encoder *e, const struct fold_record *r);
+int encoder_add_lost(struct encoder *e, const struct lost_record *r);
 int encoder_add_note(struct encoder *e, const char *text);
 /* Whether the batch holds anything to send besides drop counts. */
 bool encoder_has_content(const struct encoder *e);

@@ -234,6 +234,9 @@ static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient,
                 case RECORD_FOLD:
                         e = encoder_add_fold(&f->enc, at);
                         break;
+                case RECORD_LOST:
+                        e = encoder_add_lost(&f->enc, at);
+                        break;
                 }
                 if (e == -ENOSPC) {
                         note_pending(f, ts, pos);

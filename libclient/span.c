@@ -379,6 +379,39 @@ static inline void span_commit(struct thread_state *ts, uint64_t new_head)
                 thread_state_wake_flusher(ts);
 }
 
+/* A span whose end could not be recorded: its children, recorded with it
+ * as their parent, are to hang under its parent. Remembered until the ring
+ * has room: the last LOST_PENDING, since a parent ends after its children
+ * (whose own ends, dropped in the same burst, come before it). Called with
+ * in_api up. */
+static __attribute__((noinline)) void note_lost(struct thread_state *ts, const struct ferret_span *s)
+{
+        if (ts->n_lost == LOST_PENDING) {
+                memmove(ts->lost, ts->lost + 1, (LOST_PENDING - 1) * sizeof(ts->lost[0]));
+                ts->n_lost--;
+        }
+        ts->lost[ts->n_lost][0] = s->rec.span_id;
+        ts->lost[ts->n_lost][1] = s->rec.parent_id;
+        ts->n_lost++;
+}
+
+static __attribute__((noinline)) void write_lost(struct thread_state *ts)
+{
+        unsigned done = 0;
+        for (; done < ts->n_lost; done++) {
+                uint64_t head;
+                struct lost_record *r = (struct lost_record *)ring_reserve(&ts->ring, sizeof(*r), &head);
+                if (!r)
+                        break;
+                r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_LOST };
+                r->span_id = ts->lost[done][0];
+                r->parent_id = ts->lost[done][1];
+                ring_publish(&ts->ring, head + sizeof(*r));
+        }
+        memmove(ts->lost, ts->lost + done, (ts->n_lost - done) * sizeof(ts->lost[0]));
+        ts->n_lost -= done;
+}
+
 static inline __attribute__((always_inline)) void record_span(struct thread_state *ts, struct ferret_span *s,
                                                              uint64_t t1)
 {
@@ -386,6 +419,7 @@ static inline __attribute__((always_inline)) void record_span(struct thread_stat
         uint64_t head;
         struct record *r = (struct record *)ring_reserve(&ts->ring, need, &head);
         if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, need, &head, client_g.full_wait_ms)))) {
+                note_lost(ts, s);
                 drop_one(ts);
                 return;
         }
@@ -398,6 +432,8 @@ static inline __attribute__((always_inline)) void record_span(struct thread_stat
         if (s->rec.payload_len)
                 memcpy(record_payload(r), s->payload, s->rec.payload_len);
         span_commit(ts, head + need);
+        if (unlikely(ts->n_lost))
+                write_lost(ts);
 }
 
 static __attribute__((noinline)) struct thread_state *thread_for_end(void)
@@ -516,7 +552,7 @@ void ferret_span_end(ferret_span_t *s)
                 return end_clock_fallback(s);
         uint64_t t1 = __rdtsc();
         struct thread_state *ts = tls_state;
-        if (unlikely(!ts || ts->current != s || ts->in_api ||
+        if (unlikely(!ts || ts->current != s || ts->in_api || ts->n_lost ||
                      atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_OPEN ||
                      atomic_load_explicit(&client_g.state, memory_order_relaxed) != CLIENT_READY))
                 return end_slow(s, t1);
@@ -735,4 +771,16 @@ void span_close_thread(struct thread_state *ts)
                 atomic_fetch_or(&s->state, SLOT_ORPHANED);
                 ts->current = s->prev;
         }
+        span_write_lost(ts);
+}
+
+void span_write_lost(struct thread_state *ts)
+{
+        if (!ts || !ts->n_lost || ts->in_api)
+                return;
+        ts->in_api = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        write_lost(ts);
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
 }

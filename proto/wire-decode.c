@@ -78,7 +78,7 @@ static int64_t unzigzag(uint64_t v)
 /* SpanColumns' repeated fields, by field number. */
 enum col_kind { COL_NONE, COL_U32, COL_S64, COL_U64, COL_F64, COL_ENUM };
 
-#define MAX_FIELD 24
+#define MAX_FIELD 26
 
 static enum col_kind col_kind(unsigned field)
 {
@@ -86,7 +86,7 @@ static enum col_kind col_kind(unsigned field)
         case 2: case 18: return COL_F64;      /* traces (fixed64), tag_double (double) */
         case 3: case 6: case 10: case 11: case 12: case 13: case 14: case 15: case 19: return COL_U32;
         case 4: case 5: case 7: case 17: return COL_S64;
-        case 9: case 20: case 21: case 22: case 23: return COL_U64;
+        case 9: case 20: case 21: case 22: case 23: case 24: case 25: return COL_U64;
         case 16: return COL_ENUM;
         default: return COL_NONE;
         }
@@ -193,6 +193,8 @@ static struct column_slot slot(Ferret__SpanColumns *c, unsigned field)
         case 21: return (struct column_slot){ &c->n_folded_total_ns, (void **)&c->folded_total_ns };
         case 22: return (struct column_slot){ &c->n_folded_max_ns, (void **)&c->folded_max_ns };
         case 23: return (struct column_slot){ &c->n_folded_untimed, (void **)&c->folded_untimed };
+        case 24: return (struct column_slot){ &c->n_lost_span, (void **)&c->lost_span };
+        case 25: return (struct column_slot){ &c->n_lost_parent, (void **)&c->lost_parent };
         default: return (struct column_slot){ NULL, NULL };
         }
 }

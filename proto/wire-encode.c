@@ -169,6 +169,8 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
                 { 21, 1, c->folded_total_ns, c->n_folded_total_ns, 0 },
                 { 22, 1, c->folded_max_ns, c->n_folded_max_ns, 0 },
                 { 23, 1, c->folded_untimed, c->n_folded_untimed, 0 },
+                { 24, 1, c->lost_span, c->n_lost_span, 0 },
+                { 25, 1, c->lost_parent, c->n_lost_parent, 0 },
         };
         size_t n_cols = sizeof(cols) / sizeof(cols[0]);
 

@@ -48,6 +48,8 @@ static const char *validate(const Ferret__SpanColumns *c)
                 return "span columns have different lengths";
         if (c->n_tag_key != c->n_tag_type)
                 return "tag columns have different lengths";
+        if (c->n_lost_span != c->n_lost_parent)
+                return "lost span columns have different lengths";
 
         size_t tags = 0;
         for (size_t i = 0; i < n; i++) {
@@ -248,4 +250,57 @@ Ferret__Batch *wire_batch_unpack(const void *data, size_t size)
         if (size > WIRE_MAX_MESSAGE_BYTES)
                 return NULL;
         return ferret__batch__unpack(NULL, size, data);
+}
+
+int wire_lost_add(struct wire_lost *l, const Ferret__SpanColumns *c)
+{
+        if (!c || !c->n_lost_span || c->n_lost_span != c->n_lost_parent)
+                return 0;
+        if (l->n + c->n_lost_span > l->cap) {
+                size_t cap = l->cap ? l->cap : 64;
+                while (cap < l->n + c->n_lost_span)
+                        cap *= 2;
+                uint64_t(*p)[2] = realloc(l->pairs, cap * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                l->pairs = p;
+                l->cap = cap;
+        }
+        for (size_t i = 0; i < c->n_lost_span; i++) {
+                l->pairs[l->n][0] = c->lost_span[i];
+                l->pairs[l->n][1] = c->lost_parent[i];
+                l->n++;
+        }
+        l->sorted = false;
+        return 0;
+}
+
+static int by_lost_id(const void *a, const void *b)
+{
+        uint64_t x = ((const uint64_t *)a)[0], y = ((const uint64_t *)b)[0];
+        return x < y ? -1 : x > y;
+}
+
+uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id)
+{
+        if (!l->n)
+                return parent_id;
+        if (!l->sorted) {
+                qsort(l->pairs, l->n, sizeof(*l->pairs), by_lost_id);
+                l->sorted = true;
+        }
+        for (int step = 0; step < 64 && parent_id; step++) {
+                uint64_t key[2] = { parent_id, 0 };
+                const uint64_t *found = bsearch(key, l->pairs, l->n, sizeof(*l->pairs), by_lost_id);
+                if (!found)
+                        break;
+                parent_id = found[1];
+        }
+        return parent_id;
+}
+
+void wire_lost_free(struct wire_lost *l)
+{
+        free(l->pairs);
+        *l = (struct wire_lost){ 0 };
 }

@@ -112,3 +112,17 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
  * at most WIRE_FIRST_UNACKED_MAX. */
 #define WIRE_FIRST_UNACKED_MAX 11
 size_t wire_batch_first_unacked(uint8_t out[WIRE_FIRST_UNACKED_MAX], uint64_t first_unacked);
+
+/* Spans whose end a client dropped (SpanColumns.lost_span/lost_parent),
+ * gathered from a run's batches: a child of a lost span hangs under the
+ * lost span's parent, as ferret.h promises. */
+struct wire_lost {
+        uint64_t (*pairs)[2];         /* (lost span, its parent) */
+        size_t n, cap;
+        bool sorted;
+};
+int wire_lost_add(struct wire_lost *l, const Ferret__SpanColumns *c);
+/* @parent_id if it was not lost, else its nearest ancestor that was not
+ * (a chain of at most 64). */
+uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id);
+void wire_lost_free(struct wire_lost *l);

@@ -587,6 +587,48 @@ TEST(limits_keep_characters_whole)
         fixture_cleanup(&f);
 }
 
+/* A span whose end is dropped (its children filled the buffer): the
+ * children that were stored hang under its parent, not at the root. */
+TEST(children_of_a_dropped_span_hang_under_its_parent)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(60);
+                setenv("FERRET_RUN_ID", "orphans", 1);
+                setenv("FERRET_BUFFER_SIZE", "64k", 1);
+                ferret_span_t *grand = ferret_span_begin("grand");
+                ferret_span_t *parent = ferret_span_begin("parent");
+                for (int i = 0; i < 100000; i++)
+                        ferret_span_end(ferret_span_begin("child"));
+                ferret_span_end(parent);      /* the buffer is full: dropped */
+                ferret_flush(10000);
+                /* The first of these are dropped too, until the thread looks
+                 * at its buffer again (see ring_full_drop()). */
+                for (int i = 0; i < 1000; i++)
+                        ferret_span_end(ferret_span_begin("pad"));
+                ferret_span_end(grand);
+                int r = ferret_flush(10000);
+                _exit(r == 0 || r == -ENODATA ? 0 : 1);
+        }
+        WAIT_OK(child);
+        struct flat_tree t;
+        flat_tree_load(&f, "orphans", &t);
+        size_t parents = flat_tree_count(&t, "parent"), children = flat_tree_count(&t, "child");
+        printf("%zu children stored, parent %s\n", children, parents ? "stored" : "dropped");
+        CHECK_CMP(children, >, 0);
+        CHECK_EQ(flat_tree_count(&t, "grand"), 1);
+        for (size_t i = 0; i < t.n; i++)
+                if (strcmp(span_name(t.spans[i].span), "child") == 0) {
+                        CHECK(t.spans[i].parent != NULL);
+                        CHECK_EQ(strcmp(span_name(t.spans[i].parent), parents ? "parent" : "grand"), 0);
+                }
+        flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
 static volatile sig_atomic_t fired, stopped;
 
 static void on_alarm(int sig)

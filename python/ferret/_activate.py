@@ -126,7 +126,7 @@ def _deliver_on_sigterm():
 
         def deliver(signum, frame):
             try:
-                _ferret.shutdown()
+                _ferret.flush(2000)   # bounded: the signal is to end the process
             finally:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
