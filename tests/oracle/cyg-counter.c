@@ -21,6 +21,10 @@ static struct {
 } table[SLOTS];
 static atomic_flag lock = ATOMIC_FLAG_INIT;
 
+/* The compiler emits the calls; no header declares them. */
+void __cyg_profile_func_enter(void *fn, void *site);
+void __cyg_profile_func_exit(void *fn, void *site);
+
 __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void *fn, void *site)
 {
         uintptr_t f = (uintptr_t)fn, s = (uintptr_t)site;
