@@ -101,8 +101,9 @@ def symbols(exe):
 
 def oracle(exe, tmp):
     out = os.path.join(tmp, "counts")
-    subprocess.run([exe], env=dict(os.environ, LD_PRELOAD=COUNTER, CYG_COUNTER_OUT=out), check=True,
-                   stdout=subprocess.DEVNULL)
+    preload = ":".join(p for p in (os.environ.get("ORACLE_PRELOAD"), COUNTER) if p)
+    subprocess.run([exe], env=dict(os.environ, LD_PRELOAD=preload, CYG_COUNTER_OUT=out,
+                                   ASAN_OPTIONS="detect_leaks=0"), check=True, stdout=subprocess.DEVNULL)
     syms = symbols(exe)
     by_start = {s: name for s, _, name in syms}
 
