@@ -300,8 +300,10 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
         r = account(in, run, b, &client);
         if (r < 0)
                 return r;
-        if (in->spans.n) {
-                uint64_t first = UINT64_MAX;
+        /* Stored when it has spans, or says which spans' ends were lost
+         * (the trees need it to place their children). */
+        if (in->spans.n || (b->spans && b->spans->n_lost_span)) {
+                uint64_t first = in->spans.n ? UINT64_MAX : run->last_ns;
                 for (size_t i = 0; i < in->spans.n; i++)
                         if (in->spans.spans[i].start_ns < first)
                                 first = in->spans.spans[i].start_ns;

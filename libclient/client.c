@@ -289,8 +289,15 @@ int ferret_flush(int timeout_ms)
 {
         if (client_start_slow() < 0)
                 return -ECANCELED;
-        span_write_lost(tls_state);
-        return flusher_flush(timeout_ms);
+        struct thread_state *ts = tls_state;
+        span_write_lost(ts);
+        int r = flusher_flush(timeout_ms);
+        if (ts && ts->n_lost) {
+                /* The ring was full: now it is not. */
+                span_write_lost(ts);
+                r = flusher_flush(timeout_ms);
+        }
+        return r;
 }
 
 void ferret_shutdown(void)
@@ -305,6 +312,13 @@ void ferret_shutdown(void)
                 /* The calling thread's counted calls, before the last batch
                  * (other threads' went when they exited). */
                 func_thread_exit(tls_state);
+                span_write_lost(tls_state);
+                if (tls_state && tls_state->n_lost) {
+                        /* The ring was full: room first, then say which
+                         * calls' records were lost. */
+                        flusher_flush(client_g.exit_timeout_ms);
+                        span_write_lost(tls_state);
+                }
                 atomic_store(&client_g.state, CLIENT_SHUTDOWN);
                 /* Spans ended before this point are in the rings; spans that
                  * other threads end from now on are dropped. */

@@ -321,6 +321,8 @@ void span_close_thread(struct thread_state *ts);
 /* Says which spans of @ts had their end dropped, if the ring has room now
  * (ferret_flush() and thread exit call it). */
 void span_write_lost(struct thread_state *ts);
+/* The same for a function call whose record was dropped. */
+void span_note_lost(struct thread_state *ts, uint64_t span_id, uint64_t parent_id);
 
 /* intern.c: names known at compile time. */
 uint32_t intern_name(const char *name);

@@ -463,9 +463,11 @@ static inline void record_call(struct thread_state *ts, struct func_state *fs, c
                                uint64_t t1, uint8_t flags)
 {
         uint64_t head;
+        uint64_t parent = fs->top && fs->stack[fs->top - 1].ctx ? fs->stack[fs->top - 1].ctx : fs->base_parent;
         struct func_record *r = ring_write(ts, sizeof(*r), &head);
         if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, sizeof(*r), &head, client_g.full_wait_ms)))) {
                 counter_add(&ts->dropped, 1);
+                span_note_lost(ts, f->id, parent);   /* its recorded calls hang under its parent */
                 return;
         }
         r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC, .flags = flags };
@@ -473,9 +475,11 @@ static inline void record_call(struct thread_state *ts, struct func_state *fs, c
         r->t0 = f->t0;
         r->t1 = t1;
         r->span_id = f->id;
-        r->parent_id = fs->top && fs->stack[fs->top - 1].ctx ? fs->stack[fs->top - 1].ctx : fs->base_parent;
+        r->parent_id = parent;
         ring_done(ts, head + sizeof(*r));
         counter_add(&ts->recorded, 1);
+        if (unlikely(ts->n_lost))
+                span_write_lost(ts);
 }
 
 static void abandon_top(struct thread_state *ts, struct func_state *fs, uint64_t t1, uint8_t flags)

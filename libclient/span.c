@@ -384,20 +384,38 @@ static inline void span_commit(struct thread_state *ts, uint64_t new_head)
  * has room: the last LOST_PENDING, since a parent ends after its children
  * (whose own ends, dropped in the same burst, come before it). Called with
  * in_api up. */
-static __attribute__((noinline)) void note_lost(struct thread_state *ts, const struct ferret_span *s)
+static void lost_push(struct thread_state *ts, uint64_t span_id, uint64_t parent_id)
 {
         if (ts->n_lost == LOST_PENDING) {
                 memmove(ts->lost, ts->lost + 1, (LOST_PENDING - 1) * sizeof(ts->lost[0]));
                 ts->n_lost--;
         }
-        ts->lost[ts->n_lost][0] = s->rec.span_id;
-        ts->lost[ts->n_lost][1] = s->rec.parent_id;
+        ts->lost[ts->n_lost][0] = span_id;
+        ts->lost[ts->n_lost][1] = parent_id;
         ts->n_lost++;
+}
+
+static __attribute__((noinline)) void note_lost(struct thread_state *ts, const struct ferret_span *s)
+{
+        lost_push(ts, s->rec.span_id, s->rec.parent_id);
+}
+
+void span_note_lost(struct thread_state *ts, uint64_t span_id, uint64_t parent_id)
+{
+        if (ts->in_api)
+                return;         /* a signal handler inside the span code: its children stay under the process */
+        ts->in_api = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        lost_push(ts, span_id, parent_id);
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
 }
 
 static __attribute__((noinline)) void write_lost(struct thread_state *ts)
 {
         unsigned done = 0;
+        /* Rare, and worth a look at the flusher's progress: no skipping. */
+        ts->ring.full_skip = 0;
         for (; done < ts->n_lost; done++) {
                 uint64_t head;
                 struct lost_record *r = (struct lost_record *)ring_reserve(&ts->ring, sizeof(*r), &head);

@@ -445,6 +445,27 @@ class Run(CliTest):
         counts, dropped = self.summary("deep10")
         self.assertEqual((counts["recurse"], dropped), (30010, 0))
 
+    def test_calls_whose_record_was_dropped_keep_their_children_placed(self):
+        # A buffer too small for outer()'s 200,000 calls: what is stored of
+        # them hangs under outer, or under main (or the process) if outer's
+        # own record was dropped, never among spans without a parent.
+        env = dict(self.env, FERRET_BUFFER_SIZE="64k")
+        r = ferret("run", "--db", self.path("t.db"), "--run-id", "burst", "--", INSTRUMENTED, "burst",
+                   env=env, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        counts, dropped = self.summary("burst")
+        placed = {}
+        for node, _ in walk(self.merged("burst")["roots"]):
+            for child in node["children"]:
+                if child["name"] == "leaf":
+                    placed[node["name"]] = placed.get(node["name"], 0) + child["count"]
+        print(f"leaf stored {counts.get('leaf')}, dropped {dropped}, under {placed}, "
+              f"outer {'stored' if 'outer' in counts else 'dropped'}")
+        self.assertGreater(counts.get("leaf", 0), 0)
+        # Under the nearest of outer, main and the process that was stored.
+        nearest = next(name for name in ("outer", "main", "instrumented") if name in counts)
+        self.assertEqual(set(placed), {nearest})
+
     def test_calls_open_at_exit_are_unfinished(self):
         self.run_traced_with([], INSTRUMENTED, "exit-inside", run_id="exit")
         counts, dropped = self.summary("exit")

@@ -71,6 +71,12 @@ static __attribute__((noinline)) unsigned guarded(unsigned i)
         return r;
 }
 
+static __attribute__((noinline)) void outer(void)
+{
+        for (unsigned i = 0; i < 200000; i++)
+                sink += leaf(i);
+}
+
 static __attribute__((noinline)) void exits(int n)
 {
         if (n > 0)
@@ -98,6 +104,10 @@ int main(int argc, char **argv)
         if (argc > 1 && strcmp(argv[1], "longjmp") == 0) {
                 for (unsigned i = 0; i < 1000; i++)
                         sink += guarded(i);
+                return 0;
+        }
+        if (argc > 1 && strcmp(argv[1], "burst") == 0) {
+                outer();
                 return 0;
         }
         if (argc > 1 && strcmp(argv[1], "exit-inside") == 0)
