@@ -553,6 +553,22 @@ class Run(CliTest):
         self.assertIn("user_cpu_ns", child["tags"])
         self.assertIn("max_rss_kb", child["tags"])
 
+    def test_cpu_tags_include_waited_descendants_everywhere(self):
+        # As wait4 tells a parent: a process's CPU time includes the
+        # descendants it waited for, at every level, not only for the
+        # process `ferret run` started.
+        with open(self.path("busy.sh"), "w") as f:
+            f.write('i=0; while [ "$i" -lt 100000 ]; do i=$((i + 1)); done\n')
+        r = self.run_traced("sh", "-c", "sh -c 'sh busy.sh; true'; true", run_id="cpu")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.tree(run="cpu")["roots"]
+        middle, = root["children"]
+        inner, = middle["children"]
+        cpu = [n["tags"]["user_cpu_ns"] + n["tags"]["sys_cpu_ns"] for n in (root, middle, inner)]
+        self.assertGreater(cpu[2], 50_000_000)        # the loop: tens of milliseconds at least
+        self.assertGreaterEqual(cpu[0], cpu[1])
+        self.assertGreaterEqual(cpu[1], cpu[2])
+
     @unittest.skipUnless(shutil.which("make") and shutil.which("cc"), "no make or cc")
     def test_make_build_tree(self):
         # A small C project built by make -j2: every compiler run is under
