@@ -20,13 +20,14 @@ import sys
 import tempfile
 from collections import Counter
 
+from compare import ROOT, tree_calls, verdict
+
 FERRET = os.environ["FERRET_CLI"]
 COUNTER = os.environ["CYG_COUNTER"]
 CC = os.environ.get("CC_FOR_ORACLE", "cc")
 GRAPHS = int(os.environ.get("FERRET_ORACLE_GRAPHS", "1000"))
 PER_EXE = 50
 SEED = int(os.environ.get("FERRET_ORACLE_SEED", random.randrange(1 << 32)))
-ROOT = "(root)"
 TRACED = re.compile(r"^(main|g\d+_(f\d+|run))$")
 
 PRELUDE = r"""
@@ -132,27 +133,8 @@ def ferret(exe, tmp, run_id):
     summary = json.loads(r.stderr.strip().splitlines()[-1])
     tree = json.loads(subprocess.run([FERRET, "analyze", db, "--run", run_id, "--tree", "--json"],
                                      capture_output=True, text=True, check=True).stdout)
-    calls, edges = Counter(), Counter()
-
-    def walk(node, parent):
-        name = node["name"]
-        if TRACED.match(name):
-            calls[name] += node["count"]
-            edges[(parent if TRACED.match(parent) else ROOT, name)] += node["count"]
-        for child in node.get("children", []):
-            walk(child, name)
-
-    for root in tree["roots"]:
-        walk(root, ROOT)
+    calls, edges = tree_calls(tree, TRACED)
     return calls, edges, summary
-
-
-def differences(want, got, what):
-    lines = []
-    for key in sorted(set(want) | set(got), key=str):
-        if want[key] != got[key]:
-            lines.append(f"  {what} {key}: oracle {want[key]}, ferret {got[key]}")
-    return lines
 
 
 def main():
@@ -170,14 +152,8 @@ def main():
                            check=True)
             want_calls, want_edges = oracle(exe, tmp)
             got_calls, got_edges, summary = ferret(exe, tmp, f"prog{first}")
-            diff = differences(want_calls, got_calls, "calls of") + differences(want_edges, got_edges, "edge")
-            if summary.get("dropped"):
-                diff.append(f"  {summary['dropped']} spans dropped")
-            if diff:
-                keep = os.path.join(tempfile.gettempdir(), f"ferret-oracle-{SEED}-prog{first}.c")
-                shutil.copy(src, keep)
-                sys.exit(f"FAIL (seed {SEED}): graphs {first}..{first + PER_EXE - 1} ({keep}):\n"
-                         + "\n".join(diff[:40]))
+            verdict((want_calls, want_edges), (got_calls, got_edges), summary.get("dropped"), src, SEED,
+                    f"{first}..{first + PER_EXE - 1}")
             total_calls += sum(want_calls.values())
         print(f"{GRAPHS} call graphs, {total_calls} calls: counts and edges equal to the oracle's, 0 dropped")
     finally:

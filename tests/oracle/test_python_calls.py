@@ -21,11 +21,12 @@ import sys
 import tempfile
 from collections import Counter
 
+from compare import ROOT, tree_calls, verdict
+
 PYTHON = sys.executable
 GRAPHS = int(os.environ.get("FERRET_ORACLE_GRAPHS", "1000"))
 PER_PROGRAM = 50
 SEED = int(os.environ.get("FERRET_ORACLE_SEED", random.randrange(1 << 32)))
-ROOT = "(root)"
 TRACED = re.compile(r"^g\d+_(f\d+|run)$")
 ENV = dict(os.environ, PYTHONPATH=os.environ.get("FERRET_PYTHONPATH", os.environ.get("PYTHONPATH", "")))
 
@@ -121,21 +122,8 @@ def ferret(tmp, run_id):
     cli = [PYTHON, "-m", "ferret", "analyze", db, "--run", run_id, "--json"]
     summary = json.loads(subprocess.run(cli, capture_output=True, text=True, check=True, env=ENV).stdout)
     tree = json.loads(subprocess.run(cli + ["--tree"], capture_output=True, text=True, check=True, env=ENV).stdout)
-    calls, edges = Counter(), Counter()
-    stack = [(root, ROOT) for root in tree["roots"]]
-    while stack:
-        node, parent = stack.pop()
-        name = node["name"]
-        if TRACED.match(name):
-            calls[name] += node["count"]
-            edges[(parent if TRACED.match(parent) else ROOT, name)] += node["count"]
-        stack += [(child, name) for child in node.get("children", [])]
+    calls, edges = tree_calls(tree, TRACED)
     return calls, edges, summary["dropped"]
-
-
-def differences(want, got, what):
-    return [f"  {what} {key}: oracle {want[key]}, ferret {got[key]}"
-            for key in sorted(set(want) | set(got), key=str) if want[key] != got[key]]
 
 
 def main():
@@ -152,14 +140,8 @@ def main():
                 f.write(gen_program(rng, first))
             want_calls, want_edges = oracle(tmp)
             got_calls, got_edges, dropped = ferret(tmp, f"prog{first}")
-            diff = differences(want_calls, got_calls, "calls of") + differences(want_edges, got_edges, "edge")
-            if dropped:
-                diff.append(f"  {dropped} spans dropped")
-            if diff:
-                keep = os.path.join(tempfile.gettempdir(), f"ferret-pyoracle-{SEED}-prog{first}.py")
-                shutil.copy(src, keep)
-                sys.exit(f"FAIL (seed {SEED}): graphs {first}..{first + PER_PROGRAM - 1} ({keep}):\n"
-                         + "\n".join(diff[:40]))
+            verdict((want_calls, want_edges), (got_calls, got_edges), dropped, src, SEED,
+                    f"{first}..{first + PER_PROGRAM - 1}")
             total += sum(want_calls.values())
         print(f"{GRAPHS} call graphs, {total} calls: counts and edges equal to the oracle's, 0 dropped")
     finally:
