@@ -7,12 +7,24 @@
  * image they replace; forked children become children of the span open in
  * the thread that forked.
  *
+ * A process span covers the process's life as its parent sees it, as
+ * closely as the process itself can say: it starts when the parent asked
+ * for the process (the fork, posix_spawn or exec call, timed by the
+ * parent's agent and handed over in FERRET_SPAWNED_NS, a CLOCK_MONOTONIC
+ * instant), and ends when the program is done: exit(), _exit(), the return
+ * from main, the exec of another image, or a fatal signal. What follows
+ * until the parent reaps the process is Ferret delivering that last span
+ * (until ferretd says it is stored) and the kernel's teardown. Children
+ * that glibc starts behind our back (system(), popen()) start when their
+ * agent does, before the program's own code.
+ *
  * The process `ferret run` starts itself is recorded by `ferret run`, which
  * sees its exit status even when a signal kills it; FERRET_AGENT_SKIP_SELF
  * tells the agent in that process not to record it twice. The variable is
  * removed at once, so descendants (and an image the process execs) are
  * recorded as usual.
  */
+#include <alloca.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -27,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ferret.h"
@@ -34,12 +47,43 @@
 #define EXPORT __attribute__((visibility("default")))
 #define CMDLINE_MAX 255
 #define FLUSH_BEFORE_EXEC_MS 2000
+/* An instant handed over in the environment is the parent's only if it is
+ * this recent; anything else is a stale or a made-up value. */
+#define SPAWN_MAX_AGE_NS 60000000000ull
+#define ENV_ENTRIES_MAX 4096           /* beyond, an environment is passed as it is */
+#define SPAWNED_VAR "FERRET_SPAWNED_NS"
 
 static ferret_span_t *process_span;
 static pid_t agent_pid;                   /* the process this agent's state belongs to */
 static ferret_ctx_t launched_by;          /* the parent span this image started under */
 static char program[64];
 static char cmdline[CMDLINE_MAX + 1];
+static uint64_t fork_called_ns;           /* set in the parent just before fork() */
+
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* When the parent asked for this image, from the environment; 0 when it
+ * did not say. The variable is removed, so that children glibc starts
+ * without our wrappers (system(), popen()) do not take it for theirs. */
+static uint64_t take_spawned_ns(void)
+{
+        const char *v = getenv(SPAWNED_VAR);
+        uint64_t ns = 0, now = mono_ns();
+        if (v) {
+                char *end;
+                errno = 0;
+                unsigned long long n = strtoull(v, &end, 10);
+                if (!errno && end != v && !*end && n > 0 && n <= now && now - n < SPAWN_MAX_AGE_NS)
+                        ns = n;
+                unsetenv(SPAWNED_VAR);
+        }
+        return ns;
+}
 
 static void join_argv(int argc, char **argv)
 {
@@ -60,9 +104,11 @@ static void export_context(ferret_ctx_t ctx)
                 setenv("FERRET_TRACEPARENT", tp, 1);
 }
 
-static void begin_process_span(bool forked)
+static void begin_process_span(bool forked, uint64_t spawned_ns)
 {
         process_span = ferret_span_begin(program);
+        if (spawned_ns)
+                ferret_span_set_start_monotonic(process_span, spawned_ns);
         ferret_span_tag_str(process_span, "cmdline", cmdline);
         ferret_span_tag_int(process_span, "pid", getpid());
         ferret_span_tag_int(process_span, "ppid", getppid());
@@ -177,11 +223,16 @@ static void agent_after_fork_child(void)
          * whatever span the forking thread had open. */
         process_span = NULL;
         launched_by = ferret_current();
-        begin_process_span(true);
+        begin_process_span(true, fork_called_ns);
         /* A child of the process `ferret run` started (which records that
          * one itself) has a span of its own to end when a signal kills it:
          * multiprocessing.Pool terminates its workers with SIGTERM. */
         watch_fatal_signals();
+}
+
+static void agent_before_fork(void)
+{
+        fork_called_ns = mono_ns();
 }
 
 static void resolve_jumps(void);
@@ -193,16 +244,17 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
         snprintf(program, sizeof(program), "%s", base ? base + 1 : argc > 0 && argv && argv[0] ? argv[0] : "?");
         join_argv(argc, argv);
         agent_pid = getpid();
+        uint64_t spawned_ns = take_spawned_ns();
         launched_by = ferret_current();
         resolve_jumps();
 
         if (getenv("FERRET_AGENT_SKIP_SELF"))
                 unsetenv("FERRET_AGENT_SKIP_SELF");
         else {
-                begin_process_span(false);
+                begin_process_span(false, spawned_ns);
                 watch_fatal_signals();
         }
-        pthread_atfork(NULL, NULL, agent_after_fork_child);
+        pthread_atfork(agent_before_fork, NULL, agent_after_fork_child);
 }
 
 /* Normal exits: return from main() and exit() both run this through
@@ -362,8 +414,9 @@ static void report_untraced(ferret_ctx_t parent, const char *path, char *const a
 }
 
 /* exec replaces this image: close its span, make sure it reaches the daemon,
- * and let the new image start under the span this one started under. */
-static void before_exec(const char *path, char *const argv[], char *const envp[])
+ * and let the new image start under the span this one started under, at
+ * the instant returned (where this image's span ends). */
+static uint64_t before_exec(const char *path, char *const argv[], char *const envp[])
 {
         const char *reason = untraceable(path, envp);
         if (in_borrowed_memory()) {
@@ -372,43 +425,72 @@ static void before_exec(const char *path, char *const argv[], char *const envp[]
                  * Reporting needs no allocation; nothing else is touched. */
                 if (reason)
                         report_untraced(ferret_current(), path, argv, reason);
-                return;
+                return mono_ns();
         }
         if (reason)
                 report_untraced(launched_by, path, argv, reason);
         end_process_span(0, "exec");
+        uint64_t at = mono_ns();
         ferret_flush(FLUSH_BEFORE_EXEC_MS);
         if (ferret_ctx_is_valid(launched_by))
                 export_context(launched_by);
         else
                 unsetenv("FERRET_TRACEPARENT");
+        return at;
 }
 
-/* An explicit environment may lack (or carry a stale) FERRET_TRACEPARENT:
- * use ours. Returns a malloc'd array, or envp itself when memory is short. */
-static char **with_traceparent(char *const envp[])
+/* The environment a new image gets: @src with our FERRET_TRACEPARENT (an
+ * explicit environment may lack it or carry a stale one) and the instant it
+ * was asked for, in @vars (room for @n + 3 entries) and @extra, which the
+ * caller keeps on its stack: a vfork child must not allocate. */
+struct env_extra {
+        char traceparent[32 + FERRET_TRACEPARENT_LEN];
+        char spawned[48];
+};
+
+static size_t env_count(char *const src[])
 {
-        if (in_borrowed_memory())
-                return (char **)envp;   /* no malloc in a vfork child */
-        const char *tp = getenv("FERRET_TRACEPARENT");
         size_t n = 0;
-        while (envp && envp[n])
+        while (src && src[n])
                 n++;
-        char **env = malloc((n + 2) * sizeof(*env));
-        static char entry[32 + FERRET_TRACEPARENT_LEN];
-        if (!env)
-                return (char **)envp;
+        return n;
+}
+
+static bool env_is(const char *entry, const char *name)
+{
+        size_t len = strlen(name);
+        return strncmp(entry, name, len) == 0 && entry[len] == '=';
+}
+
+static char **child_env(char *const src[], size_t n, char **vars, struct env_extra *extra, uint64_t spawned_ns)
+{
+        if (!vars)
+                return (char **)src;
+        const char *tp = getenv("FERRET_TRACEPARENT");
         size_t j = 0;
         for (size_t i = 0; i < n; i++)
-                if (strncmp(envp[i], "FERRET_TRACEPARENT=", 19) != 0)
-                        env[j++] = envp[i];
+                if (!env_is(src[i], "FERRET_TRACEPARENT") && !env_is(src[i], SPAWNED_VAR))
+                        vars[j++] = src[i];
         if (tp) {
-                snprintf(entry, sizeof(entry), "FERRET_TRACEPARENT=%s", tp);
-                env[j++] = entry;
+                snprintf(extra->traceparent, sizeof(extra->traceparent), "FERRET_TRACEPARENT=%s", tp);
+                vars[j++] = extra->traceparent;
         }
-        env[j] = NULL;
-        return env;
+        snprintf(extra->spawned, sizeof(extra->spawned), SPAWNED_VAR "=%llu", (unsigned long long)spawned_ns);
+        vars[j++] = extra->spawned;
+        vars[j] = NULL;
+        return vars;
 }
+
+/* Declares @env, the environment for a child asked for at @spawned_ns:
+ * @envp (NULL: ours) as child_env() makes it, on this function's stack. */
+#define CHILD_ENV(env, envp, spawned_ns)                                                           \
+        char *const *env##_src = (envp) ? (envp) : environ;                                        \
+        size_t env##_n = env_count(env##_src);                                                     \
+        struct env_extra env##_extra;                                                              \
+        char **env = child_env(env##_src, env##_n,                                                 \
+                               env##_n <= ENV_ENTRIES_MAX ? alloca((env##_n + 3) * sizeof(char *)) \
+                                                          : NULL,                                  \
+                               &env##_extra, (spawned_ns))
 
 #define REAL(name, type) \
         static type real_##name; \
@@ -416,53 +498,46 @@ static char **with_traceparent(char *const envp[])
                 real_##name = (type)dlsym(RTLD_NEXT, #name)
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
-typedef int (*execv_fn)(const char *, char *const[]);
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
         REAL(execve, execve_fn);
-        before_exec(path, argv, envp);
-        char **env = with_traceparent(envp);
-        int r = real_execve(path, argv, env);
-        int saved = errno;
-        if (env != envp)
-                free(env);
-        errno = saved;
-        return r;
+        uint64_t at = before_exec(path, argv, envp);
+        CHILD_ENV(env, envp, at);
+        return real_execve(path, argv, env);
 }
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
         char found[4096];
         REAL(execvpe, execve_fn);
-        before_exec(search_path(file, found, sizeof(found)), argv, envp);
-        char **env = with_traceparent(envp);
-        int r = real_execvpe(file, argv, env);
-        int saved = errno;
-        if (env != envp)
-                free(env);
-        errno = saved;
-        return r;
+        uint64_t at = before_exec(search_path(file, found, sizeof(found)), argv, envp);
+        CHILD_ENV(env, envp, at);
+        return real_execvpe(file, argv, env);
 }
 
+/* execv and execvp are execve and execvpe with our own environment. */
 EXPORT int execv(const char *path, char *const argv[])
 {
-        REAL(execv, execv_fn);
-        before_exec(path, argv, NULL);
-        return real_execv(path, argv);
+        REAL(execve, execve_fn);
+        uint64_t at = before_exec(path, argv, NULL);
+        CHILD_ENV(env, NULL, at);
+        return real_execve(path, argv, env);
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
         char found[4096];
-        REAL(execvp, execv_fn);
-        before_exec(search_path(file, found, sizeof(found)), argv, NULL);
-        return real_execvp(file, argv);
+        REAL(execvpe, execve_fn);
+        uint64_t at = before_exec(search_path(file, found, sizeof(found)), argv, NULL);
+        CHILD_ENV(env, NULL, at);
+        return real_execvpe(file, argv, env);
 }
 
 /* posix_spawn runs its child without going through the exec functions
  * above (glibc calls execve internally), so untraceable children are
- * caught here. The child's own agent records it when it is traceable. */
+ * caught here, and the child is told when it was asked for. The child's
+ * own agent records it when it is traceable. */
 typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
                         char *const[], char *const[]);
 
@@ -478,18 +553,22 @@ static void before_spawn(const char *path, char *const argv[], char *const envp[
 EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+        uint64_t at = mono_ns();
         REAL(posix_spawn, spawn_fn);
         before_spawn(path, argv, envp);
-        return real_posix_spawn(pid, path, actions, attr, argv, envp);
+        CHILD_ENV(env, envp, at);
+        return real_posix_spawn(pid, path, actions, attr, argv, env);
 }
 
 EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+        uint64_t at = mono_ns();
         char found[4096];
         REAL(posix_spawnp, spawn_fn);
         before_spawn(search_path(file, found, sizeof(found)), argv, envp);
-        return real_posix_spawnp(pid, file, actions, attr, argv, envp);
+        CHILD_ENV(env, envp, at);
+        return real_posix_spawnp(pid, file, actions, attr, argv, env);
 }
 
 /* The execl family collects its arguments and goes through the above. */

@@ -67,6 +67,27 @@ void clock_init(void)
                 first_tick = first_mono = clock_mono_ns();
 }
 
+/* Below this, the two pairs' own uncertainty (a fraction of a microsecond
+ * each) would weigh more than a percent in the ratio. */
+#define MIN_RATIO_NS 50000
+
+uint64_t clock_ticks_at_mono(uint64_t mono_ns)
+{
+        if (!clock_use_tsc) {
+                uint64_t now = clock_mono_ns();
+                return mono_ns < now ? mono_ns : now;
+        }
+        uint64_t tick, mono;
+        do
+                read_pair(clock_mono_ns, &tick, &mono);
+        while (mono - first_mono < MIN_RATIO_NS);
+        if (mono_ns >= mono)
+                return tick;
+        double ticks_per_ns = (double)(tick - first_tick) / (double)(mono - first_mono);
+        uint64_t back = (uint64_t)((double)(mono - mono_ns) * ticks_per_ns);
+        return back < tick ? tick - back : 0;
+}
+
 /* A new piece at most every eighth of the conversion's age, between 1 ms
  * and 10 s: early, while the ratio measured over a few milliseconds is
  * still rough, pieces are short, so its error has no time to add up; later

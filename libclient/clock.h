@@ -67,6 +67,11 @@ void clock_init(void);
 /* Measures the ratio afresh and extends the conversion to now (the flusher,
  * before each batch). */
 void clock_convert_now(struct clock_conversion *c);
+/* The tick at @mono_ns, a CLOCK_MONOTONIC instant of the past (another
+ * process's, say: the clock is system-wide). Exact without the TSC; with
+ * it, through the ratio measured since clock_init(), to a few microseconds
+ * for an instant milliseconds back. Never later than now. */
+uint64_t clock_ticks_at_mono(uint64_t mono_ns);
 /* clock_to_wall() for ticks before the newest piece. */
 uint64_t clock_to_wall_past(const struct clock_conversion *c, uint64_t tick);
 

@@ -185,6 +185,16 @@ FERRET_EXPORT void ferret_span_set_status(ferret_span_t *span, ferret_status_t s
 
 /** Marks the span async (e.g. a coroutine: its time includes suspensions). */
 FERRET_EXPORT void ferret_span_set_kind(ferret_span_t *span, ferret_kind_t kind);
+/**
+ * Moves the start of @p span, open and begun on this thread, back to
+ * @p monotonic_ns, a CLOCK_MONOTONIC instant (in nanoseconds) that was
+ * taken before it began, in this process or another: a request's arrival
+ * as the kernel stamped it, or, as the agent uses it, the moment a parent
+ * process asked for this one. Later instants are ignored (a span never
+ * starts after it began); with the TSC the instant is converted through the
+ * measured ratio, to a few microseconds for an instant milliseconds back.
+ */
+FERRET_EXPORT void ferret_span_set_start_monotonic(ferret_span_t *span, uint64_t monotonic_ns);
 
 /** The span's context, to continue it elsewhere. NULL gives "none". */
 FERRET_EXPORT ferret_ctx_t ferret_span_context(const ferret_span_t *span);

@@ -758,6 +758,15 @@ void ferret_span_set_kind(ferret_span_t *s, ferret_kind_t kind)
                                                    FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION)) | bits);
 }
 
+void ferret_span_set_start_monotonic(ferret_span_t *s, uint64_t monotonic_ns)
+{
+        if (!s)
+                return;
+        uint64_t t0 = clock_ticks_at_mono(monotonic_ns);
+        if (t0 < s->rec.t0)
+                s->rec.t0 = t0;
+}
+
 ferret_ctx_t ferret_span_context(const ferret_span_t *s)
 {
         return s ? slot_context(s) : (ferret_ctx_t){ 0 };

@@ -12,6 +12,7 @@ import select
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ SPAWNER = os.environ["FERRET_SPAWNER"]
 INSTRUMENTED = os.environ["FERRET_INSTRUMENTED"]
 INSTRUMENTED_CPP = os.environ.get("FERRET_INSTRUMENTED_CPP")
 STATIC_HELLO = os.environ.get("FERRET_STATIC_HELLO")
+SPAWN_TIMES = os.environ["FERRET_SPAWN_TIMES"]
 
 
 def walk(nodes, depth=0):
@@ -348,6 +350,35 @@ class Run(CliTest):
         self.assertEqual(len(level2), 1, level1)
         self.assertEqual(level2[0]["tags"]["ppid"], level1[0]["tags"]["pid"])
         self.assertEqual(level1[0]["tags"]["ppid"], root["tags"]["pid"])
+
+    def test_process_spans_start_when_asked_for(self):
+        # A process span starts when its parent asked for the process (the
+        # posix_spawn, fork or exec call), and ends before the parent reaps it:
+        # the child's images lie between the two instants the parent read.
+        r = self.run_traced(SPAWN_TIMES, run_id="times")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        spans = {}
+        stack = list(self.tree(run="times")["roots"])
+        while stack:
+            node = stack.pop()
+            spans.setdefault(node["tags"].get("pid"), []).append(node)
+            stack += node["children"]
+        lateness = {}
+        slack = 200_000   # the child converts its ticks itself: microseconds apart
+        for line in r.stdout.splitlines():
+            means, pid, asked, reaped = line.split()
+            images = sorted(spans.get(int(pid), []), key=lambda s: s["start_ns"])
+            self.assertTrue(images, f"{means}: no span for pid {pid}")
+            first, last = images[0], images[-1]
+            self.assertGreaterEqual(first["start_ns"], int(asked) - slack, (means, first))
+            self.assertLessEqual(last["start_ns"] + last["duration_ns"], int(reaped) + slack, (means, last))
+            for before, after in zip(images, images[1:]):   # an exec'd image starts where the one before ends
+                self.assertLessEqual(before["start_ns"] + before["duration_ns"], after["start_ns"] + slack)
+            lateness.setdefault(means, []).append(first["start_ns"] - int(asked))
+        self.assertEqual(sorted(lateness), ["fork", "fork+exec", "posix_spawn", "vfork+exec"])
+        for means, late in lateness.items():
+            # Before: 0.8 to 6.5 ms late, the child's own start-up.
+            self.assertLess(statistics.median(late), 500_000, (means, late))
 
     def test_spawn_system_fork_exec(self):
         # spawner 4 -> (fork+exec) spawner 3 -> (posix_spawn) spawner 2
