@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json-text.h"
 #include "options.h"
 #include "table.h"
 
@@ -122,13 +123,13 @@ static void print_json(const char *run_a, const char *run_b, const struct diff_r
                 for (int k = 0; k < 2; k++) {
                         char key[32];
                         snprintf(key, sizeof(key), "count_%s", suffix[k]);
-                        json_object_set_new(o, key, json_integer(side[k] ? (json_int_t)side[k]->count : 0));
+                        json_object_set_new(o, key, json_uint(side[k] ? side[k]->count : 0));
                         snprintf(key, sizeof(key), "p50_%s_ns", suffix[k]);
-                        json_object_set_new(o, key, side[k] ? json_integer((json_int_t)side[k]->p50_ns) : json_null());
+                        json_object_set_new(o, key, side[k] ? json_uint(side[k]->p50_ns) : json_null());
                         snprintf(key, sizeof(key), "p95_%s_ns", suffix[k]);
-                        json_object_set_new(o, key, side[k] ? json_integer((json_int_t)side[k]->p95_ns) : json_null());
+                        json_object_set_new(o, key, side[k] ? json_uint(side[k]->p95_ns) : json_null());
                         snprintf(key, sizeof(key), "total_%s_ns", suffix[k]);
-                        json_object_set_new(o, key, json_integer(side[k] ? (json_int_t)side[k]->total_ns : 0));
+                        json_object_set_new(o, key, json_uint(side[k] ? side[k]->total_ns : 0));
                 }
                 if (r->a && r->b) {
                         json_object_set_new(o, "p50_change_pct", json_real(change(r->a->p50_ns, r->b->p50_ns)));

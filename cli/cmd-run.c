@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json-text.h"
 #include "config.h"
 #include "ferret.h"
 #include "options.h"
@@ -400,8 +401,8 @@ static void print_summary(const struct cli *cli, const char *dir, const char *ru
                 json_t *notes = json_array();
                 for (size_t i = 0; i < ri->n_notes; i++)
                         json_array_append_new(notes, json_string(ri->notes[i]));
-                json_t *o = json_pack("{s:s, s:I, s:I, s:s?, s:o}", "run", run_id, "spans", (json_int_t)ri->spans,
-                                      "dropped", (json_int_t)ri->dropped, "db", *db ? db : NULL, "notes", notes);
+                json_t *o = json_pack("{s:s, s:o, s:o, s:s?, s:o}", "run", run_id, "spans", json_uint(ri->spans),
+                                      "dropped", json_uint(ri->dropped), "db", *db ? db : NULL, "notes", notes);
                 char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
                 if (line)
                         fprintf(stderr, "%s\n", line);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "json-text.h"
 #include "options.h"
 #include "table.h"
 
@@ -18,9 +19,9 @@ static int runs_json(const Ferret__RunsResponse *runs)
         json_t *a = json_array();
         for (size_t i = 0; i < runs->n_runs; i++) {
                 const Ferret__RunInfo *r = runs->runs[i];
-                json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I, s:I, s:i}", "run", r->run,
-                                                   "spans", (json_int_t)r->spans, "first_ns", (json_int_t)r->first_ns,
-                                                   "last_ns", (json_int_t)r->last_ns, "dropped", (json_int_t)r->dropped,
+                json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:o, s:o, s:i}", "run", r->run,
+                                                   "spans", json_uint(r->spans), "first_ns", json_uint(r->first_ns),
+                                                   "last_ns", json_uint(r->last_ns), "dropped", json_uint(r->dropped),
                                                    "processes", (int)r->processes));
         }
         int r = json_dumpf(a, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "json-text.h"
 #include "options.h"
 
 static const char usage[] =
@@ -33,21 +34,21 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 return r;
         const Ferret__StatusResponse *s = resp->status;
         if (cli->json) {
-                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:f, s:I, s:I, s:I, s:I, s:I}",
+                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:f, s:o, s:o, s:o, s:o, s:o}",
                                       "version", s->version, "pid", (int)s->pid, "db_path", s->db_path,
-                                      "runtime_dir", s->runtime_dir, "uptime_ns", (json_int_t)s->uptime_ns,
-                                      "received_batches", (json_int_t)s->received_batches,
-                                      "received_spans", (json_int_t)s->received_spans,
-                                      "stored_spans", (json_int_t)s->stored_spans,
-                                      "rejected_messages", (json_int_t)s->rejected_messages,
-                                      "dropped_by_clients", (json_int_t)s->dropped_by_clients,
-                                      "db_size_bytes", (json_int_t)s->db_size_bytes, "runs", (json_int_t)s->runs,
+                                      "runtime_dir", s->runtime_dir, "uptime_ns", json_uint(s->uptime_ns),
+                                      "received_batches", json_uint(s->received_batches),
+                                      "received_spans", json_uint(s->received_spans),
+                                      "stored_spans", json_uint(s->stored_spans),
+                                      "rejected_messages", json_uint(s->rejected_messages),
+                                      "dropped_by_clients", json_uint(s->dropped_by_clients),
+                                      "db_size_bytes", json_uint(s->db_size_bytes), "runs", json_uint(s->runs),
                                       "read_only", s->read_only, "retain_days", s->retain_days,
-                                      "max_size_bytes", (json_int_t)s->max_size_bytes,
-                                      "runs_removed", (json_int_t)s->runs_removed,
-                                      "lost_in_transit", (json_int_t)s->lost_in_transit,
-                                      "duplicate_batches", (json_int_t)s->duplicate_batches,
-                                      "early_batches", (json_int_t)s->early_batches);
+                                      "max_size_bytes", json_uint(s->max_size_bytes),
+                                      "runs_removed", json_uint(s->runs_removed),
+                                      "lost_in_transit", json_uint(s->lost_in_transit),
+                                      "duplicate_batches", json_uint(s->duplicate_batches),
+                                      "early_batches", json_uint(s->early_batches));
                 r = json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
                 putchar('\n');
                 json_decref(o);

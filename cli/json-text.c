@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,16 @@ json_t *json_double(double d)
         if (isinf(d))
                 return json_string(d > 0 ? "Infinity" : "-Infinity");
         return json_real(d);
+}
+
+json_t *json_uint(uint64_t v)
+{
+        _Static_assert(sizeof(json_int_t) == sizeof(int64_t), "jansson holds 64-bit integers");
+        if (v <= (uint64_t)INT64_MAX)
+                return json_integer((json_int_t)v);
+        char digits[24];
+        snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v);
+        return json_string(digits);
 }
 
 int json_set_text_key(json_t *o, const char *key, json_t *value)

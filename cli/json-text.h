@@ -2,12 +2,14 @@
 /*
  * JSON values for what programs recorded, which JSON cannot always hold as
  * it is: text that is not UTF-8 (a file name in Latin-1, a name cut
- * mid-character), and NaN or infinite doubles. Nothing recorded may vanish
+ * mid-character), NaN or infinite doubles, and counts or times beyond the
+ * signed 64-bit integers that JSON readers (and jansson) hold exactly. Nothing recorded may vanish
  * from --json output, so these are written in a visible form instead.
  */
 #pragma once
 
 #include <jansson.h>
+#include <stdint.h>
 
 /* @s as a JSON string: valid UTF-8 as it is, each other byte as the four
  * characters \xHH ("sl\xe9ep" becomes "sl\\xE9ep" in JSON). */
@@ -15,5 +17,8 @@ json_t *json_text(const char *s);
 /* A double: NaN and the infinities as the strings "NaN", "Infinity" and
  * "-Infinity". */
 json_t *json_double(double d);
+/* An unsigned count or time: a number up to 2^63 - 1, beyond it the exact
+ * decimal as a string ("18446744073709551615"), never a negative number. */
+json_t *json_uint(uint64_t v);
 /* json_object_set_new() with a key that is recorded text (escaped so). */
 int json_set_text_key(json_t *o, const char *key, json_t *value);

@@ -91,12 +91,12 @@ static json_t *node_json(const void *ctx, size_t i)
         static const char *const status[] = { "ok", "warning", "error" };
         const Ferret__TreeResponse *t = ctx;
         const Ferret__TreeNode *n = t->nodes[i];
-        json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}", "name", json_text(n->name),
-                              "count", (json_int_t)n->count, "total_ns", (json_int_t)n->total_ns,
-                              "avg_ns", (json_int_t)(n->count ? n->total_ns / n->count : 0),
-                              "min_ns", (json_int_t)n->min_ns, "max_ns", (json_int_t)n->max_ns,
-                              "self_ns", (json_int_t)n->self_ns, "errors", (json_int_t)n->errors,
-                              "warnings", (json_int_t)n->warnings, "start_ns", (json_int_t)n->start_ns,
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i}", "name", json_text(n->name),
+                              "count", json_uint(n->count), "total_ns", json_uint(n->total_ns),
+                              "avg_ns", json_uint((n->count ? n->total_ns / n->count : 0)),
+                              "min_ns", json_uint(n->min_ns), "max_ns", json_uint(n->max_ns),
+                              "self_ns", json_uint(n->self_ns), "errors", json_uint(n->errors),
+                              "warnings", json_uint(n->warnings), "start_ns", json_uint(n->start_ns),
                               "pid", (int)n->pid);
         if (n->process)
                 json_object_set_new(o, "process", json_true());
@@ -105,7 +105,7 @@ static json_t *node_json(const void *ctx, size_t i)
                 json_t *tags = json_object();
                 for (size_t k = 0; k < n->n_tags; k++)
                         json_set_text_key(tags, n->tags[k]->key, tag_json(n->tags[k]));
-                json_object_set_new(o, "duration_ns", json_integer((json_int_t)n->total_ns));
+                json_object_set_new(o, "duration_ns", json_uint(n->total_ns));
                 json_object_set_new(o, "status", json_string(status[n->status <= 2 ? n->status : 0]));
                 json_object_set_new(o, "kind", json_string(n->async ? "async" : "sync"));
                 json_object_set_new(o, "tid", json_integer(n->tid));
@@ -134,8 +134,8 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
                         .roots = shape.roots, .n_roots = shape.n_roots, .child_start = shape.child_start,
                         .children = shape.children, .ctx = t,
                 };
-                r = tree_print_json(&view, json_pack("{s:o, s:I}", "run", json_text(t->run ? t->run->run : ""),
-                                                     "hidden", (json_int_t)t->hidden), node_json);
+                r = tree_print_json(&view, json_pack("{s:o, s:o}", "run", json_text(t->run ? t->run->run : ""),
+                                                     "hidden", json_uint(t->hidden)), node_json);
         } else {
                 uint64_t spans = t->run ? t->run->spans : 0;
                 printf("%sRun %s%s (%llu span%s, %zu call path%s", color(cli, C_BOLD), t->run ? t->run->run : "?",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json-text.h"
 #include "table.h"
 
 /* The average of the calls that have a duration. */
@@ -39,23 +40,23 @@ static int summary_json(const Ferret__SummaryResponse *s)
         json_t *rows = json_array();
         for (size_t i = 0; i < s->n_rows; i++) {
                 const Ferret__SummaryRow *r = s->rows[i];
-                json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                        "name", r->name, "count", (json_int_t)r->count, "total_ns", (json_int_t)r->total_ns,
-                        "self_ns", (json_int_t)r->self_ns,
-                        "min_ns", (json_int_t)r->min_ns, "avg_ns", (json_int_t)timed_avg(r),
-                        "p50_ns", (json_int_t)r->p50_ns, "p90_ns", (json_int_t)r->p90_ns,
-                        "p95_ns", (json_int_t)r->p95_ns, "p99_ns", (json_int_t)r->p99_ns,
-                        "p999_ns", (json_int_t)r->p999_ns, "max_ns", (json_int_t)r->max_ns,
-                        "errors", (json_int_t)r->errors, "warnings", (json_int_t)r->warnings));
+                json_array_append_new(rows, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                        "name", r->name, "count", json_uint(r->count), "total_ns", json_uint(r->total_ns),
+                        "self_ns", json_uint(r->self_ns),
+                        "min_ns", json_uint(r->min_ns), "avg_ns", json_uint(timed_avg(r)),
+                        "p50_ns", json_uint(r->p50_ns), "p90_ns", json_uint(r->p90_ns),
+                        "p95_ns", json_uint(r->p95_ns), "p99_ns", json_uint(r->p99_ns),
+                        "p999_ns", json_uint(r->p999_ns), "max_ns", json_uint(r->max_ns),
+                        "errors", json_uint(r->errors), "warnings", json_uint(r->warnings)));
                 json_object_set_new(json_array_get(rows, json_array_size(rows) - 1), "untimed",
-                                    json_integer((json_int_t)r->untimed));
+                                    json_uint(r->untimed));
         }
         json_t *notes = json_array();
         for (size_t i = 0; s->run && i < s->run->n_notes; i++)
                 json_array_append_new(notes, json_string(s->run->notes[i]));
-        json_t *root = json_pack("{s:s, s:I, s:I, s:b, s:o, s:o}", "run", s->run ? s->run->run : "",
-                                 "spans", (json_int_t)(s->run ? s->run->spans : 0),
-                                 "dropped", (json_int_t)(s->run ? s->run->dropped : 0),
+        json_t *root = json_pack("{s:s, s:o, s:o, s:b, s:o, s:o}", "run", s->run ? s->run->run : "",
+                                 "spans", json_uint((s->run ? s->run->spans : 0)),
+                                 "dropped", json_uint((s->run ? s->run->dropped : 0)),
                                  "trimmed", s->run && s->run->trimmed, "notes", notes, "rows", rows);
         int r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
         putchar('\n');

@@ -213,8 +213,8 @@ static json_t *span_json(const void *ctx, size_t i)
         for (uint32_t k = 0; k < s->n_tags; k++)
                 json_set_text_key(tags, t->spans.tags[s->first_tag + k].key, tag_value(&t->spans.tags[s->first_tag + k]));
         snprintf(id, sizeof(id), "%016llx", (unsigned long long)s->span_id);
-        json_t *o = json_pack("{s:o, s:s, s:I, s:I, s:s, s:s, s:i, s:i, s:o}", "name", json_text(s->name), "span_id", id,
-                              "start_ns", (json_int_t)s->start_ns, "duration_ns", (json_int_t)s->duration_ns,
+        json_t *o = json_pack("{s:o, s:s, s:o, s:o, s:s, s:s, s:i, s:i, s:o}", "name", json_text(s->name), "span_id", id,
+                              "start_ns", json_uint(s->start_ns), "duration_ns", json_uint(s->duration_ns),
                               "status", wire_status_name(wire_span_status(s)),
                               "kind", s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC ? "async" : "sync",
                               "pid", (int)s->pid, "tid", (int)s->tid, "tags", tags);

@@ -147,6 +147,41 @@ TEST(bad_messages_are_rejected)
         fixture_cleanup(&f);
 }
 
+/* A peer may send any duration: one past 2^63 ns (what jansson cannot hold
+ * as an integer) reaches --json as its exact decimal, never as a negative
+ * number, in the summary and in the tree. */
+TEST(durations_past_int64_print_exactly)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        struct raw_client c;
+        raw_open(&c, f.runtime_dir);
+        uint64_t huge[] = { (1ull << 63) + 5, 1000 };
+        raw_send_spans(&c, "huge", "long", huge, 2, 0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        const char *args[] = { "query", "--run", "huge", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        json_t *max = json_object_get(summary_row(sum, "long"), "max_ns");
+        CHECK(json_is_string(max));
+        CHECK_EQ(strcmp(json_string_value(max), "9223372036854775813"), 0);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "long"), "min_ns")), 1000);
+        json_decref(sum);
+        struct flat_tree t;
+        flat_tree_load(&f, "huge", &t);
+        CHECK_EQ(t.n, 2);
+        size_t found = 0;
+        for (size_t i = 0; i < t.n; i++) {
+                json_t *d = json_object_get(t.spans[i].span, "duration_ns");
+                if (json_is_string(d) && strcmp(json_string_value(d), "9223372036854775813") == 0)
+                        found++;
+                CHECK(!json_is_integer(d) || json_integer_value(d) >= 0);
+        }
+        CHECK_EQ(found, 1);
+        flat_tree_free(&t);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
 static unsigned long long log_number(const char *log, const char *after)
 {
         const char *p = strstr(log, after);
