@@ -11,10 +11,11 @@
  * closely as the process itself can say: it starts when the parent asked
  * for the process (the fork, posix_spawn or exec call, timed by the
  * parent's agent and handed over in FERRET_SPAWNED_NS, a CLOCK_MONOTONIC
- * instant), and ends when the program is done: exit(), _exit(), the return
- * from main, the exec of another image, or a fatal signal. What follows
- * until the parent reaps the process is Ferret delivering that last span
- * (until ferretd says it is stored) and the kernel's teardown. Children
+ * instant), and ends when the program is done and its other spans are
+ * delivered: after exit(), _exit(), the return from main or the exec of
+ * another image, or at a fatal signal. What follows until the parent reaps
+ * the process is Ferret delivering that last span (until ferretd says it
+ * is stored) and the kernel's teardown. Children
  * that glibc starts behind our back (system(), popen()) start when their
  * agent does, before the program's own code.
  *
@@ -144,6 +145,10 @@ static void end_process_span(int status, const char *how)
 {
         if (!process_span)
                 return;
+        /* The process's other spans are delivered first, so that its span
+         * covers their delivery too (its parent waits for that): only the
+         * delivery of this last one lies between its end and the reap. */
+        ferret_flush(FLUSH_BEFORE_EXEC_MS);
         tag_usage(process_span);
         ferret_span_tag_int(process_span, "exit_code", status);
         if (how)

@@ -4,7 +4,9 @@
  * process span's start must follow (posix_spawn, fork, fork + exec, vfork +
  * exec), ROUNDS times each, and prints for each child, on stdout:
  * "MEANS PID ASKED REAPED", the CLOCK_REALTIME nanoseconds just before the
- * call that started it and just after waitpid() reaped it.
+ * call that started it and just after waitpid() reaped it. With arguments,
+ * `spawn-times PROGRAM ARG...` posix_spawns that command, ROUNDS times
+ * (MEANS "program").
  */
 #include <spawn.h>
 #include <stdint.h>
@@ -44,9 +46,19 @@ static __attribute__((noinline)) pid_t vfork_true(char **argv)
         return pid;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
         char *true_argv[] = { "true", NULL };
+        if (argc > 1) {
+                for (int i = 0; i < ROUNDS; i++) {
+                        pid_t pid;
+                        int64_t asked = now_ns();
+                        if (posix_spawn(&pid, argv[1], NULL, NULL, argv + 1, environ) != 0)
+                                pid = -1;
+                        reaped("program", pid, asked);
+                }
+                return 0;
+        }
         for (int i = 0; i < ROUNDS; i++) {
                 pid_t pid;
                 int64_t asked = now_ns();
