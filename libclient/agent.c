@@ -33,6 +33,7 @@
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <errno.h>
@@ -574,6 +575,68 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
         before_spawn(search_path(file, found, sizeof(found)), argv, envp);
         CHILD_ENV(env, envp, at);
         return real_posix_spawnp(pid, file, actions, attr, argv, env);
+}
+
+/* A child killed by SIGKILL could neither end its span nor deliver what
+ * it had buffered, and nothing in it could say so: the parent that reaps
+ * it does, with an error span of its own (under its current span), so that
+ * the loss shows. Other fatal signals the child's agent sees itself. */
+static void note_reaped(pid_t pid, int status)
+{
+        if (pid <= 0 || in_borrowed_memory() || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+                return;
+        ferret_span_t *s = ferret_span_begin("(killed process)");
+        ferret_span_tag_int(s, "killed_pid", pid);
+        ferret_span_tag_str(s, "signal", "KILL");
+        ferret_span_set_status(s, FERRET_STATUS_ERROR,
+                               "killed by SIGKILL: its span and what it had not delivered are lost");
+        ferret_span_end(s);
+}
+
+typedef pid_t (*wait4_fn)(pid_t, int *, int, struct rusage *);
+typedef int (*waitid_fn)(idtype_t, id_t, siginfo_t *, int);
+
+EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage)
+{
+        REAL(wait4, wait4_fn);
+        int st = 0;
+        pid_t r = real_wait4(pid, &st, options, usage);
+        if (r > 0) {
+                if (status)
+                        *status = st;
+                int saved = errno;
+                note_reaped(r, st);
+                errno = saved;
+        }
+        return r;
+}
+
+EXPORT pid_t waitpid(pid_t pid, int *status, int options)
+{
+        return wait4(pid, status, options, NULL);
+}
+
+EXPORT pid_t wait(int *status)
+{
+        return wait4(-1, status, 0, NULL);
+}
+
+EXPORT pid_t wait3(int *status, int options, struct rusage *usage)
+{
+        return wait4(-1, status, options, usage);
+}
+
+EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+        REAL(waitid, waitid_fn);
+        int r = real_waitid(type, id, info, options);
+        if (r == 0 && info && info->si_pid > 0 && !(options & WNOWAIT) && info->si_code == CLD_KILLED &&
+            info->si_status == SIGKILL) {
+                int saved = errno;
+                note_reaped(info->si_pid, SIGKILL);   /* a wait status: killed by signal 9 */
+                errno = saved;
+        }
+        return r;
 }
 
 /* The execl family collects its arguments and goes through the above. */

@@ -405,6 +405,19 @@ class Run(CliTest):
         # Before: 37 ms after the burst, against 1.7 ms.
         self.assertLess(busy, quiet + 5, (busy, quiet))
 
+    def test_sigkilled_child_is_reported_by_its_parent(self):
+        # SIGKILL leaves the child no moment to end its span or deliver what
+        # it buffered: the parent that reaps it says so, with an error span.
+        r = self.run_traced("sh", "-c", "sleep 30 & kill -9 $!; wait; true", run_id="killed")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        root, = self.tree(run="killed")["roots"]
+        killed = [c for c in root["children"] if c["name"] == "(killed process)"]
+        self.assertEqual(len(killed), 1, root)
+        self.assertEqual(killed[0]["status"], "error")
+        self.assertIn("SIGKILL", killed[0]["message"])
+        self.assertEqual(killed[0]["tags"]["signal"], "KILL")
+        self.assertNotIn("sleep", [c["name"] for c in root["children"]])
+
     def test_spawn_system_fork_exec(self):
         # spawner 4 -> (fork+exec) spawner 3 -> (posix_spawn) spawner 2
         #   -> (system: sh -c) spawner 1 -> (fork+exec) spawner 0
