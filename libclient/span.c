@@ -583,7 +583,48 @@ void ferret_span_end(ferret_span_t *s)
         end_record(ts, s, t1, need, (need + 15) & ~(uint64_t)15);
 }
 
-/* Appends a payload entry; entries that do not fit are dropped whole. */
+/* What does not fit in a span's payload is not dropped unseen: an int tag
+ * OMITTED_KEY counts the entries (tags, the status message) left out. Room
+ * for it is kept at the end, and its offset in the payload's last two bytes
+ * (plus one), which no entry reaches; an offset left by the slot's previous
+ * span is told apart by what it points at. */
+#define OMITTED_KEY "ferret.omitted"
+#define OMITTED_ENTRY_BYTES (2 + sizeof(OMITTED_KEY) + 8)
+#define PAYLOAD_ROOM (SLOT_PAYLOAD - OMITTED_ENTRY_BYTES - 2)
+
+static bool omitted_entry_at(const struct ferret_span *s, size_t at)
+{
+        const char *p = s->payload + at;
+        return at + OMITTED_ENTRY_BYTES <= s->rec.payload_len && p[0] == (char)ENTRY_TAG_INT &&
+               p[1] == (char)sizeof(OMITTED_KEY) && memcmp(p + 2, OMITTED_KEY, sizeof(OMITTED_KEY)) == 0;
+}
+
+static __attribute__((noinline)) void payload_omit(struct ferret_span *s)
+{
+        char *where = s->payload + SLOT_PAYLOAD - 2;
+        uint16_t stored;
+        int64_t n = 1;
+        memcpy(&stored, where, 2);
+        if (stored && omitted_entry_at(s, stored - 1u)) {
+                char *count = s->payload + stored - 1 + 2 + sizeof(OMITTED_KEY);
+                memcpy(&n, count, 8);
+                n++;
+                memcpy(count, &n, 8);
+                return;
+        }
+        uint16_t at = s->rec.payload_len;
+        char *p = s->payload + at;
+        p[0] = (char)ENTRY_TAG_INT;
+        p[1] = (char)sizeof(OMITTED_KEY);
+        memcpy(p + 2, OMITTED_KEY, sizeof(OMITTED_KEY));
+        memcpy(p + 2 + sizeof(OMITTED_KEY), &n, 8);
+        s->rec.payload_len = (uint16_t)(at + OMITTED_ENTRY_BYTES);
+        stored = (uint16_t)(at + 1);
+        memcpy(where, &stored, 2);
+}
+_Static_assert(PAYLOAD_ROOM + OMITTED_ENTRY_BYTES + 2 == SLOT_PAYLOAD, "the count always has room");
+
+/* Appends a payload entry; entries that do not fit are counted (above). */
 static void payload_put(struct ferret_span *s, enum entry_kind kind, const char *key,
                         const void *value, size_t value_len)
 {
@@ -592,8 +633,10 @@ static void payload_put(struct ferret_span *s, enum entry_kind kind, const char 
                 key_len = text_len(key ? key : "", TAG_KEY_MAX_BYTES) + 1;
         bool is_string = kind == ENTRY_TAG_STRING || kind == ENTRY_MESSAGE;
         size_t need = 2 + key_len + (is_string ? 2 + value_len + 1 : value_len);
-        if (s->rec.payload_len + need > SLOT_PAYLOAD)
+        if (s->rec.payload_len + need > PAYLOAD_ROOM) {
+                payload_omit(s);
                 return;
+        }
 
         char *p = s->payload + s->rec.payload_len;
         *p++ = (char)kind;
@@ -655,8 +698,10 @@ static inline void payload_put_id(struct ferret_span *s, enum entry_kind kind, f
         }
         bool is_string = kind == ENTRY_TAG_STRING;
         size_t need = 1 + 4 + (is_string ? 2 + value_len + 1 : value_len);
-        if (unlikely(s->rec.payload_len + need > SLOT_PAYLOAD))
+        if (unlikely(s->rec.payload_len + need > PAYLOAD_ROOM)) {
+                payload_omit(s);
                 return;
+        }
         char *p = s->payload + s->rec.payload_len;
         *p = (char)(kind | ENTRY_KEY_ID);
         memcpy(p + 1, &id, 4);
@@ -687,7 +732,7 @@ void ferret_span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const cha
                 return;
         uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         size_t used = s->rec.payload_len;
-        if (unlikely(!id || !value || used + 7 + TAG_STR_SHORT + 1 > SLOT_PAYLOAD))
+        if (unlikely(!id || !value || used + 7 + TAG_STR_SHORT + 1 > PAYLOAD_ROOM))
                 return tag_str_slow(s, cache, key, value);
         char *p = s->payload + used;
         size_t n = 0;
@@ -717,7 +762,7 @@ void ferret_span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const cha
                 return;
         uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         size_t used = s->rec.payload_len;
-        if (unlikely(!id || used + 1 + 4 + 8 > SLOT_PAYLOAD))
+        if (unlikely(!id || used + 1 + 4 + 8 > PAYLOAD_ROOM))
                 return tag_int_slow(s, cache, key, value);
         char *p = s->payload + used;
         *p = (char)(ENTRY_TAG_INT | ENTRY_KEY_ID);

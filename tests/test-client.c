@@ -263,7 +263,8 @@ TEST(tag_values_of_every_length)
                         ferret_span_tag_str(s, "v", NULL);
                 }
                 /* Each entry takes 1 + 4 (key number) + 2 + 15 + 1 = 23
-                 * bytes: 18 of them fit in a slot's 416. */
+                 * bytes: 16 of them fit in a slot's 384 (416 less the room
+                 * kept for ferret.omitted). */
                 FERRET_SCOPE(s, "full") {
 #define FILL(k) ferret_span_tag_str(s, k, "abcdefghijklmno")
                         FILL("k00"); FILL("k01"); FILL("k02"); FILL("k03"); FILL("k04");
@@ -297,12 +298,13 @@ TEST(tag_values_of_every_length)
                         for (int i = 0; i < 20; i++) {
                                 char key[8];
                                 snprintf(key, sizeof(key), "k%02d", i);
-                                if (i < 18)
+                                if (i < 16)
                                         CHECK_STR(json_string_value(span_tag(s, key)), "abcdefghijklmno");
                                 else
                                         CHECK(span_tag(s, key) == NULL);
                         }
                         CHECK(span_tag(s, "late") == NULL);
+                        CHECK_EQ(json_integer_value(span_tag(s, "ferret.omitted")), 5);
                 }
         }
         CHECK_EQ(lengths_seen, 2 * N_TAG_LENGTHS);
@@ -583,6 +585,48 @@ TEST(limits_keep_characters_whole)
         CHECK_EQ(strcmp(json_string_value(value), want), 0);
         CHECK_EQ(strcmp(json_string_value(nan), "NaN"), 0);
         CHECK_EQ(strcmp(json_string_value(inf), "Infinity"), 0);
+        flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
+/* Tags past a span's room are counted, not lost unseen: 40 tags, 10 more
+ * through the interned-key path, and a message on one span keep what fits,
+ * and ferret.omitted counts the rest, so that the two add up. */
+TEST(tags_past_the_room_are_counted)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                alarm(60);
+                setenv("FERRET_RUN_ID", "many-tags", 1);
+                static ferret_name_t named[10];
+                ferret_span_t *s = ferret_span_begin("crowded");
+                char key[16];
+                for (int i = 0; i < 40; i++) {
+                        snprintf(key, sizeof(key), "k%02d", i);
+                        ferret_span_tag_str(s, key, "twenty bytes of text");
+                }
+                for (int i = 0; i < 10; i++) {
+                        snprintf(key, sizeof(key), "n%d", i);
+                        ferret_span_tag_int_named(s, &named[i], key, i);
+                }
+                ferret_span_set_status(s, FERRET_STATUS_ERROR, "and a message");
+                ferret_span_end(s);
+                _exit(ferret_flush(10000) == 0 ? 0 : 1);
+        }
+        WAIT_OK(child);
+        struct flat_tree t;
+        flat_tree_load(&f, "many-tags", &t);
+        CHECK_EQ(t.n, 1);
+        json_t *span = t.spans[0].span, *tags = json_object_get(span, "tags");
+        json_t *omitted = json_object_get(tags, "ferret.omitted");
+        CHECK(json_is_integer(omitted));
+        CHECK(json_integer_value(omitted) > 0);
+        CHECK(json_object_get(tags, "k00") != NULL);
+        long long kept = (long long)json_object_size(tags) - 1 + (json_object_get(span, "message") != NULL);
+        CHECK_EQ(kept + json_integer_value(omitted), 51);
         flat_tree_free(&t);
         fixture_cleanup(&f);
 }
