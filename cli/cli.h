@@ -119,3 +119,6 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t);
 void print_status(const struct cli *cli, unsigned status, const char *message);
 /* "1.5ms", "250us", "2s", "100ns" or a number of nanoseconds. */
 int parse_duration(const char *s, uint64_t *ret);
+/* A count from 1 to @max, in decimal digits only (no sign, no space):
+ * 0, or -EINVAL. strtoul() alone takes "-1" for ULONG_MAX. */
+int parse_count(const char *s, unsigned long max, unsigned long *ret);

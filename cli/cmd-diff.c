@@ -19,6 +19,7 @@
 #include "json-text.h"
 #include "options.h"
 #include "table.h"
+#include "text.h"
 
 static const char usage[] =
         "Usage: ferret diff RUN_A RUN_B [--fail-over PCT] [--json]\n"
@@ -155,14 +156,19 @@ static void print_table(const struct cli *cli, const char *run_a, const char *ru
                 snprintf(change_header[i], sizeof(change_header[i]), "%s %s", what[i], cli->glyphs->delta);
         const char *const headers[] = { "NAME", "COUNT A", "COUNT B", "P50 A", "P50 B", change_header[0], "P95 A",
                                         "P95 B", change_header[1], "TOTAL A", "TOTAL B", change_header[2] };
-        printf("%sA%s = %s, %sB%s = %s\n", color(cli, C_BOLD), color(cli, C_RESET), run_a, color(cli, C_BOLD),
-               color(cli, C_RESET), run_b);
+        printf("%sA%s = ", color(cli, C_BOLD), color(cli, C_RESET));
+        term_put(stdout, run_a);
+        printf(", %sB%s = ", color(cli, C_BOLD), color(cli, C_RESET));
+        term_put(stdout, run_b);
+        putchar('\n');
         struct libscols_table *tb = table_new(cli, headers, sizeof(headers) / sizeof(headers[0]));
         for (size_t i = 0; tb && i < n; i++) {
                 const struct diff_row *r = &rows[i];
                 struct libscols_line *ln = scols_table_new_line(tb, NULL);
                 char buf[64];
-                scols_line_set_data(ln, 0, r->name);
+                char *copy;
+                scols_line_set_data(ln, 0, term_text(r->name, &copy));
+                free(copy);
                 const Ferret__SummaryRow *side[2] = { r->a, r->b };
                 for (int k = 0; k < 2; k++) {
                         snprintf(buf, sizeof(buf), "%llu", side[k] ? (unsigned long long)side[k]->count : 0ULL);
@@ -218,7 +224,7 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
         while ((c = getopt_long(argc, argv, ":hj", opts, NULL)) >= 0) {
                 if (c == OPT_FAIL_OVER) {
                         fail_over = strtod(optarg, &end);
-                        if (end == optarg || (*end && strcmp(end, "%") != 0) || fail_over < 0)
+                        if (end == optarg || (*end && strcmp(end, "%") != 0) || !isfinite(fail_over) || fail_over < 0)
                                 return cli_error(EINVAL, "--fail-over takes a percentage, such as 10, not '%s'", optarg);
                         continue;
                 }

@@ -55,7 +55,6 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                 {},
         };
         int c, r;
-        char *end;
         bool tree_option = false;
         cli_getopt_reset();
         while ((c = getopt_long(argc, argv, ":r:ated:m:f:hj", opts, NULL)) >= 0) {
@@ -64,9 +63,8 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                         o->expand = tree_option = true;
                         break;
                 case 'd':
-                        errno = 0;
-                        unsigned long depth = strtoul(optarg, &end, 10);
-                        if (errno || *end || !*optarg || depth == 0 || depth > UINT32_MAX)
+                        unsigned long depth;
+                        if (parse_count(optarg, UINT32_MAX, &depth) < 0)
                                 return cli_error(EINVAL, "--depth takes a number of levels, 1 or more, not '%s'", optarg);
                         o->depth = (uint32_t)depth;
                         tree_option = true;
@@ -218,11 +216,15 @@ int cmd_analyze(struct cli *cli, int argc, char **argv)
         if (r <= 0)
                 return r;
 
+        /* Not usage errors: the argument was well formed. */
         if (stat(db, &st) < 0)
-                return cli_error(ENOENT, "no database at %s", db);
+                return errno == ENOENT ? cli_error(ENOENT, "no database at %s", db)
+                                       : cli_error(errno, "cannot read %s: %s", db, strerror(errno));
         snprintf(current, sizeof(current), "%s/CURRENT", db);
+        if (S_ISDIR(st.st_mode) && (access(db, R_OK | X_OK) < 0 || (access(current, F_OK) < 0 && errno != ENOENT)))
+                return cli_error(errno, "cannot read %s: %s", db, strerror(errno));
         if (!S_ISDIR(st.st_mode) || access(current, F_OK) < 0)
-                return cli_error(EINVAL, "%s is not a Ferret database", db);
+                return cli_error(ENOMEDIUM, "%s is not a Ferret database", db);
 
         r = private_daemon_start(db, NULL, true, &d);
         if (r < 0)

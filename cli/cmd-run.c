@@ -27,6 +27,7 @@
 #include "config.h"
 #include "ferret.h"
 #include "options.h"
+#include "text.h"
 
 #define FLUSH_TIMEOUT_MS 10000
 
@@ -81,7 +82,6 @@ static int parse(struct cli *cli, int argc, char **argv, struct run_options *o)
                 {},
         };
         int c, r;
-        char *end;
         cli_getopt_reset();
         /* "+": options end at PROG; what follows is PROG's. */
         while ((c = getopt_long(argc, argv, "+:d:i:m:qhj", opts, NULL)) >= 0) {
@@ -96,9 +96,7 @@ static int parse(struct cli *cli, int argc, char **argv, struct run_options *o)
                                                  optarg);
                         break;
                 case OPT_DEPTH:
-                        errno = 0;
-                        o->depth = strtoul(optarg, &end, 10);
-                        if (errno || *end || !*optarg || !o->depth)
+                        if (parse_count(optarg, UINT32_MAX, &o->depth) < 0)
                                 return cli_error(EINVAL, "--depth takes a number of levels, 1 or more, not '%s'", optarg);
                         break;
                 case OPT_INCLUDE:
@@ -275,7 +273,7 @@ static const char *sanitizer_runtime(void)
 
 /* What the function-call options become: the environment every traced
  * process reads when it starts. */
-static void export_function_options(const struct run_options *o)
+static int export_function_options(const struct run_options *o)
 {
         char buf[4096];
         if (o->min_duration_ns) {
@@ -290,11 +288,42 @@ static void export_function_options(const struct run_options *o)
                 const char *const *list = k ? o->exclude : o->include;
                 size_t n = k ? o->n_exclude : o->n_include, len = 0;
                 buf[0] = '\0';
-                for (size_t i = 0; i < n; i++)
-                        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? "," : "", list[i]);
+                for (size_t i = 0; i < n; i++) {
+                        int w = snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? "," : "", list[i]);
+                        if (w < 0 || (size_t)w >= sizeof(buf) - len)
+                                return cli_error(E2BIG, "--include and --exclude patterns take at most %zu bytes "
+                                                        "together", sizeof(buf) - 1);
+                        len += (size_t)w;
+                }
                 if (n)
                         setenv(k ? "FERRET_EXCLUDE" : "FERRET_INCLUDE", buf, 1);
         }
+        return 0;
+}
+
+/* Whether posix_spawnp() can run @file (found on PATH when it has no
+ * slash): 0, or -ENOENT, -EACCES. Checked before a run is created, so that
+ * a mistyped command leaves no run behind. */
+static int check_runnable(const char *file)
+{
+        struct stat st;
+        if (strchr(file, '/'))
+                return stat(file, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EACCES : access(file, X_OK) < 0 ? -errno : 0;
+        const char *path = getenv("PATH");
+        int r = -ENOENT;
+        for (const char *p = path && *path ? path : "/bin:/usr/bin"; *p;) {
+                size_t len = strcspn(p, ":");
+                char candidate[PATH_MAX];
+                if (snprintf(candidate, sizeof(candidate), "%.*s%s%s", (int)len, p, len ? "/" : "", file) <
+                            (int)sizeof(candidate) &&
+                    stat(candidate, &st) == 0 && !S_ISDIR(st.st_mode)) {
+                        if (access(candidate, X_OK) == 0)
+                                return 0;
+                        r = -EACCES;
+                }
+                p += len + (p[len] == ':');
+        }
+        return r;
 }
 
 static void set_preload(const char *agent)
@@ -410,14 +439,22 @@ static void print_summary(const struct cli *cli, const char *dir, const char *ru
                 json_decref(o);
         } else if (resp->summary->run) {
                 const Ferret__RunInfo *ri = resp->summary->run;
-                fprintf(stderr, "ferret: run %s: %llu spans stored, %llu dropped", run_id,
-                        (unsigned long long)ri->spans, (unsigned long long)ri->dropped);
+                fputs("ferret: run ", stderr);
+                term_put(stderr, run_id);
+                fprintf(stderr, ": %llu spans stored, %llu dropped", (unsigned long long)ri->spans,
+                        (unsigned long long)ri->dropped);
                 if (*db && own->pid > 0)
                         fprintf(stderr, ", in %s (see: ferret analyze %s --tree)\n", db, db);
-                else
-                        fprintf(stderr, " (see: ferret query --run %s --tree)\n", run_id);
-                for (size_t i = 0; i < ri->n_notes; i++)
-                        fprintf(stderr, "ferret: note: %s\n", ri->notes[i]);
+                else {
+                        fputs(" (see: ferret query --run ", stderr);
+                        term_put(stderr, run_id);
+                        fputs(" --tree)\n", stderr);
+                }
+                for (size_t i = 0; i < ri->n_notes; i++) {
+                        fputs("ferret: note: ", stderr);
+                        term_put(stderr, ri->notes[i]);
+                        fputc('\n', stderr);
+                }
         }
         ferret__response__free_unpacked(resp, NULL);
 }
@@ -498,6 +535,15 @@ int cmd_run(struct cli *cli, int argc, char **argv)
                         return r;
         }
 
+        r = python ? (o.module || access(o.prog[0], R_OK) == 0 ? 0 : -errno) : check_runnable(o.prog[0]);
+        if (r < 0) {
+                cli_error(r, "cannot run %s: %s", o.prog[0], strerror(-r));
+                return r == -ENOENT ? 127 : 126;
+        }
+        /* Read by the agent in the program, once it runs. */
+        r = export_function_options(&o);
+        if (r < 0)
+                return r;
         r = cli_find_helper("libferret-agent.so", "libclient", agent, sizeof(agent));
         if (r < 0)
                 return r;
@@ -535,7 +581,6 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (ferret_ctx_format(ferret_span_context(span), tp, sizeof(tp)) == 0)
                 setenv("FERRET_TRACEPARENT", tp, 1);
         set_preload(agent);
-        export_function_options(&o);
         setenv("FERRET_AGENT_SKIP_SELF", "1", 1);
         spawn_argv = o.prog;
         if (python && !(spawn_argv = python_argv = python_command(&o, o.prog)))

@@ -4,11 +4,13 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "json-text.h"
 #include "options.h"
 #include "table.h"
+#include "text.h"
 
 static const char usage[] =
         "Usage: ferret runs [--json]\n"
@@ -61,7 +63,9 @@ int cmd_runs(struct cli *cli, int argc, char **argv)
                         const Ferret__RunInfo *ri = runs->runs[i];
                         struct libscols_line *ln = scols_table_new_line(tb, NULL);
                         char buf[64];
-                        scols_line_set_data(ln, 0, ri->run);
+                        char *copy;
+                        scols_line_set_data(ln, 0, term_text(ri->run, &copy));
+                        free(copy);
                         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ri->spans);
                         scols_line_set_data(ln, 1, buf);
                         snprintf(buf, sizeof(buf), "%u", ri->processes);

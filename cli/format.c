@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "text.h"
 
 static const struct glyphs unicode_glyphs = {
         .branch = "├── ", .last_branch = "└── ", .pipe = "│   ",
@@ -50,8 +51,22 @@ void print_status(const struct cli *cli, unsigned status, const char *message)
         if (status == 0 || status > 2)
                 return;
         bool has = message && *message;
-        printf(" %s[%s%s%s]%s", color(cli, status == 2 ? C_RED : C_YELLOW), names[status], has ? ": " : "",
-               has ? message : "", color(cli, C_RESET));
+        printf(" %s[%s%s", color(cli, status == 2 ? C_RED : C_YELLOW), names[status], has ? ": " : "");
+        term_put(stdout, has ? message : "");
+        printf("]%s", color(cli, C_RESET));
+}
+
+int parse_count(const char *s, unsigned long max, unsigned long *ret)
+{
+        if (!s || *s < '0' || *s > '9')
+                return -EINVAL;
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || *end || v == 0 || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
 }
 
 int parse_duration(const char *s, uint64_t *ret)

@@ -7,39 +7,7 @@
 #include <string.h>
 
 #include "json-text.h"
-
-/* The length of the valid UTF-8 sequence at @p, or 0 (RFC 3629: no
- * overlong forms, no surrogates, nothing past U+10FFFF). */
-static size_t utf8_sequence(const unsigned char *p)
-{
-        unsigned char c = p[0];
-        if (c < 0x80)
-                return 1;
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF)
-                n = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-                n = 3;
-                if (c == 0xE0)
-                        lo = 0xA0;
-                else if (c == 0xED)
-                        hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                n = 4;
-                if (c == 0xF0)
-                        lo = 0x90;
-                else if (c == 0xF4)
-                        hi = 0x8F;
-        } else
-                return 0;
-        if (p[1] < lo || p[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if (p[i] < 0x80 || p[i] > 0xBF)
-                        return 0;
-        return n;
-}
+#include "text.h"
 
 /* @s, or a malloc'd copy with invalid bytes escaped (*copy set). */
 static const char *valid_utf8(const char *s, char **copy)

@@ -14,14 +14,16 @@
 #include "cli.h"
 #include "json-text.h"
 #include "tree-print.h"
+#include "text.h"
 
 static void print_tag(const Ferret__Tag *tag)
 {
+        term_put(stdout, tag->key);
         switch (tag->value_case) {
-        case FERRET__TAG__VALUE_S: printf("%s=%s", tag->key, tag->s); break;
-        case FERRET__TAG__VALUE_I: printf("%s=%lld", tag->key, (long long)tag->i); break;
-        case FERRET__TAG__VALUE_D: printf("%s=%g", tag->key, tag->d); break;
-        default: printf("%s=%s", tag->key, tag->b ? "true" : "false");
+        case FERRET__TAG__VALUE_S: putchar('='); term_put(stdout, tag->s); break;
+        case FERRET__TAG__VALUE_I: printf("=%lld", (long long)tag->i); break;
+        case FERRET__TAG__VALUE_D: printf("=%g", tag->d); break;
+        default: printf("=%s", tag->b ? "true" : "false");
         }
 }
 
@@ -38,11 +40,15 @@ static void print_node(const struct cli *cli, const void *ctx, size_t i)
         char a[32], b[32], c[32];
 
         if (n->process) {
-                printf("%s%s%s - %s%s%s\n", color(cli, C_DIM), n->name, color(cli, C_RESET), color(cli, C_CYAN),
-                       format_duration(n->total_ns, a, sizeof(a)), color(cli, C_RESET));
+                fputs(color(cli, C_DIM), stdout);
+                term_put(stdout, n->name);
+                printf("%s - %s%s%s\n", color(cli, C_RESET), color(cli, C_CYAN), format_duration(n->total_ns, a, sizeof(a)),
+                       color(cli, C_RESET));
                 return;
         }
-        printf("%s%s%s", color(cli, C_BOLD), n->name, color(cli, C_RESET));
+        fputs(color(cli, C_BOLD), stdout);
+        term_put(stdout, n->name);
+        fputs(color(cli, C_RESET), stdout);
         if (n->count == 1) {
                 printf(" - %s%s%s", color(cli, C_CYAN), format_duration(n->total_ns, a, sizeof(a)), color(cli, C_RESET));
                 if (n->async)
@@ -138,9 +144,10 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
                                                      "hidden", json_uint(t->hidden)), node_json);
         } else {
                 uint64_t spans = t->run ? t->run->spans : 0;
-                printf("%sRun %s%s (%llu span%s, %zu call path%s", color(cli, C_BOLD), t->run ? t->run->run : "?",
-                       color(cli, C_RESET), (unsigned long long)spans, spans == 1 ? "" : "s", t->n_nodes,
-                       t->n_nodes == 1 ? "" : "s");
+                printf("%sRun ", color(cli, C_BOLD));
+                term_put(stdout, t->run ? t->run->run : "?");
+                printf("%s (%llu span%s, %zu call path%s", color(cli, C_RESET), (unsigned long long)spans,
+                       spans == 1 ? "" : "s", t->n_nodes, t->n_nodes == 1 ? "" : "s");
                 if (t->hidden)
                         printf(", %llu more hidden by --depth or --min-duration", (unsigned long long)t->hidden);
                 printf(")\n");

@@ -4,11 +4,13 @@
 #include <jansson.h>
 #include <libsmartcols.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "json-text.h"
 #include "table.h"
+#include "text.h"
 
 /* The average of the calls that have a duration. */
 static uint64_t timed_avg(const Ferret__SummaryRow *r)
@@ -23,16 +25,20 @@ static void print_run_header(const struct cli *cli, const Ferret__RunInfo *run)
         if (!run)
                 return;
         const char *dot = cli->glyphs->dot;
-        printf("%sRun %s%s%s%llu span%s%s%u process%s%s%llu dropped%s%s%s%s\n", color(cli, C_BOLD),
-               run->run, color(cli, C_RESET), dot, (unsigned long long)run->spans, run->spans == 1 ? "" : "s", dot,
+        printf("%sRun ", color(cli, C_BOLD));
+        term_put(stdout, run->run);
+        printf("%s%s%llu span%s%s%u process%s%s%llu dropped%s%s%s%s\n", color(cli, C_RESET), dot, (unsigned long long)run->spans, run->spans == 1 ? "" : "s", dot,
                run->processes, run->processes == 1 ? "" : "es", dot, (unsigned long long)run->dropped, dot,
                format_time(run->first_ns, start, sizeof(start)), dot,
                format_duration(run->last_ns > run->first_ns ? run->last_ns - run->first_ns : 0, span, sizeof(span)));
         if (run->trimmed)
                 printf("%snote:%s its oldest spans were removed to keep the database's size bound\n",
                        color(cli, C_YELLOW), color(cli, C_RESET));
-        for (size_t i = 0; i < run->n_notes; i++)
-                printf("%snote:%s %s\n", color(cli, C_YELLOW), color(cli, C_RESET), run->notes[i]);
+        for (size_t i = 0; i < run->n_notes; i++) {
+                printf("%snote:%s ", color(cli, C_YELLOW), color(cli, C_RESET));
+                term_put(stdout, run->notes[i]);
+                putchar('\n');
+        }
 }
 
 static int summary_json(const Ferret__SummaryResponse *s)
@@ -84,7 +90,9 @@ int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s)
                 char buf[64];
                 if (!ln)
                         break;
-                scols_line_set_data(ln, 0, r->name);
+                char *copy;
+                scols_line_set_data(ln, 0, term_text(r->name, &copy));
+                free(copy);
                 snprintf(buf, sizeof(buf), "%llu", (unsigned long long)r->count);
                 scols_line_set_data(ln, 1, buf);
                 scols_line_set_data(ln, 2, format_duration(r->total_ns, buf, sizeof(buf)));

@@ -14,6 +14,7 @@
 #include "json-text.h"
 #include "tree-print.h"
 #include "wire.h"
+#include "text.h"
 
 struct tree {
         struct wire_spans spans;
@@ -136,18 +137,20 @@ static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_
 
 static void print_wire_tag(const struct wire_tag *tag)
 {
+        term_put(stdout, tag->key);
         switch (tag->type) {
         case FERRET__TAG_TYPE__TAG_STRING:
-                printf("%s=%s", tag->key, tag->s);
+                putchar('=');
+                term_put(stdout, tag->s);
                 break;
         case FERRET__TAG_TYPE__TAG_INT:
-                printf("%s=%lld", tag->key, (long long)tag->i);
+                printf("=%lld", (long long)tag->i);
                 break;
         case FERRET__TAG_TYPE__TAG_DOUBLE:
-                printf("%s=%g", tag->key, tag->d);
+                printf("=%g", tag->d);
                 break;
         default:
-                printf("%s=%s", tag->key, tag->i ? "true" : "false");
+                printf("=%s", tag->i ? "true" : "false");
         }
 }
 
@@ -156,8 +159,10 @@ static void print_span(const struct cli *cli, const struct tree *t, size_t i)
         const struct wire_span *s = &t->spans.spans[i];
         char dur[32];
         unsigned status = wire_span_status(s);
-        printf("%s%s%s - %s%s%s", color(cli, C_BOLD), s->name, color(cli, C_RESET), color(cli, C_CYAN),
-               format_duration(s->duration_ns, dur, sizeof(dur)), color(cli, C_RESET));
+        fputs(color(cli, C_BOLD), stdout);
+        term_put(stdout, s->name);
+        printf("%s - %s%s%s", color(cli, C_RESET), color(cli, C_CYAN), format_duration(s->duration_ns, dur, sizeof(dur)),
+               color(cli, C_RESET));
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC)
                 printf(" (async)");
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNWOUND)
@@ -184,8 +189,9 @@ static void print_span_line(const struct cli *cli, const void *ctx, size_t i)
 
 static int print_text(const struct cli *cli, const struct tree *t, const Ferret__RunInfo *run)
 {
-        printf("%sRun %s%s (%zu span%s)\n", color(cli, C_BOLD), run ? run->run : "?", color(cli, C_RESET),
-               t->spans.n, t->spans.n == 1 ? "" : "s");
+        printf("%sRun ", color(cli, C_BOLD));
+        term_put(stdout, run ? run->run : "?");
+        printf("%s (%zu span%s)\n", color(cli, C_RESET), t->spans.n, t->spans.n == 1 ? "" : "s");
         struct tree_view v = {
                 .roots = t->roots, .n_roots = t->n_roots, .child_start = t->child_start, .children = t->children,
                 .print = print_span_line, .ctx = t,

@@ -7,6 +7,10 @@ struct libscols_table *table_new(const struct cli *cli, const char *const *heade
         if (!tb)
                 return NULL;
         scols_table_enable_colors(tb, cli->color);
+        /* Cells of recorded text come escaped by term_text() (text.h), the
+         * one policy of every output; the library's own encoding would
+         * escape those escapes again. */
+        scols_table_enable_noencoding(tb, 1);
         /* Through a pipe, never cut lines to a guessed terminal width. */
         scols_table_set_termforce(tb, cli->color ? SCOLS_TERMFORCE_AUTO : SCOLS_TERMFORCE_NEVER);
         for (size_t i = 0; i < n; i++) {

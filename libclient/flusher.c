@@ -291,8 +291,10 @@ static void start_flush(struct flusher *f, uint64_t gen)
                 complete_flush(f, 0);
                 return;
         }
+        uint64_t now = mono_ns();
         transport_request_flush(&f->transport, client_g.client_id, f->flush_target,
-                                (uint32_t)((f->flush_deadline_ns - mono_ns()) / 1000000), false);
+                                f->flush_deadline_ns > now ? (uint32_t)((f->flush_deadline_ns - now) / 1000000) : 0,
+                                false);
         f->flush_active = true;
 }
 

@@ -121,12 +121,36 @@ class HelpAndErrors(CliTest):
     def test_missing_and_wrong_database(self):
         self.assert_one_line_error(ferret("analyze", self.path("missing.db")), 1, "no database at")
         os.mkdir(self.path("not-a-db"))
-        self.assert_one_line_error(ferret("analyze", self.path("not-a-db")), 2, "is not a Ferret database")
+        self.assert_one_line_error(ferret("analyze", self.path("not-a-db")), 1, "is not a Ferret database")
+
+    @unittest.skipUnless(os.getuid() == 0 and shutil.which("setpriv"), "needs root to become another user")
+    def test_unreadable_database_is_not_a_usage_error(self):
+        os.mkdir(self.path("locked.db"), 0o700)
+        open(self.path("locked.db/CURRENT"), "w").close()
+        os.chmod(self.dir, 0o755)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", FERRET, "analyze",
+                            self.path("locked.db")], capture_output=True, text=True)
+        if "Permission denied" in r.stderr and "cannot read" not in r.stderr:
+            self.skipTest("the ferret binary is not reachable by another user")
+        self.assert_one_line_error(r, 1, "cannot read")
+        self.assertIn("Permission denied", r.stderr)
+
+    def test_bad_numbers_are_refused(self):
+        self.assert_one_line_error(ferret("run", "--depth", "-1", "true"), 2, "--depth takes a number")
+        self.assert_one_line_error(ferret("query", "--tree", "--depth", "-1"), 2, "--depth takes a number")
+        self.assert_one_line_error(ferret("diff", "a", "b", "--fail-over", "nan"), 2, "--fail-over takes")
+        self.assert_one_line_error(ferret("diff", "a", "b", "--fail-over", "inf"), 2, "--fail-over takes")
+        long = ["--include", "x" * 3000, "--include", "y" * 3000]
+        self.assert_one_line_error(ferret("run", "--db", self.path("p.db"), *long, "true", env=self.env), 1,
+                                   "patterns take at most")
+        self.assertFalse(os.path.exists(self.path("p.db")))
 
     def test_program_not_found(self):
-        r = ferret("run", "--db", self.path("x.db"), "--", self.path("no-such-program"), env=self.env)
-        self.assertEqual(r.returncode, 127)
-        self.assertIn("cannot run", r.stderr)
+        # Refused before a run (or a private daemon, or a database) exists.
+        for prog, code in ((self.path("no-such-program"), 127), ("no-such-command-anywhere", 127), (self.dir, 126)):
+            r = ferret("run", "--db", self.path("x.db"), "--", prog, env=self.env)
+            self.assert_one_line_error(r, code, "cannot run")
+            self.assertFalse(os.path.exists(self.path("x.db")), prog)
 
 
 class Run(CliTest):
@@ -377,8 +401,9 @@ class Run(CliTest):
             lateness.setdefault(means, []).append(first["start_ns"] - int(asked))
         self.assertEqual(sorted(lateness), ["fork", "fork+exec", "posix_spawn", "vfork+exec"])
         for means, late in lateness.items():
-            # Before: 0.8 to 6.5 ms late, the child's own start-up.
-            self.assertLess(statistics.median(late), 500_000, (means, late))
+            # Before: 0.8 to 6.5 ms late (medians 1.3 to 5.4), the child's own
+            # start-up; now microseconds, but a loaded machine may preempt.
+            self.assertLess(statistics.median(late), 1_000_000, (means, late))
 
     def reap_gaps(self, run_id, *prog):
         """The ms between each child's last span's end and its reap, for
@@ -402,8 +427,8 @@ class Run(CliTest):
         quiet = statistics.median(self.reap_gaps("quiet", "/bin/true"))
         busy = statistics.median(self.reap_gaps("busy", INSTRUMENTED, "burst"))
         print(f"end to reap: {quiet:.2f} ms with nothing to deliver, {busy:.2f} ms after a burst", file=sys.stderr)
-        # Before: 37 ms after the burst, against 1.7 ms.
-        self.assertLess(busy, quiet + 5, (busy, quiet))
+        # Before: 25 to 37 ms after the burst, against 1.7 ms.
+        self.assertLess(busy, quiet + 10, (busy, quiet))
 
     def test_sigkilled_child_is_reported_by_its_parent(self):
         # SIGKILL leaves the child no moment to end its span or deliver what
@@ -575,6 +600,36 @@ class Run(CliTest):
             roots = ferret_json("analyze", self.path("t.db"), "--run", "odd", "--tree", *extra)["roots"]
             self.assertEqual([n["name"] for n in roots], ["sl\\xE9ep"], extra)
             self.assertIn("main", {n["name"] for n, _ in walk(roots)})
+
+    def test_recorded_text_cannot_drive_the_terminal(self):
+        # A program named with an escape sequence (clear the screen), a bell
+        # and a right-to-left override: every text output shows them as \xHH,
+        # none lets them reach the terminal.
+        evil = os.path.join(self.dir.encode(), b"evil\x1b[2J\x07\xe2\x80\xae")
+        shutil.copy(INSTRUMENTED, evil)
+        for run in ("a", "b"):
+            r = subprocess.run([FERRET, "run", "--db", self.path("t.db"), "--run-id", run, "--", evil, "basic"],
+                               env=self.env, cwd=self.dir, capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        db, rt = self.path("t.db"), self.path("rt")
+        d = Daemon(db, rt)
+        try:
+            for what, args in {
+                "summary": ["query", "--run", "a"],
+                "tree": ["query", "--tree", "--run", "a"],
+                "expanded tree": ["query", "--tree", "--expand", "--run", "a"],
+                "diff": ["diff", "a", "b"],
+                "runs": ["runs"],
+            }.items():
+                r = subprocess.run([FERRET, *args, "--runtime-dir", rt], capture_output=True, env=self.env,
+                                   timeout=60)
+                self.assertEqual(r.returncode, 0, (what, r.stderr))
+                for raw in (b"\x1b", b"\x07", b"\xe2\x80\xae"):
+                    self.assertNotIn(raw, r.stdout, what)
+                if what != "runs":
+                    self.assertIn(b"evil\\x1B[2J\\x07\\xE2\\x80\\xAE", r.stdout, what)
+        finally:
+            self.assertEqual(d.stop()[0], 0)
 
     def test_depth_and_min_duration(self):
         self.run_traced_with(["--depth", "3"], INSTRUMENTED, "basic", run_id="shallow")
