@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -35,6 +37,18 @@ int log_level_from_string(const char *s)
         return -EINVAL;
 }
 
+/* Whether stderr is the journal's stream, which reads "<N>" prefixes as
+ * priorities: systemd says which stream it gave (JOURNAL_STREAM=dev:ino),
+ * and a stderr redirected since (or inherited by a child) is not it. */
+static bool stderr_is_journal(void)
+{
+        const char *v = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        return v && sscanf(v, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+               (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 int log_internal(int level, int error, const char *fmt, ...)
 {
         int saved = errno;
@@ -49,7 +63,7 @@ int log_internal(int level, int error, const char *fmt, ...)
                 va_end(ap);
 
                 pthread_mutex_lock(&log_lock);
-                if (getenv("JOURNAL_STREAM") || !isatty(STDERR_FILENO))
+                if (stderr_is_journal())
                         fprintf(stderr, "<%d>%s\n", level, msg);
                 else if (level <= LOG_WARNING)
                         fprintf(stderr, "ferretd: %s: %s\n", level_names[level], msg);

@@ -52,14 +52,14 @@ def ferret_json(*args, **kw):
 class Daemon:
     """A ferretd on a private runtime directory, stopped with SIGTERM."""
 
-    def __init__(self, db, runtime_dir, read_only=False):
+    def __init__(self, db, runtime_dir, read_only=False, stderr=subprocess.PIPE, env=None):
         self.runtime_dir = runtime_dir
         notify = os.path.join(os.path.dirname(runtime_dir), "notify-" + os.path.basename(runtime_dir))
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(notify)
-        env = dict(os.environ, NOTIFY_SOCKET=notify)
+        env = dict(os.environ, **(env or {}), NOTIFY_SOCKET=notify)
         args = [FERRETD, "--db", db, "--runtime-dir", runtime_dir] + (["--read-only"] if read_only else [])
-        self.proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(args, env=env, stderr=stderr, text=True)
         sock.settimeout(30)
         while b"READY=1" not in sock.recv(4096):
             pass
@@ -630,6 +630,23 @@ class Run(CliTest):
                     self.assertIn(b"evil\\x1B[2J\\x07\\xE2\\x80\\xAE", r.stdout, what)
         finally:
             self.assertEqual(d.stop()[0], 0)
+
+    def test_daemon_log_prefixes_only_for_the_journal(self):
+        # "<6>" priorities are for the journal's own stream, which systemd
+        # names in JOURNAL_STREAM; any other stderr gets words.
+        for journal in (False, True):
+            with open(self.path(f"log{journal}"), "w+") as log:
+                st = os.fstat(log.fileno())
+                stream = f"{st.st_dev}:{st.st_ino}" if journal else f"{st.st_dev}:{st.st_ino + 1}"
+                d = Daemon(self.path("j.db"), self.path("rt"), stderr=log, env={"JOURNAL_STREAM": stream})
+                self.assertEqual(d.stop()[0], 0)
+                lines = open(self.path(f"log{journal}")).read().splitlines()
+                self.assertTrue(lines)
+                for line in lines:
+                    if journal:
+                        self.assertRegex(line, r"^<[0-7]>", line)
+                    else:
+                        self.assertTrue(line.startswith("ferretd: "), line)
 
     def test_depth_and_min_duration(self):
         self.run_traced_with(["--depth", "3"], INSTRUMENTED, "basic", run_id="shallow")
