@@ -140,8 +140,9 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
                         .roots = shape.roots, .n_roots = shape.n_roots, .child_start = shape.child_start,
                         .children = shape.children, .ctx = t,
                 };
-                r = tree_print_json(&view, json_pack("{s:o, s:o}", "run", json_text(t->run ? t->run->run : ""),
-                                                     "hidden", json_uint(t->hidden)), node_json);
+                r = tree_print_json(&view, json_pack("{s:o, s:o, s:o}", "run", json_text(t->run ? t->run->run : ""),
+                                                     "hidden", json_uint(t->hidden), "cycles_cut",
+                                                     json_uint(t->cycles_cut)), node_json);
         } else {
                 uint64_t spans = t->run ? t->run->spans : 0;
                 printf("%sRun ", color(cli, C_BOLD));
@@ -151,6 +152,10 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
                 if (t->hidden)
                         printf(", %llu more hidden by --depth or --min-duration", (unsigned long long)t->hidden);
                 printf(")\n");
+                if (t->cycles_cut)
+                        printf("%snote:%s %llu span%s were their own ancestors (a forged batch): shown as roots\n",
+                               color(cli, C_YELLOW), color(cli, C_RESET), (unsigned long long)t->cycles_cut,
+                               t->cycles_cut == 1 ? "" : "s");
                 struct merged_view v = { t, &shape };
                 struct tree_view view = {
                         .roots = shape.roots, .n_roots = shape.n_roots, .child_start = shape.child_start,

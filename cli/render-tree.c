@@ -24,6 +24,7 @@ struct tree {
         size_t *child_start, *children; /* CSR: children of i are children[child_start[i]..child_start[i+1]) */
         size_t *roots, n_roots;
         struct wire_lost lost;         /* spans whose end was dropped, and their parents */
+        size_t cycles_cut;             /* parent links cut (wire_cut_cycles) */
 };
 
 static struct wire_spans *sort_spans;
@@ -89,7 +90,7 @@ static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_
         }
 
         size_t n = t->spans.n;
-        size_t *parent = malloc((n + 1) * sizeof(*parent));
+        uint32_t *parent = malloc((n + 1) * sizeof(*parent));
         t->order = malloc((n + 1) * sizeof(*t->order));
         t->child_start = calloc(n + 2, sizeof(*t->child_start));
         t->children = malloc((n + 1) * sizeof(*t->children));
@@ -105,12 +106,17 @@ static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_
 
         for (size_t i = 0; i < n; i++) {
                 const struct wire_span *s = &t->spans.spans[i];
-                parent[i] = s->parent_id ? find(t, s->parent_id) : SIZE_MAX;
-                if (parent[i] == SIZE_MAX && s->parent_id)     /* a child of a span that was dropped */
-                        parent[i] = find(t, wire_lost_resolve(&t->lost, s->parent_id));
-                if (parent[i] == i)
-                        parent[i] = SIZE_MAX;
-                if (parent[i] == SIZE_MAX)
+                size_t p = s->parent_id ? find(t, s->parent_id) : SIZE_MAX;
+                if (p == SIZE_MAX && s->parent_id)     /* a child of a span that was dropped */
+                        p = find(t, wire_lost_resolve(&t->lost, s->parent_id));
+                parent[i] = p == SIZE_MAX || p == i ? WIRE_NO_PARENT : (uint32_t)p;
+        }
+        if (wire_cut_cycles(parent, n, &t->cycles_cut) < 0) {
+                free(parent);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (parent[i] == WIRE_NO_PARENT)
                         t->roots[t->n_roots++] = i;
                 else
                         t->child_start[parent[i] + 1]++;
@@ -123,7 +129,7 @@ static int tree_build(struct tree *t, ProtobufCBinaryData *const *batches, size_
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++)
-                if (parent[i] != SIZE_MAX)
+                if (parent[i] != WIRE_NO_PARENT)
                         t->children[t->child_start[parent[i]] + fill[parent[i]]++] = i;
         free(fill);
         free(parent);
@@ -192,6 +198,9 @@ static int print_text(const struct cli *cli, const struct tree *t, const Ferret_
         printf("%sRun ", color(cli, C_BOLD));
         term_put(stdout, run ? run->run : "?");
         printf("%s (%zu span%s)\n", color(cli, C_RESET), t->spans.n, t->spans.n == 1 ? "" : "s");
+        if (t->cycles_cut)
+                printf("%snote:%s %zu span%s were their own ancestors (a forged batch): shown as roots\n",
+                       color(cli, C_YELLOW), color(cli, C_RESET), t->cycles_cut, t->cycles_cut == 1 ? "" : "s");
         struct tree_view v = {
                 .roots = t->roots, .n_roots = t->n_roots, .child_start = t->child_start, .children = t->children,
                 .print = print_span_line, .ctx = t,
@@ -246,7 +255,8 @@ int render_spans(const struct cli *cli, const Ferret__RunInfo *run, ProtobufCBin
                         .roots = t.roots, .n_roots = t.n_roots, .child_start = t.child_start, .children = t.children,
                         .ctx = &t,
                 };
-                r = tree_print_json(&v, json_pack("{s:o}", "run", json_text(run ? run->run : "")), span_json);
+                r = tree_print_json(&v, json_pack("{s:o, s:o}", "run", json_text(run ? run->run : ""), "cycles_cut",
+                                                  json_uint(t.cycles_cut)), span_json);
         } else
                 r = print_text(cli, &t, run);
 out:

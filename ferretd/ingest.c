@@ -49,8 +49,6 @@ struct ingest {
 
         struct wire_decoder decoder;
         struct wire_spans spans;
-        struct u64map child_ns;          /* parent span id -> time of its children seen */
-        struct u64map suspended_ns;      /* span id -> time of its suspension children seen */
         struct retention_config retention;
         uint64_t next_size_check_ns, next_age_check_ns;
 
@@ -172,26 +170,26 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
 
         /* Self time: a span's duration minus its children's. Children end
          * first, so they are in this batch or an earlier one; their time
-         * waits in child_ns until their parent arrives. */
-        if (in->child_ns.n > CHILD_MAP_MAX)
-                u64map_clear(&in->child_ns);
-        if (in->suspended_ns.n > CHILD_MAP_MAX)
-                u64map_clear(&in->suspended_ns);
+         * waits in the run's child_ns until their parent arrives. */
+        if (run->child_ns.n > CHILD_MAP_MAX)
+                u64map_clear(&run->child_ns);
+        if (run->suspended_ns.n > CHILD_MAP_MAX)
+                u64map_clear(&run->suspended_ns);
         for (size_t i = 0; i < n; i++) {
                 const struct wire_span *s = &in->spans.spans[i];
-                uint64_t d = span_time_for_parent(&in->suspended_ns, s);
-                if (s->parent_id && u64map_add(&in->child_ns, s->parent_id, d) < 0)
+                uint64_t d = span_time_for_parent(&run->suspended_ns, s);
+                if (s->parent_id && u64map_add(&run->child_ns, s->parent_id, d) < 0)
                         return -ENOMEM;
                 if (s->parent_id && (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION) &&
-                    u64map_add(&in->suspended_ns, s->parent_id, s->duration_ns) < 0)
+                    u64map_add(&run->suspended_ns, s->parent_id, s->duration_ns) < 0)
                         return -ENOMEM;
         }
         /* A span whose end was dropped: its children's time goes to its
          * parent, which they hang under. */
         for (size_t i = 0; c && i < c->n_lost_span; i++) {
                 uint64_t t;
-                if (u64map_take(&in->child_ns, c->lost_span[i], &t) && c->lost_parent[i] &&
-                    u64map_add(&in->child_ns, c->lost_parent[i], t) < 0)
+                if (u64map_take(&run->child_ns, c->lost_span[i], &t) && c->lost_parent[i] &&
+                    u64map_add(&run->child_ns, c->lost_parent[i], t) < 0)
                         return -ENOMEM;
         }
 
@@ -202,7 +200,7 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                 if (!*slot && !(*slot = run_name_stats(run, s->name)))
                         return -ENOMEM;
                 uint64_t children = 0;
-                u64map_take(&in->child_ns, s->span_id, &children);
+                u64map_take(&run->child_ns, s->span_id, &children);
                 name_stats_add(*slot, s->duration_ns, children < s->duration_ns ? s->duration_ns - children : 0,
                                wire_span_status(s));
                 if (s->start_ns < first)
@@ -277,6 +275,11 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
                 for (size_t i = 0; i < b->spans->n_strings; i++)
                         if (strlen(b->spans->strings[i]) > WIRE_MAX_NAME_BYTES)
                                 return reject(in, "string longer than the limit", len);
+                /* No client makes 0 (ids are random and 0 means "no
+                 * parent"); a span with it could never be found. */
+                for (size_t i = 0; i < in->spans.n; i++)
+                        if (!in->spans.spans[i].span_id)
+                                return reject(in, "a span id of 0", len);
         }
 
         struct run *run;
@@ -551,8 +554,6 @@ void ingest_stop(struct ingest *in)
         runs_free(&in->runs);
         store_batch_free(in->batch);
         u64map_free(&in->pending_acks);
-        u64map_free(&in->child_ns);
-        u64map_free(&in->suspended_ns);
         wire_spans_free(&in->spans);
         wire_decoder_free(&in->decoder);
         free(in->by_name);

@@ -381,7 +381,7 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
                 struct tree_options o = { .depth = req->depth, .min_duration_ns = req->min_duration_ns, .focus = req->focus };
                 r = merged_tree_build(q->store, run, &o, &merged);
                 if (r == 0)
-                        tree.nodes = merged_tree_nodes(merged, &tree.n_nodes, &tree.hidden);
+                        tree.nodes = merged_tree_nodes(merged, &tree.n_nodes, &tree.hidden, &tree.cycles_cut);
         }
         if (r < 0)
                 send_error(q, id, id_len, r, "failed to read spans: %s", strerror(-r));

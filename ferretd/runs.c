@@ -30,6 +30,8 @@ static void run_free(void *p)
         strmap_free(&run->names, name_stats_free);
         u64map_free(&run->clients);
         u64map_free(&run->client_seqs);
+        u64map_free(&run->child_ns);
+        u64map_free(&run->suspended_ns);
         for (size_t i = 0; i < run->n_notes; i++)
                 free(run->notes[i]);
         free(run->notes);

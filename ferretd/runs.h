@@ -29,6 +29,11 @@ struct run {
         struct strmap names;                /* name -> struct name_stats */
         struct u64map clients;              /* client id -> spans stored from it */
         struct u64map client_seqs;          /* client id -> seq of its last batch accepted */
+        /* Self time pending: children end first, and their time waits here
+         * until their parent arrives. Per run, so that span ids one client
+         * makes up cannot reach another run's spans. */
+        struct u64map child_ns;             /* parent span id -> time of its children seen */
+        struct u64map suspended_ns;         /* span id -> time of its suspension children seen */
         bool dirty, named;                  /* named: its 'n' record is stored */
         bool trimmed;
         char **notes;

@@ -55,6 +55,7 @@ struct merged_tree {
         Ferret__TreeNode **out_ptrs;
         size_t n_out;
         uint64_t hidden;
+        size_t cycles_cut;            /* parent links cut (wire_cut_cycles) */
         char **labels;                /* process node names we allocated */
         size_t n_labels;
         Ferret__Tag *tags;            /* all details' tags */
@@ -212,13 +213,17 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                 goto out;
 
         for (size_t i = 0; i < n; i++)
-                if (u64map_put(&ids, t->spans[i].id, i + 1) < 0)
+                if (t->spans[i].id && u64map_put(&ids, t->spans[i].id, i + 1) < 0)   /* 0: stored before ingest refused it */
                         goto out;
         for (size_t i = 0; i < n; i++) {
                 uint64_t p, pid = t->spans[i].parent_id;
                 if (pid && !u64map_get(&ids, pid, &p))
                         pid = wire_lost_resolve(&t->lost, pid);   /* a child of a span that was dropped */
                 parent[i] = pid && u64map_get(&ids, pid, &p) && p - 1 != i ? (uint32_t)(p - 1) : NONE;
+        }
+        if (wire_cut_cycles(parent, n, &t->cycles_cut) < 0)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
                 if (parent[i] == NONE)
                         roots[n_roots++] = (uint32_t)i;
                 else
@@ -480,10 +485,12 @@ int merged_tree_build(struct store *s, uint32_t run, const struct tree_options *
         return 0;
 }
 
-Ferret__TreeNode **merged_tree_nodes(const struct merged_tree *t, size_t *ret_n, uint64_t *ret_hidden)
+Ferret__TreeNode **merged_tree_nodes(const struct merged_tree *t, size_t *ret_n, uint64_t *ret_hidden,
+                                     uint64_t *ret_cycles_cut)
 {
         *ret_n = t->n_out;
         *ret_hidden = t->hidden;
+        *ret_cycles_cut = t->cycles_cut;
         return t->out_ptrs;
 }
 

@@ -24,5 +24,6 @@ struct merged_tree;
  * depth-first order, ready to go into a TreeResponse; free it with
  * merged_tree_free(). Returns 0, -ENOMEM or -EIO. */
 int merged_tree_build(struct store *s, uint32_t run, const struct tree_options *o, struct merged_tree **ret);
-Ferret__TreeNode **merged_tree_nodes(const struct merged_tree *t, size_t *ret_n, uint64_t *ret_hidden);
+Ferret__TreeNode **merged_tree_nodes(const struct merged_tree *t, size_t *ret_n, uint64_t *ret_hidden,
+                                     uint64_t *ret_cycles_cut);
 void merged_tree_free(struct merged_tree *t);

@@ -304,3 +304,30 @@ void wire_lost_free(struct wire_lost *l)
         free(l->pairs);
         *l = (struct wire_lost){ 0 };
 }
+
+int wire_cut_cycles(uint32_t *parent, size_t n, size_t *ret_cut)
+{
+        enum { UNSEEN, ON_PATH, DONE };
+        uint8_t *state = calloc(n ? n : 1, 1);
+        size_t cut = 0;
+        if (!state)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                uint32_t j = (uint32_t)i;
+                while (j != WIRE_NO_PARENT && state[j] == UNSEEN) {
+                        state[j] = ON_PATH;
+                        j = parent[j];
+                }
+                bool cycle = j != WIRE_NO_PARENT && state[j] == ON_PATH;
+                /* The path is done (through the cycle, while it is whole). */
+                for (uint32_t k = (uint32_t)i; k != WIRE_NO_PARENT && state[k] == ON_PATH; k = parent[k])
+                        state[k] = DONE;
+                if (cycle) {
+                        parent[j] = WIRE_NO_PARENT;   /* the walk came back to j */
+                        cut++;
+                }
+        }
+        free(state);
+        *ret_cut = cut;
+        return 0;
+}

@@ -126,3 +126,11 @@ int wire_lost_add(struct wire_lost *l, const Ferret__SpanColumns *c);
  * (a chain of at most 64). */
 uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id);
 void wire_lost_free(struct wire_lost *l);
+
+/* Parent links between spans, by index: WIRE_NO_PARENT for a root. Spans
+ * that are their own ancestors can only come from a forged batch, and no
+ * walk from a root would ever reach them: wire_cut_cycles() makes one span
+ * of each cycle a root (the first its walk comes back to), so that every
+ * span stays in the tree. Returns the links cut. O(n), @n bytes of scratch. */
+#define WIRE_NO_PARENT UINT32_MAX
+int wire_cut_cycles(uint32_t *parent, size_t n, size_t *ret_cut);

@@ -182,6 +182,86 @@ TEST(durations_past_int64_print_exactly)
         fixture_cleanup(&f);
 }
 
+/* Forged batches do not spoil a run: a span id of 0 is refused and
+ * counted; spans that are their own ancestors stay in both trees (one of
+ * the cycle becomes a root, and the trees say so); a span id in one run
+ * cannot reach another run's self time. */
+TEST(forged_batches_spoil_nothing)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        struct raw_client c;
+        raw_open(&c, f.runtime_dir);
+
+        const char *good_names[] = { "fine" };
+        uint64_t d1[] = { 100 }, good_ids[] = { 5 }, no_parent[] = { 0 };
+        struct raw_spans good = { 1, good_names, d1, good_ids, no_parent, 1700000000000000000ull, 0 };
+        raw_send_batch(&c, "zero", &good);
+        const char *zero_names[] = { "zero", "beside" };
+        uint64_t d2[] = { 100, 100 }, zero_ids[] = { 0, 6 }, zero_parents[] = { 0, 0 };
+        struct raw_spans zero = { 2, zero_names, d2, zero_ids, zero_parents, 1700000000000000000ull, 0 };
+        raw_send_batch(&c, "zero", &zero);
+
+        /* a <-> b, c its own parent, and d under a. */
+        const char *cyc_names[] = { "a", "b", "c", "d" };
+        uint64_t d4[] = { 1000, 1000, 1000, 10 }, cyc_ids[] = { 10, 11, 12, 13 }, cyc_parents[] = { 11, 10, 12, 10 };
+        struct raw_spans cycle = { 4, cyc_names, d4, cyc_ids, cyc_parents, 1700000000000000000ull, 0 };
+        raw_send_batch(&c, "cycle", &cycle);
+
+        /* Another run sends a "child" of the victim's span 100 first. */
+        const char *evil_names[] = { "evil" }, *victim_names[] = { "victim" };
+        uint64_t d900[] = { 900 }, evil_ids[] = { 99 }, evil_parents[] = { 100 };
+        struct raw_spans evil = { 1, evil_names, d900, evil_ids, evil_parents, 1700000000000000000ull, 0 };
+        raw_send_batch(&c, "evil", &evil);
+        uint64_t d1000[] = { 1000 }, victim_ids[] = { 100 };
+        struct raw_spans victim = { 1, victim_names, d1000, victim_ids, no_parent, 1700000000000000000ull, 0 };
+        raw_send_batch(&c, "victim", &victim);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+
+        json_t *st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "rejected_messages")), 1);
+        json_decref(st);
+        char *log = fixture_log(&f);
+        CHECK(strstr(log, "a span id of 0") != NULL);
+        free(log);
+        const char *zero_args[] = { "query", "--run", "zero", "--tree", NULL };
+        json_t *zt = fixture_ferret_json(&f, zero_args);
+        CHECK(zt != NULL);
+        json_decref(zt);
+
+        struct flat_tree t;
+        flat_tree_load(&f, "cycle", &t);
+        CHECK_EQ(t.n, 4);
+        flat_tree_free(&t);
+        const char *merged_args[] = { "query", "--run", "cycle", "--tree", NULL };
+        json_t *m = fixture_ferret_json(&f, merged_args);
+        CHECK_EQ(json_integer_value(json_object_get(m, "cycles_cut")), 1);
+        size_t names = 0;
+        json_t *stack[16];
+        size_t depth = 0;
+        json_t *root;
+        size_t k;
+        json_array_foreach(json_object_get(m, "roots"), k, root)
+                stack[depth++] = root;
+        while (depth) {
+                json_t *node = stack[--depth], *child;
+                size_t j;
+                names += strlen(json_string_value(json_object_get(node, "name"))) == 1;
+                json_array_foreach(json_object_get(node, "children"), j, child)
+                        if (depth < 16)
+                                stack[depth++] = child;
+        }
+        CHECK_EQ(names, 4);
+        json_decref(m);
+
+        const char *victim_args[] = { "query", "--run", "victim", NULL };
+        json_t *sum = fixture_ferret_json(&f, victim_args);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "victim"), "self_ns")), 1000);
+        json_decref(sum);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
 static unsigned long long log_number(const char *log, const char *after)
 {
         const char *p = strstr(log, after);

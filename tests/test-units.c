@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <ferret.h>
 #include <math.h>
+#include <stdbool.h>
 
 #include "harness.h"
 #include "histogram.h"
@@ -254,6 +255,63 @@ TEST(wire_decoder_matches_protobuf_c)
         CHECK_EQ(wire_batch_decode(&d, "\xff\xff\xff garbage", 12, &bad), -EPROTO);
         wire_decoder_free(&d);
 #undef RND
+}
+
+/* Random parent links (a functional graph: every cycle has trees hanging
+ * off it): after wire_cut_cycles() every span reaches a root, exactly one
+ * link per cycle was cut (counted by walking the graph before), and links
+ * outside cycles are untouched. */
+TEST(cutting_cycles_leaves_a_forest)
+{
+        uint64_t rng = 0x9E3779B97F4A7C15ull;
+        for (int round = 0; round < 2000; round++) {
+                enum { N_MAX = 40 };
+                uint32_t parent[N_MAX], before[N_MAX];
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                size_t n = 1 + (rng >> 33) % N_MAX;
+                for (size_t i = 0; i < n; i++) {
+                        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                        uint32_t r = (uint32_t)(rng >> 33);
+                        before[i] = parent[i] = r % 4 == 0 ? WIRE_NO_PARENT : r % (uint32_t)n;
+                }
+                /* Cycles, the slow way: a node is on one if following the
+                 * links n times from it comes back to it. */
+                size_t cycles = 0;
+                bool in_cycle[N_MAX] = { false };
+                for (size_t i = 0; i < n; i++) {
+                        uint32_t j = (uint32_t)i;
+                        for (size_t k = 0; k < n && j != WIRE_NO_PARENT; k++) {
+                                j = before[j];
+                                if (j == i) {
+                                        in_cycle[i] = true;
+                                        break;
+                                }
+                        }
+                }
+                for (size_t i = 0; i < n; i++) {
+                        if (!in_cycle[i])
+                                continue;
+                        /* Count each cycle once, at its smallest member. */
+                        bool smallest = true;
+                        for (uint32_t j = before[i]; j != i; j = before[j])
+                                smallest &= j > i;
+                        cycles += smallest;
+                }
+                size_t cut;
+                CHECK_EQ(wire_cut_cycles(parent, n, &cut), 0);
+                CHECK_EQ(cut, cycles);
+                for (size_t i = 0; i < n; i++) {
+                        if (parent[i] != before[i])
+                                CHECK(in_cycle[i] && parent[i] == WIRE_NO_PARENT);
+                        uint32_t j = (uint32_t)i;
+                        size_t steps = 0;
+                        while (j != WIRE_NO_PARENT && steps <= n) {
+                                j = parent[j];
+                                steps++;
+                        }
+                        CHECK(j == WIRE_NO_PARENT);
+                }
+        }
 }
 
 TEST(traceparent_round_trip)
