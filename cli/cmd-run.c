@@ -28,6 +28,7 @@
 #include "ferret.h"
 #include "options.h"
 #include "text.h"
+#include "runtime-dir.h"
 
 #define FLUSH_TIMEOUT_MS 10000
 
@@ -179,9 +180,25 @@ static int parse_python_tail(struct cli *cli, int argc, char **argv, struct run_
         return 1;
 }
 
+/* The database's one name: `dbs/../x.db`, `./x.db` and a symbolic link to
+ * it are one database, with one private daemon. A database not made yet
+ * is named after its directory's real path. */
 static void absolute_path(const char *path, char *buf, size_t size)
 {
-        char cwd[PATH_MAX];
+        char cwd[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
+        if (realpath(path, real)) {
+                snprintf(buf, size, "%s", real);
+                return;
+        }
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : path;
+        if (slash)
+                *(slash == dir ? slash + 1 : slash) = '\0';
+        if (*base && realpath(slash ? dir : ".", real)) {
+                snprintf(buf, size, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+                return;
+        }
         if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
                 snprintf(buf, size, "%s", path);
         else
@@ -235,7 +252,7 @@ static int choose_daemon(struct cli *cli, const struct run_options *o, char *dir
         absolute_path(o->db ? o->db : "ferret.db", db, db_size);
         int shared_r = cli_probe_daemon(shared);
         if (!o->db && (shared_r == -EACCES || shared_r == -EPERM)) {
-                char why[128];
+                char why[PATH_MAX + 64];
                 fprintf(stderr, "ferret: note: permission denied by the ferretd in %s (%s): recording into %s "
                         "with a private ferretd\n", shared, cli_denied_why(shared, why, sizeof(why)), db);
         }
@@ -244,6 +261,15 @@ static int choose_daemon(struct cli *cli, const struct run_options *o, char *dir
                 return 0;
         }
         private_runtime_dir(db, dir, size);
+        char why[PATH_MAX + 64];
+        if (runtime_dir_check(dir, why, sizeof(why)) == -EPERM) {
+                /* Someone else's: a directory of our own for this run. */
+                fprintf(stderr, "ferret: note: not using %s; recording with a private ferretd elsewhere\n", why);
+                int r = private_daemon_start(db, NULL, false, own);
+                if (r == 0)
+                        snprintf(dir, size, "%s", own->runtime_dir);
+                return r;
+        }
         if (cli_daemon_alive(dir))
                 return 0;
         return private_daemon_start(db, dir, false, own);

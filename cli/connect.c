@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "wire.h"
+#include "runtime-dir.h"
 
 int cli_error(int error, const char *fmt, ...)
 {
@@ -28,6 +29,9 @@ int cli_error(int error, const char *fmt, ...)
 
 int cli_probe_daemon(const char *dir)
 {
+        char why[PATH_MAX + 64];
+        if (runtime_dir_check(dir, why, sizeof(why)) == -EPERM)
+                return -EPERM;          /* not even looked at: runtime-dir.h */
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/query.sock", dir) >= (int)sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
@@ -49,6 +53,8 @@ const char *cli_denied_why(const char *dir, char *buf, size_t size)
         struct stat st;
         struct group *g;
         char path[PATH_MAX];
+        if (runtime_dir_check(dir, buf, size) == -EPERM)
+                return buf;
         snprintf(path, sizeof(path), "%s/query.sock", dir);
         /* The socket, or the directory when it cannot even be looked at. */
         if (stat(path, &st) < 0 && stat(dir, &st) < 0)
@@ -75,7 +81,11 @@ void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size)
                 snprintf(buf, size, "%s/ferret", xdg);
         else
                 snprintf(buf, size, "/tmp/ferret-%u", (unsigned)getuid());
-        if (!cli_daemon_alive(buf))
+        /* The user's directory when its daemon answers; the system's else,
+         * unless the user's is not to be trusted and no system daemon is
+         * there either: then the user's, so that the refusal names it. */
+        if (!cli_daemon_alive(buf) &&
+            (cli_probe_daemon(buf) != -EPERM || cli_daemon_alive("/run/ferret")))
                 snprintf(buf, size, "/run/ferret");
 }
 
@@ -105,9 +115,12 @@ int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__R
         char endpoint[PATH_MAX];
         int r = 0;
 
+        char untrusted[PATH_MAX + 64];
+        if (runtime_dir_check(dir, untrusted, sizeof(untrusted)) == -EPERM)
+                return cli_error(EPERM, "will not use the ferretd in %s: %s", dir, untrusted);
         r = cli_probe_daemon(dir);
         if (r == -EACCES || r == -EPERM) {
-                char why[128];
+                char why[PATH_MAX + 64];
                 return cli_error(EACCES, "permission denied: cannot talk to the ferretd in %s (%s)", dir,
                                  cli_denied_why(dir, why, sizeof(why)));
         }

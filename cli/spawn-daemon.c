@@ -129,7 +129,8 @@ int private_daemon_start(const char *db, const char *runtime_dir, bool read_only
                         return cli_error(errno, "cannot create a directory in %s: %m", base && *base ? base : "/tmp");
                 d.remove_dir = true;
         }
-        if (mkdir(d.runtime_dir, 0700) < 0 && errno != EEXIST)
+        bool made = mkdir(d.runtime_dir, 0700) == 0;
+        if (!made && errno != EEXIST)
                 return cli_error(errno, "cannot create %s: %m", d.runtime_dir);
 
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -184,8 +185,8 @@ fail:
         if (fd >= 0)
                 close(fd);
         unlink(notify_path);
-        if (d.remove_dir)
-                rmdir(d.runtime_dir);
+        if (d.remove_dir || made)
+                rmdir(d.runtime_dir);   /* what a failed start leaves behind */
         return r;
 }
 

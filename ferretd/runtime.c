@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "runtime.h"
+#include "runtime-dir.h"
 
 void runtime_default_db(char *buf, size_t size)
 {
@@ -61,6 +62,13 @@ int runtime_lock(const char *dir)
          * socket and bind their own in its place. */
         if (mkdir(dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create runtime directory %s: %m", dir);
+        /* One that was there already may be someone else's, made for the
+         * sockets we are about to put in it. */
+        char why[PATH_MAX + 64];
+        if (runtime_dir_check(dir, why, sizeof(why)) < 0) {
+                log_error("Refusing runtime directory: %s", why);
+                return -EPERM;
+        }
         snprintf(path, sizeof(path), "%s/ferretd.lock", dir);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
         if (fd < 0)

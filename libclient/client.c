@@ -20,6 +20,7 @@
 #include "notes.h"
 #include "clock.h"
 #include "ring.h"
+#include "runtime-dir.h"
 
 struct client client_g = {
         .free_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -59,22 +60,46 @@ static bool socket_exists(const char *dir)
         return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-/* FERRET_RUNTIME_DIR, else the user's daemon if one listens, else the
- * system's. Mirrors what ferretd picks when started by that user. */
-static void pick_runtime_dir(char *buf, size_t size)
+/* Says once, on stderr, why spans do not go to @dir: the one line a
+ * library that never fails its program may write. */
+static void warn_untrusted(const char *why)
 {
+        static _Atomic bool said;
+        if (!atomic_exchange(&said, true))
+                fprintf(stderr, "ferret: not sending spans there: %s\n", why);
+}
+
+/* FERRET_RUNTIME_DIR, else the user's daemon if one listens, else the
+ * system's. Mirrors what ferretd picks when started by that user. A
+ * directory someone else could have made or may write is never used
+ * (runtime-dir.h): false then, and nothing is traced. */
+static bool pick_runtime_dir(char *buf, size_t size)
+{
+        char why[PATH_MAX + 64];
         const char *env = getenv("FERRET_RUNTIME_DIR");
         if (env && *env) {
                 snprintf(buf, size, "%s", env);
-                return;
+                if (runtime_dir_check(buf, why, sizeof(why)) == -EPERM) {
+                        warn_untrusted(why);
+                        return false;
+                }
+                return true;
         }
         const char *xdg = getenv("XDG_RUNTIME_DIR");
         if (xdg && *xdg)
                 snprintf(buf, size, "%s/ferret", xdg);
         else
                 snprintf(buf, size, "/tmp/ferret-%u", (unsigned)getuid());
-        if (!socket_exists(buf))
+        int r = runtime_dir_check(buf, why, sizeof(why));
+        if (r == -EPERM)
+                warn_untrusted(why);
+        if (r < 0 || !socket_exists(buf))
                 snprintf(buf, size, "/run/ferret");
+        if (runtime_dir_check(buf, why, sizeof(why)) == -EPERM) {
+                warn_untrusted(why);
+                return false;
+        }
+        return true;
 }
 
 /* Whether a daemon accepts connections in @dir now: a connect() to its
@@ -146,8 +171,8 @@ static int client_init(void)
                 return -ECANCELED;
         }
 
-        pick_runtime_dir(client_g.runtime_dir, sizeof(client_g.runtime_dir));
-        if (if_absent && !daemon_listens(client_g.runtime_dir)) {
+        if (!pick_runtime_dir(client_g.runtime_dir, sizeof(client_g.runtime_dir)) ||
+            (if_absent && !daemon_listens(client_g.runtime_dir))) {
                 atomic_store(&client_g.state, CLIENT_DISABLED);
                 client_set_off(1);
                 return -ECANCELED;

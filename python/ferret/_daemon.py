@@ -11,10 +11,12 @@ command uses, so the two find each other's daemons), and wait for its
 
 import json
 import os
+import pwd
 import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -86,6 +88,32 @@ def private_runtime_dir(db):
     return f"/tmp/ferret-{os.getuid()}-db-{h:016x}"
 
 
+def untrusted(runtime_dir):
+    """Why ``runtime_dir`` may not be trusted with spans, or None (absent or
+    fine). The rule of proto/runtime-dir.c: a directory, not a symbolic
+    link, owned by this user, root or the system daemon's user, that no one
+    else may write."""
+    try:
+        st = os.lstat(runtime_dir)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return f"cannot examine {runtime_dir}"
+    if stat.S_ISLNK(st.st_mode):
+        return f"{runtime_dir} is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{runtime_dir} is not a directory"
+    try:
+        system_uid = pwd.getpwnam("ferret").pw_uid
+    except KeyError:
+        system_uid = None
+    if st.st_uid not in (os.geteuid(), 0, system_uid):
+        return f"{runtime_dir} belongs to uid {st.st_uid}, not to you"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{runtime_dir} may be written by others (mode {st.st_mode & 0o777:03o})"
+    return None
+
+
 def shared_runtime_dir():
     """The runtime directory clients use by default (as the C command finds it)."""
     env = os.environ.get("FERRET_RUNTIME_DIR")
@@ -97,7 +125,9 @@ def shared_runtime_dir():
 
 
 def alive(runtime_dir):
-    """Whether a daemon accepts connections in ``runtime_dir``."""
+    """Whether a trusted daemon accepts connections in ``runtime_dir``."""
+    if untrusted(runtime_dir):
+        return False
     path = os.path.join(runtime_dir, "query.sock")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -202,11 +232,25 @@ def choose(db=None):
     shared = shared_runtime_dir()
     if db is None and alive(shared):
         return shared, None
-    db = os.path.abspath(db if db is not None else "ferret.db")
+    db = canonical_db(db if db is not None else "ferret.db")
     if serves(shared, db):
         return shared, None
     private = private_runtime_dir(db)
+    why = untrusted(private)
+    if why:
+        # Someone else's: a directory of our own for this run.
+        print(f"ferret: note: not using {why}; recording with a private ferretd elsewhere", file=sys.stderr)
+        private = tempfile.mkdtemp(prefix=f"ferret-{os.getuid()}-private-")
     if alive(private):
         return private, None
     daemon = PrivateDaemon(db, private)
     return private, daemon
+
+
+def canonical_db(db):
+    """The database's one name, as the C command makes it: `dbs/../x.db`, a
+    symbolic link to it and `./x.db` name one database."""
+    if os.path.exists(db):
+        return os.path.realpath(db)
+    head, tail = os.path.split(os.path.abspath(db))
+    return os.path.join(os.path.realpath(head), tail)

@@ -7,6 +7,7 @@ their readiness message (the systemd notify protocol), never a sleep.
 """
 import json
 import os
+import pwd
 import pty
 import select
 import shutil
@@ -316,6 +317,101 @@ class Run(CliTest):
             self.assertIn("recording into " + os.path.join(work, "ferret.db"), r.stderr)
         finally:
             self.assertEqual(d.stop()[0], 0)
+
+    @unittest.skipUnless(os.getuid() == 0 and shutil.which("setpriv") and shutil.which("useradd"),
+                         "needs root to make two users")
+    def test_squatted_runtime_directories_are_refused(self):
+        """Another local user who makes /tmp/ferret-UID first, and runs a
+        ferretd there with its sockets open to all, receives none of the
+        victim's spans; the victim's commands say why in one line, and
+        ferret run records elsewhere when its private directory is taken."""
+        users = []
+        try:
+            for role in ("victim", "squatter"):
+                name = f"ft-{role[:3]}-{os.getpid()}"
+                subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                               check=True, capture_output=True)
+                users.append(name)
+            victim, squatter = (pwd.getpwnam(u) for u in users)
+            as_user = lambda u: ["setpriv", f"--reuid={u.pw_uid}", f"--regid={u.pw_gid}", "--clear-groups", "--"]
+            env = {"PATH": os.environ["PATH"], "NO_COLOR": "1", "LC_ALL": "C.UTF-8"}
+            if subprocess.run(as_user(victim) + ["test", "-x", FERRET]).returncode != 0:
+                self.skipTest("the build tree is not reachable by another user")
+            os.chmod(self.dir, 0o755)
+            home = {}
+            for u in (victim, squatter):
+                home[u.pw_name] = self.path(u.pw_name)
+                os.mkdir(home[u.pw_name], 0o700)
+                os.chown(home[u.pw_name], u.pw_uid, u.pw_gid)
+
+            squat = f"/tmp/ferret-{victim.pw_uid}"
+            shutil.rmtree(squat, ignore_errors=True)
+            subprocess.run(as_user(squatter) + ["mkdir", "-m", "755", squat], check=True)
+            notify = self.path("notify.sock")
+            ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            ready.bind(notify)
+            os.chmod(notify, 0o777)
+            d = subprocess.Popen(as_user(squatter) + [FERRETD, "--db", os.path.join(home[squatter.pw_name], "s.db"),
+                                                      "--runtime-dir", squat], env=dict(env, NOTIFY_SOCKET=notify),
+                                 stderr=subprocess.PIPE)
+            try:
+                ready.settimeout(30)
+                while b"READY=1" not in ready.recv(4096):
+                    pass
+                ready.close()
+                for sock in ("ingest.sock", "query.sock"):
+                    subprocess.run(as_user(squatter) + ["chmod", "777", os.path.join(squat, sock)], check=True)
+
+                # A program linked with libferret-client, as the victim.
+                r = subprocess.run(as_user(victim) + [DEMO], capture_output=True, text=True, env=env,
+                                   cwd=home[victim.pw_name], timeout=60)
+                self.assertIn(f"ferret: not sending spans there: {squat} belongs to uid {squatter.pw_uid}",
+                              r.stderr)
+                r = subprocess.run(as_user(victim) + [FERRET, "status"], capture_output=True, text=True, env=env,
+                                   timeout=60)
+                self.assert_one_line_error(r, 1, f"will not use the ferretd in {squat}")
+                self.assertIn(f"belongs to uid {squatter.pw_uid}, not to you", r.stderr)
+                st = subprocess.run(as_user(squatter) + [FERRET, "status", "--json", "--runtime-dir", squat],
+                                    capture_output=True, text=True, env=env, timeout=60)
+                self.assertEqual(json.loads(st.stdout)["received_spans"], 0, st.stdout)
+
+                # ferret run, whose private directory the squatter made too.
+                db = os.path.join(home[victim.pw_name], "v.db")
+                h = 1469598103934665603
+                for byte in os.fsencode(db):
+                    h = ((h ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+                private = f"/tmp/ferret-{victim.pw_uid}-db-{h:016x}"
+                subprocess.run(as_user(squatter) + ["mkdir", "-m", "777", private], check=True)
+                r = subprocess.run(as_user(victim) + [FERRET, "run", "--db", db, "--", "true"], capture_output=True,
+                                   text=True, env=env, cwd=home[victim.pw_name], timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn(f"not using {private} belongs to uid {squatter.pw_uid}", r.stderr)
+                self.assertIn("1 spans stored, 0 dropped", r.stderr)
+                st = subprocess.run(as_user(squatter) + [FERRET, "status", "--json", "--runtime-dir", squat],
+                                    capture_output=True, text=True, env=env, timeout=60)
+                self.assertEqual(json.loads(st.stdout)["received_spans"], 0, st.stdout)
+            finally:
+                d.send_signal(signal.SIGTERM)
+                d.communicate(timeout=60)
+                shutil.rmtree(squat, ignore_errors=True)
+                shutil.rmtree(private if "private" in locals() else squat, ignore_errors=True)
+        finally:
+            for name in users:
+                subprocess.run(["userdel", name], capture_output=True)
+
+    def test_one_database_under_every_name(self):
+        # dbs/../x.db, ./x.db and a symbolic link to it are one database.
+        os.mkdir(self.path("dbs"))
+        for run, name in (("first", "dbs/../x.db"), ("second", "./x.db")):
+            r = ferret("run", "--db", name, "--run-id", run, "--", "true", env=self.env, cwd=self.dir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"in {os.path.realpath(self.path('x.db'))} ", r.stderr)
+        os.symlink("x.db", self.path("link.db"))
+        r = ferret("run", "--db", "link.db", "--run-id", "third", "--", "true", env=self.env, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"in {os.path.realpath(self.path('x.db'))} ", r.stderr)
+        for run in ("first", "second", "third"):
+            ferret("analyze", self.path("x.db"), "--run", run, check=True)
 
     def test_process_count(self):
         """A run's processes are the traced program's: ferret run's own

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime-dir.h"
+
+static bool trusted_owner(uid_t uid)
+{
+        if (uid == geteuid() || uid == 0)
+                return true;
+        /* getpwnam_r: the client may run in any thread of any program. */
+        struct passwd pw, *found = NULL;
+        char buf[1024];
+        return getpwnam_r(RUNTIME_SYSTEM_USER, &pw, buf, sizeof(buf), &found) == 0 && found && found->pw_uid == uid;
+}
+
+int runtime_dir_check(const char *dir, char *why, size_t why_size)
+{
+        struct stat st;
+        if (lstat(dir, &st) < 0)
+                return errno == ENOENT ? -ENOENT : (snprintf(why, why_size, "cannot examine %s", dir), -EPERM);
+        if (S_ISLNK(st.st_mode))
+                snprintf(why, why_size, "%s is a symbolic link", dir);
+        else if (!S_ISDIR(st.st_mode))
+                snprintf(why, why_size, "%s is not a directory", dir);
+        else if (!trusted_owner(st.st_uid))
+                snprintf(why, why_size, "%s belongs to uid %u, not to you", dir, (unsigned)st.st_uid);
+        else if (st.st_mode & (S_IWGRP | S_IWOTH))
+                snprintf(why, why_size, "%s may be written by others (mode %03o)", dir, (unsigned)(st.st_mode & 0777));
+        else
+                return 0;
+        return -EPERM;
+}
