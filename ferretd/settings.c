@@ -79,6 +79,13 @@ int settings_load_file(struct settings *s, const char *path)
         FILE *f = fopen(path, "re");
         if (!f)
                 return errno == ENOENT ? -ENOENT : log_error_errno(errno, "Failed to open %s: %m", path);
+        int r = settings_load_stream(s, f, path);
+        fclose(f);
+        return r;
+}
+
+int settings_load_stream(struct settings *s, FILE *f, const char *path)
+{
         char line[4096], where[PATH_MAX + 32];
         int r = 0;
         for (unsigned n = 1; fgets(line, sizeof(line), f); n++) {
@@ -99,6 +106,5 @@ int settings_load_file(struct settings *s, const char *path)
                 if (r < 0)
                         break;
         }
-        fclose(f);
         return r;
 }

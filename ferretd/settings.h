@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "retention.h"
 
@@ -31,3 +32,5 @@ int settings_set(struct settings *s, const char *key, const char *value, const c
 /* Reads @path. Returns 0, -ENOENT when it does not exist, or -EINVAL/-EIO
  * after logging the line at fault. */
 int settings_load_file(struct settings *s, const char *path);
+/* The same from an open stream, named @path in messages (the fuzzer's). */
+int settings_load_stream(struct settings *s, FILE *f, const char *path);

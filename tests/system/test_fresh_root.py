@@ -12,9 +12,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rootfs  # noqa: E402
 from rootfs import check, log  # noqa: E402
 
-# scripts/test without the sanitizer and clang passes and without these
-# tests, which cannot nest in the copy.
-TEST_ENV = {"FERRET_TEST_SKIP": "sanitizers,clang,system"}
+# scripts/test without the sanitizer, clang and fuzzing passes (the host's
+# run has them) and without these tests, which cannot nest in the copy.
+TEST_ENV = {"FERRET_TEST_SKIP": "sanitizers,clang,fuzz,system"}
 SECTIONS = ["Tracing a program: `ferret run`", "The C API", "Python"]
 
 
