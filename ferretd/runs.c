@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +154,18 @@ struct name_stats *run_name_stats(struct run *run, const char *name)
         struct name_stats *st = strmap_get(&run->names, name);
         if (st)
                 return st;
+        if (run->names.n >= RUN_MAX_NAMES) {
+                /* A client that makes up names without end (an id in each)
+                 * would grow the run's statistics without end: past the
+                 * bound, new names share one row, and the run says so. */
+                char note[96];
+                snprintf(note, sizeof(note), "more than %u span names: the others are counted as %s",
+                         RUN_MAX_NAMES, RUN_OTHER_NAMES);
+                run_add_note(run, note);
+                if (strcmp(name, RUN_OTHER_NAMES) != 0 && (st = strmap_get(&run->names, RUN_OTHER_NAMES)))
+                        return st;
+                name = RUN_OTHER_NAMES;
+        }
         st = calloc(1, sizeof(*st));
         if (!st)
                 return NULL;

@@ -61,6 +61,9 @@ void name_stats_add_untimed(struct name_stats *st, uint64_t count);
 /* Adds a note to a run (kept once; a run holds at most RUN_MAX_NOTES). */
 void run_add_note(struct run *run, const char *note);
 #define RUN_MAX_NOTES 64
+/* Distinct span names a run keeps statistics of; beyond, RUN_OTHER_NAMES. */
+#define RUN_MAX_NAMES 100000u
+#define RUN_OTHER_NAMES "(other names)"
 /* Adds every dirty record to @b and marks them clean. */
 void runs_write_dirty(struct runs *rs, struct store_batch *b);
 /* Forgets run @id (removed from the store); nothing of it is written back. */

@@ -262,6 +262,50 @@ TEST(forged_batches_spoil_nothing)
         fixture_cleanup(&f);
 }
 
+/* A client that makes up span names without end (an id in each) does not
+ * grow the run's statistics without end: past RUN_MAX_NAMES distinct
+ * names, the others share one row, counted, and the run says so. */
+TEST(names_of_a_run_are_bounded)
+{
+        enum { PER_BATCH = 10000, NAMES = 100000 + 5 };
+        struct daemon_fixture f;
+        fixture_start(&f);
+        struct raw_client c;
+        raw_open(&c, f.runtime_dir);
+        char (*text)[16] = malloc(PER_BATCH * sizeof(*text));
+        const char **names = malloc(PER_BATCH * sizeof(*names));
+        uint64_t *d = malloc(PER_BATCH * sizeof(*d)), *ids = malloc(PER_BATCH * sizeof(*ids)),
+                 *parents = calloc(PER_BATCH, sizeof(*parents));
+        CHECK(text && names && d && ids && parents);
+        uint64_t id = 1;
+        for (size_t first = 0; first < NAMES; first += PER_BATCH) {
+                size_t n = NAMES - first < PER_BATCH ? NAMES - first : PER_BATCH;
+                for (size_t i = 0; i < n; i++) {
+                        snprintf(text[i], sizeof(text[i]), "op-%zu", first + i);
+                        names[i] = text[i];
+                        d[i] = 10;
+                        ids[i] = id++;
+                }
+                struct raw_spans s = { n, names, d, ids, parents, 1700000000000000000ull, 0 };
+                raw_send_batch(&c, "names", &s);
+        }
+        CHECK_EQ(raw_flush(&c, 30000), 0);
+        const char *args[] = { "query", "--run", "names", NULL };
+        json_t *sum = fixture_ferret_json(&f, args);
+        CHECK_EQ(json_array_size(json_object_get(sum, "rows")), 100000 + 1);
+        CHECK_EQ(json_integer_value(json_object_get(summary_row(sum, "(other names)"), "count")), 5);
+        json_t *note = json_array_get(json_object_get(sum, "notes"), 0);
+        CHECK(note && strstr(json_string_value(note), "more than 100000 span names"));
+        json_decref(sum);
+        free(text);
+        free(names);
+        free(d);
+        free(ids);
+        free(parents);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
 static unsigned long long log_number(const char *log, const char *after)
 {
         const char *p = strstr(log, after);
