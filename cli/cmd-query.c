@@ -62,13 +62,14 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                 case 'e':
                         o->expand = tree_option = true;
                         break;
-                case 'd':
+                case 'd': {
                         unsigned long depth;
                         if (parse_count(optarg, UINT32_MAX, &depth) < 0)
                                 return cli_error(EINVAL, "--depth takes a number of levels, 1 or more, not '%s'", optarg);
                         o->depth = (uint32_t)depth;
                         tree_option = true;
                         break;
+                }
                 case 'm':
                         if (parse_duration(optarg, &o->min_duration_ns) < 0)
                                 return cli_error(EINVAL, "--min-duration takes a duration such as 1ms, 250us or 2s, not '%s'",

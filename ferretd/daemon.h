@@ -19,6 +19,7 @@ struct counters {
         _Atomic uint64_t lost_in_transit;   /* counted in their runs' dropped too */
         _Atomic uint64_t duplicate_batches; /* resent, and already stored */
         _Atomic uint64_t early_batches;     /* ahead of one the client resends */
+        _Atomic bool disk_full;             /* ingest holds what it has and waits for space */
         uint64_t start_mono_ns;
 };
 

@@ -334,16 +334,21 @@ static int commit(struct ingest *in)
         if (r < 0) {
                 /* Keep everything and stop reading until the disk takes it:
                  * clients then drop (and count) instead of us losing what
-                 * was accepted. */
-                if (!in->failing)
+                 * was accepted. Queries go on. */
+                if (!in->failing && r == -ENOSPC)
+                        log_error("Disk full: holding %llu spans, taking no more, and waiting for space "
+                                  "(checked every %d ms)", (unsigned long long)in->pending_spans, RETRY_AFTER_MS);
+                else if (!in->failing)
                         log_error("Commit failed; holding %llu spans and retrying every %d ms",
                                   (unsigned long long)in->pending_spans, RETRY_AFTER_MS);
+                atomic_store(&counters_g.disk_full, r == -ENOSPC);
                 in->failing = true;
                 return r;
         }
         if (in->failing)
                 log_notice("Commit succeeded again");
         in->failing = false;
+        atomic_store(&counters_g.disk_full, false);
         atomic_fetch_add(&counters_g.stored_spans, in->pending_spans);
         acks_publish(in->acks, &in->pending_acks);
         u64map_clear(&in->pending_acks);

@@ -227,6 +227,15 @@ int main(int argc, char **argv)
                 }
         }
         r = store_open(o.db, o.read_only, &store);
+        if (r < 0 && r != -EBUSY && r != -ENOENT && !o.read_only && store_path_disk_full(o.db)) {
+                /* RocksDB writes as it opens; on a full disk it can still be
+                 * read. Spans wait for a ferretd restarted with space. */
+                log_error("Disk full: serving %s read-only, taking no spans; restart ferretd once there is space",
+                          o.db);
+                o.read_only = true;
+                atomic_store(&counters_g.disk_full, true);
+                r = store_open(o.db, true, &store);
+        }
         if (r == -EBUSY) {
                 log_error("Database %s is in use by another process", o.db);
                 goto fail;

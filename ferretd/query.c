@@ -427,6 +427,7 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
         st.lost_in_transit = atomic_load(&counters_g.lost_in_transit);
         st.duplicate_batches = atomic_load(&counters_g.duplicate_batches);
         st.early_batches = atomic_load(&counters_g.early_batches);
+        st.disk_full = atomic_load(&counters_g.disk_full);
         st.db_size_bytes = store_disk_bytes(q->store);
         st.read_only = store_read_only(q->store);
         st.retain_days = q->retention.retain_days;

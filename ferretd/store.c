@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 #include "store.h"
@@ -519,12 +520,73 @@ size_t store_batch_bytes(const struct store_batch *b)
         return len;
 }
 
+/* Room a commit must leave on the database's file system: RocksDB fails a
+ * write that finds the disk full half-way through its log and cannot take
+ * another write on that log afterwards (an assertion in 7.8), and a flush
+ * of the memory tables writes them out before it frees their log. So a
+ * commit is not tried unless this much stays free after it. */
+#define STORE_FREE_RESERVE (8u << 20)
+
+static uint64_t memtable_bytes(const struct store *s)
+{
+        char *v = rocksdb_property_value(s->db, "rocksdb.cur-size-all-mem-tables");
+        uint64_t n = v ? strtoull(v, NULL, 10) : 0;
+        free(v);
+        return n;
+}
+
+static uint64_t path_free_bytes(const char *path)
+{
+        struct statvfs fs;
+        if (statvfs(path, &fs) < 0)
+                return UINT64_MAX;      /* cannot tell: let the write say */
+        return (uint64_t)fs.f_bavail * fs.f_frsize;
+}
+
+static uint64_t free_bytes(const struct store *s)
+{
+        return path_free_bytes(s->path);
+}
+
+bool store_path_disk_full(const char *path)
+{
+        return path_free_bytes(path) < STORE_FREE_RESERVE;
+}
+
+bool store_has_room(struct store *s, size_t bytes)
+{
+        uint64_t mem = memtable_bytes(s), room = free_bytes(s);
+        if (room >= STORE_FREE_RESERVE + 2 * (uint64_t)bytes + 2 * mem)
+                return true;
+        /* The memory tables' log holds as much as they do: written out (an
+         * SST, compressed, and the log goes), they may leave room. */
+        if (mem && room >= STORE_FREE_RESERVE + mem) {
+                char *err = NULL;
+                rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+                rocksdb_flushoptions_set_wait(fo, 1);
+                rocksdb_flush(s->db, fo, &err);
+                rocksdb_flushoptions_destroy(fo);
+                if (err) {
+                        log_warning("Failed to flush %s to make room: %s", s->path, err);
+                        rocksdb_free(err);
+                        return false;
+                }
+                mem = memtable_bytes(s);
+                room = free_bytes(s);
+        }
+        return room >= STORE_FREE_RESERVE + 2 * (uint64_t)bytes + 2 * mem;
+}
+
 int store_commit(struct store *s, struct store_batch *b)
 {
         uint8_t meta[64], key = KEY_META;
         size_t len = ferretd__stored_meta__pack(&s->meta, meta);
         store_batch_put(b, &key, 1, meta, len);
 
+        size_t size;
+        rocksdb_writebatch_data(b->wb, &size);
+        if (!store_has_room(s, size))
+                return -ENOSPC;
         char *err = NULL;
         rocksdb_write(s->db, s->write_options, b->wb, &err);
         if (err) {

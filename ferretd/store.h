@@ -77,6 +77,11 @@ size_t store_batch_bytes(const struct store_batch *b);
 /* Writes the batch (with the meta record) atomically and clears it; on
  * failure the batch is kept, so the caller can retry. */
 int store_commit(struct store *s, struct store_batch *b);
+/* Whether the disk has room for a commit of @bytes and what RocksDB then
+ * writes (see STORE_FREE_RESERVE); store_commit() returns -ENOSPC else. */
+bool store_has_room(struct store *s, size_t bytes);
+/* Whether the file system of @path has less than a commit's reserve free. */
+bool store_path_disk_full(const char *path);
 
 /* Deletes run @run (named @run_id) and reclaims its files where it can.
  * Returns 0 or -EIO. */

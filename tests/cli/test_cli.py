@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from collections import Counter
 
@@ -28,6 +29,7 @@ INSTRUMENTED = os.environ["FERRET_INSTRUMENTED"]
 INSTRUMENTED_CPP = os.environ.get("FERRET_INSTRUMENTED_CPP")
 STATIC_HELLO = os.environ.get("FERRET_STATIC_HELLO")
 SPAWN_TIMES = os.environ["FERRET_SPAWN_TIMES"]
+FLOOD = os.environ.get("FERRET_FLOOD")
 
 
 def walk(nodes, depth=0):
@@ -412,6 +414,92 @@ class Run(CliTest):
         self.assertIn(f"in {os.path.realpath(self.path('x.db'))} ", r.stderr)
         for run in ("first", "second", "third"):
             ferret("analyze", self.path("x.db"), "--run", run, check=True)
+
+    @unittest.skipUnless(os.getuid() == 0 and FLOOD, "needs root to mount a small tmpfs")
+    def test_full_disk_holds_counts_and_resumes(self):
+        """ferretd's disk fills during a run of 1M spans: the program runs at
+        full speed, ferretd stays up and answers, what it could not take is
+        dropped and counted, everything acknowledged stays readable, and
+        ingest resumes by itself once space is freed."""
+        disk = self.path("disk")
+        os.mkdir(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", disk]).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        filler = os.path.join(disk, "filler")
+        try:
+            db, rt = os.path.join(disk, "db"), self.path("rt")
+            d = Daemon(db, rt)
+            env = dict(os.environ, FERRET_RUNTIME_DIR=rt)
+
+            def flood(run, n, timeout_ms=10000):
+                r = subprocess.run([FLOOD, str(n), str(timeout_ms)], capture_output=True, text=True,
+                                   env=dict(env, FERRET_RUN_ID=run), timeout=120)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                return json.loads(r.stdout)
+
+            def status():
+                return ferret_json("status", "--runtime-dir", rt)
+
+            def count(run):
+                rows = ferret_json("query", "--run", run, "--runtime-dir", rt)["rows"]
+                return sum(r["count"] for r in rows if r["name"] == "flood")
+
+            try:
+                before = flood("before", 1000000)
+                self.assertIn(before["flush"], (0, -61), before)       # -ENODATA: some were dropped
+                acked = before["recorded"]                             # buffered; the drops are apart
+                self.assertEqual(count("before"), acked)
+                # The disk fills up, to the last block.
+                with open(filler, "wb") as f:
+                    try:
+                        while True:
+                            f.write(b"\0" * (1 << 20))
+                            f.flush()
+                    except OSError:
+                        pass
+                full = flood("full", 1000000, timeout_ms=2000)
+                print(f"1M spans: {before['seconds']:.3f} s with room, {full['seconds']:.3f} s on a full disk; "
+                      f"{full['dropped']} dropped by the client", file=sys.stderr)
+                self.assertLess(full["seconds"], 3 * before["seconds"] + 0.5, (before, full))
+                st = status()                                          # still answering
+                self.assertTrue(st["disk_full"], st)
+                self.assertEqual(count("before"), acked)               # acknowledged: still readable
+                os.unlink(filler)
+                deadline = time.monotonic() + 30
+                while status()["disk_full"] and time.monotonic() < deadline:
+                    select.select([], [], [], 0.05)                    # the daemon checks every second
+                self.assertFalse(status()["disk_full"])
+                after = flood("after", 100000)
+                self.assertIn(after["flush"], (0, -61), after)
+                self.assertEqual(count("after"), after["recorded"])
+                self.assertEqual(count("before"), acked)
+                # The run on the full disk: what the daemon held and what the
+                # client's queue still had are stored now; the rest was
+                # dropped by the client, and counted: nothing vanished.
+                summary = ferret_json("query", "--run", "full", "--runtime-dir", rt)
+                self.assertEqual(summary["spans"], full["recorded"], summary)
+                self.assertEqual(summary["spans"] + summary["dropped"], 1000000, summary)
+            finally:
+                code, err = d.stop()
+                self.assertEqual(code, 0, err)
+                self.assertIn("Disk full", err)
+            # Started on a full disk, ferretd still answers, read-only.
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * (1 << 20))
+                        f.flush()
+                except OSError:
+                    pass
+            d = Daemon(db, rt)
+            try:
+                st = status()
+                self.assertTrue(st["disk_full"] and st["read_only"], st)
+                self.assertEqual(count("before"), acked)
+            finally:
+                self.assertEqual(d.stop()[0], 0)
+        finally:
+            subprocess.run(["umount", "-l", disk])
 
     def test_process_count(self):
         """A run's processes are the traced program's: ferret run's own
