@@ -52,6 +52,17 @@ def ferret_json(*args, **kw):
     return json.loads(ferret(*args, "--json", check=True, **kw).stdout)
 
 
+def fill_up(path):
+    """Writes @path until its file system has not a block left."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 20))
+                f.flush()
+        except OSError:
+            pass
+
+
 class Daemon:
     """A ferretd on a private runtime directory, stopped with SIGTERM."""
 
@@ -450,13 +461,7 @@ class Run(CliTest):
                 acked = before["recorded"]                             # buffered; the drops are apart
                 self.assertEqual(count("before"), acked)
                 # The disk fills up, to the last block.
-                with open(filler, "wb") as f:
-                    try:
-                        while True:
-                            f.write(b"\0" * (1 << 20))
-                            f.flush()
-                    except OSError:
-                        pass
+                fill_up(filler)
                 full = flood("full", 1000000, timeout_ms=2000)
                 print(f"1M spans: {before['seconds']:.3f} s with room, {full['seconds']:.3f} s on a full disk; "
                       f"{full['dropped']} dropped by the client", file=sys.stderr)
@@ -484,13 +489,7 @@ class Run(CliTest):
                 self.assertEqual(code, 0, err)
                 self.assertIn("Disk full", err)
             # Started on a full disk, ferretd still answers, read-only.
-            with open(filler, "wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * (1 << 20))
-                        f.flush()
-                except OSError:
-                    pass
+            fill_up(filler)
             d = Daemon(db, rt)
             try:
                 st = status()
