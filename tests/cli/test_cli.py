@@ -607,10 +607,12 @@ class Run(CliTest):
         # A child that records many spans spends milliseconds delivering them
         # at exit, which its parent waits for: its span covers that, so that
         # it ends as close to the reap as a child with nothing to deliver.
-        quiet = statistics.median(self.reap_gaps("quiet", "/bin/true"))
-        busy = statistics.median(self.reap_gaps("busy", INSTRUMENTED, "burst"))
+        # The least of 7 each: the delivery happens every time, a loaded
+        # machine only some of the time.
+        quiet = min(self.reap_gaps("quiet", "/bin/true"))
+        busy = min(self.reap_gaps("busy", INSTRUMENTED, "burst"))
         print(f"end to reap: {quiet:.2f} ms with nothing to deliver, {busy:.2f} ms after a burst", file=sys.stderr)
-        # Before: 25 to 37 ms after the burst, against 1.7 ms.
+        # Before: 25 to 37 ms after the burst (30 at the least), against 1.5 ms.
         self.assertLess(busy, quiet + 10, (busy, quiet))
 
     def test_sigkilled_child_is_reported_by_its_parent(self):
