@@ -557,6 +557,9 @@ static void handle_request(struct query *q, const void *id, size_t id_len, const
                 handle_remove(q, id, id_len, req->remove);
                 break;
         default:
+                /* An empty request, or one of a later protocol: answered, and
+                 * counted with the messages refused. */
+                atomic_fetch_add(&counters_g.rejected_messages, 1);
                 send_error(q, id, id_len, -EOPNOTSUPP, "unknown request (protocol version %u)", req->version);
         }
         ferret__request__free_unpacked(req, NULL);

@@ -122,6 +122,25 @@ void raw_send_spans(struct raw_client *c, const char *run, const char *name, con
         free(parents);
 }
 
+int raw_request_bytes(struct raw_client *c, const void *data, size_t len, int timeout_ms)
+{
+        CHECK(zmq_send(c->dealer, "", 0, ZMQ_SNDMORE) == 0);
+        CHECK(zmq_send(c->dealer, data, len, 0) == (int)len);
+        zmq_pollitem_t item = { .socket = c->dealer, .events = ZMQ_POLLIN };
+        if (zmq_poll(&item, 1, timeout_ms) <= 0)
+                return -ETIMEDOUT;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        CHECK(zmq_msg_recv(&m, c->dealer, 0) == 0);          /* delimiter */
+        CHECK(zmq_msg_recv(&m, c->dealer, 0) >= 0);
+        Ferret__Response *r = ferret__response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+        zmq_msg_close(&m);
+        CHECK(r != NULL);
+        int error = r->error;
+        ferret__response__free_unpacked(r, NULL);
+        return error;
+}
+
 int raw_flush(struct raw_client *c, int timeout_ms)
 {
         Ferret__FlushRequest f = FERRET__FLUSH_REQUEST__INIT;
@@ -134,19 +153,5 @@ int raw_flush(struct raw_client *c, int timeout_ms)
         req.body_case = FERRET__REQUEST__BODY_FLUSH;
         req.flush = &f;
         size_t len = ferret__request__pack(&req, buf);
-        CHECK(zmq_send(c->dealer, "", 0, ZMQ_SNDMORE) == 0);
-        CHECK(zmq_send(c->dealer, buf, len, 0) == (int)len);
-        zmq_pollitem_t item = { .socket = c->dealer, .events = ZMQ_POLLIN };
-        if (zmq_poll(&item, 1, timeout_ms + 1000) <= 0)
-                return -ETIMEDOUT;
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        CHECK(zmq_msg_recv(&m, c->dealer, 0) == 0);          /* delimiter */
-        CHECK(zmq_msg_recv(&m, c->dealer, 0) >= 0);
-        Ferret__Response *r = ferret__response__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
-        zmq_msg_close(&m);
-        CHECK(r != NULL);
-        int error = r->error;
-        ferret__response__free_unpacked(r, NULL);
-        return error;
+        return raw_request_bytes(c, buf, len, timeout_ms + 1000);
 }

@@ -36,5 +36,8 @@ struct raw_spans {
 };
 void raw_send_batch(struct raw_client *c, const char *run, const struct raw_spans *s);
 
+/* Sends @data as a request on the query socket; the reply's error (0, or
+ * a negative errno), or -ETIMEDOUT without one. */
+int raw_request_bytes(struct raw_client *c, const void *data, size_t len, int timeout_ms);
 /* Waits until the daemon has stored every batch this client sent. */
 int raw_flush(struct raw_client *c, int timeout_ms);

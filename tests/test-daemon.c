@@ -127,8 +127,12 @@ TEST(bad_messages_are_rejected)
         raw_send_spans(&c, "good", "fine", good, 3, 0);
         CHECK_EQ(raw_flush(&c, 10000), 0);
 
+        /* An empty request and one that is not a Request: answered with an
+         * error, and counted. */
+        CHECK_EQ(raw_request_bytes(&c, "", 0, 10000), -EOPNOTSUPP);
+        CHECK_EQ(raw_request_bytes(&c, "\xff\xff\xff", 3, 10000), -EPROTO);
         json_t *st = status(&f);
-        CHECK_EQ(json_integer_value(json_object_get(st, "rejected_messages")), 3);
+        CHECK_EQ(json_integer_value(json_object_get(st, "rejected_messages")), 5);
         CHECK_EQ(json_integer_value(json_object_get(st, "stored_spans")), 3);
         json_decref(st);
         const char *args[] = { "query", "--run", "good", NULL };
