@@ -219,6 +219,8 @@ static void private_runtime_dir(const char *db, char *buf, size_t size)
                 snprintf(buf, size, "/tmp/ferret-%u-db-%016llx", (unsigned)getuid(), (unsigned long long)h);
 }
 
+/* Whether the daemon in @dir takes spans now (not read-only, its disk not
+ * full) into @db, or into any database when @db is NULL. */
 static bool daemon_serves(const char *dir, const char *db)
 {
         Ferret__Request req = FERRET__REQUEST__INIT;
@@ -230,8 +232,8 @@ static bool daemon_serves(const char *dir, const char *db)
         req.status = &st;
         if (cli_request(dir, &req, 5000, &resp) < 0)
                 return false;
-        bool same = !resp->status->read_only &&
-                    strcmp(resp->status->db_path, db) == 0;
+        bool same = !resp->status->read_only && !resp->status->disk_full &&
+                    (!db || strcmp(resp->status->db_path, db) == 0);
         ferret__response__free_unpacked(resp, NULL);
         return same;
 }
@@ -244,7 +246,7 @@ static int choose_daemon(struct cli *cli, const struct run_options *o, char *dir
         char shared[PATH_MAX];
         own->pid = -1;
         cli_find_runtime_dir(cli, shared, sizeof(shared));
-        if (!o->db && cli_daemon_alive(shared)) {
+        if (!o->db && daemon_serves(shared, NULL)) {
                 snprintf(dir, size, "%s", shared);
                 db[0] = '\0';
                 return 0;

@@ -227,7 +227,7 @@ int main(int argc, char **argv)
                 }
         }
         r = store_open(o.db, o.read_only, &store);
-        if (r < 0 && r != -EBUSY && r != -ENOENT && !o.read_only && store_path_disk_full(o.db)) {
+        if ((r == -ENOSPC || (r < 0 && r != -EBUSY && r != -ENOENT && store_path_disk_full(o.db))) && !o.read_only) {
                 /* RocksDB writes as it opens; on a full disk it can still be
                  * read. Spans wait for a ferretd restarted with space. */
                 log_error("Disk full: serving %s read-only, taking no spans; restart ferretd once there is space",

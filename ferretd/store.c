@@ -135,7 +135,8 @@ int store_open(const char *path, bool read_only, struct store **ret)
                 else if (read_only)
                         r = -ENOENT;
                 else
-                        r = log_error_errno(EIO, "Failed to open database %s: %s", path, err ? err : "unknown error");
+                        r = log_error_errno(err && strstr(err, "No space left") ? ENOSPC : EIO,
+                                            "Failed to open database %s: %s", path, err ? err : "unknown error");
                 rocksdb_free(err);
                 goto fail;
         }
@@ -581,6 +582,8 @@ int store_commit(struct store *s, struct store_batch *b)
 {
         uint8_t meta[64], key = KEY_META;
         size_t len = ferretd__stored_meta__pack(&s->meta, meta);
+        /* Put again at each try (the last put of a key in a batch wins):
+         * the counters in it must be the latest when the write goes in. */
         store_batch_put(b, &key, 1, meta, len);
 
         size_t size;

@@ -49,11 +49,25 @@
 #define EXPORT __attribute__((visibility("default")))
 #define CMDLINE_MAX 255
 #define FLUSH_BEFORE_EXEC_MS 2000
+/* The wait for the other spans' delivery before a process span ends: a
+ * daemon that does not answer (its disk full) costs an exit no more. */
+#define FLUSH_BEFORE_END_MS 500
 /* An instant handed over in the environment is the parent's only if it is
  * this recent; anything else is a stale or a made-up value. */
 #define SPAWN_MAX_AGE_NS 60000000000ull
 #define ENV_ENTRIES_MAX 4096           /* beyond, an environment is passed as it is */
 #define SPAWNED_VAR "FERRET_SPAWNED_NS"
+
+/* The functions the agent wraps, called through these. */
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]);
+typedef pid_t (*wait4_fn)(pid_t, int *, int, struct rusage *);
+typedef int (*waitid_fn)(idtype_t, id_t, siginfo_t *, int);
+static execve_fn real_execve, real_execvpe;
+static spawn_fn real_posix_spawn, real_posix_spawnp;
+static wait4_fn real_wait4;
+static waitid_fn real_waitid;
 
 static ferret_span_t *process_span;
 static pid_t agent_pid;                   /* the process this agent's state belongs to */
@@ -69,9 +83,12 @@ static uint64_t mono_ns(void)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* When the parent asked for this image, from the environment; 0 when it
- * did not say. The variable is removed, so that children glibc starts
- * without our wrappers (system(), popen()) do not take it for theirs. */
+/* When the parent asked for this image, from the environment ("NS:PID",
+ * PID the process that asked: this one when it exec'd, else its parent);
+ * 0 when it did not say. The variable is removed, so that children glibc
+ * starts without our wrappers (system(), popen()) do not take it for
+ * theirs, and the PID keeps one that a program we cannot enter (a static
+ * binary) passes on from being taken by its own children. */
 static uint64_t take_spawned_ns(void)
 {
         const char *v = getenv(SPAWNED_VAR);
@@ -80,7 +97,9 @@ static uint64_t take_spawned_ns(void)
                 char *end;
                 errno = 0;
                 unsigned long long n = strtoull(v, &end, 10);
-                if (!errno && end != v && !*end && n > 0 && n <= now && now - n < SPAWN_MAX_AGE_NS)
+                long pid = !errno && *end == ':' ? strtol(end + 1, &end, 10) : -1;
+                if (!errno && !*end && (pid == getpid() || pid == getppid()) && n > 0 && n <= now &&
+                    now - n < SPAWN_MAX_AGE_NS)
                         ns = n;
                 unsetenv(SPAWNED_VAR);
         }
@@ -149,7 +168,7 @@ static void end_process_span(int status, const char *how)
         /* The process's other spans are delivered first, so that its span
          * covers their delivery too (its parent waits for that): only the
          * delivery of this last one lies between its end and the reap. */
-        ferret_flush(FLUSH_BEFORE_EXEC_MS);
+        ferret_flush(FLUSH_BEFORE_END_MS);
         tag_usage(process_span);
         ferret_span_tag_int(process_span, "exit_code", status);
         if (how)
@@ -242,6 +261,7 @@ static void agent_before_fork(void)
 }
 
 static void resolve_jumps(void);
+static void resolve_real(void);
 
 __attribute__((constructor)) static void agent_start(int argc, char **argv, char **envp)
 {
@@ -252,7 +272,7 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
         agent_pid = getpid();
         uint64_t spawned_ns = take_spawned_ns();
         launched_by = ferret_current();
-        resolve_jumps();
+        resolve_real();
 
         if (getenv("FERRET_AGENT_SKIP_SELF"))
                 unsetenv("FERRET_AGENT_SKIP_SELF");
@@ -481,16 +501,18 @@ static char **child_env(char *const src[], size_t n, char **vars, struct env_ext
                 snprintf(extra->traceparent, sizeof(extra->traceparent), "FERRET_TRACEPARENT=%s", tp);
                 vars[j++] = extra->traceparent;
         }
-        snprintf(extra->spawned, sizeof(extra->spawned), SPAWNED_VAR "=%llu", (unsigned long long)spawned_ns);
+        snprintf(extra->spawned, sizeof(extra->spawned), SPAWNED_VAR "=%llu:%d", (unsigned long long)spawned_ns,
+                 (int)getpid());
         vars[j++] = extra->spawned;
         vars[j] = NULL;
         return vars;
 }
 
 /* Declares @env, the environment for a child asked for at @spawned_ns:
- * @envp (NULL: ours) as child_env() makes it, on this function's stack. */
+ * @envp (NULL: an empty one, as for the kernel) as child_env() makes it, on
+ * this function's stack. */
 #define CHILD_ENV(env, envp, spawned_ns)                                                           \
-        char *const *env##_src = (envp) ? (envp) : environ;                                        \
+        char *const *env##_src = (envp);                                                           \
         size_t env##_n = env_count(env##_src);                                                     \
         struct env_extra env##_extra;                                                              \
         char **env = child_env(env##_src, env##_n,                                                 \
@@ -498,12 +520,14 @@ static char **child_env(char *const src[], size_t n, char **vars, struct env_ext
                                                           : NULL,                                  \
                                &env##_extra, (spawned_ns))
 
+/* The real function, looked up at start (see resolve_real): the first
+ * waitpid() is often in a SIGCHLD handler, the first exec in a vfork
+ * child, where dlsym() may not run. Again here if a constructor of
+ * another library called before ours. */
 #define REAL(name, type) \
-        static type real_##name; \
         if (!real_##name) \
                 real_##name = (type)dlsym(RTLD_NEXT, #name)
 
-typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
@@ -527,7 +551,7 @@ EXPORT int execv(const char *path, char *const argv[])
 {
         REAL(execve, execve_fn);
         uint64_t at = before_exec(path, argv, NULL);
-        CHILD_ENV(env, NULL, at);
+        CHILD_ENV(env, environ, at);
         return real_execve(path, argv, env);
 }
 
@@ -536,7 +560,7 @@ EXPORT int execvp(const char *file, char *const argv[])
         char found[4096];
         REAL(execvpe, execve_fn);
         uint64_t at = before_exec(search_path(file, found, sizeof(found)), argv, NULL);
-        CHILD_ENV(env, NULL, at);
+        CHILD_ENV(env, environ, at);
         return real_execvpe(file, argv, env);
 }
 
@@ -544,8 +568,6 @@ EXPORT int execvp(const char *file, char *const argv[])
  * above (glibc calls execve internally), so untraceable children are
  * caught here, and the child is told when it was asked for. The child's
  * own agent records it when it is traceable. */
-typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-                        char *const[], char *const[]);
 
 static void before_spawn(const char *path, char *const argv[], char *const envp[])
 {
@@ -593,8 +615,6 @@ static void note_reaped(pid_t pid, int status)
         ferret_span_end(s);
 }
 
-typedef pid_t (*wait4_fn)(pid_t, int *, int, struct rusage *);
-typedef int (*waitid_fn)(idtype_t, id_t, siginfo_t *, int);
 
 EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage)
 {
@@ -717,6 +737,17 @@ EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void
  * handlers. */
 typedef void (*jump_fn)(void *env, int value);
 static jump_fn real_longjmp, real__longjmp, real_siglongjmp, real___longjmp_chk;
+
+static void resolve_real(void)
+{
+        real_execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
+        real_execvpe = (execve_fn)dlsym(RTLD_NEXT, "execvpe");
+        real_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+        real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+        real_wait4 = (wait4_fn)dlsym(RTLD_NEXT, "wait4");
+        real_waitid = (waitid_fn)dlsym(RTLD_NEXT, "waitid");
+        resolve_jumps();
+}
 
 static void resolve_jumps(void)
 {
