@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "runtime-dir.h"
 
 #define READY_TIMEOUT_MS 30000
 
@@ -132,6 +133,10 @@ int private_daemon_start(const char *db, const char *runtime_dir, bool read_only
         bool made = mkdir(d.runtime_dir, 0700) == 0;
         if (!made && errno != EEXIST)
                 return cli_error(errno, "cannot create %s: %m", d.runtime_dir);
+        /* There already: made by someone else since it was chosen? */
+        char why[PATH_MAX + 64];
+        if (runtime_dir_check(d.runtime_dir, why, sizeof(why)) < 0)
+                return cli_error(EPERM, "will not start ferretd there: %s", why);
 
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -18,8 +18,9 @@
 size_t utf8_sequence(const unsigned char *p);
 
 /* Writes @s to @f as it is, except for each byte of a control character
- * (C0, DEL, C1), of a bidirectional formatting character (U+200E, U+200F,
- * U+202A to U+202E, U+2066 to U+2069) or of a sequence that is not UTF-8:
+ * (C0, DEL, C1), a line or paragraph separator (U+2028, U+2029), a
+ * bidirectional formatting character (U+061C, U+200E, U+200F, U+202A to
+ * U+202E, U+2066 to U+2069) or a sequence that is not UTF-8:
  * those as the four characters \xHH ("x\x1b[2J" prints as x\x1B[2J). */
 void term_put(FILE *f, const char *s);
 /* The same as a string, for table cells: @s itself when it needs no

@@ -289,8 +289,11 @@ static int exit_status;
 
 __attribute__((destructor)) static void agent_stop(void)
 {
-        if (!in_borrowed_memory())
-                hold_fatal_signals();
+        /* A vfork child that calls exit() runs the destructors in its
+         * parent's memory: the span is the parent's. */
+        if (in_borrowed_memory())
+                return;
+        hold_fatal_signals();
         end_process_span(exit_status, NULL);
 }
 

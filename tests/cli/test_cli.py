@@ -790,7 +790,7 @@ class Run(CliTest):
         # A program named with an escape sequence (clear the screen), a bell
         # and a right-to-left override: every text output shows them as \xHH,
         # none lets them reach the terminal.
-        evil = os.path.join(self.dir.encode(), b"evil\x1b[2J\x07\xe2\x80\xae")
+        evil = os.path.join(self.dir.encode(), b"evil\x1b[2J\x07\xe2\x80\xae\xe2\x80\xa8")
         shutil.copy(INSTRUMENTED, evil)
         for run in ("a", "b"):
             r = subprocess.run([FERRET, "run", "--db", self.path("t.db"), "--run-id", run, "--", evil, "basic"],
@@ -809,10 +809,10 @@ class Run(CliTest):
                 r = subprocess.run([FERRET, *args, "--runtime-dir", rt], capture_output=True, env=self.env,
                                    timeout=60)
                 self.assertEqual(r.returncode, 0, (what, r.stderr))
-                for raw in (b"\x1b", b"\x07", b"\xe2\x80\xae"):
+                for raw in (b"\x1b", b"\x07", b"\xe2\x80\xae", b"\xe2\x80\xa8"):
                     self.assertNotIn(raw, r.stdout, what)
                 if what != "runs":
-                    self.assertIn(b"evil\\x1B[2J\\x07\\xE2\\x80\\xAE", r.stdout, what)
+                    self.assertIn(b"evil\\x1B[2J\\x07\\xE2\\x80\\xAE\\xE2\\x80\\xA8", r.stdout, what)
         finally:
             self.assertEqual(d.stop()[0], 0)
 
