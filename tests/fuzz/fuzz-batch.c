@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 size_t sum = 0;
                 for (size_t i = 0; i < spans.n; i++)
                         sum += strlen(spans.spans[i].name) + wire_span_status(&spans.spans[i]);
-                if (sum == SIZE_MAX)
-                        abort();        /* keeps the reads */
+                /* Keeps the reads: a sum of values a message chose can be anything. */
+                static volatile size_t sink;
+                sink = sum;
                 struct wire_lost lost = { 0 };
                 if (wire_lost_add(&lost, b->spans) == 0 && b->spans->n_lost_span)
                         (void)wire_lost_resolve(&lost, b->spans->lost_span[0]);

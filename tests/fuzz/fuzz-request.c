@@ -33,8 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         default:
                 break;
         }
-        if (read == SIZE_MAX)
-                abort();        /* keeps the reads */
+        /* Keeps the reads: a sum of values a message chose can be anything. */
+        static volatile size_t sink;
+        sink = read;
         ferret__request__free_unpacked(req, NULL);
         return 0;
 }
