@@ -10,6 +10,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Where the reads go, so that they are not optimised away. */
+volatile size_t fuzz_sink;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static struct wire_decoder decoder;
@@ -25,8 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (size_t i = 0; i < spans.n; i++)
                         sum += strlen(spans.spans[i].name) + wire_span_status(&spans.spans[i]);
                 /* Keeps the reads: a sum of values a message chose can be anything. */
-                static volatile size_t sink;
-                sink = sum;
+                fuzz_sink = sum;
                 struct wire_lost lost = { 0 };
                 if (wire_lost_add(&lost, b->spans) == 0 && b->spans->n_lost_span)
                         (void)wire_lost_resolve(&lost, b->spans->lost_span[0]);
