@@ -52,6 +52,15 @@ def ferret_json(*args, **kw):
     return json.loads(ferret(*args, "--json", check=True, **kw).stdout)
 
 
+# The text outputs of runs "a" and "b", by what they show.
+TEXT_OUTPUTS = {
+    "summary": ["query", "--run", "a"],
+    "tree": ["query", "--tree", "--run", "a"],
+    "expanded tree": ["query", "--tree", "--expand", "--run", "a"],
+    "diff": ["diff", "a", "b"],
+}
+
+
 def fill_up(path):
     """Writes @path until its file system has not a block left."""
     with open(path, "wb") as f:
@@ -289,13 +298,8 @@ class Run(CliTest):
         c_env.update(self.env, LC_ALL="C")
         d = Daemon(db, rt)
         try:
-            for what, args in {
-                "summary": ["query", "--run", "a"],
-                "tree": ["query", "--tree", "--run", "a"],
-                "expanded tree": ["query", "--tree", "--expand", "--run", "a"],
-                "diff": ["diff", "a", "b"],
-            }.items():
-                args += ["--runtime-dir", rt]
+            for what, args in TEXT_OUTPUTS.items():
+                args = args + ["--runtime-dir", rt]
                 r = subprocess.run([FERRET, *args], capture_output=True, env=c_env, timeout=60)
                 self.assertEqual(r.returncode, 0, (what, r.stderr))
                 self.assertTrue(r.stdout.isascii(), (what, r.stdout))
@@ -800,13 +804,7 @@ class Run(CliTest):
         db, rt = self.path("t.db"), self.path("rt")
         d = Daemon(db, rt)
         try:
-            for what, args in {
-                "summary": ["query", "--run", "a"],
-                "tree": ["query", "--tree", "--run", "a"],
-                "expanded tree": ["query", "--tree", "--expand", "--run", "a"],
-                "diff": ["diff", "a", "b"],
-                "runs": ["runs"],
-            }.items():
+            for what, args in dict(TEXT_OUTPUTS, runs=["runs"]).items():
                 r = subprocess.run([FERRET, *args, "--runtime-dir", rt], capture_output=True, env=self.env,
                                    timeout=60)
                 self.assertEqual(r.returncode, 0, (what, r.stderr))
