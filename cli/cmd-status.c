@@ -34,7 +34,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 return r;
         const Ferret__StatusResponse *s = resp->status;
         if (cli->json) {
-                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:f, s:o, s:o, s:o, s:o, s:o, s:b}",
+                json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:f, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}",
                                       "version", s->version, "pid", (int)s->pid, "db_path", s->db_path,
                                       "runtime_dir", s->runtime_dir, "uptime_ns", json_uint(s->uptime_ns),
                                       "received_batches", json_uint(s->received_batches),
@@ -48,7 +48,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                       "runs_removed", json_uint(s->runs_removed),
                                       "lost_in_transit", json_uint(s->lost_in_transit),
                                       "duplicate_batches", json_uint(s->duplicate_batches),
-                                      "early_batches", json_uint(s->early_batches), "disk_full", s->disk_full);
+                                      "early_batches", json_uint(s->early_batches), "disk_full", s->disk_full,
+                                      "refused_connections", json_uint(s->refused_connections),
+                                      "held_bytes", json_uint(s->held_bytes));
                 r = json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
                 putchar('\n');
                 json_decref(o);
@@ -79,8 +81,12 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                         printf("  disk:               %sfull: opened read-only, taking no spans until ferretd is "
                                "restarted with space%s\n", color(cli, C_RED), color(cli, C_RESET));
                 else if (s->disk_full)
-                        printf("  disk:               %sfull: holding what was received, taking no more (clients "
-                               "drop and count) until there is space%s\n", color(cli, C_RED), color(cli, C_RESET));
+                        printf("  disk:               %sfull: holding what was received (%s), taking no more past "
+                               "128 MiB (clients then drop and count) until there is space%s\n", color(cli, C_RED),
+                               format_bytes(s->held_bytes, size, sizeof(size)), color(cli, C_RESET));
+                if (s->refused_connections)
+                        printf("  clients refused:    %s%llu%s connections (more than --max-clients at once; they retry)\n",
+                               color(cli, C_YELLOW), (unsigned long long)s->refused_connections, color(cli, C_RESET));
                 /* Clients resend what a restarted daemon may not have. */
                 if (s->duplicate_batches || s->early_batches)
                         printf("  resent batches:     %llu already stored, %llu ahead of a missing one\n",

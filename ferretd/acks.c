@@ -33,6 +33,7 @@ int acks_init(struct acks *a)
 void acks_free(struct acks *a)
 {
         u64map_free(&a->stored);
+        u64map_free(&a->older);
         if (a->event_fd >= 0)
                 close(a->event_fd);
         pthread_mutex_destroy(&a->lock);
@@ -47,8 +48,14 @@ void acks_publish(struct acks *a, const struct u64map *pending)
                 uint64_t old;
                 if (!pending->keys[i])
                         continue;
-                if (!u64map_get(&a->stored, pending->keys[i], &old) || old < pending->values[i])
+                if (!u64map_get(&a->stored, pending->keys[i], &old) || old < pending->values[i]) {
+                        if (a->stored.n >= ACKS_GENERATION) {
+                                u64map_free(&a->older);
+                                a->older = a->stored;
+                                a->stored = (struct u64map){ 0 };
+                        }
                         u64map_put(&a->stored, pending->keys[i], pending->values[i]);
+                }
         }
         pthread_mutex_unlock(&a->lock);
         uint64_t one = 1;
@@ -60,7 +67,8 @@ uint64_t acks_stored(struct acks *a, uint64_t client_id)
 {
         uint64_t seq = 0;
         pthread_mutex_lock(&a->lock);
-        u64map_get(&a->stored, client_id, &seq);
+        if (!u64map_get(&a->stored, client_id, &seq))
+                u64map_get(&a->older, client_id, &seq);
         pthread_mutex_unlock(&a->lock);
         return seq;
 }

@@ -19,6 +19,8 @@ struct counters {
         _Atomic uint64_t lost_in_transit;   /* counted in their runs' dropped too */
         _Atomic uint64_t duplicate_batches; /* resent, and already stored */
         _Atomic uint64_t early_batches;     /* ahead of one the client resends */
+        _Atomic uint64_t refused_connections; /* over the cap of clients, on either socket */
+        _Atomic uint64_t held_bytes;          /* of messages received while the disk is full */
         _Atomic bool disk_full;             /* ingest holds what it has and waits for space */
         uint64_t start_mono_ns;
 };
@@ -26,10 +28,16 @@ struct counters {
 extern struct counters counters_g;
 
 /* client id -> highest batch seq stored. Written by ingest after each
- * commit, read by the query thread; @event_fd wakes the query thread. */
+ * commit, read by the query thread; @event_fd wakes the query thread.
+ * Bounded: once ACKS_GENERATION clients have had batches stored, the map
+ * becomes the older generation and the one before it is forgotten. A
+ * client asks about its own batches within a second of sending them, long
+ * before that many other clients can pass. */
+#define ACKS_GENERATION 65536u
+
 struct acks {
         pthread_mutex_t lock;
-        struct u64map stored;
+        struct u64map stored, older;
         int event_fd;
 };
 

@@ -9,7 +9,9 @@
 #include <zmq.h>
 
 #include "ingest.h"
+#include "held.h"
 #include "log.h"
+#include "peers.h"
 #include "runs.h"
 #include "wire.h"
 
@@ -36,6 +38,7 @@ struct ingest {
         struct store *store;
         struct acks *acks;
         void *socket;
+        struct peers *peers;
         int wake_fd;
         pthread_t thread;
         _Atomic bool stop;
@@ -46,6 +49,8 @@ struct ingest {
         uint64_t pending_spans;
         uint64_t first_pending_ns;       /* 0 when nothing is pending */
         bool failing;                    /* the last commit failed */
+        uint64_t next_retry_ns;          /* while failing: when to try again */
+        struct held held;                /* received while failing, not yet taken */
 
         struct wire_decoder decoder;
         struct wire_spans spans;
@@ -343,6 +348,7 @@ static int commit(struct ingest *in)
                                   (unsigned long long)in->pending_spans, RETRY_AFTER_MS);
                 atomic_store(&counters_g.disk_full, r == -ENOSPC);
                 in->failing = true;
+                in->next_retry_ns = now_mono_ns() + RETRY_AFTER_MS * 1000000ull;
                 return r;
         }
         if (in->failing)
@@ -424,10 +430,25 @@ static bool commit_due(struct ingest *in)
                 now_mono_ns() - in->first_pending_ns >= COMMIT_AFTER_NS);
 }
 
-/* Receives what is queued, up to a commit's worth. Returns messages read. */
+static void count_held(struct ingest *in)
+{
+        atomic_store(&counters_g.held_bytes, in->held.bytes);
+}
+
+/* Receives what is queued, up to a commit's worth: first what was held,
+ * so that each client's batches keep their order. Returns messages read. */
 static int receive_some(struct ingest *in)
 {
         int n = 0;
+        zmq_msg_t *front;
+        while (!commit_due(in) && (front = held_front(&in->held))) {
+                ingest_message(in, zmq_msg_data(front), zmq_msg_size(front));
+                held_pop(&in->held);
+                n++;
+        }
+        count_held(in);
+        if (in->held.n)
+                return n;
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         while (!commit_due(in) && zmq_msg_recv(&msg, in->socket, ZMQ_DONTWAIT) >= 0) {
@@ -436,6 +457,19 @@ static int receive_some(struct ingest *in)
         }
         zmq_msg_close(&msg);
         return n;
+}
+
+/* While the store takes nothing: keeps what arrives, up to the bound,
+ * rather than leave it in ZeroMQ's queues (bounded per connection only). */
+static void hold_some(struct ingest *in)
+{
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        while (!held_full(&in->held) && zmq_msg_recv(&msg, in->socket, ZMQ_DONTWAIT) >= 0)
+                if (held_push(&in->held, &msg) < 0)
+                        break;
+        zmq_msg_close(&msg);
+        count_held(in);
 }
 
 static void drain_and_commit(struct ingest *in)
@@ -455,31 +489,39 @@ static void drain_and_commit(struct ingest *in)
         }
         while (commit(in) < 0 && now_mono_ns() < until)
                 zmq_poll(NULL, 0, RETRY_AFTER_MS);
-        if (in->first_pending_ns)
-                log_error("Could not store %llu received spans before exiting",
-                          (unsigned long long)in->pending_spans);
+        if (in->first_pending_ns || in->held.n)
+                log_error("Could not store %llu received spans and %zu messages held (%zu bytes) before exiting",
+                          (unsigned long long)in->pending_spans, in->held.n, in->held.bytes);
 }
 
 static void *ingest_main(void *arg)
 {
         struct ingest *in = arg;
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
                 { .socket = in->socket, .events = ZMQ_POLLIN },
                 { .fd = in->wake_fd, .events = ZMQ_POLLIN },
+                { .socket = in->peers ? in->peers->monitor : NULL, .events = ZMQ_POLLIN },
         };
+        int n_items = in->peers ? 3 : 2;
 
         bool bounded = in->retention.retain_days > 0 || in->retention.max_size_bytes > 0;
         while (!atomic_load(&in->stop)) {
                 long timeout = bounded ? (long)(SIZE_CHECK_NS / 1000000) : -1;
-                if (in->failing)
-                        timeout = RETRY_AFTER_MS;
+                if (in->failing) {
+                        uint64_t now = now_mono_ns();
+                        timeout = now >= in->next_retry_ns ? 0 : (long)((in->next_retry_ns - now) / 1000000) + 1;
+                } else if (in->held.n)
+                        timeout = 0;    /* what was held is taken before anything new */
                 else if (in->first_pending_ns) {
                         uint64_t age = now_mono_ns() - in->first_pending_ns;
                         timeout = age >= COMMIT_AFTER_NS ? 0 : (long)((COMMIT_AFTER_NS - age) / 1000000) + 1;
                 }
-                items[0].events = in->failing ? 0 : ZMQ_POLLIN;
-                if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR)
+                items[0].events = in->failing && held_full(&in->held) ? 0 : ZMQ_POLLIN;
+                if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR)
                         break;
+                /* Even while the disk is full: peers are counted as they come. */
+                if (in->peers && (items[2].revents & ZMQ_POLLIN))
+                        peers_handle(in->peers);
                 if (items[1].revents & ZMQ_POLLIN) {
                         uint64_t v;
                         ssize_t r = read(in->wake_fd, &v, sizeof(v));
@@ -490,7 +532,9 @@ static void *ingest_main(void *arg)
                 }
                 if (!in->failing)
                         receive_some(in);
-                if (commit_due(in) || (in->failing && in->first_pending_ns))
+                else
+                        hold_some(in);
+                if (in->failing ? now_mono_ns() >= in->next_retry_ns : commit_due(in))
                         commit(in);
                 serve_removal(in);
                 uint64_t now = now_mono_ns();
@@ -507,8 +551,8 @@ static void *ingest_main(void *arg)
         return NULL;
 }
 
-int ingest_start(struct store *store, struct acks *acks, void *socket, const struct retention_config *retention,
-                 struct ingest **ret)
+int ingest_start(struct store *store, struct acks *acks, void *socket, struct peers *peers,
+                 const struct retention_config *retention, struct ingest **ret)
 {
         struct ingest *in = calloc(1, sizeof(*in));
         if (!in)
@@ -516,6 +560,7 @@ int ingest_start(struct store *store, struct acks *acks, void *socket, const str
         in->store = store;
         in->acks = acks;
         in->socket = socket;
+        in->peers = peers;
         in->retention = *retention;
         pthread_mutex_init(&in->remove_lock, NULL);
         pthread_cond_init(&in->remove_cond, NULL);
@@ -559,6 +604,7 @@ void ingest_stop(struct ingest *in)
         runs_free(&in->runs);
         store_batch_free(in->batch);
         u64map_free(&in->pending_acks);
+        held_free(&in->held);
         wire_spans_free(&in->spans);
         wire_decoder_free(&in->decoder);
         free(in->by_name);

@@ -11,12 +11,15 @@
 #include "store.h"
 
 struct ingest;
+struct peers;
 
 /* @socket is a bound PULL socket; the ingest thread owns it from now on.
  * The retention bounds are applied once before this returns, then every
  * few seconds. */
-int ingest_start(struct store *store, struct acks *acks, void *socket, const struct retention_config *retention,
-                 struct ingest **ret);
+/* @peers (may be NULL) watches @socket's connections; the thread serves
+ * its events. */
+int ingest_start(struct store *store, struct acks *acks, void *socket, struct peers *peers,
+                 const struct retention_config *retention, struct ingest **ret);
 /* Removes a run, from another thread: the ingest thread does it between
  * commits and this waits for it. Returns 0, -ENOENT, -ETIMEDOUT or -EIO. */
 int ingest_remove_run(struct ingest *in, const char *run_id);

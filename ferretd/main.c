@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -22,10 +23,12 @@
 #include "daemon.h"
 #include "ingest.h"
 #include "log.h"
+#include "peers.h"
 #include "query.h"
 #include "runtime.h"
 #include "settings.h"
 #include "store.h"
+#include "wire.h"
 
 #define STATUS_EVERY_S 5
 
@@ -44,13 +47,16 @@ static void usage(FILE *f)
                 "      --retain DAYS       remove runs whose last span is older than DAYS\n"
                 "      --max-size SIZE     keep the database under SIZE (e.g. 500M, 20G) by removing\n"
                 "                          the oldest runs, then the oldest spans of the last run\n"
+                "      --max-clients N     connections served at once on each socket (default %u);\n"
+                "                          one more is cut and counted, and its client retries\n"
                 "      --read-only         serve queries on an existing database, accept no spans\n"
                 "      --exit-with-parent  stop (as on SIGTERM) when the process that started\n"
                 "                          ferretd ends: for private daemons of ferret run\n"
                 "  -c, --config FILE       settings file, \"key = value\" lines with these options'\n"
                 "                          names (default: " DEFAULT_CONFIG " if it exists)\n"
                 "  -h, --help              show this help\n"
-                "  -V, --version           show the version\n");
+                "  -V, --version           show the version\n",
+                PEERS_MAX_DEFAULT);
 }
 
 /* Returns 1 to go on, 0 to exit with success, or -EINVAL. The file comes
@@ -58,13 +64,14 @@ static void usage(FILE *f)
  * once for --config, once for the rest. */
 static int parse_options(int argc, char **argv, struct settings *o)
 {
-        enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE, OPT_EXIT_WITH_PARENT };
+        enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE, OPT_EXIT_WITH_PARENT, OPT_MAX_CLIENTS };
         static const struct option longopts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "runtime-dir", required_argument, NULL, 'r' },
                 { "log-level", required_argument, NULL, 'l' },
                 { "retain", required_argument, NULL, OPT_RETAIN },
                 { "max-size", required_argument, NULL, OPT_MAX_SIZE },
+                { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
                 { "exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT },
                 { "config", required_argument, NULL, 'c' },
@@ -79,6 +86,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
         runtime_default_db(o->db, sizeof(o->db));
         runtime_default_dir(o->runtime_dir, sizeof(o->runtime_dir));
         o->log_level = LOG_INFO;
+        o->max_clients = PEERS_MAX_DEFAULT;
         opterr = 0;
         while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
                 if (c == 'c')
@@ -111,6 +119,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 case 'l': key = "log-level"; break;
                 case OPT_RETAIN: key = "retain-days"; break;
                 case OPT_MAX_SIZE: key = "max-size"; break;
+                case OPT_MAX_CLIENTS: key = "max-clients"; break;
                 case OPT_READ_ONLY: o->read_only = true; break;
                 case OPT_EXIT_WITH_PARENT: o->exit_with_parent = true; break;
                 }
@@ -121,10 +130,18 @@ static int parse_options(int argc, char **argv, struct settings *o)
         return 1;
 }
 
-static void *bind_socket(void *ctx, int type, const char *dir, const char *name)
+/* Replies queued for a client that does not read them; past this ROUTER
+ * drops them (a client waits for one reply at a time). */
+#define REPLIES_QUEUED 8
+
+/* A listening socket whose every connection holds at most
+ * (PEER_QUEUE_MESSAGES + 1) messages of @max_message bytes, and whose
+ * connections past @peers->max are cut. */
+static void *bind_socket(void *ctx, int type, const char *dir, const char *name, int64_t max_message,
+                         struct peers *peers, unsigned max_peers)
 {
         char path[PATH_MAX], endpoint[PATH_MAX + 8];
-        int hwm = 1000, zero = 0;
+        int hwm = PEER_QUEUE_MESSAGES, replies = REPLIES_QUEUED, zero = 0;
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         snprintf(endpoint, sizeof(endpoint), "ipc://%s", path);
         /* We hold the directory's lock, so a socket file left here is stale. */
@@ -133,21 +150,40 @@ static void *bind_socket(void *ctx, int type, const char *dir, const char *name)
         if (!s)
                 return NULL;
         zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(s, ZMQ_SNDHWM, &replies, sizeof(replies));
         zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-        if (type == ZMQ_ROUTER) {
-                int64_t max = 1 << 20;       /* requests are small */
-                zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-        } else {
-                int64_t max = 64 << 20;
-                zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-        }
-        if (zmq_bind(s, endpoint) < 0) {
-                int saved = errno;
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_message, sizeof(max_message));
+        int r = peers_watch(peers, ctx, s, path, max_peers, &counters_g.refused_connections);
+        if (r < 0 || zmq_bind(s, endpoint) < 0) {
+                int saved = r < 0 ? -r : errno;
                 zmq_close(s);
+                peers_free(peers);
                 errno = saved;
                 return NULL;
         }
         return s;
+}
+
+/* Each client holds a descriptor on each socket: let ferretd open as many
+ * as it may, and serve no more clients than that allows. */
+static unsigned clients_within_descriptors(unsigned wanted)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return wanted;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        /* RocksDB's files, ZeroMQ's own pipes, the runtime directory. */
+        const rlim_t reserved = 512;
+        rlim_t room = rl.rlim_cur > 2 * reserved ? (rl.rlim_cur - reserved) / 2 : reserved / 2;
+        if (room >= wanted)
+                return wanted;
+        log_warning("Serving %u clients at once, not %u: ferretd may open %llu descriptors", (unsigned)room, wanted,
+                    (unsigned long long)rl.rlim_cur);
+        return (unsigned)room;
 }
 
 /* Socket files outlive their sockets; a client that finds one would try
@@ -186,6 +222,7 @@ int main(int argc, char **argv)
         struct ingest *ingest = NULL;
         struct query *query = NULL;
         struct acks acks;
+        struct peers ingest_peers = { 0 }, query_peers = { 0 };
         void *ctx = NULL, *pull = NULL, *router = NULL;
         int lock_fd = -1, r;
 
@@ -256,25 +293,28 @@ int main(int argc, char **argv)
                 log_error_errno(errno, "Failed to create a ZeroMQ context: %m");
                 goto fail;
         }
-        router = bind_socket(ctx, ZMQ_ROUTER, o.runtime_dir, "query.sock");
+        unsigned max_clients = clients_within_descriptors(o.max_clients);
+        router = bind_socket(ctx, ZMQ_ROUTER, o.runtime_dir, "query.sock", WIRE_MAX_REQUEST_BYTES, &query_peers,
+                             max_clients);
         if (!router) {
                 log_error("Failed to listen on %s/query.sock: %s", o.runtime_dir, zmq_strerror(errno));
                 goto fail;
         }
         if (!o.read_only) {
-                pull = bind_socket(ctx, ZMQ_PULL, o.runtime_dir, "ingest.sock");
+                pull = bind_socket(ctx, ZMQ_PULL, o.runtime_dir, "ingest.sock", WIRE_MAX_MESSAGE_BYTES,
+                                   &ingest_peers, max_clients);
                 if (!pull) {
                         log_error("Failed to listen on %s/ingest.sock: %s", o.runtime_dir, zmq_strerror(errno));
                         goto fail;
                 }
-                r = ingest_start(store, &acks, pull, &o.retention, &ingest);
+                r = ingest_start(store, &acks, pull, &ingest_peers, &o.retention, &ingest);
                 if (r < 0) {
                         log_error_errno(r, "Failed to start the ingest thread: %m");
                         goto fail;
                 }
                 pull = NULL;
         }
-        struct query_config qc = { .runtime_dir = o.runtime_dir, .retention = o.retention };
+        struct query_config qc = { .runtime_dir = o.runtime_dir, .retention = o.retention, .peers = &query_peers };
         r = query_start(store, &acks, ingest, router, &qc, &query);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the query thread: %m");
@@ -298,6 +338,8 @@ int main(int argc, char **argv)
                  (unsigned long long)atomic_load(&counters_g.received_spans),
                  (unsigned long long)atomic_load(&counters_g.stored_spans),
                  (unsigned long long)atomic_load(&counters_g.rejected_messages));
+        peers_free(&ingest_peers);
+        peers_free(&query_peers);
         zmq_ctx_term(ctx);
         store_close(store);
         acks_free(&acks);
@@ -312,6 +354,8 @@ fail:
                 zmq_close(router);
         ingest_stop(ingest);
         query_stop(query);
+        peers_free(&ingest_peers);
+        peers_free(&query_peers);
         if (ctx)
                 zmq_ctx_term(ctx);
         store_close(store);

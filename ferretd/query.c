@@ -12,6 +12,7 @@
 #include "config.h"
 #include "histogram.h"
 #include "log.h"
+#include "peers.h"
 #include "query.h"
 #include "runs.h"
 #include "tree.h"
@@ -33,6 +34,7 @@ struct query {
         void *socket;
         const char *runtime_dir;
         struct retention_config retention;
+        struct peers *peers;
         int stop_fd;
         pthread_t thread;
         struct parked_flush *parked;
@@ -428,6 +430,8 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
         st.duplicate_batches = atomic_load(&counters_g.duplicate_batches);
         st.early_batches = atomic_load(&counters_g.early_batches);
         st.disk_full = atomic_load(&counters_g.disk_full);
+        st.refused_connections = atomic_load(&counters_g.refused_connections);
+        st.held_bytes = atomic_load(&counters_g.held_bytes);
         st.db_size_bytes = store_disk_bytes(q->store);
         st.read_only = store_read_only(q->store);
         st.retain_days = q->retention.retain_days;
@@ -598,17 +602,21 @@ static void receive_request(struct query *q)
 static void *query_main(void *arg)
 {
         struct query *q = arg;
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
                 { .socket = q->socket, .events = ZMQ_POLLIN },
                 { .fd = q->acks->event_fd, .events = ZMQ_POLLIN },
                 { .fd = q->stop_fd, .events = ZMQ_POLLIN },
+                { .socket = q->peers ? q->peers->monitor : NULL, .events = ZMQ_POLLIN },
         };
+        int n_items = q->peers ? 4 : 3;
         long timeout = -1;
         for (;;) {
-                if (zmq_poll(items, 3, timeout) < 0 && errno != EINTR)
+                if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR)
                         break;
                 if (items[2].revents & ZMQ_POLLIN)
                         break;
+                if (q->peers && (items[3].revents & ZMQ_POLLIN))
+                        peers_handle(q->peers);
                 if (items[1].revents & ZMQ_POLLIN) {
                         uint64_t v;
                         ssize_t r = read(q->acks->event_fd, &v, sizeof(v));
@@ -643,6 +651,7 @@ int query_start(struct store *store, struct acks *acks, struct ingest *ingest, v
         q->socket = socket;
         q->runtime_dir = config->runtime_dir;
         q->retention = config->retention;
+        q->peers = config->peers;
         q->parked = calloc(MAX_PARKED_FLUSHES, sizeof(*q->parked));
         q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         int r = !q->parked || q->stop_fd < 0 ? -ENOMEM : -pthread_create(&q->thread, NULL, query_main, q);

@@ -16,6 +16,7 @@ struct query;
 struct query_config {
         const char *runtime_dir;
         struct retention_config retention;     /* shown by status */
+        struct peers *peers;                   /* the socket's connections; may be NULL */
 };
 
 /* @socket is a bound ROUTER socket; the query thread owns it from now on.

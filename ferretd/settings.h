@@ -8,6 +8,7 @@
  *         db = /var/lib/ferret/db
  *         retain-days = 30
  *         max-size = 20G
+ *         max-clients = 1024
  */
 #pragma once
 
@@ -18,12 +19,17 @@
 
 #include "retention.h"
 
+/* Past this, the descriptors of clients alone would pass what a process
+ * may usually open. */
+#define MAX_CLIENTS_LIMIT 65536u
+
 struct settings {
         char db[PATH_MAX];
         char runtime_dir[PATH_MAX];
         int log_level;
         bool read_only;
         bool exit_with_parent;
+        unsigned max_clients;            /* connections served at once, on each socket */
         struct retention_config retention;
 };
 

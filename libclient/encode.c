@@ -8,6 +8,16 @@
 
 /* Distinct function addresses remembered per batch. */
 #define ADDR_SLOTS 4096
+/* Widest encodings: a varint is at most 10 bytes, a string costs its
+ * bytes, a tag and a length; a record brings at most a slot's payload of
+ * strings (function names are cut to NAME_MAX_BYTES). */
+#define VARINT_MAX 10
+#define SPAN_COLUMNS 10
+#define STRING_OVERHEAD 6
+#define TAG_MAX_BYTES (3 * VARINT_MAX)
+#define FOLD_MAX_BYTES (5 * VARINT_MAX)
+#define LOST_MAX_BYTES (2 * VARINT_MAX)
+#define RECORD_MAX_BYTES (SLOT_BYTES * (STRING_OVERHEAD + TAG_MAX_BYTES) + SPAN_COLUMNS * VARINT_MAX)
 
 int encoder_init(struct encoder *e)
 {
@@ -218,9 +228,23 @@ static int add_entries(struct encoder *e, const char *p, const char *end, uint32
         return 0;
 }
 
+/* What the batch could take when packed, at most. */
+static size_t encoded_bound(const struct encoder *e)
+{
+        return e->strtab.bytes + e->strtab.n * STRING_OVERHEAD + e->n * SPAN_COLUMNS * VARINT_MAX +
+               e->n_traces * 2 * VARINT_MAX + e->n_tags * TAG_MAX_BYTES + e->n_folded * FOLD_MAX_BYTES +
+               e->n_lost * LOST_MAX_BYTES;
+}
+
+/* Whether another record of any kind could push the batch past its bound. */
+static bool encoder_full(const struct encoder *e)
+{
+        return e->n >= ENCODER_MAX_SPANS || encoded_bound(e) + RECORD_MAX_BYTES > ENCODER_MAX_BYTES;
+}
+
 int encoder_add(struct encoder *e, const struct record *r)
 {
-        if (e->n >= ENCODER_MAX_SPANS)
+        if (encoder_full(e))
                 return -ENOSPC;
         size_t i = e->n;
         const char *entries;
@@ -274,7 +298,7 @@ static int64_t function_name(struct encoder *e, uint64_t address)
 
 int encoder_add_func(struct encoder *e, const struct func_record *r, const struct thread_state *ts)
 {
-        if (e->n >= ENCODER_MAX_SPANS)
+        if (encoder_full(e))
                 return -ENOSPC;
         int64_t name = function_name(e, r->fn);
         if (name < 0)
@@ -310,7 +334,7 @@ static int grow(void **array, size_t cap, size_t elem)
 
 int encoder_add_lost(struct encoder *e, const struct lost_record *r)
 {
-        if (e->n_lost >= ENCODER_MAX_SPANS)
+        if (e->n_lost >= ENCODER_MAX_SPANS || encoder_full(e))
                 return -ENOSPC;
         if (e->n_lost == e->cap_lost) {
                 size_t cap = e->cap_lost ? e->cap_lost * 2 : 16;
@@ -327,6 +351,8 @@ int encoder_add_lost(struct encoder *e, const struct lost_record *r)
 
 int encoder_add_fold(struct encoder *e, const struct fold_record *r)
 {
+        if (encoder_full(e))
+                return -ENOSPC;
         if (e->n_folded == e->cap_folded) {
                 size_t cap = e->cap_folded ? e->cap_folded * 2 : 256;
                 if (grow((void **)&e->folded_name, cap, sizeof(*e->folded_name)) < 0 ||
@@ -412,6 +438,9 @@ int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t *
         int r = wire_batch_pack(&batch, &e->packed, &e->packed_cap, &len);
         if (r < 0)
                 return r;
+        /* The bound above makes this impossible; the daemon would refuse it. */
+        if (len > WIRE_MAX_MESSAGE_BYTES)
+                return -EMSGSIZE;
         *ret = e->packed;
         *ret_len = len;
         return 0;

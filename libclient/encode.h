@@ -13,6 +13,10 @@
 #include "wire.h"
 
 #define ENCODER_MAX_SPANS 4096
+/* A batch is closed once its encoded size could pass this, leaving room
+ * under WIRE_MAX_MESSAGE_BYTES for the largest record, the header, the
+ * notes and the lost pairs (each column counted at its widest). */
+#define ENCODER_MAX_BYTES (640u << 10)
 
 struct encoder {
         struct wire_strtab strtab;
@@ -59,7 +63,8 @@ struct encoder {
 int encoder_init(struct encoder *e);
 void encoder_free(struct encoder *e);
 void encoder_reset(struct encoder *e);
-/* Adds one span record. Returns 0, -ENOSPC when the batch is full, -ENOMEM. */
+/* Adds one span record. Returns 0, -ENOSPC when the batch is full (in spans
+ * or in bytes), -ENOMEM. */
 int encoder_add(struct encoder *e, const struct record *r);
 /* A function call; @ts gives the trace and thread its ring last announced. */
 int encoder_add_func(struct encoder *e, const struct func_record *r, const struct thread_state *ts);

@@ -134,6 +134,22 @@ static const char *demangle(const char *name)
         return status == 0 && plain ? plain : name;
 }
 
+/* The readable name of symbol @name, cut where a span's name would be: a
+ * template's name can run to kilobytes, past what the daemon takes. */
+static const char *function_name(const char *name)
+{
+        const char *plain = demangle(name);
+        size_t len = text_len(plain, NAME_MAX_BYTES);
+        if (!plain[len])
+                return plain;
+        if (plain != name) {         /* the demangler's copy is ours */
+                ((char *)plain)[len] = '\0';
+                return plain;
+        }
+        char *cut = strndup(name, len);
+        return cut ? cut : "?";
+}
+
 static const char *resolve(uint64_t address)
 {
         struct find f = { .address = address };
@@ -151,12 +167,12 @@ static const char *resolve(uint64_t address)
                 if (lo > 0) {
                         const struct sym *s = &f.found->syms[lo - 1];
                         if (rel < s->start + (s->size ? s->size : 1))
-                                return demangle(s->name);
+                                return function_name(s->name);
                 }
         }
         Dl_info info;
         if (dladdr((void *)(uintptr_t)address, &info) && info.dli_sname && info.dli_saddr == (void *)(uintptr_t)address)
-                return demangle(info.dli_sname);
+                return function_name(info.dli_sname);
         char hex[32];
         snprintf(hex, sizeof(hex), "0x%" PRIx64, address);
         return strdup(hex);

@@ -193,6 +193,7 @@ void wire_strtab_reset(struct wire_strtab *t)
 {
         memset(t->slots, 0, t->n_slots * sizeof(*t->slots));
         t->n = 1;
+        t->bytes = 0;
 }
 
 void wire_strtab_free(struct wire_strtab *t)
@@ -238,6 +239,7 @@ int64_t wire_strtab_add(struct wire_strtab *t, const char *s, size_t len)
         if (grow((void **)&t->strings, &t->cap, t->n + 1, sizeof(*t->strings)) < 0)
                 return -ENOMEM;
         t->strings[t->n] = s;
+        t->bytes += len;
         t->slots[h] = (uint32_t)t->n + 1;
         int64_t index = (int64_t)t->n++;
         if (t->n * 2 > t->n_slots && rehash(t) < 0)

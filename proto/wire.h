@@ -16,7 +16,11 @@
 #define WIRE_PROTOCOL_VERSION 1
 
 /* Limits on what a peer may send; a batch beyond them is rejected. */
-#define WIRE_MAX_MESSAGE_BYTES (64u << 20)
+/* A client's batch stays well under this (libclient/encode.h); it bounds
+ * what one queued message can cost ferretd. */
+#define WIRE_MAX_MESSAGE_BYTES (1u << 20)
+/* Requests name runs and filters: a few hundred bytes. */
+#define WIRE_MAX_REQUEST_BYTES (64u << 10)
 #define WIRE_MAX_NAME_BYTES 1024u
 #define WIRE_MAX_TAGS_PER_SPAN 255u
 
@@ -79,6 +83,7 @@ const char *wire_status_name(unsigned status);
 struct wire_strtab {
         const char **strings;
         size_t n, cap;
+        size_t bytes;                    /* of the strings added, without their terminators */
         uint32_t *slots;                 /* open addressing: index + 1, 0 empty */
         size_t n_slots;
 };

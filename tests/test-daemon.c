@@ -489,6 +489,7 @@ TEST(resent_batches_are_stored_once_in_order)
         send_as(&c, 2, 10, 2, 10);      /* the resend: 2, 3 */
         send_as(&c, 3, 20, 2, 10);
         send_as(&c, 1, 0, 1, 10);       /* stored already */
+        c.seq = 3;                      /* the flush waits for the highest */
         CHECK_EQ(raw_flush(&c, 10000), 0);
         check_run(&f, "resend", 30, 0);
         json_t *st = status(&f);

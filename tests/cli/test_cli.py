@@ -30,6 +30,11 @@ INSTRUMENTED_CPP = os.environ.get("FERRET_INSTRUMENTED_CPP")
 STATIC_HELLO = os.environ.get("FERRET_STATIC_HELLO")
 SPAWN_TIMES = os.environ["FERRET_SPAWN_TIMES"]
 FLOOD = os.environ.get("FERRET_FLOOD")
+MESSAGE_FLOOD = os.environ.get("FERRET_MESSAGE_FLOOD")
+# ferretd's bounds on what it holds (ferretd/held.h, ferretd/peers.h,
+# proto/wire.h; the README's limits table).
+HELD_MAX_BYTES = 128 << 20
+PER_CONNECTION_BYTES = 3 * (1 << 20)
 
 
 def walk(nodes, depth=0):
@@ -61,6 +66,15 @@ TEXT_OUTPUTS = {
 }
 
 
+def memory_kb(pid, field):
+    """VmRSS, VmHWM (the peak) or another line of /proc/PID/status, in kB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def fill_up(path):
     """Writes @path until its file system has not a block left."""
     with open(path, "wb") as f:
@@ -75,13 +89,13 @@ def fill_up(path):
 class Daemon:
     """A ferretd on a private runtime directory, stopped with SIGTERM."""
 
-    def __init__(self, db, runtime_dir, read_only=False, stderr=subprocess.PIPE, env=None):
+    def __init__(self, db, runtime_dir, read_only=False, stderr=subprocess.PIPE, env=None, args=()):
         self.runtime_dir = runtime_dir
         notify = os.path.join(os.path.dirname(runtime_dir), "notify-" + os.path.basename(runtime_dir))
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(notify)
         env = dict(os.environ, **(env or {}), NOTIFY_SOCKET=notify)
-        args = [FERRETD, "--db", db, "--runtime-dir", runtime_dir] + (["--read-only"] if read_only else [])
+        args = [FERRETD, "--db", db, "--runtime-dir", runtime_dir] + (["--read-only"] if read_only else []) + list(args)
         self.proc = subprocess.Popen(args, env=env, stderr=stderr, text=True)
         sock.settimeout(30)
         while b"READY=1" not in sock.recv(4096):
@@ -504,6 +518,74 @@ class Run(CliTest):
                 self.assertEqual(d.stop()[0], 0)
         finally:
             subprocess.run(["umount", "-l", disk])
+
+    def test_flood_of_maximal_messages_stays_under_the_memory_bound(self):
+        """20,000 messages of the largest size ferretd takes, from 8
+        connections, while its disk is full: ferretd holds 128 MiB of them
+        and stops reading, the senders wait, its memory stays under its
+        bound (128 MiB held, 3 MiB a connection), and once space returns
+        every message is taken and counted."""
+        connections, messages = 8, 20000
+        disk = self.path("disk")
+        os.mkdir(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", disk]).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        filler = os.path.join(disk, "filler")
+        rt = self.path("rt")
+        env = dict(os.environ, FERRET_RUNTIME_DIR=rt)
+        d = Daemon(os.path.join(disk, "db"), rt)
+        try:
+            def status():
+                return ferret_json("status", "--runtime-dir", rt)
+
+            fill_up(filler)
+            # A program's spans meet the full disk: ingest holds them, and
+            # holds what comes next.
+            r = subprocess.run([FLOOD, "10000", "1000"], capture_output=True, text=True,
+                               env=dict(env, FERRET_RUN_ID="trigger"), timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(status()["disk_full"])
+            before_kb = memory_kb(d.proc.pid, "VmHWM")
+            rejected_before = status()["rejected_messages"]
+            flood = subprocess.Popen([MESSAGE_FLOOD, rt, str(connections), str(messages)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.monotonic() + 120
+                while status()["held_bytes"] < HELD_MAX_BYTES and time.monotonic() < deadline:
+                    self.assertIsNone(flood.poll(), flood.stderr.read() if flood.poll() is not None else "")
+                    select.select([], [], [], 0.05)
+                held = status()["held_bytes"]
+                self.assertGreaterEqual(held, HELD_MAX_BYTES)
+                self.assertLess(held, HELD_MAX_BYTES + (1 << 20))  # the bound, and one message
+                self.assertIsNone(flood.poll())                     # the senders wait
+                os.unlink(filler)
+                out, err = flood.communicate(timeout=600)
+            finally:
+                if flood.poll() is None:
+                    flood.kill()
+                    flood.wait()
+            self.assertEqual(flood.returncode, 0, err)
+            self.assertIn(f"sent {messages} ", out)
+            deadline = time.monotonic() + 120
+            while status()["rejected_messages"] < rejected_before + messages and time.monotonic() < deadline:
+                select.select([], [], [], 0.05)
+            st = status()
+            self.assertEqual(st["rejected_messages"], rejected_before + messages)   # each one counted
+            self.assertFalse(st["disk_full"])
+            self.assertEqual(st["held_bytes"], 0)
+            peak_kb = memory_kb(d.proc.pid, "VmHWM")
+            slack_kb = 32 << 10          # decoding copies, allocator rounding
+            bound_kb = before_kb + (HELD_MAX_BYTES + connections * PER_CONNECTION_BYTES) // 1024 + slack_kb
+            print(f"ferretd's peak: {before_kb // 1024} MiB before the flood, {peak_kb // 1024} MiB after "
+                  f"(bound {bound_kb // 1024} MiB)", file=sys.stderr)
+            self.assertLessEqual(peak_kb, bound_kb)
+            # The run that met the full disk was stored once space returned.
+            summary = ferret_json("query", "--run", "trigger", "--runtime-dir", rt)
+            self.assertEqual(summary["spans"] + summary["dropped"], 10000, summary)
+        finally:
+            code, err = d.stop()
+            subprocess.run(["umount", "-l", disk])
+        self.assertEqual(code, 0, err)
 
     def test_process_count(self):
         """A run's processes are the traced program's: ferret run's own
