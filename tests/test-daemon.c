@@ -405,6 +405,53 @@ static json_t *run_record(struct daemon_fixture *f, const char *run)
         return found;
 }
 
+/* Past --max-clients, a connection is cut at once and counted; its client,
+ * like any whose daemon went away, gets in once another client has left,
+ * and what it sent is stored. */
+TEST(clients_past_the_cap_are_cut_counted_and_get_in_later)
+{
+        struct daemon_fixture f;
+        struct raw_client a, b, c;
+        uint64_t d[3] = { 1000, 2000, 3000 };
+        fixture_start(&f);
+        CHECK_EQ(fixture_stop(&f), 0);
+        const char *const cap[] = { "--max-clients", "2", NULL };
+        fixture_restart_args(&f, cap);
+        raw_open(&a, f.runtime_dir);
+        raw_open(&b, f.runtime_dir);
+        raw_send_spans(&a, "capped", "a", d, 3, 0);
+        raw_send_spans(&b, "capped", "b", d, 3, 0);
+        CHECK_EQ(raw_flush(&a, 10000), 0);
+        CHECK_EQ(raw_flush(&b, 10000), 0);
+
+        raw_open(&c, f.runtime_dir);          /* one too many, on both sockets */
+        raw_send_spans(&c, "capped", "c", d, 3, 0);
+        bool refused = false;
+        for (int i = 0; i < 1000 && !refused; i++) {
+                char *log = fixture_log(&f);
+                refused = strstr(log, "Refused a connection") != NULL;
+                free(log);
+                if (!refused)
+                        usleep(10000);
+        }
+        CHECK(refused);
+        CHECK_EQ(raw_flush(&c, 300), -ETIMEDOUT);      /* no answer: cut */
+
+        raw_close(&b);                        /* room for c, which retries */
+        CHECK_EQ(raw_flush(&c, 20000), 0);
+        raw_close(&a);
+        json_t *st = status(&f);
+        CHECK(json_integer_value(json_object_get(st, "refused_connections")) >= 2);
+        json_decref(st);
+        json_t *r = run_record(&f, "capped");
+        CHECK(r != NULL);
+        CHECK_EQ(json_integer_value(json_object_get(r, "spans")), 9);
+        CHECK_EQ(json_integer_value(json_object_get(r, "dropped")), 0);
+        json_decref(r);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
 /* Batches a client sent that never arrived (queued in a daemon that was
  * stopped) are counted as dropped for the run, from the client's count of
  * what it sent before each batch; a daemon restarted on the database goes

@@ -774,6 +774,18 @@ class Run(CliTest):
         self.assertIn("geometry::total(geometry::Square const*, int)", names)
         self.assertIn("geometry::Square::area() const", names)
 
+    @unittest.skipUnless(INSTRUMENTED_CPP, "no C++ compiler")
+    def test_function_names_longer_than_a_name_are_cut(self):
+        # A template's demangled name of some 1,400 bytes, past the 1,024 a
+        # batch's string may have: cut to a span name's 255 bytes, and its
+        # calls stored (a batch with it used to be rejected whole).
+        self.run_traced_with([], INSTRUMENTED_CPP, "long", run_id="long")
+        counts, dropped = self.summary("long")
+        long_names = [n for n in counts if n.startswith("int long_named<")]
+        self.assertEqual(len(long_names), 1, counts)
+        self.assertEqual(len(long_names[0].encode()), 255)
+        self.assertEqual((counts[long_names[0]], counts["main"], dropped), (100, 1, 0))
+
     def summary(self, run, db="t.db"):
         s = ferret_json("analyze", self.path(db), "--run", run)
         return {row["name"]: row["count"] for row in s["rows"]}, s["dropped"]

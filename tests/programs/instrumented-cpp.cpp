@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // C++ built with -finstrument-functions: names come back demangled, and an
 // exception thrown through six frames (`instrumented-cpp throw`) unwinds
-// them through their exit hooks.
+// them through their exit hooks, and a template's name longer than any
+// span name may be (`instrumented-cpp long`) arrives cut, not refused.
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -42,8 +43,26 @@ __attribute__((noinline)) int guarded(int i)
         return 0;
 }
 
+template <typename T> struct Wrapper_whose_name_is_long_enough_to_make_symbols_grow {
+        T value;
+};
+template <typename T> using W = Wrapper_whose_name_is_long_enough_to_make_symbols_grow<T>;
+using Deep = W<W<W<W<W<W<W<W<W<W<W<W<int>>>>>>>>>>>>;
+
+template <typename T> __attribute__((noinline)) int long_named(const T &t)
+{
+        return sizeof(t) > 0;
+}
+
 int main(int argc, char **argv)
 {
+        if (argc > 1 && std::strcmp(argv[1], "long") == 0) {
+                Deep d = {};
+                int n = 0;
+                for (int i = 0; i < 100; i++)
+                        n += long_named(d);
+                return n == 100 ? 0 : 1;
+        }
         if (argc > 1 && std::strcmp(argv[1], "throw") == 0) {
                 long s = 0;
                 for (int i = 0; i < 1000; i++)
