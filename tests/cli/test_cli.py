@@ -578,7 +578,10 @@ class Run(CliTest):
             bound_kb = before_kb + (HELD_MAX_BYTES + connections * PER_CONNECTION_BYTES) // 1024 + slack_kb
             print(f"ferretd's peak: {before_kb // 1024} MiB before the flood, {peak_kb // 1024} MiB after "
                   f"(bound {bound_kb // 1024} MiB)", file=sys.stderr)
-            self.assertLessEqual(peak_kb, bound_kb)
+            # AddressSanitizer keeps freed memory in quarantine (256 MiB):
+            # there the peak says nothing of ferretd's own bound.
+            if os.environ.get("FERRET_SANITIZED") != "1":
+                self.assertLessEqual(peak_kb, bound_kb)
             # The run that met the full disk was stored once space returned.
             summary = ferret_json("query", "--run", "trigger", "--runtime-dir", rt)
             self.assertEqual(summary["spans"] + summary["dropped"], 10000, summary)
