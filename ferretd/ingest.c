@@ -79,25 +79,10 @@ static int reject(struct ingest *in, const char *why, size_t len)
 
 /* What a run knows of one client: the spans stored from it, which its
  * batches' sent_before is compared with, and the seq of its last batch
- * stored. Kept in the run's maps and in its 'c' record (two big-endian
- * u64s; records of one u64 predate the seq). */
+ * stored. Kept in the run's maps and in the store's client record. */
 struct client_record {
         uint64_t stored, seq;
 };
-
-static uint64_t get_be64(const char *p)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | (uint8_t)p[i];
-        return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-        for (int i = 0; i < 8; i++)
-                p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
 
 static int client_load(struct ingest *in, struct run *run, const Ferret__Batch *b, struct client_record *c)
 {
@@ -106,16 +91,7 @@ static int client_load(struct ingest *in, struct run *run, const Ferret__Batch *
                 u64map_get(&run->client_seqs, b->client_id, &c->seq);
                 return 0;
         }
-        uint8_t key[13];
-        char *value;
-        size_t len;
-        store_key_client(key, run->number, b->client_id);
-        if (store_get(in->store, key, sizeof(key), &value, &len) == 0) {
-                if (len >= 8)
-                        c->stored = get_be64(value);
-                if (len >= 16)
-                        c->seq = get_be64(value + 8);
-                store_free_value(value);
+        if (store_get_client(in->store, run->number, b->client_id, &c->stored, &c->seq) == 0) {
                 /* Stored by an earlier daemon: acknowledge it again, so that
                  * the client lets go of what it keeps for a resend. */
                 uint64_t acked;
@@ -238,11 +214,7 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
         if (u64map_put(&run->clients, b->client_id, stored) < 0 ||
             u64map_put(&run->client_seqs, b->client_id, b->seq) < 0)
                 return -ENOMEM;
-        uint8_t key[13], value[16];
-        store_key_client(key, run->number, b->client_id);
-        put_be64(value, stored);
-        put_be64(value + 8, b->seq);
-        store_batch_put(in->batch, key, sizeof(key), value, sizeof(value));
+        store_batch_put_client(in->batch, run->number, b->client_id, stored, b->seq);
         if (lost)
                 atomic_fetch_add(&counters_g.lost_in_transit, lost);
         run->spans += n;

@@ -98,11 +98,9 @@ struct runs_acc {
         size_t n, cap;
 };
 
-static int visit_run(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int visit_run(uint32_t run, const void *value, size_t value_len, void *userdata)
 {
         struct runs_acc *acc = userdata;
-        if (key_len != 5)
-                return 0;
         Ferret__RunInfo *info = ferret__run_info__unpack(NULL, value_len, value);
         if (!info)
                 return 0;
@@ -123,8 +121,7 @@ static int visit_run(const void *key, size_t key_len, const void *value, size_t 
 static void handle_runs(struct query *q, const void *id, size_t id_len)
 {
         struct runs_acc acc = { 0 };
-        uint8_t prefix = KEY_RUN;
-        int r = store_scan(q->store, &prefix, 1, true, visit_run, &acc);
+        int r = store_scan_runs(q->store, true, visit_run, &acc);
         if (r < 0)
                 send_error(q, id, id_len, r, "failed to list runs: %s", strerror(-r));
         else {
@@ -147,14 +144,9 @@ struct summary_acc {
         struct strmap by_name;          /* name -> struct name_stats */
 };
 
-static int visit_stats(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int visit_stats(uint32_t run, const char *name, const void *value, size_t value_len, void *userdata)
 {
         struct summary_acc *acc = userdata;
-        char name[STORE_MAX_KEY];
-        if (key_len < 5)
-                return 0;
-        memcpy(name, (const char *)key + 5, key_len - 5);
-        name[key_len - 5] = '\0';
 
         Ferretd__StoredStats *s = ferretd__stored_stats__unpack(NULL, value_len, value);
         if (!s)
@@ -242,14 +234,12 @@ static void handle_summary(struct query *q, const void *id, size_t id_len, const
         struct summary_acc acc = { 0 };
         Ferret__RunInfo *info = NULL, all = FERRET__RUN_INFO__INIT;
         Ferret__SummaryRow *rows = NULL, **row_ptrs = NULL;
-        uint8_t prefix[5];
-        size_t prefix_len;
+        uint32_t stats_run;
         int r;
 
         if (req->all) {
                 struct runs_acc runs = { 0 };
-                uint8_t p = KEY_RUN;
-                r = store_scan(q->store, &p, 1, false, visit_run, &runs);
+                r = store_scan_runs(q->store, false, visit_run, &runs);
                 all.run = "*";
                 all.first_ns = UINT64_MAX;
                 for (size_t i = 0; i < runs.n; i++) {
@@ -265,17 +255,16 @@ static void handle_summary(struct query *q, const void *id, size_t id_len, const
                 free(runs.runs);
                 if (all.first_ns == UINT64_MAX)
                         all.first_ns = 0;
-                prefix[0] = KEY_STATS;
-                prefix_len = 1;
+                stats_run = STORE_ALL_RUNS;
         } else {
                 uint32_t run;
                 r = resolve_run(q, id, id_len, req->run, &run, &info);
                 if (r == -ENOENT)
                         return;
-                prefix_len = store_key_run_prefix(prefix, KEY_STATS, run);
+                stats_run = run;
         }
         if (r == 0)
-                r = store_scan(q->store, prefix, prefix_len, false, visit_stats, &acc);
+                r = store_scan_stats(q->store, stats_run, visit_stats, &acc);
         if (r < 0) {
                 send_error(q, id, id_len, r, "failed to read statistics: %s", strerror(-r));
                 goto out;
@@ -318,7 +307,7 @@ struct tree_acc {
         size_t n, cap, bytes;
 };
 
-static int visit_chunk(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int visit_chunk(const void *value, size_t value_len, void *userdata)
 {
         struct tree_acc *acc = userdata;
         if (acc->n == acc->cap) {
@@ -349,7 +338,7 @@ struct chunk_acc {
         bool more;
 };
 
-static int visit_chunk_window(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int visit_chunk_window(const void *value, size_t value_len, void *userdata)
 {
         struct chunk_acc *c = userdata;
         if (c->seen++ < c->skip)
@@ -358,7 +347,7 @@ static int visit_chunk_window(const void *key, size_t key_len, const void *value
                 c->more = true;
                 return 1;
         }
-        return visit_chunk(key, key_len, value, value_len, &c->acc);
+        return visit_chunk(value, value_len, &c->acc);
 }
 
 static void handle_tree(struct query *q, const void *id, size_t id_len, const Ferret__TreeRequest *req)
@@ -373,9 +362,7 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
         if (r == -ENOENT)
                 return;
         if (r == 0 && req->expand) {
-                uint8_t prefix[5];
-                r = store_scan(q->store, prefix, store_key_run_prefix(prefix, KEY_CHUNK, run), false,
-                               visit_chunk_window, &chunks);
+                r = store_scan_chunks(q->store, run, visit_chunk_window, &chunks);
                 tree.n_batches = chunks.acc.n;
                 tree.batches = chunks.acc.batches;
                 tree.next_cursor = chunks.more ? chunks.seen - 1 : 0;
@@ -403,10 +390,9 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
 
 /* --- status --- */
 
-static int count_run(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int count_run(uint32_t run, const void *value, size_t value_len, void *userdata)
 {
-        if (key_len == 5)
-                (*(uint64_t *)userdata)++;
+        (*(uint64_t *)userdata)++;
         return 0;
 }
 
@@ -414,7 +400,6 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
 {
         Ferret__StatusResponse st = FERRET__STATUS_RESPONSE__INIT;
         Ferret__Response resp = FERRET__RESPONSE__INIT;
-        uint8_t prefix = KEY_RUN;
 
         st.version = FERRET_VERSION;
         st.pid = (uint32_t)getpid();
@@ -437,7 +422,7 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
         st.retain_days = q->retention.retain_days;
         st.max_size_bytes = q->retention.max_size_bytes;
         st.runs_removed = atomic_load(&counters_g.runs_removed);
-        store_scan(q->store, &prefix, 1, false, count_run, &st.runs);
+        store_scan_runs(q->store, false, count_run, &st.runs);
         resp.body_case = FERRET__RESPONSE__BODY_STATUS;
         resp.status = &st;
         send_response(q, id, id_len, &resp);

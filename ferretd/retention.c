@@ -23,11 +23,9 @@ struct run_list {
         size_t n, cap;
 };
 
-static int visit_run(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int visit_run(uint32_t number, const void *value, size_t value_len, void *userdata)
 {
         struct run_list *l = userdata;
-        if (key_len != 5)
-                return 0;
         Ferret__RunInfo *info = ferret__run_info__unpack(NULL, value_len, value);
         if (!info)
                 return 0;
@@ -41,9 +39,8 @@ static int visit_run(const void *key, size_t key_len, const void *value, size_t 
                 l->runs = p;
                 l->cap = cap;
         }
-        const uint8_t *k = key;
         l->runs[l->n] = (struct run_entry){
-                .number = (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 8 | k[4],
+                .number = number,
                 .id = strdup(info->run), .first_ns = info->first_ns, .last_ns = info->last_ns,
         };
         ferret__run_info__free_unpacked(info, NULL);
@@ -56,9 +53,8 @@ static int visit_run(const void *key, size_t key_len, const void *value, size_t 
 /* Runs in creation order, oldest first. */
 static int list_runs(struct store *s, struct run_list *ret)
 {
-        uint8_t prefix = KEY_RUN;
         *ret = (struct run_list){ 0 };
-        return store_scan(s, &prefix, 1, false, visit_run, ret);
+        return store_scan_runs(s, false, visit_run, ret);
 }
 
 static void free_runs(struct run_list *l)

@@ -74,13 +74,9 @@ void stats_to_stored(const struct name_stats *st, Ferretd__StoredStats *s)
         s->hist = st->hist.counts;
 }
 
-static int load_stats(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int load_stats(uint32_t number, const char *name, const void *value, size_t value_len, void *userdata)
 {
         struct run *run = userdata;
-        char name[STORE_MAX_KEY];
-        size_t n = key_len - 5;
-        memcpy(name, (const char *)key + 5, n);
-        name[n] = '\0';
 
         Ferretd__StoredStats *s = ferretd__stored_stats__unpack(NULL, value_len, value);
         struct name_stats *st = calloc(1, sizeof(*st));
@@ -112,9 +108,7 @@ static int run_load(struct runs *rs, struct run *run)
                 run_add_note(run, info->notes[i]);
         ferret__run_info__free_unpacked(info, NULL);
 
-        uint8_t prefix[5];
-        return store_scan(rs->store, prefix, store_key_run_prefix(prefix, KEY_STATS, run->number), false,
-                          load_stats, run);
+        return store_scan_stats(rs->store, run->number, load_stats, run);
 }
 
 int runs_get(struct runs *rs, const char *id, struct run **ret)

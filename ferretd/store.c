@@ -13,6 +13,16 @@
 #include "log.h"
 #include "store.h"
 
+/* The tables: the first byte of every key (the layout is in store.h). */
+enum {
+        KEY_META = 'm',
+        KEY_RUN_NAME = 'n',
+        KEY_RUN = 'r',
+        KEY_CHUNK = 's',
+        KEY_STATS = 't',
+        KEY_CLIENT = 'c',
+};
+
 struct store {
         rocksdb_t *db;
         rocksdb_options_t *options;
@@ -43,14 +53,14 @@ static uint32_t get_be32(const uint8_t *p)
         return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run)
+static size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run)
 {
         buf[0] = (uint8_t)table;
         put_be32(buf + 1, run);
         return 5;
 }
 
-size_t store_key_client(uint8_t *buf, uint32_t run, uint64_t client_id)
+static size_t store_key_client(uint8_t *buf, uint32_t run, uint64_t client_id)
 {
         store_key_run_prefix(buf, KEY_CLIENT, run);
         for (int i = 0; i < 8; i++)
@@ -58,7 +68,7 @@ size_t store_key_client(uint8_t *buf, uint32_t run, uint64_t client_id)
         return 13;
 }
 
-size_t store_key_run(uint8_t *buf, uint32_t run)
+static size_t store_key_run(uint8_t *buf, uint32_t run)
 {
         return store_key_run_prefix(buf, KEY_RUN, run);
 }
@@ -217,8 +227,11 @@ void store_free_value(char *value)
         rocksdb_free(value);
 }
 
-int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reverse,
-               store_visit_fn visit, void *userdata)
+typedef int (*store_visit_fn)(const void *key, size_t key_len, const void *value, size_t value_len,
+                              void *userdata);
+
+static int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reverse,
+                      store_visit_fn visit, void *userdata)
 {
         /* An iterator reads one consistent snapshot of the database. */
         rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
@@ -255,6 +268,87 @@ int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reve
         }
         rocksdb_iter_destroy(it);
         return r < 0 ? r : 0;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+struct typed_scan {
+        union {
+                store_run_fn run;
+                store_stats_fn stats;
+                store_chunk_fn chunk;
+        } visit;
+        void *userdata;
+};
+
+static int visit_run_key(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct typed_scan *t = userdata;
+        if (key_len != 5)       /* 'r' keys are exactly table and run */
+                return 0;
+        return t->visit.run(get_be32((const uint8_t *)key + 1), value, value_len, t->userdata);
+}
+
+int store_scan_runs(struct store *s, bool newest_first, store_run_fn visit, void *userdata)
+{
+        struct typed_scan t = { .visit.run = visit, .userdata = userdata };
+        uint8_t prefix = KEY_RUN;
+        return store_scan(s, &prefix, 1, newest_first, visit_run_key, &t);
+}
+
+static int visit_stats_key(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct typed_scan *t = userdata;
+        char name[STORE_MAX_KEY];
+        if (key_len < 5 || key_len - 5 >= sizeof(name))
+                return 0;
+        memcpy(name, (const char *)key + 5, key_len - 5);
+        name[key_len - 5] = '\0';
+        return t->visit.stats(get_be32((const uint8_t *)key + 1), name, value, value_len, t->userdata);
+}
+
+int store_scan_stats(struct store *s, uint32_t run, store_stats_fn visit, void *userdata)
+{
+        struct typed_scan t = { .visit.stats = visit, .userdata = userdata };
+        uint8_t prefix[5] = { KEY_STATS };
+        size_t len = run == STORE_ALL_RUNS ? 1 : store_key_run_prefix(prefix, KEY_STATS, run);
+        return store_scan(s, prefix, len, false, visit_stats_key, &t);
+}
+
+static int visit_chunk_key(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct typed_scan *t = userdata;
+        return t->visit.chunk(value, value_len, t->userdata);
+}
+
+int store_scan_chunks(struct store *s, uint32_t run, store_chunk_fn visit, void *userdata)
+{
+        struct typed_scan t = { .visit.chunk = visit, .userdata = userdata };
+        uint8_t prefix[5];
+        return store_scan(s, prefix, store_key_run_prefix(prefix, KEY_CHUNK, run), false, visit_chunk_key, &t);
+}
+
+/* 'c' values: two big-endian u64s, stored and seq; records of one u64
+ * predate the seq. */
+int store_get_client(struct store *s, uint32_t run, uint64_t client_id, uint64_t *ret_stored, uint64_t *ret_seq)
+{
+        uint8_t key[13];
+        char *value;
+        size_t len;
+        store_key_client(key, run, client_id);
+        int r = store_get(s, key, sizeof(key), &value, &len);
+        if (r < 0)
+                return r;
+        *ret_stored = len >= 8 ? get_be64((const uint8_t *)value) : 0;
+        *ret_seq = len >= 16 ? get_be64((const uint8_t *)value + 8) : 0;
+        store_free_value(value);
+        return 0;
 }
 
 int store_run_number(struct store *s, const char *run_id, uint32_t *ret)
@@ -375,6 +469,15 @@ void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run,
         put_be64(key + 5, start_ns);
         put_be64(key + 13, ++s->meta.next_chunk);
         store_batch_put(b, key, sizeof(key), data, len);
+}
+
+void store_batch_put_client(struct store_batch *b, uint32_t run, uint64_t client_id, uint64_t stored, uint64_t seq)
+{
+        uint8_t key[13], value[16];
+        store_key_client(key, run, client_id);
+        put_be64(value, stored);
+        put_be64(value + 8, seq);
+        store_batch_put(b, key, sizeof(key), value, sizeof(value));
 }
 
 void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name, const Ferretd__StoredStats *st)

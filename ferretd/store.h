@@ -27,14 +27,6 @@
 /* Names and run ids are bounded by the wire limits, so keys are too. */
 #define STORE_MAX_KEY 1100
 
-enum {
-        KEY_META = 'm',
-        KEY_RUN_NAME = 'n',
-        KEY_RUN = 'r',
-        KEY_CHUNK = 's',
-        KEY_STATS = 't',
-        KEY_CLIENT = 'c',
-};
 
 struct store;
 struct store_batch;
@@ -49,11 +41,25 @@ bool store_read_only(const struct store *s);
 /* Bytes the database's files hold (not counting space reserved ahead). */
 uint64_t store_disk_bytes(const struct store *s);
 
-/* Reading. @visit returns 0 to go on, 1 to stop, or a negative errno. */
-typedef int (*store_visit_fn)(const void *key, size_t key_len, const void *value, size_t value_len,
-                              void *userdata);
-int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reverse,
-               store_visit_fn visit, void *userdata);
+/* Reading, a table at a time; what a key holds is given decoded. Each
+ * visitor returns 0 to go on, 1 to stop, or a negative errno, which the
+ * scan returns. Every scan reads one consistent snapshot. */
+#define STORE_ALL_RUNS UINT32_MAX
+/* Run records (a packed ferret.RunInfo), oldest run first or newest first. */
+typedef int (*store_run_fn)(uint32_t run, const void *info, size_t len, void *userdata);
+int store_scan_runs(struct store *s, bool newest_first, store_run_fn visit, void *userdata);
+/* The statistics records (a packed StoredStats) of @run, or of every run
+ * (STORE_ALL_RUNS), by name. */
+typedef int (*store_stats_fn)(uint32_t run, const char *name, const void *stats, size_t len, void *userdata);
+int store_scan_stats(struct store *s, uint32_t run, store_stats_fn visit, void *userdata);
+/* The batches of @run (a ferret.Batch, as received), by their first span's start. */
+typedef int (*store_chunk_fn)(const void *batch, size_t len, void *userdata);
+int store_scan_chunks(struct store *s, uint32_t run, store_chunk_fn visit, void *userdata);
+
+/* What run @run knows of one client: spans stored from it and the seq of
+ * its last batch stored. Returns 0 or -ENOENT. */
+int store_get_client(struct store *s, uint32_t run, uint64_t client_id, uint64_t *ret_stored, uint64_t *ret_seq);
+
 /* Returns 0 (the value in *ret, free with store_free_value()), -ENOENT or -EIO. */
 int store_get(struct store *s, const void *key, size_t key_len, char **ret, size_t *ret_len);
 void store_free_value(char *value);
@@ -73,6 +79,7 @@ void store_batch_put_run(struct store_batch *b, uint32_t run, const Ferret__RunI
 void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run, uint64_t start_ns,
                            const void *data, size_t len);
 void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name, const Ferretd__StoredStats *st);
+void store_batch_put_client(struct store_batch *b, uint32_t run, uint64_t client_id, uint64_t stored, uint64_t seq);
 size_t store_batch_bytes(const struct store_batch *b);
 /* Writes the batch (with the meta record) atomically and clears it; on
  * failure the batch is kept, so the caller can retry. */
@@ -91,9 +98,3 @@ int store_delete_run(struct store *s, uint32_t run, const char *run_id);
 int store_trim_run(struct store *s, uint32_t run, double fraction);
 /* Writes the memtable out, so the write-ahead log can be dropped. */
 void store_flush(struct store *s);
-
-/* Key construction; @buf must hold 1 + 4 + 8 + 8 bytes, or more for names. */
-size_t store_key_run(uint8_t *buf, uint32_t run);
-size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run);
-/* 'c' <run> <client>: @buf holds 13 bytes. */
-size_t store_key_client(uint8_t *buf, uint32_t run, uint64_t client_id);

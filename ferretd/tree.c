@@ -98,7 +98,7 @@ static int64_t name_number(struct merged_tree *t, const char *name)
 }
 
 /* First pass: one compact record per span. */
-static int visit_batch(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+static int visit_batch(const void *value, size_t value_len, void *userdata)
 {
         struct merged_tree *t = userdata;
         if (grow((void **)&t->batches, &t->cap_batches, t->n_batches + 1, sizeof(*t->batches)) < 0)
@@ -469,8 +469,7 @@ int merged_tree_build(struct store *s, uint32_t run, const struct tree_options *
         struct merged_tree *t = calloc(1, sizeof(*t));
         if (!t)
                 return -ENOMEM;
-        uint8_t prefix[5];
-        int r = store_scan(s, prefix, store_key_run_prefix(prefix, KEY_CHUNK, run), false, visit_batch, t);
+        int r = store_scan_chunks(s, run, visit_batch, t);
         if (r == 0) {
                 t->decoded = calloc(t->n_batches + 1, sizeof(*t->decoded));
                 r = t->decoded ? merge(t, o) : -ENOMEM;
