@@ -12,6 +12,12 @@
 
 #define SAMPLES 4000
 
+static int compare_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
 /* Over a third of a second (several pieces), a batch converted every
  * 100 us: every tick seen converts to the same time in every later batch,
  * later ticks to later times, and the times stay near the wall clock. */
@@ -19,8 +25,9 @@ TEST(conversion_is_one_increasing_function)
 {
         clock_init();
         static struct clock_conversion c;
-        static uint64_t tick[SAMPLES], first[SAMPLES];
+        static uint64_t tick[SAMPLES], first[SAMPLES], offsets[SAMPLES];
         uint64_t worst_offset = 0;
+        size_t n_offsets = 0;
         for (int i = 0; i < SAMPLES; i++) {
                 clock_convert_now(&c);
                 /* The wall clock read between two ticks, as the library
@@ -33,6 +40,7 @@ TEST(conversion_is_one_increasing_function)
                 if (first[i] - clock_to_wall(&c, before) < 2000) {
                         uint64_t offset = mid > wall ? mid - wall : wall - mid;
                         worst_offset = offset > worst_offset ? offset : worst_offset;
+                        offsets[n_offsets++] = offset;
                 }
                 /* Everything converted before converts alike now. */
                 for (int k = i; k >= 0 && k > i - 64; k--)
@@ -67,7 +75,15 @@ TEST(conversion_is_one_increasing_function)
                 CHECK_CMP(cs, >=, ps);
                 CHECK_CMP(cs + clock_span_ns(&c, c0, c1, cs), <=, ps + clock_span_ns(&c, p0, p1, ps));
         }
-        printf("pieces %u, worst offset from CLOCK_REALTIME %" PRIu64 " ns\n", c.n, worst_offset);
+        /* Near the wall clock: the median offset. Not the worst: when the
+         * kernel steps or slews CLOCK_REALTIME (NTP, a VM's clock), the
+         * conversion follows without a jump, so for a while it is off by
+         * the step, as it should be. */
+        qsort(offsets, n_offsets, sizeof(*offsets), compare_u64);
+        uint64_t median = n_offsets ? offsets[n_offsets / 2] : UINT64_MAX;
+        printf("pieces %u, offset from CLOCK_REALTIME: median %" PRIu64 " ns, worst %" PRIu64 " ns (%zu samples)\n",
+               c.n, median, worst_offset, n_offsets);
         CHECK_CMP(c.n, >=, 3);
-        CHECK_CMP(worst_offset, <, 20000);
+        CHECK_CMP(n_offsets, >, SAMPLES / 2);
+        CHECK_CMP(median, <, 20000);
 }
