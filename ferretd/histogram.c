@@ -99,6 +99,18 @@ uint64_t hist_quantile(const struct histogram *h, double q, uint64_t min, uint64
         return max;
 }
 
+/* With n samples, the rank of the q-quantile is uncertain by about
+ * 1.96 sqrt(n q (1 - q)), so the interval runs between the values at those
+ * ranks. A rank that falls outside the sample leaves that side unbounded
+ * (0, or UINT64_MAX): a handful of spans says little about their p95. */
+void hist_quantile_interval(const struct histogram *h, uint64_t count, double q, uint64_t min, uint64_t max,
+                            uint64_t *ret_low, uint64_t *ret_high)
+{
+        double n = (double)count, d = n > 0 ? 1.96 * sqrt(q * (1 - q) / n) : 1;
+        *ret_low = (q - d) * n >= 1 ? hist_quantile(h, q - d, min, max) : 0;
+        *ret_high = (q + d) * n <= n - 1 ? hist_quantile(h, q + d, min, max) : UINT64_MAX;
+}
+
 void hist_free(struct histogram *h)
 {
         if (!h)

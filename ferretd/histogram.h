@@ -26,4 +26,8 @@ int hist_add_bucket(struct histogram *h, int bucket, uint64_t count);
 int hist_merge(struct histogram *dst, const struct histogram *src);
 /* The value at quantile @q (0..1) by nearest rank, clamped to [min, max]. */
 uint64_t hist_quantile(const struct histogram *h, double q, uint64_t min, uint64_t max);
+/* A distribution-free 95% interval of quantile @q of @count samples (see
+ * histogram.c): 0 or UINT64_MAX on a side the sample cannot bound. */
+void hist_quantile_interval(const struct histogram *h, uint64_t count, double q, uint64_t min, uint64_t max,
+                            uint64_t *ret_low, uint64_t *ret_high);
 void hist_free(struct histogram *h);

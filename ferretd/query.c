@@ -196,18 +196,6 @@ static void free_stats(void *p)
         free(st);
 }
 
-/* A distribution-free 95% interval of quantile @q: with n samples, the rank
- * of the q-quantile is uncertain by about 1.96 sqrt(n q (1 - q)), so the
- * interval runs between the values at those ranks. A rank that falls
- * outside the sample leaves that side unbounded (0, or UINT64_MAX): a
- * handful of spans says little about their p95. */
-static void quantile_interval(const struct name_stats *st, double q, uint64_t *ret_low, uint64_t *ret_high)
-{
-        double n = (double)st->count, d = n > 0 ? 1.96 * sqrt(q * (1 - q) / n) : 1;
-        *ret_low = (q - d) * n >= 1 ? hist_quantile(&st->hist, q - d, st->min_ns, st->max_ns) : 0;
-        *ret_high = (q + d) * n <= n - 1 ? hist_quantile(&st->hist, q + d, st->min_ns, st->max_ns) : UINT64_MAX;
-}
-
 static void fill_row(Ferret__SummaryRow *row, const char *name, const struct name_stats *st)
 {
         *row = (Ferret__SummaryRow)FERRET__SUMMARY_ROW__INIT;
@@ -225,8 +213,8 @@ static void fill_row(Ferret__SummaryRow *row, const char *name, const struct nam
         row->p999_ns = hist_quantile(&st->hist, 0.999, st->min_ns, st->max_ns);
         row->errors = st->errors;
         row->warnings = st->warnings;
-        quantile_interval(st, 0.50, &row->p50_low_ns, &row->p50_high_ns);
-        quantile_interval(st, 0.95, &row->p95_low_ns, &row->p95_high_ns);
+        hist_quantile_interval(&st->hist, st->count, 0.50, st->min_ns, st->max_ns, &row->p50_low_ns, &row->p50_high_ns);
+        hist_quantile_interval(&st->hist, st->count, 0.95, st->min_ns, st->max_ns, &row->p95_low_ns, &row->p95_high_ns);
 }
 
 static void handle_summary(struct query *q, const void *id, size_t id_len, const Ferret__SummaryRequest *req)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "histogram.h"
 #include "log.h"
 #include "map.h"
 #include "tree.h"
@@ -36,6 +37,7 @@ struct mnode {
         uint32_t pid;
         uint32_t exemplar;            /* the first span folded in */
         uint64_t count, total, self, min, max, errors, warnings, start;
+        struct histogram hist;        /* of the durations folded in */
 };
 
 struct merged_tree {
@@ -175,7 +177,7 @@ static int64_t node_for(struct merged_tree *t, struct u64map *keys, uint32_t par
         return i;
 }
 
-static void fold(struct mnode *m, const struct cspan *s, uint32_t index)
+static int fold(struct mnode *m, const struct cspan *s, uint32_t index)
 {
         if (m->exemplar == NONE)
                 m->exemplar = index;
@@ -188,6 +190,7 @@ static void fold(struct mnode *m, const struct cspan *s, uint32_t index)
         unsigned status = s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK;
         m->errors += status == WIRE_STATUS_ERROR;
         m->warnings += status == WIRE_STATUS_WARNING;
+        return hist_add(&m->hist, s->dur, 1);
 }
 
 struct frame {
@@ -286,13 +289,15 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                                         if (p < 0)
                                                 goto out;
                                         under = (uint32_t)p;
-                                        fold(&t->nodes[under], sp, f.span);
+                                        if (fold(&t->nodes[under], sp, f.span) < 0)
+                                                goto out;
                                 }
                                 int64_t m = node_for(t, &keys, under, sp->name, sp->pid);
                                 if (m < 0)
                                         goto out;
                                 node = (uint32_t)m;
-                                fold(&t->nodes[node], sp, f.span);
+                                if (fold(&t->nodes[node], sp, f.span) < 0)
+                                        goto out;
                         }
                         for (uint32_t c = child_start[f.span + 1]; c-- > child_start[f.span];)
                                 stack[depth++] = (struct frame){ children[c], node, in_focus };
@@ -429,6 +434,12 @@ static int emit(struct merged_tree *t, const struct tree_options *o)
                 out->warnings = m->warnings;
                 out->start_ns = m->start == UINT64_MAX ? 0 : m->start;
                 out->pid = m->pid;
+                out->p50_ns = hist_quantile(&m->hist, 0.50, out->min_ns, m->max);
+                out->p95_ns = hist_quantile(&m->hist, 0.95, out->min_ns, m->max);
+                hist_quantile_interval(&m->hist, m->count, 0.50, out->min_ns, m->max, &out->p50_low_ns,
+                                       &out->p50_high_ns);
+                hist_quantile_interval(&m->hist, m->count, 0.95, out->min_ns, m->max, &out->p95_low_ns,
+                                       &out->p95_high_ns);
                 if (m->name == PROCESS_NAME) {
                         const Ferret__Batch *b = m->exemplar != NONE ? decoded_batch(t, t->spans[m->exemplar].batch) : NULL;
                         char label[600];
@@ -509,6 +520,8 @@ void merged_tree_free(struct merged_tree *t)
         free(t->batches);
         free(t->decoded);
         free(t->spans);
+        for (size_t i = 0; i < t->n_nodes; i++)
+                hist_free(&t->nodes[i].hist);
         free(t->nodes);
         free(t->out);
         free(t->out_ptrs);

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,19 +66,24 @@ TEST(self_time_and_orphans)
         fixture_cleanup(&f);
 }
 
-/* Log-normal-ish durations around @median_ns, from a seeded generator. */
+/* About log-normal around @median_ns, from the generator @x. */
+static uint64_t draw(uint64_t *x, double median_ns)
+{
+        double g = 0;
+        for (int k = 0; k < 6; k++) {
+                *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+                g += (double)(*x % 1000000) / 1e6 - 0.5;
+        }
+        return (uint64_t)(median_ns * exp(0.5 * g));
+}
+
+/* Log-normal-ish durations around 1 ms x @slowdown, from a seeded generator. */
 static void send_run(struct raw_client *c, const char *run, uint64_t seed, double slowdown)
 {
         const size_t n = 20000;
         uint64_t *d = malloc(n * sizeof(*d)), x = seed;
-        for (size_t i = 0; i < n; i++) {
-                double g = 0;
-                for (int k = 0; k < 6; k++) {       /* sum of uniforms: about normal */
-                        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                        g += (double)(x % 1000000) / 1e6 - 0.5;
-                }
-                d[i] = (uint64_t)(slowdown * 1e6 * exp(0.5 * g));
-        }
+        for (size_t i = 0; i < n; i++)
+                d[i] = draw(&x, slowdown * 1e6);
         raw_send_spans(c, run, "request", d, n, 0);
         free(d);
 }
@@ -122,6 +129,117 @@ TEST(diff_flags_slowdown_not_noise)
         st = diff_status(&f, "before", "slower", &err);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
         CHECK(strstr(err, "p95 of request regressed") != NULL);
+        free(err);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+/* request ─┬─ db ──── query       1,500 times; in the slower run the
+ *          └─ cache ─ query       query under cache takes twice as long. */
+static void send_paths(struct raw_client *c, const char *run, uint64_t seed, double cache_query_slowdown)
+{
+        enum { ITERATIONS = 1500, PER = 5 };
+        static const char *shape[PER] = { "request", "db", "query", "cache", "query" };
+        const size_t n = ITERATIONS * PER;
+        const char **names = malloc(n * sizeof(*names));
+        uint64_t *d = malloc(n * sizeof(*d)), *ids = malloc(n * sizeof(*ids)), *parents = malloc(n * sizeof(*parents));
+        uint64_t x = seed;
+        for (size_t i = 0; i < ITERATIONS; i++) {
+                uint64_t base = seed * 10000000 + i * PER;
+                const uint64_t parent_of[PER] = { 0, base + 1, base + 2, base + 1, base + 4 };
+                const double median[PER] = { 10e6, 3e6, 1e6, 3e6, 1e6 * cache_query_slowdown };
+                for (size_t k = 0; k < PER; k++) {
+                        names[i * PER + k] = shape[k];
+                        ids[i * PER + k] = base + 1 + k;
+                        parents[i * PER + k] = parent_of[k];
+                        d[i * PER + k] = draw(&x, median[k]);
+                }
+        }
+        struct raw_spans s = { n, names, d, ids, parents, 1700000000000000000ull, 0 };
+        raw_send_batch(c, run, &s);
+        free(names);
+        free(d);
+        free(ids);
+        free(parents);
+}
+
+/* The line of path @a > @b > @c (NULLs end it early) in a diff --tree. */
+static json_t *path_row(json_t *rows, const char *a, const char *b, const char *c)
+{
+        const char *want[3] = { a, b, c };
+        size_t i, depth = c ? 2 : b ? 1 : 0;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                if ((size_t)get(row, "depth") != depth)
+                        continue;
+                json_t *at = row;
+                bool match = true;
+                for (long k = (long)depth; k >= 0 && match; k--) {
+                        match = strcmp(json_string_value(json_object_get(at, "name")), want[k]) == 0;
+                        long parent = (long)get(at, "parent");
+                        at = parent >= 0 ? json_array_get(rows, (size_t)parent) : NULL;
+                }
+                if (match)
+                        return row;
+        }
+        return NULL;
+}
+
+static size_t flagged(json_t *rows)
+{
+        size_t i, n = 0;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+                n += json_is_true(json_object_get(row, "p95_beyond_noise")) ||
+                     json_is_true(json_object_get(row, "p50_beyond_noise"));
+        return n;
+}
+
+/* diff --tree tells the path that slowed from the one of the same name
+ * that did not, and flags nothing between two runs of one distribution. */
+TEST(diff_tree_flags_the_path_that_slowed)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        send_paths(&c, "paths", 11, 1.0);
+        send_paths(&c, "paths-again", 12, 1.0);
+        send_paths(&c, "paths-slower", 13, 2.0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+
+        const char *same[] = { "diff", "--tree", "paths", "paths-again", NULL };
+        json_t *noise = fixture_ferret_json(&f, same);
+        json_t *rows = json_object_get(noise, "rows");
+        CHECK_EQ(json_array_size(rows), 5);
+        CHECK_EQ(flagged(rows), 0);
+        json_decref(noise);
+
+        const char *slower[] = { "diff", "--tree", "paths", "paths-slower", NULL };
+        json_t *slow = fixture_ferret_json(&f, slower);
+        rows = json_object_get(slow, "rows");
+        CHECK_EQ(json_array_size(rows), 5);
+        CHECK_EQ(flagged(rows), 1);
+        json_t *hit = path_row(rows, "request", "cache", "query");
+        CHECK(hit != NULL);
+        CHECK(json_is_true(json_object_get(hit, "p95_beyond_noise")));
+        double change = json_real_value(json_object_get(hit, "p95_change_pct"));
+        CHECK(change > 80 && change < 120);
+        json_t *other = path_row(rows, "request", "db", "query");
+        CHECK(other != NULL && json_is_false(json_object_get(other, "p95_beyond_noise")));
+        CHECK_EQ(get(other, "count_a"), 1500);
+        json_decref(slow);
+
+        char *err;
+        char *gate[] = { (char *)fixture_ferret_path(), "diff", "--tree", "paths", "paths-slower", "--fail-over", "50",
+                         "--runtime-dir", f.runtime_dir, NULL };
+        int st = fixture_run(gate, NULL, NULL, &err);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+        CHECK(strstr(err, "p95 of request > cache > query regressed") != NULL);
+        free(err);
+        gate[4] = "paths-again";
+        st = fixture_run(gate, NULL, NULL, &err);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         free(err);
         raw_close(&c);
         fixture_cleanup(&f);

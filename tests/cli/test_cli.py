@@ -63,6 +63,7 @@ TEXT_OUTPUTS = {
     "tree": ["query", "--tree", "--run", "a"],
     "expanded tree": ["query", "--tree", "--expand", "--run", "a"],
     "diff": ["diff", "a", "b"],
+    "tree diff": ["diff", "--tree", "a", "b"],
 }
 
 
