@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "runtime-dir.h"
 #include "transport.h"
 #include "wire.h"
 
@@ -21,9 +24,10 @@ static int endpoint(char *buf, size_t size, const char *dir, const char *name)
 int transport_open(struct transport *t, const char *runtime_dir)
 {
         char ingest[512], query[512], monitor[64];
-        int zero = 0, hwm = SEND_QUEUE_BATCHES, ivl = 200, ivl_max = 2000;
+        int zero = 0, one = 1, hwm = SEND_QUEUE_BATCHES, ivl = 200, ivl_max = 2000;
 
         *t = (struct transport){ .peer = PEER_UNKNOWN };
+        snprintf(t->runtime_dir, sizeof(t->runtime_dir), "%s", runtime_dir);
         if (endpoint(ingest, sizeof(ingest), runtime_dir, "ingest.sock") < 0 ||
             endpoint(query, sizeof(query), runtime_dir, "query.sock") < 0)
                 return -ENAMETOOLONG;
@@ -42,6 +46,7 @@ int transport_open(struct transport *t, const char *runtime_dir)
         if (!t->push || !t->dealer || !t->monitor)
                 goto fail;
         zmq_setsockopt(t->push, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(t->push, ZMQ_IMMEDIATE, &one, sizeof(one));
         zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof(zero));
         zmq_setsockopt(t->dealer, ZMQ_LINGER, &zero, sizeof(zero));
         zmq_setsockopt(t->push, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
@@ -78,9 +83,15 @@ void transport_close(struct transport *t)
         *t = (struct transport){ 0 };
 }
 
+static void handle_monitor(struct transport *t);
+
 int transport_send_batch(struct transport *t, const void *data, size_t len, uint64_t first_unacked,
                          int timeout_ms)
 {
+        /* A departure or an arrival not yet read would change who gets it. */
+        handle_monitor(t);
+        if (t->peer != PEER_CONNECTED)
+                return -ENOTCONN;
         uint8_t suffix[WIRE_FIRST_UNACKED_MAX];
         size_t n = wire_batch_first_unacked(suffix, first_unacked);
         zmq_msg_t msg;
@@ -125,6 +136,33 @@ int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t se
         return 0;
 }
 
+/* Whoever listens at the path now must be someone we trust: if not, the
+ * connection is cut before anything is sent on it (the descriptor stays
+ * ZeroMQ's, which sees the end of the stream), and the program is told. */
+static void connected(struct transport *t, int fd)
+{
+        char why[128], path[300];
+        struct sockaddr_un addr;
+        socklen_t len = sizeof(addr);
+        /* The event is read late: the descriptor may have closed and been
+         * reused by the program. Only our connection is looked at, or cut. */
+        snprintf(path, sizeof(path), "%s/ingest.sock", t->runtime_dir);
+        if (getpeername(fd, (struct sockaddr *)&addr, &len) < 0 || addr.sun_family != AF_UNIX ||
+            strncmp(addr.sun_path, path, sizeof(addr.sun_path)) != 0)
+                return;         /* gone already: its departure follows */
+        if (runtime_peer_check(fd, why, sizeof(why)) == 0) {
+                t->peer = PEER_CONNECTED;
+                t->connections++;
+                return;
+        }
+        shutdown(fd, SHUT_RDWR);
+        t->peer = PEER_ABSENT;
+        if (!t->refused_told) {
+                fprintf(stderr, "ferret: not sending spans to %s: %s\n", t->runtime_dir, why);
+                t->refused_told = true;
+        }
+}
+
 static void handle_monitor(struct transport *t)
 {
         zmq_msg_t msg;
@@ -132,11 +170,11 @@ static void handle_monitor(struct transport *t)
         while (zmq_msg_recv(&msg, t->monitor, ZMQ_DONTWAIT) >= 0) {
                 if (zmq_msg_size(&msg) == 6) {
                         uint16_t event;
+                        uint32_t fd;
                         memcpy(&event, zmq_msg_data(&msg), 2);
-                        if (event == ZMQ_EVENT_CONNECTED) {
-                                t->peer = PEER_CONNECTED;
-                                t->connections++;
-                        }
+                        memcpy(&fd, (const char *)zmq_msg_data(&msg) + 2, 4);
+                        if (event == ZMQ_EVENT_CONNECTED)
+                                connected(t, (int)fd);
                         else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED)
                                 t->peer = PEER_ABSENT;
                 }

@@ -18,7 +18,9 @@ enum peer_state {
 
 struct transport {
         void *ctx, *push, *dealer, *monitor;
-        enum peer_state peer;
+        char runtime_dir[256];
+        enum peer_state peer;         /* PEER_CONNECTED only once the peer's user is trusted */
+        bool refused_told;            /* the program was told once of an untrusted peer */
         uint64_t stored_seq;          /* the highest seq the daemon acknowledged */
         uint64_t connections;         /* times the batch socket connected */
 };
@@ -26,7 +28,10 @@ struct transport {
 int transport_open(struct transport *t, const char *runtime_dir);
 void transport_close(struct transport *t);
 /* Sends a packed batch with its first_unacked field appended. Returns 0,
- * -EAGAIN when the queue stays full past @timeout_ms (0: no wait). */
+ * -EAGAIN when the queue stays full past @timeout_ms (0: no wait), or
+ * -ENOTCONN before a trusted daemon is connected: ZeroMQ queues messages
+ * only on completed connections (ZMQ_IMMEDIATE), and the flusher keeps
+ * them meanwhile, so none waits in ZeroMQ for whoever connects next. */
 int transport_send_batch(struct transport *t, const void *data, size_t len, uint64_t first_unacked,
                          int timeout_ms);
 /* Asks the daemon to answer once @seq is stored or @timeout_ms has passed;

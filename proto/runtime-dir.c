@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,5 +34,19 @@ int runtime_dir_check(const char *dir, char *why, size_t why_size)
                 snprintf(why, why_size, "%s may be written by others (mode %03o)", dir, (unsigned)(st.st_mode & 0777));
         else
                 return 0;
+        return -EPERM;
+}
+
+int runtime_peer_check(int fd, char *why, size_t why_size)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                snprintf(why, why_size, "cannot tell who listens there");
+                return -EPERM;
+        }
+        if (trusted_owner(cred.uid))
+                return 0;
+        snprintf(why, why_size, "the ferretd there runs as uid %u, not as you", (unsigned)cred.uid);
         return -EPERM;
 }

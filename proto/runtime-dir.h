@@ -18,3 +18,8 @@
 /* 0 when @dir may be trusted; -ENOENT when it does not exist; -EPERM with
  * the reason in @why ("/tmp/ferret-1000 belongs to uid 1001") otherwise. */
 int runtime_dir_check(const char *dir, char *why, size_t why_size);
+/* The same of the process at the other end of the connected Unix socket
+ * @fd: a directory trusted once may be gone (a cleaner of /tmp, a private
+ * daemon's exit) and made again by anyone, and ZeroMQ reconnects by path.
+ * 0, or -EPERM with the reason ("the ferretd there runs as uid 1001"). */
+int runtime_peer_check(int fd, char *why, size_t why_size);

@@ -31,6 +31,7 @@ STATIC_HELLO = os.environ.get("FERRET_STATIC_HELLO")
 SPAWN_TIMES = os.environ["FERRET_SPAWN_TIMES"]
 FLOOD = os.environ.get("FERRET_FLOOD")
 MESSAGE_FLOOD = os.environ.get("FERRET_MESSAGE_FLOOD")
+PAUSE = os.environ.get("FERRET_PAUSE")
 # ferretd's bounds on what it holds (ferretd/held.h, ferretd/peers.h,
 # proto/wire.h; the README's limits table).
 HELD_MAX_BYTES = 128 << 20
@@ -358,42 +359,14 @@ class Run(CliTest):
         ferretd there with its sockets open to all, receives none of the
         victim's spans; the victim's commands say why in one line, and
         ferret run records elsewhere when its private directory is taken."""
-        users = []
+        victim, squatter, as_user, env, home = self.two_users()
         try:
-            for role in ("victim", "squatter"):
-                name = f"ft-{role[:3]}-{os.getpid()}"
-                subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                               check=True, capture_output=True)
-                users.append(name)
-            victim, squatter = (pwd.getpwnam(u) for u in users)
-            as_user = lambda u: ["setpriv", f"--reuid={u.pw_uid}", f"--regid={u.pw_gid}", "--clear-groups", "--"]
-            env = {"PATH": os.environ["PATH"], "NO_COLOR": "1", "LC_ALL": "C.UTF-8"}
-            if subprocess.run(as_user(victim) + ["test", "-x", FERRET]).returncode != 0:
-                self.skipTest("the build tree is not reachable by another user")
-            os.chmod(self.dir, 0o755)
-            home = {}
-            for u in (victim, squatter):
-                home[u.pw_name] = self.path(u.pw_name)
-                os.mkdir(home[u.pw_name], 0o700)
-                os.chown(home[u.pw_name], u.pw_uid, u.pw_gid)
-
             squat = f"/tmp/ferret-{victim.pw_uid}"
             shutil.rmtree(squat, ignore_errors=True)
             subprocess.run(as_user(squatter) + ["mkdir", "-m", "755", squat], check=True)
-            notify = self.path("notify.sock")
-            ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            ready.bind(notify)
-            os.chmod(notify, 0o777)
-            d = subprocess.Popen(as_user(squatter) + [FERRETD, "--db", os.path.join(home[squatter.pw_name], "s.db"),
-                                                      "--runtime-dir", squat], env=dict(env, NOTIFY_SOCKET=notify),
-                                 stderr=subprocess.PIPE)
+            d = self.start_daemon_as(squatter, as_user, env, os.path.join(home[squatter.pw_name], "s.db"), squat,
+                                     open_to_all=True)
             try:
-                ready.settimeout(30)
-                while b"READY=1" not in ready.recv(4096):
-                    pass
-                ready.close()
-                for sock in ("ingest.sock", "query.sock"):
-                    subprocess.run(as_user(squatter) + ["chmod", "777", os.path.join(squat, sock)], check=True)
 
                 # A program linked with libferret-client, as the victim.
                 r = subprocess.run(as_user(victim) + [DEMO], capture_output=True, text=True, env=env,
@@ -426,11 +399,95 @@ class Run(CliTest):
             finally:
                 d.send_signal(signal.SIGTERM)
                 d.communicate(timeout=60)
-                shutil.rmtree(squat, ignore_errors=True)
-                shutil.rmtree(private if "private" in locals() else squat, ignore_errors=True)
         finally:
-            for name in users:
-                subprocess.run(["userdel", name], capture_output=True)
+            shutil.rmtree(squat, ignore_errors=True)
+            shutil.rmtree(private if "private" in locals() else squat, ignore_errors=True)
+
+    def two_users(self):
+        """A victim and a squatter, made for the test and removed after:
+        their entries, a command prefix that runs as one, an environment
+        without XDG_RUNTIME_DIR, and a home directory each."""
+        users = []
+        for role in ("victim", "squatter"):
+            name = f"ft-{role[:3]}-{os.getpid()}"
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                           check=True, capture_output=True)
+            self.addCleanup(subprocess.run, ["userdel", name], capture_output=True)
+            users.append(pwd.getpwnam(name))
+        as_user = lambda u: ["setpriv", f"--reuid={u.pw_uid}", f"--regid={u.pw_gid}", "--clear-groups", "--"]
+        env = {"PATH": os.environ["PATH"], "NO_COLOR": "1", "LC_ALL": "C.UTF-8"}
+        if subprocess.run(as_user(users[0]) + ["test", "-x", FERRET]).returncode != 0:
+            self.skipTest("the build tree is not reachable by another user")
+        os.chmod(self.dir, 0o755)
+        home = {}
+        for u in users:
+            home[u.pw_name] = self.path(u.pw_name)
+            os.mkdir(home[u.pw_name], 0o700)
+            os.chown(home[u.pw_name], u.pw_uid, u.pw_gid)
+        return users[0], users[1], as_user, env, home
+
+    def start_daemon_as(self, user, as_user, env, db, runtime_dir, open_to_all=False):
+        """ferretd as @user, ready; with @open_to_all its sockets are
+        chmod 777, as a squatter would make them."""
+        notify = self.path(f"notify-{user.pw_name}.sock")
+        ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ready.bind(notify)
+        os.chmod(notify, 0o777)
+        d = subprocess.Popen(as_user(user) + [FERRETD, "--db", db, "--runtime-dir", runtime_dir],
+                             env=dict(env, NOTIFY_SOCKET=notify), stderr=subprocess.PIPE)
+        ready.settimeout(30)
+        while b"READY=1" not in ready.recv(4096):
+            pass
+        ready.close()
+        os.unlink(notify)
+        if open_to_all:
+            for sock in ("ingest.sock", "query.sock"):
+                subprocess.run(as_user(user) + ["chmod", "777", os.path.join(runtime_dir, sock)], check=True)
+        return d
+
+    @unittest.skipUnless(os.getuid() == 0 and PAUSE and shutil.which("setpriv") and shutil.which("useradd"),
+                         "needs root to make two users")
+    def test_a_daemon_replaced_by_another_user_gets_nothing(self):
+        """The victim's ferretd stops and its directory goes (a cleaner of
+        /tmp); the squatter makes it again with a ferretd open to all. The
+        victim's program, still running, reconnects by path: it sees who
+        listens, cuts the connection, says so, and sends nothing there."""
+        victim, squatter, as_user, env, home = self.two_users()
+        rt = f"/tmp/ferret-{victim.pw_uid}"
+        shutil.rmtree(rt, ignore_errors=True)
+        self.addCleanup(shutil.rmtree, rt, ignore_errors=True)
+        subprocess.run(as_user(victim) + ["mkdir", "-m", "700", rt], check=True)
+        d = self.start_daemon_as(victim, as_user, env, os.path.join(home[victim.pw_name], "v.db"), rt)
+        p = subprocess.Popen(as_user(victim) + [PAUSE, "100"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=home[victim.pw_name])
+        try:
+            self.assertEqual(p.stdout.readline().strip(), "flushed 0")
+            d.send_signal(signal.SIGTERM)
+            d.communicate(timeout=60)
+            shutil.rmtree(rt, ignore_errors=True)       # ferretd removes what it made; a cleaner the rest
+            subprocess.run(as_user(squatter) + ["mkdir", "-m", "755", rt], check=True)
+            d = self.start_daemon_as(squatter, as_user, env, os.path.join(home[squatter.pw_name], "s.db"), rt,
+                                     open_to_all=True)
+            # ZeroMQ retries every 2 s at most: wait for the program to say it cut.
+            told, err = f"ferret: not sending spans to {rt}: the ferretd there runs as uid {squatter.pw_uid}", ""
+            deadline = time.monotonic() + 30
+            while told not in err and time.monotonic() < deadline:
+                if select.select([p.stderr], [], [], 0.5)[0]:
+                    err += p.stderr.readline()
+            self.assertIn(told, err)
+            out, rest = p.communicate("go\n", timeout=60)
+            self.assertEqual(p.returncode, 0, err + rest)
+            result = json.loads(out.strip().splitlines()[-1])
+            self.assertNotEqual(result["flush"], 0, result)       # not delivered, and said so
+            st = subprocess.run(as_user(squatter) + [FERRET, "status", "--json", "--runtime-dir", rt],
+                                capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(json.loads(st.stdout)["received_spans"], 0, st.stdout)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+            d.send_signal(signal.SIGTERM)
+            d.communicate(timeout=60)
 
     def test_one_database_under_every_name(self):
         # dbs/../x.db, ./x.db and a symbolic link to it are one database.
