@@ -68,6 +68,26 @@ static int pidfd_open_compat(pid_t pid)
 #endif
 }
 
+/* A datagram and the pid of its sender, which the kernel vouches for
+ * (SO_PASSCRED on the socket). */
+static ssize_t recv_from_pid(int fd, char *buf, size_t size, pid_t *ret_pid)
+{
+        union {
+                struct cmsghdr h;
+                char space[CMSG_SPACE(sizeof(struct ucred))];
+        } control;
+        struct iovec iov = { .iov_base = buf, .iov_len = size };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control) };
+        ssize_t len = recvmsg(fd, &m, 0);
+        for (struct cmsghdr *c = len >= 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                        struct ucred cred;
+                        memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+                        *ret_pid = cred.pid;
+                }
+        return len;
+}
+
 static int wait_ready(int notify_fd, pid_t pid)
 {
         int pidfd = pidfd_open_compat(pid);
@@ -81,8 +101,10 @@ static int wait_ready(int notify_fd, pid_t pid)
                         break;
                 if (n > 0 && (fds[0].revents & POLLIN)) {
                         char msg[512];
-                        ssize_t len = recv(notify_fd, msg, sizeof(msg) - 1, 0);
-                        if (len > 0) {
+                        pid_t sender = 0;
+                        ssize_t len = recv_from_pid(notify_fd, msg, sizeof(msg) - 1, &sender);
+                        /* Only the daemon we started may say it is ready. */
+                        if (len > 0 && sender == pid) {
                                 msg[len] = '\0';
                                 if (strstr(msg, "READY=1")) {
                                         if (pidfd >= 0)
@@ -147,7 +169,9 @@ int private_daemon_start(const char *db, const char *runtime_dir, bool read_only
         }
         strcpy(sa.sun_path, notify_path);
         unlink(notify_path);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int one = 1;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
                 r = cli_error(errno, "cannot create %s: %m", notify_path);
                 goto fail;
         }
