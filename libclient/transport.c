@@ -141,15 +141,18 @@ int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t se
  * ZeroMQ's, which sees the end of the stream), and the program is told. */
 static void connected(struct transport *t, int fd)
 {
-        char why[128], path[300];
-        struct sockaddr_un addr;
-        socklen_t len = sizeof(addr);
+        char why[128];
+        struct sockaddr_un addr = { 0 };
+        socklen_t len = sizeof(addr) - 1;
         /* The event is read late: the descriptor may have closed and been
-         * reused by the program. Only our connection is looked at, or cut. */
-        snprintf(path, sizeof(path), "%s/ingest.sock", t->runtime_dir);
-        if (getpeername(fd, (struct sockaddr *)&addr, &len) < 0 || addr.sun_family != AF_UNIX ||
-            strncmp(addr.sun_path, path, sizeof(addr.sun_path)) != 0)
+         * reused by the program. Only a connection to an ingest socket is
+         * looked at, or cut. (The peer's address is the path ferretd bound,
+         * which may be spelled otherwise than ours: compare its name.) */
+        if (getpeername(fd, (struct sockaddr *)&addr, &len) < 0 || addr.sun_family != AF_UNIX)
                 return;         /* gone already: its departure follows */
+        const char *base = strrchr(addr.sun_path, '/');
+        if (strcmp(base ? base + 1 : addr.sun_path, "ingest.sock") != 0)
+                return;
         if (runtime_peer_check(fd, why, sizeof(why)) == 0) {
                 t->peer = PEER_CONNECTED;
                 t->connections++;
