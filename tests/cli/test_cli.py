@@ -91,14 +91,14 @@ def fill_up(path):
 class Daemon:
     """A ferretd on a private runtime directory, stopped with SIGTERM."""
 
-    def __init__(self, db, runtime_dir, read_only=False, stderr=subprocess.PIPE, env=None, args=()):
+    def __init__(self, db, runtime_dir, read_only=False, stderr=subprocess.PIPE, env=None, args=(), cwd=None):
         self.runtime_dir = runtime_dir
-        notify = os.path.join(os.path.dirname(runtime_dir), "notify-" + os.path.basename(runtime_dir))
+        notify = os.path.join(cwd or "", os.path.dirname(runtime_dir), "notify-" + os.path.basename(runtime_dir))
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(notify)
         env = dict(os.environ, **(env or {}), NOTIFY_SOCKET=notify)
         args = [FERRETD, "--db", db, "--runtime-dir", runtime_dir] + (["--read-only"] if read_only else []) + list(args)
-        self.proc = subprocess.Popen(args, env=env, stderr=stderr, text=True)
+        self.proc = subprocess.Popen(args, env=env, stderr=stderr, text=True, cwd=cwd)
         sock.settimeout(30)
         while b"READY=1" not in sock.recv(4096):
             pass
@@ -444,6 +444,20 @@ class Run(CliTest):
             for sock in ("ingest.sock", "query.sock"):
                 subprocess.run(as_user(user) + ["chmod", "777", os.path.join(runtime_dir, sock)], check=True)
         return d
+
+    @unittest.skipUnless(FLOOD, "needs the flood program")
+    def test_a_daemon_given_a_relative_directory_is_reached(self):
+        # ferretd --runtime-dir ./rt binds "./rt/ingest.sock": the name the
+        # client's connection check sees for its peer, which it must accept.
+        d = Daemon("db", "rt", cwd=self.dir)
+        try:
+            r = subprocess.run([FLOOD, "1000", "10000"], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, FERRET_RUNTIME_DIR=self.path("rt"), FERRET_RUN_ID="relative"))
+            self.assertEqual(json.loads(r.stdout)["flush"], 0, r.stdout + r.stderr)
+            self.assertNotIn("not sending spans", r.stderr)
+            self.assertEqual(ferret_json("query", "--run", "relative", "--runtime-dir", self.path("rt"))["spans"], 1000)
+        finally:
+            self.assertEqual(d.stop()[0], 0)
 
     @unittest.skipUnless(os.getuid() == 0 and PAUSE and shutil.which("setpriv") and shutil.which("useradd"),
                          "needs root to make two users")
