@@ -108,6 +108,7 @@ struct query_options {
         uint32_t depth;
         uint64_t min_duration_ns;
         const char *focus;
+        uint64_t since_ns, until_ns;   /* spans that start in [since, until); 0: unbounded */
 };
 int query_execute(struct cli *cli, const char *runtime_dir, const struct query_options *o);
 int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s);
@@ -122,3 +123,8 @@ int parse_duration(const char *s, uint64_t *ret);
 /* A count from 1 to @max, in decimal digits only (no sign, no space):
  * 0, or -EINVAL. strtoul() alone takes "-1" for ULONG_MAX. */
 int parse_count(const char *s, unsigned long max, unsigned long *ret);
+/* A bound of a time window, as Unix ns: a duration back from @now_ns
+ * ("5m", "2h", "1d", "30s"), a local time ("2026-12-04 10:30",
+ * "2026-12-04T10:30:15", "2026-12-04", "10:30" today), or "@SECONDS" since
+ * the epoch. Returns 0 or -EINVAL. */
+int parse_time_bound(const char *s, uint64_t now_ns, uint64_t *ret);

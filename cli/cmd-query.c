@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,16 +27,22 @@
         "  -d, --depth N           with --tree: show N levels\n" \
         "  -m, --min-duration D    with --tree: hide call paths whose total is below D\n" \
         "                          (e.g. 1ms, 250us, 2s)\n" \
-        "  -f, --focus NAME        with --tree: only the subtrees rooted at spans named NAME\n"
+        "  -f, --focus NAME        with --tree: only the subtrees rooted at spans named NAME\n" \
+        "  -s, --since WHEN        only spans that start at WHEN or later: a time back from\n" \
+        "                          now (5m, 2h, 1d), a local time (2026-12-04 10:30, 10:30)\n" \
+        "                          or @SECONDS since the epoch\n" \
+        "  -u, --until WHEN        only spans that start before WHEN\n"
 
 static const char query_usage[] =
-        "Usage: ferret query [--run ID | --all] [--tree [--expand | --depth N | --min-duration D | --focus NAME]] [--json]\n"
+        "Usage: ferret query [--run ID | --all] [--since WHEN] [--until WHEN]\n"
+        "                    [--tree [--expand | --depth N | --min-duration D | --focus NAME]] [--json]\n"
         "Show where a run's time went: per span name, count, total, min, avg, p50, p95,\n"
         "p99, max and errors, sorted by total time; or the call tree with --tree.\n\n"
         QUERY_OPTIONS_HELP COMMON_OPTIONS_HELP;
 
 static const char analyze_usage[] =
-        "Usage: ferret analyze DB [--run ID | --all] [--tree [--expand | --depth N | --min-duration D | --focus NAME]] [--json]\n"
+        "Usage: ferret analyze DB [--run ID | --all] [--since WHEN] [--until WHEN]\n"
+        "                         [--tree [--expand | --depth N | --min-duration D | --focus NAME]] [--json]\n"
         "Like ferret query, reading the database directory DB directly (read-only,\n"
         "also while a daemon writes to it).\n\n"
         QUERY_OPTIONS_HELP COMMON_OPTIONS_HELP;
@@ -51,14 +58,26 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                 { "depth", required_argument, NULL, 'd' },
                 { "min-duration", required_argument, NULL, 'm' },
                 { "focus", required_argument, NULL, 'f' },
+                { "since", required_argument, NULL, 's' },
+                { "until", required_argument, NULL, 'u' },
                 COMMON_OPTIONS,
                 {},
         };
         int c, r;
         bool tree_option = false;
         cli_getopt_reset();
-        while ((c = getopt_long(argc, argv, ":r:ated:m:f:hj", opts, NULL)) >= 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+        while ((c = getopt_long(argc, argv, ":r:ated:m:f:s:u:hj", opts, NULL)) >= 0) {
                 switch (c) {
+                case 's':
+                case 'u':
+                        if (parse_time_bound(optarg, now_ns, c == 's' ? &o->since_ns : &o->until_ns) < 0)
+                                return cli_error(EINVAL,
+                                                 "--%s takes a time such as 5m, 2h, \"2026-12-04 10:30\" or @1764800000, not '%s'",
+                                                 c == 's' ? "since" : "until", optarg);
+                        break;
                 case 'e':
                         o->expand = tree_option = true;
                         break;
@@ -101,6 +120,10 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                 return cli_error(EINVAL, "--tree shows one run; drop --all or name the run with --run");
         if (tree_option && !o->tree)
                 return cli_error(EINVAL, "--expand, --depth, --min-duration and --focus go with --tree");
+        if (o->since_ns && o->until_ns && o->until_ns <= o->since_ns)
+                return cli_error(EINVAL, "--until must come after --since");
+        if ((o->since_ns || o->until_ns) && (o->all || o->expand))
+                return cli_error(EINVAL, "--since and --until go with one run's summary or merged tree, not --all or --expand");
         if (o->expand && (o->depth || o->min_duration_ns || o->focus))
                 return cli_error(EINVAL, "--expand shows every span; --depth, --min-duration and --focus apply to the merged tree");
         if (ret_db) {
@@ -179,17 +202,27 @@ int query_execute(struct cli *cli, const char *dir, const struct query_options *
                 tree.depth = o->depth;
                 tree.min_duration_ns = o->min_duration_ns;
                 tree.focus = (char *)(o->focus ? o->focus : "");
+                tree.since_ns = o->since_ns;
+                tree.until_ns = o->until_ns;
                 req.body_case = FERRET__REQUEST__BODY_TREE;
                 req.tree = &tree;
         } else {
                 summary.run = (char *)(o->run ? o->run : "");
                 summary.all = o->all;
+                summary.since_ns = o->since_ns;
+                summary.until_ns = o->until_ns;
                 req.body_case = FERRET__REQUEST__BODY_SUMMARY;
                 req.summary = &summary;
         }
         int r = cli_request(dir, &req, QUERY_TIMEOUT_MS, &resp);
         if (r < 0)
                 return r;
+        if (!cli->json && (o->since_ns || o->until_ns)) {
+                char from[32], to[32];
+                printf("spans that start from %s until %s (the run's header counts all of them)\n",
+                       o->since_ns ? format_time(o->since_ns, from, sizeof(from)) : "its start",
+                       o->until_ns ? format_time(o->until_ns, to, sizeof(to)) : "its end");
+        }
         r = o->tree ? render_merged(cli, resp->tree) : render_summary(cli, resp->summary);
         ferret__response__free_unpacked(resp, NULL);
         return r;

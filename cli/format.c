@@ -88,6 +88,64 @@ int parse_duration(const char *s, uint64_t *ret)
         return -EINVAL;
 }
 
+int parse_time_bound(const char *s, uint64_t now_ns, uint64_t *ret)
+{
+        char *end;
+        if (s[0] == '@') {
+                /* Exactly, to the nanosecond: a double would round it. */
+                if (s[1] < '0' || s[1] > '9')
+                        return -EINVAL;
+                errno = 0;
+                unsigned long long secs = strtoull(s + 1, &end, 10);
+                uint64_t frac = 0;
+                int digits = 0;
+                if (*end == '.')
+                        for (end++; *end >= '0' && *end <= '9' && digits < 9; end++, digits++)
+                                frac = frac * 10 + (uint64_t)(*end - '0');
+                for (; digits < 9; digits++)
+                        frac *= 10;
+                if (errno || *end || secs > 10000000000ull)
+                        return -EINVAL;
+                *ret = (uint64_t)secs * 1000000000u + frac;
+                return 0;
+        }
+        /* A duration back from now: a number and a unit of time. */
+        errno = 0;
+        double v = strtod(s, &end);
+        static const struct {
+                const char *unit;
+                double ns;
+        } back[] = { { "s", 1e9 }, { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 }, { "d", 86400e9 } };
+        if (!errno && end != s && v >= 0 && *end && !strchr(s, ':') && !strchr(s, '-'))
+                for (size_t i = 0; i < sizeof(back) / sizeof(back[0]); i++)
+                        if (strcmp(end, back[i].unit) == 0) {
+                                double d = v * back[i].ns;
+                                if (d > (double)now_ns)
+                                        return -EINVAL;
+                                *ret = now_ns - (uint64_t)d;
+                                return 0;
+                        }
+        /* A local date and time. */
+        static const char *const formats[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+                                               "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%H:%M:%S", "%H:%M" };
+        for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+                time_t now = (time_t)(now_ns / 1000000000u);
+                struct tm tm;
+                localtime_r(&now, &tm);
+                tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+                end = strptime(s, formats[i], &tm);
+                if (!end || *end)
+                        continue;
+                tm.tm_isdst = -1;
+                time_t t = mktime(&tm);
+                if (t < 0)
+                        return -EINVAL;
+                *ret = (uint64_t)t * 1000000000u;
+                return 0;
+        }
+        return -EINVAL;
+}
+
 const char *format_time(uint64_t wall_ns, char *buf, size_t size)
 {
         time_t t = (time_t)(wall_ns / 1000000000u);

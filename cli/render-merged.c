@@ -63,6 +63,9 @@ static void print_node(const struct cli *cli, const void *ctx, size_t i)
                         }
                         printf("}%s", color(cli, C_RESET));
                 }
+        } else if (n->count == 0) {
+                /* On the path to spans of a time window, itself outside it. */
+                printf(" %s(began before the window)%s", color(cli, C_DIM), color(cli, C_RESET));
         } else {
                 printf(" %s%s%llu%s - %s%s%s total, avg %s, max %s", color(cli, C_BOLD), cli->glyphs->times,
                        (unsigned long long)n->count,

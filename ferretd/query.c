@@ -144,41 +144,54 @@ struct summary_acc {
         struct strmap by_name;          /* name -> struct name_stats */
 };
 
+/* Adds @add's numbers to @name's row; takes @add's histogram if @owned,
+ * else copies from it. */
+static int acc_add(struct summary_acc *acc, const char *name, struct name_stats *add, bool owned)
+{
+        struct name_stats *st = strmap_get(&acc->by_name, name);
+        if (!st) {
+                st = calloc(1, sizeof(*st));
+                if (!st || strmap_put(&acc->by_name, name, st) < 0) {
+                        free(st);
+                        if (owned)
+                                hist_free(&add->hist);
+                        return -ENOMEM;
+                }
+                st->min_ns = UINT64_MAX;
+        }
+        st->min_ns = add->min_ns < st->min_ns ? add->min_ns : st->min_ns;
+        st->max_ns = add->max_ns > st->max_ns ? add->max_ns : st->max_ns;
+        st->count += add->count;
+        st->total_ns += add->total_ns;
+        st->self_ns += add->self_ns;
+        st->untimed += add->untimed;
+        st->errors += add->errors;
+        st->warnings += add->warnings;
+        int r = hist_merge(&st->hist, &add->hist);
+        if (owned)
+                hist_free(&add->hist);
+        return r;
+}
+
 static int visit_stats(uint32_t run, const char *name, const void *value, size_t value_len, void *userdata)
 {
-        struct summary_acc *acc = userdata;
-
         Ferretd__StoredStats *s = ferretd__stored_stats__unpack(NULL, value_len, value);
         if (!s)
                 return 0;
         struct name_stats add;
         int r = stats_from_stored(&add, s);
         ferretd__stored_stats__free_unpacked(s, NULL);
-        if (r < 0)
-                return r;
+        return r < 0 ? r : acc_add(userdata, name, &add, true);
+}
 
-        struct name_stats *st = strmap_get(&acc->by_name, name);
-        if (!st) {
-                st = calloc(1, sizeof(*st));
-                if (!st || strmap_put(&acc->by_name, name, st) < 0) {
-                        free(st);
-                        hist_free(&add.hist);
-                        return -ENOMEM;
-                }
-                *st = add;
-                return 0;
-        }
-        st->min_ns = add.min_ns < st->min_ns ? add.min_ns : st->min_ns;
-        st->max_ns = add.max_ns > st->max_ns ? add.max_ns : st->max_ns;
-        st->count += add.count;
-        st->total_ns += add.total_ns;
-        st->self_ns += add.self_ns;
-        st->untimed += add.untimed;
-        st->errors += add.errors;
-        st->warnings += add.warnings;
-        r = hist_merge(&st->hist, &add.hist);
-        hist_free(&add.hist);
-        return r;
+/* A window of a run: its spans' names, from the merged tree of the window. */
+static int visit_merged(const struct merged_stats *m, void *userdata)
+{
+        struct name_stats add = {
+                .count = m->count, .total_ns = m->total_ns, .self_ns = m->self_ns, .min_ns = m->min_ns,
+                .max_ns = m->max_ns, .errors = m->errors, .warnings = m->warnings, .hist = *m->hist,
+        };
+        return acc_add(userdata, m->name, &add, false);
 }
 
 static int compare_rows(const void *a, const void *b)
@@ -251,7 +264,21 @@ static void handle_summary(struct query *q, const void *id, size_t id_len, const
                         return;
                 stats_run = run;
         }
-        if (r == 0)
+        bool window = req->since_ns || req->until_ns;
+        if (r == 0 && window && req->all) {
+                send_error(q, id, id_len, -EINVAL, "a time window is of one run, not of --all");
+                goto out;
+        }
+        if (r == 0 && window) {
+                /* Per-name statistics cover the whole run: a window is
+                 * summed from its spans. */
+                struct tree_options o = { .since_ns = req->since_ns, .until_ns = req->until_ns };
+                struct merged_tree *merged = NULL;
+                r = merged_tree_build(q->store, stats_run, &o, &merged);
+                if (r == 0)
+                        r = merged_tree_visit(merged, visit_merged, &acc);
+                merged_tree_free(merged);
+        } else if (r == 0)
                 r = store_scan_stats(q->store, stats_run, visit_stats, &acc);
         if (r < 0) {
                 send_error(q, id, id_len, r, "failed to read statistics: %s", strerror(-r));
@@ -355,7 +382,8 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
                 tree.batches = chunks.acc.batches;
                 tree.next_cursor = chunks.more ? chunks.seen - 1 : 0;
         } else if (r == 0) {
-                struct tree_options o = { .depth = req->depth, .min_duration_ns = req->min_duration_ns, .focus = req->focus };
+                struct tree_options o = { .depth = req->depth, .min_duration_ns = req->min_duration_ns, .focus = req->focus,
+                                          .since_ns = req->since_ns, .until_ns = req->until_ns };
                 r = merged_tree_build(q->store, run, &o, &merged);
                 if (r == 0)
                         tree.nodes = merged_tree_nodes(merged, &tree.n_nodes, &tree.hidden, &tree.cycles_cut);

@@ -37,6 +37,7 @@ struct mnode {
         uint32_t pid;
         uint32_t exemplar;            /* the first span folded in */
         uint64_t count, total, self, min, max, errors, warnings, start;
+        uint64_t in_subtree;          /* spans folded here and below: 0 hides a node outside the window */
         struct histogram hist;        /* of the durations folded in */
 };
 
@@ -193,6 +194,11 @@ static int fold(struct mnode *m, const struct cspan *s, uint32_t index)
         return hist_add(&m->hist, s->dur, 1);
 }
 
+static bool in_window(const struct tree_options *o, const struct cspan *s)
+{
+        return s->start >= o->since_ns && (!o->until_ns || s->start < o->until_ns);
+}
+
 struct frame {
         uint32_t span;
         uint32_t node;                /* the node of the span's parent, NONE at top */
@@ -289,19 +295,25 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                                         if (p < 0)
                                                 goto out;
                                         under = (uint32_t)p;
-                                        if (fold(&t->nodes[under], sp, f.span) < 0)
+                                        if (in_window(o, sp) && fold(&t->nodes[under], sp, f.span) < 0)
                                                 goto out;
                                 }
                                 int64_t m = node_for(t, &keys, under, sp->name, sp->pid);
                                 if (m < 0)
                                         goto out;
                                 node = (uint32_t)m;
-                                if (fold(&t->nodes[node], sp, f.span) < 0)
+                                if (in_window(o, sp) && fold(&t->nodes[node], sp, f.span) < 0)
                                         goto out;
                         }
                         for (uint32_t c = child_start[f.span + 1]; c-- > child_start[f.span];)
                                 stack[depth++] = (struct frame){ children[c], node, in_focus };
                 }
+        }
+        /* Nodes are made parents first: children's counts go up from the end. */
+        for (size_t i = t->n_nodes; i-- > 0;) {
+                t->nodes[i].in_subtree += t->nodes[i].count;
+                if (t->nodes[i].parent != NONE)
+                        t->nodes[t->nodes[i].parent].in_subtree += t->nodes[i].in_subtree;
         }
         r = 0;
 out:
@@ -417,6 +429,8 @@ static int emit(struct merged_tree *t, const struct tree_options *o)
         while (depth && r == 0) {
                 uint32_t i = stack[--depth];
                 const struct mnode *m = &t->nodes[i];
+                if (!m->in_subtree)
+                        continue;       /* nothing of it in the window: not hidden, absent */
                 if (!shown(t, o, i)) {
                         t->hidden += subtree_size(t, i);
                         continue;
@@ -502,6 +516,25 @@ Ferret__TreeNode **merged_tree_nodes(const struct merged_tree *t, size_t *ret_n,
         *ret_hidden = t->hidden;
         *ret_cycles_cut = t->cycles_cut;
         return t->out_ptrs;
+}
+
+int merged_tree_visit(const struct merged_tree *t, int (*visit)(const struct merged_stats *s, void *userdata),
+                      void *userdata)
+{
+        for (size_t i = 0; i < t->n_nodes; i++) {
+                const struct mnode *m = &t->nodes[i];
+                if (m->name == PROCESS_NAME || !m->count)
+                        continue;
+                struct merged_stats s = {
+                        .name = t->names[m->name], .count = m->count, .total_ns = m->total, .self_ns = m->self,
+                        .min_ns = m->min, .max_ns = m->max, .errors = m->errors, .warnings = m->warnings,
+                        .hist = &m->hist,
+                };
+                int r = visit(&s, userdata);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+        return 0;
 }
 
 void merged_tree_free(struct merged_tree *t)

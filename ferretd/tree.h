@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "histogram.h"
+
 #include "ferret.pb-c.h"
 #include "store.h"
 
@@ -16,6 +18,9 @@ struct tree_options {
         uint32_t depth;               /* levels to keep, 0 for all */
         uint64_t min_duration_ns;     /* hide nodes whose total is below this */
         const char *focus;            /* only subtrees rooted at this name, or NULL */
+        /* Only spans that start in [since_ns, until_ns) (0: unbounded) are
+         * folded in; the nodes on the paths to them stay, with count 0. */
+        uint64_t since_ns, until_ns;
 };
 
 struct merged_tree;
@@ -26,4 +31,13 @@ struct merged_tree;
 int merged_tree_build(struct store *s, uint32_t run, const struct tree_options *o, struct merged_tree **ret);
 Ferret__TreeNode **merged_tree_nodes(const struct merged_tree *t, size_t *ret_n, uint64_t *ret_hidden,
                                      uint64_t *ret_cycles_cut);
+/* The tree's spans by name, process nodes aside: @visit gets each node
+ * that holds spans, with its histogram of durations (the tree keeps it). */
+struct merged_stats {
+        const char *name;
+        uint64_t count, total_ns, self_ns, min_ns, max_ns, errors, warnings;
+        const struct histogram *hist;
+};
+int merged_tree_visit(const struct merged_tree *t, int (*visit)(const struct merged_stats *s, void *userdata),
+                      void *userdata);
 void merged_tree_free(struct merged_tree *t);

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -241,6 +243,87 @@ TEST(diff_tree_flags_the_path_that_slowed)
         st = fixture_run(gate, NULL, NULL, &err);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         free(err);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+/* "@SECONDS.NANOSECONDS", for --since and --until. */
+static const char *at(uint64_t ns, char *buf, size_t size)
+{
+        snprintf(buf, size, "@%llu.%09llu", (unsigned long long)(ns / 1000000000u),
+                 (unsigned long long)(ns % 1000000000u));
+        return buf;
+}
+
+static json_t *row_named(json_t *rows, const char *name)
+{
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+                if (strcmp(json_string_value(json_object_get(row, "name")), name) == 0)
+                        return row;
+        return NULL;
+}
+
+/* 10,000 spans, one a microsecond, outer/inner pairs: a window holds
+ * exactly the spans that start in it, its first instant in, its last out,
+ * in the summary and in the tree; a path into the window from outside it
+ * shows with a count of 0. */
+TEST(a_time_window_holds_exactly_the_spans_that_start_in_it)
+{
+        enum { N = 10000 };
+        const uint64_t base = 1700000000000000000ull;
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        const char **names = malloc(N * sizeof(*names));
+        uint64_t *d = malloc(N * sizeof(*d)), *ids = malloc(N * sizeof(*ids)), *parents = malloc(N * sizeof(*parents));
+        for (size_t i = 0; i < N; i++) {
+                names[i] = i % 2 ? "inner" : "outer";
+                ids[i] = i + 1;
+                parents[i] = i % 2 ? i : 0;     /* inner i+1 under outer i */
+                d[i] = 500 + i;
+        }
+        struct raw_spans s = { N, names, d, ids, parents, base, 0 };
+        raw_send_batch(&c, "window", &s);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        free(names);
+        free(d);
+        free(ids);
+        free(parents);
+
+        /* [span 3001's start, span 7000's start): 3001 .. 6999. */
+        char since[40], until[40];
+        at(base + 3001 * 1000, since, sizeof(since));
+        at(base + 7000 * 1000, until, sizeof(until));
+        const char *summary_args[] = { "query", "--run", "window", "--since", since, "--until", until, NULL };
+        json_t *sum = fixture_ferret_json(&f, summary_args);
+        json_t *rows = json_object_get(sum, "rows");
+        CHECK_EQ(get(row_named(rows, "outer"), "count"), 1999);      /* 3002, 3004 .. 6998 */
+        CHECK_EQ(get(row_named(rows, "inner"), "count"), 2000);      /* 3001, 3003 .. 6999 */
+        long long total = 0;
+        for (size_t i = 3001; i < 7000; i += 2)
+                total += 500 + (long long)i;
+        CHECK_EQ(get(row_named(rows, "inner"), "total_ns"), total);
+        json_decref(sum);
+
+        const char *tree_args[] = { "query", "--tree", "--run", "window", "--since", since, "--until", until, NULL };
+        json_t *tree = fixture_ferret_json(&f, tree_args);
+        json_t *roots = json_object_get(tree, "roots");
+        CHECK_EQ(json_array_size(roots), 1);
+        json_t *outer = json_array_get(roots, 0);
+        CHECK_EQ(get(outer, "count"), 1999);
+        CHECK_EQ(get(json_array_get(json_object_get(outer, "children"), 0), "count"), 2000);
+        json_decref(tree);
+
+        /* One instant: span 3001 alone, an inner whose outer began before. */
+        at(base + 3001 * 1000 + 1, until, sizeof(until));
+        tree = fixture_ferret_json(&f, tree_args);
+        outer = json_array_get(json_object_get(tree, "roots"), 0);
+        CHECK_EQ(get(outer, "count"), 0);
+        CHECK_EQ(get(json_array_get(json_object_get(outer, "children"), 0), "count"), 1);
+        json_decref(tree);
         raw_close(&c);
         fixture_cleanup(&f);
 }

@@ -180,6 +180,10 @@ class HelpAndErrors(CliTest):
         self.assert_one_line_error(ferret("query", "--tree", "--depth", "-1"), 2, "--depth takes a number")
         self.assert_one_line_error(ferret("diff", "a", "b", "--fail-over", "nan"), 2, "--fail-over takes")
         self.assert_one_line_error(ferret("diff", "a", "b", "--fail-over", "inf"), 2, "--fail-over takes")
+        for when in ("yesterday", "-5m", "5", "@-1", "@1.5x", "25:99", "99999999999d"):
+            self.assert_one_line_error(ferret("query", "--since", when), 2, "--since takes a time")
+        self.assert_one_line_error(ferret("query", "--since", "1h", "--until", "2h"), 2, "--until must come after")
+        self.assert_one_line_error(ferret("query", "--all", "--since", "1h"), 2, "--since and --until go with")
         long = ["--include", "x" * 3000, "--include", "y" * 3000]
         self.assert_one_line_error(ferret("run", "--db", self.path("p.db"), *long, "true", env=self.env), 1,
                                    "patterns take at most")
