@@ -178,7 +178,8 @@ static int emit(struct union_tree *u, struct diff_line *lines, size_t *ret_n)
                         roots[n_roots++] = i;
         }
         for (size_t i = 0; i < u->n; i++)
-                qsort(u->nodes[i].children, u->nodes[i].n_children, sizeof(size_t), by_impact);
+                if (u->nodes[i].n_children)     /* a leaf has no array: qsort takes none */
+                        qsort(u->nodes[i].children, u->nodes[i].n_children, sizeof(size_t), by_impact);
         qsort(roots, n_roots, sizeof(size_t), by_impact);
         for (size_t i = n_roots; i-- > 0;)
                 stack[depth++] = roots[i];

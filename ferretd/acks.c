@@ -44,18 +44,18 @@ void acks_publish(struct acks *a, const struct u64map *pending)
         if (!pending->n)
                 return;
         pthread_mutex_lock(&a->lock);
+        /* Between publishes only: what one commit stored stays together. */
+        if (a->stored.n >= ACKS_GENERATION) {
+                u64map_free(&a->older);
+                a->older = a->stored;
+                a->stored = (struct u64map){ 0 };
+        }
         for (size_t i = 0; i < pending->cap; i++) {
                 uint64_t old;
                 if (!pending->keys[i])
                         continue;
-                if (!u64map_get(&a->stored, pending->keys[i], &old) || old < pending->values[i]) {
-                        if (a->stored.n >= ACKS_GENERATION) {
-                                u64map_free(&a->older);
-                                a->older = a->stored;
-                                a->stored = (struct u64map){ 0 };
-                        }
+                if (!u64map_get(&a->stored, pending->keys[i], &old) || old < pending->values[i])
                         u64map_put(&a->stored, pending->keys[i], pending->values[i]);
-                }
         }
         pthread_mutex_unlock(&a->lock);
         uint64_t one = 1;

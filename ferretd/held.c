@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "held.h"
 
@@ -23,9 +24,18 @@ int held_push(struct held *h, zmq_msg_t *msg)
                 h->first = 0;
         }
         zmq_msg_t *slot = &h->msgs[(h->first + h->n) % h->cap];
-        zmq_msg_init(slot);
-        zmq_msg_move(slot, msg);
-        h->bytes += zmq_msg_size(slot);
+        size_t size = zmq_msg_size(msg);
+        if (size < HELD_COPY_BELOW) {
+                if (zmq_msg_init_size(slot, size) < 0)
+                        return -ENOMEM;
+                memcpy(zmq_msg_data(slot), zmq_msg_data(msg), size);
+                zmq_msg_close(msg);
+                zmq_msg_init(msg);
+        } else {
+                zmq_msg_init(slot);
+                zmq_msg_move(slot, msg);
+        }
+        h->bytes += size + HELD_MESSAGE_OVERHEAD;
         h->n++;
         return 0;
 }
@@ -38,7 +48,7 @@ zmq_msg_t *held_front(struct held *h)
 void held_pop(struct held *h)
 {
         zmq_msg_t *m = &h->msgs[h->first];
-        h->bytes -= zmq_msg_size(m);
+        h->bytes -= zmq_msg_size(m) + HELD_MESSAGE_OVERHEAD;
         zmq_msg_close(m);
         h->first = (h->first + 1) % h->cap;
         h->n--;

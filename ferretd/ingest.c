@@ -437,9 +437,16 @@ static void hold_some(struct ingest *in)
 {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        while (!held_full(&in->held) && zmq_msg_recv(&msg, in->socket, ZMQ_DONTWAIT) >= 0)
-                if (held_push(&in->held, &msg) < 0)
+        while (!held_full(&in->held) && zmq_msg_recv(&msg, in->socket, ZMQ_DONTWAIT) >= 0) {
+                if (zmq_msg_size(&msg) == 0) {
+                        reject(in, "empty", 0);         /* no batch is: not worth holding */
+                        continue;
+                }
+                if (held_push(&in->held, &msg) < 0) {
+                        reject(in, "out of memory to hold it while the disk is full", zmq_msg_size(&msg));
                         break;
+                }
+        }
         zmq_msg_close(&msg);
         count_held(in);
 }

@@ -25,7 +25,11 @@ int peers_watch(struct peers *p, void *ctx, void *socket, const char *path, size
         if (zmq_socket_monitor(socket, endpoint, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) < 0)
                 goto fail;
         p->monitor = zmq_socket(ctx, ZMQ_PAIR);
-        if (!p->monitor || zmq_connect(p->monitor, endpoint) < 0)
+        /* No bound on the events queued: ZeroMQ's I/O thread blocks on a
+         * full monitor, and ours is read between other work. */
+        int unbounded = 0;
+        if (!p->monitor || zmq_setsockopt(p->monitor, ZMQ_RCVHWM, &unbounded, sizeof(unbounded)) < 0 ||
+            zmq_connect(p->monitor, endpoint) < 0)
                 goto fail;
         return 0;
 fail:;

@@ -189,9 +189,14 @@ static int visit_merged(const struct merged_stats *m, void *userdata)
 {
         struct name_stats add = {
                 .count = m->count, .total_ns = m->total_ns, .self_ns = m->self_ns, .min_ns = m->min_ns,
-                .max_ns = m->max_ns, .errors = m->errors, .warnings = m->warnings, .hist = *m->hist,
+                .max_ns = m->max_ns, .errors = m->errors, .warnings = m->warnings,
         };
-        return acc_add(userdata, m->name, &add, false);
+        for (uint64_t i = 0; i < m->count; i++)
+                if (hist_add(&add.hist, m->durations[i], 1) < 0) {
+                        hist_free(&add.hist);
+                        return -ENOMEM;
+                }
+        return acc_add(userdata, m->name, &add, true);
 }
 
 static int compare_rows(const void *a, const void *b)

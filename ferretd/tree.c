@@ -9,11 +9,11 @@
  * (tags, status) are decoded again only for nodes that hold one span.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "histogram.h"
 #include "log.h"
 #include "map.h"
 #include "tree.h"
@@ -24,6 +24,7 @@
 
 struct cspan {
         uint64_t id, parent_id, start, dur, self;
+        uint32_t node;                /* the node it was folded into, NONE if none */
         uint64_t dur_for_parent;      /* dur less its suspensions' (see tree_build) */
         uint32_t name, pid, tid, batch, index;
         uint32_t flags;
@@ -38,7 +39,7 @@ struct mnode {
         uint32_t exemplar;            /* the first span folded in */
         uint64_t count, total, self, min, max, errors, warnings, start;
         uint64_t in_subtree;          /* spans folded here and below: 0 hides a node outside the window */
-        struct histogram hist;        /* of the durations folded in */
+        size_t first_duration;        /* its spans' durations, sorted: merged_tree.durations[first .. first + count) */
 };
 
 struct merged_tree {
@@ -59,6 +60,7 @@ struct merged_tree {
         size_t n_out;
         uint64_t hidden;
         size_t cycles_cut;            /* parent links cut (wire_cut_cycles) */
+        uint64_t *durations;          /* the spans' durations, by node, each node's sorted */
         char **labels;                /* process node names we allocated */
         size_t n_labels;
         Ferret__Tag *tags;            /* all details' tags */
@@ -133,7 +135,7 @@ static int visit_batch(const void *value, size_t value_len, void *userdata)
                         t->spans[t->n++] = (struct cspan){
                                 .id = w->span_id, .parent_id = w->parent_id, .start = w->start_ns,
                                 .dur = w->duration_ns, .name = (uint32_t)name, .pid = w->pid, .tid = w->tid,
-                                .batch = b, .index = (uint32_t)i, .flags = w->flags,
+                                .batch = b, .index = (uint32_t)i, .flags = w->flags, .node = NONE,
                         };
                 }
         }
@@ -178,7 +180,7 @@ static int64_t node_for(struct merged_tree *t, struct u64map *keys, uint32_t par
         return i;
 }
 
-static int fold(struct mnode *m, const struct cspan *s, uint32_t index)
+static void fold(struct mnode *m, const struct cspan *s, uint32_t index)
 {
         if (m->exemplar == NONE)
                 m->exemplar = index;
@@ -191,12 +193,67 @@ static int fold(struct mnode *m, const struct cspan *s, uint32_t index)
         unsigned status = s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK;
         m->errors += status == WIRE_STATUS_ERROR;
         m->warnings += status == WIRE_STATUS_WARNING;
-        return hist_add(&m->hist, s->dur, 1);
 }
 
 static bool in_window(const struct tree_options *o, const struct cspan *s)
 {
         return s->start >= o->since_ns && (!o->until_ns || s->start < o->until_ns);
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Each node's durations, sorted, side by side: exact percentiles, at 8
+ * bytes a span for the query's time (a histogram a node would cost up to
+ * 59 KiB a node, which a forged batch can make by the thousand). Process
+ * nodes have none (their spans are their children's). */
+static int gather_durations(struct merged_tree *t)
+{
+        size_t total = 0;
+        for (size_t i = 0; i < t->n_nodes; i++) {
+                t->nodes[i].first_duration = total;
+                if (t->nodes[i].name != PROCESS_NAME)
+                        total += t->nodes[i].count;
+        }
+        t->durations = malloc((total + 1) * sizeof(*t->durations));
+        size_t *fill = calloc(t->n_nodes + 1, sizeof(*fill));
+        if (!t->durations || !fill) {
+                free(fill);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < t->n; i++) {
+                uint32_t node = t->spans[i].node;
+                if (node != NONE)
+                        t->durations[t->nodes[node].first_duration + fill[node]++] = t->spans[i].dur;
+        }
+        free(fill);
+        for (size_t i = 0; i < t->n_nodes; i++)
+                if (t->nodes[i].name != PROCESS_NAME)
+                        qsort(t->durations + t->nodes[i].first_duration, t->nodes[i].count, sizeof(uint64_t),
+                              compare_u64);
+        return 0;
+}
+
+/* The value at quantile @q of @n sorted values, by nearest rank. */
+static uint64_t sorted_quantile(const uint64_t *v, size_t n, double q)
+{
+        if (!n)
+                return 0;
+        double rank = ceil(q * (double)n);
+        size_t k = rank < 1 ? 0 : (size_t)rank - 1;
+        return v[k < n ? k : n - 1];
+}
+
+/* A distribution-free 95% interval of quantile @q, as the summary's
+ * (hist_quantile_interval), from the sorted values themselves. */
+static void sorted_interval(const uint64_t *v, size_t n, double q, uint64_t *ret_low, uint64_t *ret_high)
+{
+        double dn = (double)n, d = n ? 1.96 * sqrt(q * (1 - q) / dn) : 1;
+        *ret_low = (q - d) * dn >= 1 ? sorted_quantile(v, n, q - d) : 0;
+        *ret_high = (q + d) * dn <= dn - 1 ? sorted_quantile(v, n, q + d) : UINT64_MAX;
 }
 
 struct frame {
@@ -295,15 +352,17 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                                         if (p < 0)
                                                 goto out;
                                         under = (uint32_t)p;
-                                        if (in_window(o, sp) && fold(&t->nodes[under], sp, f.span) < 0)
-                                                goto out;
+                                        if (in_window(o, sp))
+                                                fold(&t->nodes[under], sp, f.span);
                                 }
                                 int64_t m = node_for(t, &keys, under, sp->name, sp->pid);
                                 if (m < 0)
                                         goto out;
                                 node = (uint32_t)m;
-                                if (in_window(o, sp) && fold(&t->nodes[node], sp, f.span) < 0)
-                                        goto out;
+                                if (in_window(o, sp)) {
+                                        fold(&t->nodes[node], sp, f.span);
+                                        t->spans[f.span].node = node;
+                                }
                         }
                         for (uint32_t c = child_start[f.span + 1]; c-- > child_start[f.span];)
                                 stack[depth++] = (struct frame){ children[c], node, in_focus };
@@ -315,7 +374,7 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                 if (t->nodes[i].parent != NONE)
                         t->nodes[t->nodes[i].parent].in_subtree += t->nodes[i].in_subtree;
         }
-        r = 0;
+        r = gather_durations(t);
 out:
         u64map_free(&ids);
         u64map_free(&keys);
@@ -448,12 +507,13 @@ static int emit(struct merged_tree *t, const struct tree_options *o)
                 out->warnings = m->warnings;
                 out->start_ns = m->start == UINT64_MAX ? 0 : m->start;
                 out->pid = m->pid;
-                out->p50_ns = hist_quantile(&m->hist, 0.50, out->min_ns, m->max);
-                out->p95_ns = hist_quantile(&m->hist, 0.95, out->min_ns, m->max);
-                hist_quantile_interval(&m->hist, m->count, 0.50, out->min_ns, m->max, &out->p50_low_ns,
-                                       &out->p50_high_ns);
-                hist_quantile_interval(&m->hist, m->count, 0.95, out->min_ns, m->max, &out->p95_low_ns,
-                                       &out->p95_high_ns);
+                if (m->name != PROCESS_NAME) {
+                        const uint64_t *d = t->durations + m->first_duration;
+                        out->p50_ns = sorted_quantile(d, m->count, 0.50);
+                        out->p95_ns = sorted_quantile(d, m->count, 0.95);
+                        sorted_interval(d, m->count, 0.50, &out->p50_low_ns, &out->p50_high_ns);
+                        sorted_interval(d, m->count, 0.95, &out->p95_low_ns, &out->p95_high_ns);
+                }
                 if (m->name == PROCESS_NAME) {
                         const Ferret__Batch *b = m->exemplar != NONE ? decoded_batch(t, t->spans[m->exemplar].batch) : NULL;
                         char label[600];
@@ -528,7 +588,7 @@ int merged_tree_visit(const struct merged_tree *t, int (*visit)(const struct mer
                 struct merged_stats s = {
                         .name = t->names[m->name], .count = m->count, .total_ns = m->total, .self_ns = m->self,
                         .min_ns = m->min, .max_ns = m->max, .errors = m->errors, .warnings = m->warnings,
-                        .hist = &m->hist,
+                        .durations = t->durations + m->first_duration,
                 };
                 int r = visit(&s, userdata);
                 if (r != 0)
@@ -553,8 +613,7 @@ void merged_tree_free(struct merged_tree *t)
         free(t->batches);
         free(t->decoded);
         free(t->spans);
-        for (size_t i = 0; i < t->n_nodes; i++)
-                hist_free(&t->nodes[i].hist);
+        free(t->durations);
         free(t->nodes);
         free(t->out);
         free(t->out_ptrs);

@@ -9,8 +9,6 @@
 
 #include <stdint.h>
 
-#include "histogram.h"
-
 #include "ferret.pb-c.h"
 #include "store.h"
 
@@ -32,11 +30,12 @@ int merged_tree_build(struct store *s, uint32_t run, const struct tree_options *
 Ferret__TreeNode **merged_tree_nodes(const struct merged_tree *t, size_t *ret_n, uint64_t *ret_hidden,
                                      uint64_t *ret_cycles_cut);
 /* The tree's spans by name, process nodes aside: @visit gets each node
- * that holds spans, with its histogram of durations (the tree keeps it). */
+ * that holds spans, with their @count durations, sorted (the tree keeps
+ * them). */
 struct merged_stats {
         const char *name;
         uint64_t count, total_ns, self_ns, min_ns, max_ns, errors, warnings;
-        const struct histogram *hist;
+        const uint64_t *durations;
 };
 int merged_tree_visit(const struct merged_tree *t, int (*visit)(const struct merged_stats *s, void *userdata),
                       void *userdata);

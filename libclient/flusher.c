@@ -147,7 +147,8 @@ static void follow_acks(struct flusher *f)
 {
         if (!f->transport_ok)
                 return;
-        retain_acknowledged(&f->retain, f->transport.stored_seq);
+        /* Never past what was sent, whatever an answer says. */
+        retain_acknowledged(&f->retain, f->transport.stored_seq < f->seq ? f->transport.stored_seq : f->seq);
         if (f->transport.connections != f->connections_seen) {
                 if (f->connections_seen)
                         retain_rewind(&f->retain);
@@ -361,7 +362,8 @@ static void *flusher_main(void *arg)
         }
         /* Batches never acknowledged: at stop, when the daemon is gone or did
          * not answer, they are lost, and count as dropped. */
-        retain_acknowledged(&f->retain, f->transport.stored_seq);
+        /* Never past what was sent, whatever an answer says. */
+        retain_acknowledged(&f->retain, f->transport.stored_seq < f->seq ? f->transport.stored_seq : f->seq);
         atomic_fetch_add(&client_g.dropped_sending, retain_spans(&f->retain));
         retain_free(&f->retain);
         if (f->transport_ok)

@@ -23,7 +23,7 @@ static int endpoint(char *buf, size_t size, const char *dir, const char *name)
 
 int transport_open(struct transport *t, const char *runtime_dir)
 {
-        char ingest[512], query[512], monitor[64];
+        char ingest[512], query[512], monitor[64], dealer_monitor[64];
         int zero = 0, one = 1, hwm = SEND_QUEUE_BATCHES, ivl = 200, ivl_max = 2000;
 
         *t = (struct transport){ .peer = PEER_UNKNOWN };
@@ -43,8 +43,13 @@ int transport_open(struct transport *t, const char *runtime_dir)
         t->push = zmq_socket(t->ctx, ZMQ_PUSH);
         t->dealer = zmq_socket(t->ctx, ZMQ_DEALER);
         t->monitor = zmq_socket(t->ctx, ZMQ_PAIR);
-        if (!t->push || !t->dealer || !t->monitor)
+        t->dealer_monitor = zmq_socket(t->ctx, ZMQ_PAIR);
+        if (!t->push || !t->dealer || !t->monitor || !t->dealer_monitor)
                 goto fail;
+        /* No bound on queued events: ZeroMQ's I/O thread would block on a
+         * full monitor. */
+        zmq_setsockopt(t->monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
+        zmq_setsockopt(t->dealer_monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
         zmq_setsockopt(t->push, ZMQ_SNDHWM, &hwm, sizeof(hwm));
         zmq_setsockopt(t->push, ZMQ_IMMEDIATE, &one, sizeof(one));
         zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof(zero));
@@ -55,10 +60,12 @@ int transport_open(struct transport *t, const char *runtime_dir)
         zmq_setsockopt(t->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
 
         snprintf(monitor, sizeof(monitor), "inproc://ferret-monitor-%p", (void *)t);
+        snprintf(dealer_monitor, sizeof(dealer_monitor), "inproc://ferret-dealer-monitor-%p", (void *)t);
         if (zmq_socket_monitor(t->push, monitor,
                                ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED) < 0 ||
-            zmq_connect(t->monitor, monitor) < 0 || zmq_connect(t->push, ingest) < 0 ||
-            zmq_connect(t->dealer, query) < 0)
+            zmq_socket_monitor(t->dealer, dealer_monitor, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) < 0 ||
+            zmq_connect(t->monitor, monitor) < 0 || zmq_connect(t->dealer_monitor, dealer_monitor) < 0 ||
+            zmq_connect(t->push, ingest) < 0 || zmq_connect(t->dealer, query) < 0)
                 goto fail;
         return 0;
 
@@ -72,6 +79,10 @@ void transport_close(struct transport *t)
 {
         if (t->push)
                 zmq_socket_monitor(t->push, NULL, 0);
+        if (t->dealer)
+                zmq_socket_monitor(t->dealer, NULL, 0);
+        if (t->dealer_monitor)
+                zmq_close(t->dealer_monitor);
         if (t->monitor)
                 zmq_close(t->monitor);
         if (t->push)
@@ -101,8 +112,13 @@ int transport_send_batch(struct transport *t, const void *data, size_t len, uint
         memcpy((uint8_t *)zmq_msg_data(&msg) + len, suffix, n);
         int r = zmq_msg_send(&msg, t->push, ZMQ_DONTWAIT);
         if (r < 0 && errno == EAGAIN && timeout_ms > 0) {
+                uint64_t connections = t->connections;
                 zmq_pollitem_t item = { .socket = t->push, .events = ZMQ_POLLOUT };
-                if (zmq_poll(&item, 1, timeout_ms) > 0)
+                int ready = zmq_poll(&item, 1, timeout_ms);
+                /* Room may have come from a new connection, to whoever
+                 * listens now: only to the one that was checked. */
+                handle_monitor(t);
+                if (ready > 0 && t->peer == PEER_CONNECTED && t->connections == connections)
                         r = zmq_msg_send(&msg, t->push, ZMQ_DONTWAIT);
                 else
                         errno = EAGAIN;
@@ -136,34 +152,66 @@ int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t se
         return 0;
 }
 
-/* Whoever listens at the path now must be someone we trust: if not, the
- * connection is cut before anything is sent on it (the descriptor stays
- * ZeroMQ's, which sees the end of the stream), and the program is told. */
-static void connected(struct transport *t, int fd)
+/* Whether the connection @fd, just made, goes to a listener we trust: a
+ * socket named @name (checked first, as the event is read late and the
+ * descriptor may have closed and been reused by the program; the peer's
+ * address is the path ferretd bound, which may be spelled otherwise than
+ * ours, so only its name is compared). Returns 1 when trusted, 0 when it
+ * was not ours to judge, -EPERM after cutting it (the descriptor stays
+ * ZeroMQ's, which sees the end of the stream) and telling the program. */
+static int check_peer(struct transport *t, int fd, const char *name)
 {
         char why[128];
         struct sockaddr_un addr = { 0 };
         socklen_t len = sizeof(addr) - 1;
-        /* The event is read late: the descriptor may have closed and been
-         * reused by the program. Only a connection to an ingest socket is
-         * looked at, or cut. (The peer's address is the path ferretd bound,
-         * which may be spelled otherwise than ours: compare its name.) */
         if (getpeername(fd, (struct sockaddr *)&addr, &len) < 0 || addr.sun_family != AF_UNIX)
-                return;         /* gone already: its departure follows */
+                return 0;       /* gone already: its departure follows */
         const char *base = strrchr(addr.sun_path, '/');
-        if (strcmp(base ? base + 1 : addr.sun_path, "ingest.sock") != 0)
-                return;
-        if (runtime_peer_check(fd, why, sizeof(why)) == 0) {
-                t->peer = PEER_CONNECTED;
-                t->connections++;
-                return;
-        }
+        if (strcmp(base ? base + 1 : addr.sun_path, name) != 0)
+                return 0;
+        if (runtime_peer_check(fd, why, sizeof(why)) == 0)
+                return 1;
         shutdown(fd, SHUT_RDWR);
-        t->peer = PEER_ABSENT;
         if (!t->refused_told) {
                 fprintf(stderr, "ferret: not sending spans to %s: %s\n", t->runtime_dir, why);
                 t->refused_told = true;
         }
+        return -EPERM;
+}
+
+static void connected(struct transport *t, int fd)
+{
+        int r = check_peer(t, fd, "ingest.sock");
+        if (r > 0) {
+                t->peer = PEER_CONNECTED;
+                t->connections++;
+        } else if (r < 0)
+                t->peer = PEER_ABSENT;
+}
+
+/* Acknowledgements are believed from a checked listener only: a forged
+ * one would make the library let go of batches never stored. */
+static void handle_dealer_monitor(struct transport *t)
+{
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        while (zmq_msg_recv(&msg, t->dealer_monitor, ZMQ_DONTWAIT) >= 0) {
+                if (zmq_msg_size(&msg) == 6) {
+                        uint16_t event;
+                        uint32_t fd;
+                        memcpy(&event, zmq_msg_data(&msg), 2);
+                        memcpy(&fd, (const char *)zmq_msg_data(&msg) + 2, 4);
+                        if (event == ZMQ_EVENT_CONNECTED) {
+                                int r = check_peer(t, (int)fd, "query.sock");
+                                if (r != 0)
+                                        t->dealer_trusted = r > 0;
+                        } else if (event == ZMQ_EVENT_DISCONNECTED)
+                                t->dealer_trusted = false;
+                }
+                while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, t->dealer_monitor, ZMQ_DONTWAIT) >= 0)
+                        ;
+        }
+        zmq_msg_close(&msg);
 }
 
 static void handle_monitor(struct transport *t)
@@ -191,10 +239,13 @@ static void handle_monitor(struct transport *t)
 static void handle_replies(struct transport *t)
 {
         zmq_msg_t msg;
+        handle_dealer_monitor(t);
         zmq_msg_init(&msg);
         while (zmq_msg_recv(&msg, t->dealer, ZMQ_DONTWAIT) >= 0) {
                 if (zmq_msg_size(&msg) == 0 && zmq_msg_more(&msg))
                         continue;       /* the delimiter */
+                if (!t->dealer_trusted)
+                        continue;
                 Ferret__Response *resp = ferret__response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
                 /* A flush that timed out still says how far the daemon got. */
                 if (resp && resp->body_case == FERRET__RESPONSE__BODY_FLUSH && resp->flush &&
@@ -207,13 +258,16 @@ static void handle_replies(struct transport *t)
 
 void transport_poll(struct transport *t, int wake_fd, int timeout_ms)
 {
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
                 { .fd = wake_fd, .events = ZMQ_POLLIN },
                 { .socket = t->monitor, .events = ZMQ_POLLIN },
                 { .socket = t->dealer, .events = ZMQ_POLLIN },
+                { .socket = t->dealer_monitor, .events = ZMQ_POLLIN },
         };
-        if (zmq_poll(items, 3, timeout_ms) <= 0)
+        if (zmq_poll(items, 4, timeout_ms) <= 0)
                 return;
+        if (items[3].revents & ZMQ_POLLIN)
+                handle_dealer_monitor(t);
         if (items[0].revents & ZMQ_POLLIN) {
                 uint64_t v;
                 ssize_t r = read(wake_fd, &v, sizeof(v));

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,10 +14,15 @@ static bool trusted_owner(uid_t uid)
 {
         if (uid == geteuid() || uid == 0)
                 return true;
-        /* getpwnam_r: the client may run in any thread of any program. */
+        /* getpwnam_r: the client may run in any thread of any program. The
+         * entry's strings go in @buf, which must be large enough for them. */
         struct passwd pw, *found = NULL;
-        char buf[1024];
-        return getpwnam_r(RUNTIME_SYSTEM_USER, &pw, buf, sizeof(buf), &found) == 0 && found && found->pw_uid == uid;
+        long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+        size_t n = size > 0 && size < (1 << 20) ? (size_t)size : 16384;
+        char *buf = malloc(n);
+        bool ok = buf && getpwnam_r(RUNTIME_SYSTEM_USER, &pw, buf, n, &found) == 0 && found && found->pw_uid == uid;
+        free(buf);
+        return ok;
 }
 
 int runtime_dir_check(const char *dir, char *why, size_t why_size)

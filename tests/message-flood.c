@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A hostile peer for the memory-bound test: `message-flood DIR CONNECTIONS
- * MESSAGES` sends MESSAGES batches of exactly the largest size ferretd
- * takes, spread over CONNECTIONS connections to DIR/ingest.sock, each
+ * MESSAGES [empty]` sends MESSAGES batches of exactly the largest size
+ * ferretd takes (or, with "empty", messages of no bytes at all), spread over CONNECTIONS connections to DIR/ingest.sock, each
  * carrying one string longer than a name may be (so ferretd decodes the
  * whole message, then rejects and counts it). Each connection queues at
  * most one message of its own, so what piles up piles up in ferretd. It
@@ -105,8 +105,8 @@ static void *connection_main(void *arg)
 
 int main(int argc, char **argv)
 {
-        if (argc != 4) {
-                fprintf(stderr, "Usage: message-flood DIR CONNECTIONS MESSAGES\n");
+        if (argc != 4 && !(argc == 5 && strcmp(argv[4], "empty") == 0)) {
+                fprintf(stderr, "Usage: message-flood DIR CONNECTIONS MESSAGES [empty]\n");
                 return 2;
         }
         dir = argv[1];
@@ -116,7 +116,10 @@ int main(int argc, char **argv)
                 return 2;
         }
         per_connection = messages / connections;
-        if (build_message() < 0)
+        if (argc == 5) {
+                message = malloc(1);
+                message_len = 0;
+        } else if (build_message() < 0)
                 return 1;
         ctx = zmq_ctx_new();
         pthread_t threads[256];

@@ -621,6 +621,18 @@ class Run(CliTest):
                                env=dict(env, FERRET_RUN_ID="trigger"), timeout=60)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(status()["disk_full"])
+            # Messages of no bytes cost a held message's overhead, not nothing:
+            # they are refused as they come, and counted.
+            rejected_before = status()["rejected_messages"]
+            r = subprocess.run([MESSAGE_FLOOD, rt, "2", "100000", "empty"], capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            deadline = time.monotonic() + 60
+            while status()["rejected_messages"] < rejected_before + 100000 and time.monotonic() < deadline:
+                select.select([], [], [], 0.05)
+            st = status()
+            self.assertEqual(st["rejected_messages"], rejected_before + 100000)
+            self.assertLess(st["held_bytes"], 1 << 20)
             before_kb = memory_kb(d.proc.pid, "VmHWM")
             rejected_before = status()["rejected_messages"]
             flood = subprocess.Popen([MESSAGE_FLOOD, rt, str(connections), str(messages)],
