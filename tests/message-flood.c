@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A hostile peer for the memory-bound test: `message-flood DIR CONNECTIONS
- * MESSAGES [empty]` sends MESSAGES batches of exactly the largest size
- * ferretd takes (or, with "empty", messages of no bytes at all), spread over CONNECTIONS connections to DIR/ingest.sock, each
+ * MESSAGES [tiny]` sends MESSAGES batches of exactly the largest size
+ * ferretd takes (or, with "tiny", messages of one byte, which no batch is), spread over CONNECTIONS connections to DIR/ingest.sock, each
  * carrying one string longer than a name may be (so ferretd decodes the
  * whole message, then rejects and counts it). Each connection queues at
  * most one message of its own, so what piles up piles up in ferretd. It
@@ -25,6 +25,7 @@ static long per_connection;
 static uint8_t *message;
 static size_t message_len;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *sockets[256];
 
 /* A Batch of WIRE_MAX_MESSAGE_BYTES, or a byte or two less where the
  * string's own length prefix steps over the exact size. */
@@ -96,17 +97,14 @@ static void *connection_main(void *arg)
                         exit(1);
                 }
         }
-        /* Linger until every message is handed over to ferretd. */
-        int forever = -1;
-        zmq_setsockopt(push, ZMQ_LINGER, &forever, sizeof(forever));
-        zmq_close(push);
+        sockets[k] = push;    /* closed by main, when told */
         return NULL;
 }
 
 int main(int argc, char **argv)
 {
-        if (argc != 4 && !(argc == 5 && strcmp(argv[4], "empty") == 0)) {
-                fprintf(stderr, "Usage: message-flood DIR CONNECTIONS MESSAGES [empty]\n");
+        if (argc != 4 && !(argc == 5 && strcmp(argv[4], "tiny") == 0)) {
+                fprintf(stderr, "Usage: message-flood DIR CONNECTIONS MESSAGES [tiny]\n");
                 return 2;
         }
         dir = argv[1];
@@ -118,7 +116,8 @@ int main(int argc, char **argv)
         per_connection = messages / connections;
         if (argc == 5) {
                 message = malloc(1);
-                message_len = 0;
+                message[0] = 0x08;      /* a field's tag, and no value */
+                message_len = 1;
         } else if (build_message() < 0)
                 return 1;
         ctx = zmq_ctx_new();
@@ -127,7 +126,17 @@ int main(int argc, char **argv)
                 pthread_create(&threads[k], NULL, connection_main, (void *)(intptr_t)k);
         for (long k = 0; k < connections; k++)
                 pthread_join(threads[k], NULL);
-        zmq_ctx_term(ctx);
         printf("sent %ld of %zu bytes\n", per_connection * connections, message_len);
+        fflush(stdout);
+        char line[16];
+        if (!fgets(line, sizeof(line), stdin))
+                fprintf(stderr, "message-flood: stdin closed, leaving\n");
+        /* Linger until every message is handed over to ferretd. */
+        int forever = -1;
+        for (long k = 0; k < connections; k++) {
+                zmq_setsockopt(sockets[k], ZMQ_LINGER, &forever, sizeof(forever));
+                zmq_close(sockets[k]);
+        }
+        zmq_ctx_term(ctx);
         return 0;
 }

@@ -595,6 +595,20 @@ class Run(CliTest):
         finally:
             subprocess.run(["umount", "-l", disk])
 
+    @staticmethod
+    def read_until(stream, prefix, timeout):
+        """The first line of @stream that starts with @prefix (others, such
+        as message-flood's "full K", are skipped), or "" at the deadline."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if select.select([stream], [], [], 1)[0]:
+                line = stream.readline()
+                if not line:
+                    return ""
+                if line.startswith(prefix):
+                    return line
+        return ""
+
     def test_flood_of_maximal_messages_stays_under_the_memory_bound(self):
         """20,000 messages of the largest size ferretd takes, from 8
         connections, while its disk is full: ferretd holds 128 MiB of them
@@ -621,21 +635,23 @@ class Run(CliTest):
                                env=dict(env, FERRET_RUN_ID="trigger"), timeout=60)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(status()["disk_full"])
-            # Messages of no bytes cost a held message's overhead, not nothing:
-            # they are refused as they come, and counted.
-            rejected_before = status()["rejected_messages"]
-            r = subprocess.run([MESSAGE_FLOOD, rt, "2", "20000", "empty"], capture_output=True, text=True,
-                               timeout=300)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            deadline = time.monotonic() + 300      # each message is a hand-off between threads: slow under load
-            while status()["rejected_messages"] < rejected_before + 20000 and time.monotonic() < deadline:
-                select.select([], [], [], 0.05)
-            st = status()
-            self.assertEqual(st["rejected_messages"], rejected_before + 20000)
-            self.assertLess(st["held_bytes"], 1 << 20)
+            # Tiny messages cost a held message's overhead (256 bytes), not
+            # their one byte: what the queue holds stays bounded by count too.
+            held_before = status()["held_bytes"]
+            tiny = subprocess.Popen([MESSAGE_FLOOD, rt, "2", "20000", "tiny"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                self.assertIn("sent 20000 ", self.read_until(tiny.stdout, "sent ", 300))
+                want = held_before + 20000 * (1 + 256)
+                deadline = time.monotonic() + 300      # each message is a hand-off between threads
+                while status()["held_bytes"] < want and time.monotonic() < deadline:
+                    select.select([], [], [], 0.05)
+                self.assertEqual(status()["held_bytes"], want)
+            finally:
+                tiny.communicate("go\n", timeout=60)
             before_kb = memory_kb(d.proc.pid, "VmHWM")
-            rejected_before = status()["rejected_messages"]
-            flood = subprocess.Popen([MESSAGE_FLOOD, rt, str(connections), str(messages)],
+            rejected_before = status()["rejected_messages"] + 20000     # the tiny ones, once space returns
+            flood = subprocess.Popen([MESSAGE_FLOOD, rt, str(connections), str(messages)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 deadline = time.monotonic() + 120
@@ -647,16 +663,17 @@ class Run(CliTest):
                 self.assertLess(held, HELD_MAX_BYTES + (1 << 20))  # the bound, and one message
                 self.assertIsNone(flood.poll())                     # the senders wait
                 os.unlink(filler)
-                out, err = flood.communicate(timeout=600)
+                self.assertIn(f"sent {messages} ", self.read_until(flood.stdout, "sent ", 600))
+                # The tiny ones held before, then these: all refused, counted.
+                deadline = time.monotonic() + 300
+                while status()["rejected_messages"] < rejected_before + messages and time.monotonic() < deadline:
+                    select.select([], [], [], 0.05)
+                out, err = flood.communicate("go\n", timeout=60)
             finally:
                 if flood.poll() is None:
                     flood.kill()
                     flood.wait()
             self.assertEqual(flood.returncode, 0, err)
-            self.assertIn(f"sent {messages} ", out)
-            deadline = time.monotonic() + 120
-            while status()["rejected_messages"] < rejected_before + messages and time.monotonic() < deadline:
-                select.select([], [], [], 0.05)
             st = status()
             self.assertEqual(st["rejected_messages"], rejected_before + messages)   # each one counted
             self.assertFalse(st["disk_full"])
