@@ -201,12 +201,14 @@ static void handle_dealer_monitor(struct transport *t)
                         uint32_t fd;
                         memcpy(&event, zmq_msg_data(&msg), 2);
                         memcpy(&fd, (const char *)zmq_msg_data(&msg) + 2, 4);
+                        /* Not undone by a departure: a daemon's last answer
+                         * may be read after it has gone. A new listener's
+                         * arrival is read before anything it sends. */
                         if (event == ZMQ_EVENT_CONNECTED) {
                                 int r = check_peer(t, (int)fd, "query.sock");
                                 if (r != 0)
-                                        t->dealer_trusted = r > 0;
-                        } else if (event == ZMQ_EVENT_DISCONNECTED)
-                                t->dealer_trusted = false;
+                                        t->dealer_refused = r < 0;
+                        }
                 }
                 while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, t->dealer_monitor, ZMQ_DONTWAIT) >= 0)
                         ;
@@ -244,7 +246,7 @@ static void handle_replies(struct transport *t)
         while (zmq_msg_recv(&msg, t->dealer, ZMQ_DONTWAIT) >= 0) {
                 if (zmq_msg_size(&msg) == 0 && zmq_msg_more(&msg))
                         continue;       /* the delimiter */
-                if (!t->dealer_trusted)
+                if (t->dealer_refused)
                         continue;
                 Ferret__Response *resp = ferret__response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
                 /* A flush that timed out still says how far the daemon got. */

@@ -19,7 +19,7 @@ enum peer_state {
 struct transport {
         void *ctx, *push, *dealer, *monitor;
         void *dealer_monitor;         /* the same for the DEALER: whose acknowledgements to believe */
-        bool dealer_trusted;
+        bool dealer_refused;          /* its latest connection went to a listener not trusted */
         char runtime_dir[256];
         enum peer_state peer;         /* PEER_CONNECTED only once the peer's user is trusted */
         bool refused_told;            /* the program was told once of an untrusted peer */
