@@ -109,6 +109,7 @@ struct query_options {
         uint64_t min_duration_ns;
         const char *focus;
         uint64_t since_ns, until_ns;   /* spans that start in [since, until); 0: unbounded */
+        bool from_spans;               /* the merged tree from the spans, not the path records */
 };
 int query_execute(struct cli *cli, const char *runtime_dir, const struct query_options *o);
 int render_summary(const struct cli *cli, const Ferret__SummaryResponse *s);

@@ -28,6 +28,9 @@
         "  -m, --min-duration D    with --tree: hide call paths whose total is below D\n" \
         "                          (e.g. 1ms, 250us, 2s)\n" \
         "  -f, --focus NAME        with --tree: only the subtrees rooted at spans named NAME\n" \
+        "      --from-spans        with --tree: build the tree from the spans themselves, not\n" \
+        "                          from the call-path statistics kept as they were stored\n" \
+        "                          (slower; a check of those, and what older runs get)\n" \
         "  -s, --since WHEN        only spans that start at WHEN or later: a time back from\n" \
         "                          now (5m, 2h, 1d), a local time (2026-12-04 10:30, 10:30)\n" \
         "                          or @SECONDS since the epoch\n" \
@@ -60,6 +63,7 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                 { "focus", required_argument, NULL, 'f' },
                 { "since", required_argument, NULL, 's' },
                 { "until", required_argument, NULL, 'u' },
+                { "from-spans", no_argument, NULL, 'S' },
                 COMMON_OPTIONS,
                 {},
         };
@@ -99,6 +103,9 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
                         o->focus = optarg;
                         tree_option = true;
                         break;
+                case 'S':
+                        o->from_spans = tree_option = true;
+                        break;
                 case 'r':
                         o->run = optarg;
                         break;
@@ -119,12 +126,12 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
         if (o->all && o->tree)
                 return cli_error(EINVAL, "--tree shows one run; drop --all or name the run with --run");
         if (tree_option && !o->tree)
-                return cli_error(EINVAL, "--expand, --depth, --min-duration and --focus go with --tree");
+                return cli_error(EINVAL, "--expand, --depth, --min-duration, --focus and --from-spans go with --tree");
         if (o->since_ns && o->until_ns && o->until_ns <= o->since_ns)
                 return cli_error(EINVAL, "--until must come after --since");
         if ((o->since_ns || o->until_ns) && (o->all || o->expand))
                 return cli_error(EINVAL, "--since and --until go with one run's summary or merged tree, not --all or --expand");
-        if (o->expand && (o->depth || o->min_duration_ns || o->focus))
+        if (o->expand && (o->depth || o->min_duration_ns || o->focus || o->from_spans))
                 return cli_error(EINVAL, "--expand shows every span; --depth, --min-duration and --focus apply to the merged tree");
         if (ret_db) {
                 if (optind >= argc)
@@ -204,6 +211,7 @@ int query_execute(struct cli *cli, const char *dir, const struct query_options *
                 tree.focus = (char *)(o->focus ? o->focus : "");
                 tree.since_ns = o->since_ns;
                 tree.until_ns = o->until_ns;
+                tree.from_spans = o->from_spans;
                 req.body_case = FERRET__REQUEST__BODY_TREE;
                 req.tree = &tree;
         } else {

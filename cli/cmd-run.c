@@ -551,7 +551,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 {
         struct run_options o = { 0 };
         struct private_daemon own = { .pid = -1 };
-        char dir[PATH_MAX], db[PATH_MAX], agent[PATH_MAX], run_id[256], cmdline[1024], tp[FERRET_TRACEPARENT_LEN + 1];
+        char dir[PATH_MAX], db[PATH_MAX], agent[PATH_MAX], run_id[256], cmdline[1024], tp[FERRET_TRACEPARENT_LEN + 1],
+             ts[FERRET_TRACESTATE_LEN + 1];
         char **spawn_argv, **python_argv = NULL;
         int r = parse(cli, argc, argv, &o);
         if (r <= 0)
@@ -608,6 +609,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         ferret_span_tag_str(span, "cmdline", cmdline);
         if (ferret_ctx_format(ferret_span_context(span), tp, sizeof(tp)) == 0)
                 setenv("FERRET_TRACEPARENT", tp, 1);
+        if (ferret_ctx_tracestate(ferret_span_context(span), ts, sizeof(ts)) == 0)
+                setenv("FERRET_TRACESTATE", ts, 1);
         set_preload(agent);
         setenv("FERRET_AGENT_SKIP_SELF", "1", 1);
         spawn_argv = o.prog;

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "ingest.h"
+#include "paths.h"
 #include "held.h"
 #include "log.h"
 #include "peers.h"
@@ -100,8 +101,14 @@ static int client_load(struct ingest *in, struct run *run, const Ferret__Batch *
                         return -ENOMEM;
                 if (!in->first_pending_ns)
                         in->first_pending_ns = now_mono_ns();
-        } else if (!b->process || !b->process->observer)
-                run->processes++;
+        } else {
+                if (!b->process || !b->process->observer)
+                        run->processes++;
+                /* For the label of its node in a call tree (path-tree.c). */
+                if (b->process && b->process->pid && b->process->executable && *b->process->executable &&
+                    strlen(b->process->executable) < STORE_MAX_KEY)
+                        store_batch_put_process(in->batch, run->number, b->process->pid, b->process->executable);
+        }
         if (u64map_put(&run->clients, b->client_id, c->stored) < 0 ||
             u64map_put(&run->client_seqs, b->client_id, c->seq) < 0)
                 return -ENOMEM;
@@ -174,6 +181,8 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                         return -ENOMEM;
         }
 
+        if (paths_add_lost(run, c) < 0)
+                return -ENOMEM;
         uint64_t first = UINT64_MAX;
         for (size_t i = 0; i < n; i++) {
                 const struct wire_span *s = &in->spans.spans[i];
@@ -182,8 +191,10 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                         return -ENOMEM;
                 uint64_t children = 0;
                 u64map_take(&run->child_ns, s->span_id, &children);
-                name_stats_add(*slot, s->duration_ns, children < s->duration_ns ? s->duration_ns - children : 0,
-                               wire_span_status(s));
+                uint64_t self = children < s->duration_ns ? s->duration_ns - children : 0;
+                name_stats_add(*slot, s->duration_ns, self, wire_span_status(s));
+                if (paths_add_span(run, &in->spans, s, self) < 0)
+                        return -ENOMEM;
                 if (s->start_ns < first)
                         first = s->start_ns;
                 if (s->start_ns + s->duration_ns > run->last_ns)

@@ -13,6 +13,7 @@
 #include "histogram.h"
 #include "log.h"
 #include "peers.h"
+#include "path-tree.h"
 #include "query.h"
 #include "runs.h"
 #include "tree.h"
@@ -375,6 +376,7 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
         Ferret__RunInfo *info = NULL;
         struct chunk_acc chunks = { .skip = req->cursor };
         struct merged_tree *merged = NULL;
+        struct path_tree *by_path = NULL;
         Ferret__TreeResponse tree = FERRET__TREE_RESPONSE__INIT;
         Ferret__Response resp = FERRET__RESPONSE__INIT;
         uint32_t run;
@@ -389,9 +391,16 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
         } else if (r == 0) {
                 struct tree_options o = { .depth = req->depth, .min_duration_ns = req->min_duration_ns, .focus = req->focus,
                                           .since_ns = req->since_ns, .until_ns = req->until_ns };
-                r = merged_tree_build(q->store, run, &o, &merged);
-                if (r == 0)
-                        tree.nodes = merged_tree_nodes(merged, &tree.n_nodes, &tree.hidden, &tree.cycles_cut);
+                r = -ESTALE;
+                if (!req->from_spans && !o.since_ns && !o.until_ns)
+                        r = path_tree_build(q->store, run, info->spans, &o, &by_path);
+                if (r == 0) {
+                        tree.nodes = path_tree_nodes(by_path, &tree.n_nodes, &tree.hidden);
+                } else if (r == -ESTALE) {
+                        r = merged_tree_build(q->store, run, &o, &merged);
+                        if (r == 0)
+                                tree.nodes = merged_tree_nodes(merged, &tree.n_nodes, &tree.hidden, &tree.cycles_cut);
+                }
         }
         if (r < 0)
                 send_error(q, id, id_len, r, "failed to read spans: %s", strerror(-r));
@@ -405,6 +414,7 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
                 free(chunks.acc.batches[i].data);
         free(chunks.acc.batches);
         merged_tree_free(merged);
+        path_tree_free(by_path);
         if (info)
                 ferret__run_info__free_unpacked(info, NULL);
 }

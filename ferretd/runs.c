@@ -6,6 +6,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "paths.h"
 #include "runs.h"
 #include "wire.h"
 
@@ -29,6 +30,7 @@ static void run_free(void *p)
         if (!run)
                 return;
         strmap_free(&run->names, name_stats_free);
+        paths_free(run->paths);
         u64map_free(&run->clients);
         u64map_free(&run->client_seqs);
         u64map_free(&run->child_ns);
@@ -108,7 +110,8 @@ static int run_load(struct runs *rs, struct run *run)
                 run_add_note(run, info->notes[i]);
         ferret__run_info__free_unpacked(info, NULL);
 
-        return store_scan_stats(rs->store, run->number, load_stats, run);
+        r = store_scan_stats(rs->store, run->number, load_stats, run);
+        return r < 0 ? r : paths_load(rs->store, run->number, &run->paths);
 }
 
 int runs_get(struct runs *rs, const char *id, struct run **ret)
@@ -131,7 +134,7 @@ int runs_get(struct runs *rs, const char *id, struct run **ret)
                 run->number = store_allocate_run(rs->store);
                 run->first_ns = UINT64_MAX;
                 run->dirty = true;
-                r = 0;
+                r = paths_load(NULL, run->number, &run->paths);
         }
         if (r == 0)
                 r = strmap_put(&rs->by_id, id, run);
@@ -243,6 +246,7 @@ void runs_write_dirty(struct runs *rs, struct store_batch *b)
                         store_batch_put_stats(b, run->number, n->key, &s);
                         st->dirty = false;
                 }
+                paths_write_dirty(run->paths, run->number, b);
                 if (!run->dirty)
                         continue;
                 if (!run->named) {

@@ -21,12 +21,15 @@ struct name_stats {
         bool dirty;
 };
 
+struct run_paths;
+
 struct run {
         uint32_t number;
         char *id;
         uint64_t spans, first_ns, last_ns, dropped;
         uint32_t processes;
         struct strmap names;                /* name -> struct name_stats */
+        struct run_paths *paths;            /* its call paths (paths.h) */
         struct u64map clients;              /* client id -> spans stored from it */
         struct u64map client_seqs;          /* client id -> seq of its last batch accepted */
         /* Self time pending: children end first, and their time waits here

@@ -57,14 +57,15 @@ int settings_set(struct settings *s, const char *key, const char *value, const c
                 if (parse_size(value, &s->retention.max_size_bytes) < 0)
                         return log_error_errno(EINVAL, "%s'max-size' takes a size such as 500M or 20G, not '%s'",
                                                where, value);
-        } else if (strcmp(key, "max-clients") == 0) {
+        } else if (strcmp(key, "max-clients") == 0 || strcmp(key, "max-paths") == 0) {
+                unsigned limit = key[4] == 'c' ? MAX_CLIENTS_LIMIT : MAX_PATHS_LIMIT;
                 char *end;
                 errno = 0;
                 unsigned long n = strtoul(value, &end, 10);
-                if (errno || end == value || *end || value[0] == '-' || n < 1 || n > MAX_CLIENTS_LIMIT)
-                        return log_error_errno(EINVAL, "%s'max-clients' takes a number from 1 to %u, not '%s'", where,
-                                               MAX_CLIENTS_LIMIT, value);
-                s->max_clients = (unsigned)n;
+                if (errno || end == value || *end || value[0] == '-' || n < 1 || n > limit)
+                        return log_error_errno(EINVAL, "%s'%s' takes a number from 1 to %u, not '%s'", where, key,
+                                               limit, value);
+                *(key[4] == 'c' ? &s->max_clients : &s->max_paths) = (unsigned)n;
         } else if (strcmp(key, "read-only") == 0)
                 s->read_only = strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         else

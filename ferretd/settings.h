@@ -9,6 +9,7 @@
  *         retain-days = 30
  *         max-size = 20G
  *         max-clients = 1024
+ *         max-paths = 131072
  */
 #pragma once
 
@@ -22,6 +23,8 @@
 /* Past this, the descriptors of clients alone would pass what a process
  * may usually open. */
 #define MAX_CLIENTS_LIMIT 65536u
+/* Call paths a run may keep: at about 250 bytes each, 4 GiB. */
+#define MAX_PATHS_LIMIT (16u << 20)
 
 struct settings {
         char db[PATH_MAX];
@@ -30,6 +33,7 @@ struct settings {
         bool read_only;
         bool exit_with_parent;
         unsigned max_clients;            /* connections served at once, on each socket */
+        unsigned max_paths;              /* distinct call paths a run keeps (paths.h) */
         struct retention_config retention;
 };
 

@@ -21,6 +21,8 @@ enum {
         KEY_CHUNK = 's',
         KEY_STATS = 't',
         KEY_CLIENT = 'c',
+        KEY_PATH = 'p',
+        KEY_PROCESS = 'o',
 };
 
 struct store {
@@ -283,6 +285,8 @@ struct typed_scan {
                 store_run_fn run;
                 store_stats_fn stats;
                 store_chunk_fn chunk;
+                store_path_fn path;
+                store_process_fn process;
         } visit;
         void *userdata;
 };
@@ -332,6 +336,40 @@ int store_scan_chunks(struct store *s, uint32_t run, store_chunk_fn visit, void 
         struct typed_scan t = { .visit.chunk = visit, .userdata = userdata };
         uint8_t prefix[5];
         return store_scan(s, prefix, store_key_run_prefix(prefix, KEY_CHUNK, run), false, visit_chunk_key, &t);
+}
+
+static int visit_path_key(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct typed_scan *t = userdata;
+        if (key_len != 13)      /* table, run, path */
+                return 0;
+        return t->visit.path(get_be64((const uint8_t *)key + 5), value, value_len, t->userdata);
+}
+
+int store_scan_paths(struct store *s, uint32_t run, store_path_fn visit, void *userdata)
+{
+        struct typed_scan t = { .visit.path = visit, .userdata = userdata };
+        uint8_t prefix[5];
+        return store_scan(s, prefix, store_key_run_prefix(prefix, KEY_PATH, run), false, visit_path_key, &t);
+}
+
+static int visit_process_key(const void *key, size_t key_len, const void *value, size_t value_len,
+                             void *userdata)
+{
+        struct typed_scan *t = userdata;
+        char executable[STORE_MAX_KEY];
+        if (key_len != 9 || value_len >= sizeof(executable))
+                return 0;
+        memcpy(executable, value, value_len);
+        executable[value_len] = '\0';
+        return t->visit.process(get_be32((const uint8_t *)key + 5), executable, t->userdata);
+}
+
+int store_scan_processes(struct store *s, uint32_t run, store_process_fn visit, void *userdata)
+{
+        struct typed_scan t = { .visit.process = visit, .userdata = userdata };
+        uint8_t prefix[5];
+        return store_scan(s, prefix, store_key_run_prefix(prefix, KEY_PROCESS, run), false, visit_process_key, &t);
 }
 
 /* 'c' values: two big-endian u64s, stored and seq; records of one u64
@@ -497,6 +535,22 @@ void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name
         free(value);
 }
 
+void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, const void *value, size_t len)
+{
+        uint8_t key[13];
+        store_key_run_prefix(key, KEY_PATH, run);
+        put_be64(key + 5, path);
+        store_batch_put(b, key, sizeof(key), value, len);
+}
+
+void store_batch_put_process(struct store_batch *b, uint32_t run, uint32_t pid, const char *executable)
+{
+        uint8_t key[9];
+        store_key_run_prefix(key, KEY_PROCESS, run);
+        put_be32(key + 5, pid);
+        store_batch_put(b, key, sizeof(key), executable, strlen(executable));
+}
+
 /* A whole range goes in two steps: DeleteFilesInRange drops the files that
  * lie entirely inside it at once (that is what frees the disk), DeleteRange
  * hides everything else until compaction removes it. */
@@ -533,7 +587,7 @@ int store_delete_run(struct store *s, uint32_t run, const char *run_id)
 {
         uint8_t from[5], to[5], key[STORE_MAX_KEY];
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-        for (const char *table = "stc"; *table; table++) {
+        for (const char *table = "stcpo"; *table; table++) {
                 store_key_run_prefix(from, *table, run);
                 store_key_run_prefix(to, *table, run + 1);
                 delete_range(s, wb, from, 5, to, 5);

@@ -9,6 +9,8 @@
  *   's' <run u32> <start u64> <seq u64> -> a ferret.Batch, as received
  *   't' <run u32> <span name>      -> StoredStats
  *   'c' <run u32> <client u64>     -> spans stored from that client (u64)
+ *   'p' <run u32> <path u64>       -> StoredPath: statistics of one call path
+ *   'o' <run u32> <pid u32>        -> the executable of a process of the run
  *
  * Runs are numbered in creation order, so the newest run is the last 'r' key.
  * A run's batches sort by their first span's start time. One writer thread
@@ -56,6 +58,14 @@ int store_scan_stats(struct store *s, uint32_t run, store_stats_fn visit, void *
 typedef int (*store_chunk_fn)(const void *batch, size_t len, void *userdata);
 int store_scan_chunks(struct store *s, uint32_t run, store_chunk_fn visit, void *userdata);
 
+/* The call-path records (a packed StoredPath) of @run, by path id. */
+typedef int (*store_path_fn)(uint64_t path, const void *record, size_t len, void *userdata);
+int store_scan_paths(struct store *s, uint32_t run, store_path_fn visit, void *userdata);
+
+/* The executables of @run's processes, by pid. */
+typedef int (*store_process_fn)(uint32_t pid, const char *executable, void *userdata);
+int store_scan_processes(struct store *s, uint32_t run, store_process_fn visit, void *userdata);
+
 /* What run @run knows of one client: spans stored from it and the seq of
  * its last batch stored. Returns 0 or -ENOENT. */
 int store_get_client(struct store *s, uint32_t run, uint64_t client_id, uint64_t *ret_stored, uint64_t *ret_seq);
@@ -79,6 +89,8 @@ void store_batch_put_run(struct store_batch *b, uint32_t run, const Ferret__RunI
 void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run, uint64_t start_ns,
                            const void *data, size_t len);
 void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name, const Ferretd__StoredStats *st);
+void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, const void *value, size_t len);
+void store_batch_put_process(struct store_batch *b, uint32_t run, uint32_t pid, const char *executable);
 void store_batch_put_client(struct store_batch *b, uint32_t run, uint64_t client_id, uint64_t stored, uint64_t seq);
 size_t store_batch_bytes(const struct store_batch *b);
 /* Writes the batch (with the meta record) atomically and clears it; on

@@ -417,25 +417,7 @@ static int add_details(struct merged_tree *t, Ferret__TreeNode *out, const struc
         for (uint32_t k = 0; k < w->n_tags; k++) {
                 const struct wire_tag *wt = &t->scratch.tags[w->first_tag + k];
                 Ferret__Tag *tag = &t->tags[t->n_tags++];
-                *tag = (Ferret__Tag)FERRET__TAG__INIT;
-                tag->key = (char *)wt->key;
-                switch (wt->type) {
-                case FERRET__TAG_TYPE__TAG_STRING:
-                        tag->value_case = FERRET__TAG__VALUE_S;
-                        tag->s = (char *)wt->s;
-                        break;
-                case FERRET__TAG_TYPE__TAG_INT:
-                        tag->value_case = FERRET__TAG__VALUE_I;
-                        tag->i = wt->i;
-                        break;
-                case FERRET__TAG_TYPE__TAG_DOUBLE:
-                        tag->value_case = FERRET__TAG__VALUE_D;
-                        tag->d = wt->d;
-                        break;
-                default:
-                        tag->value_case = FERRET__TAG__VALUE_B;
-                        tag->b = wt->i != 0;
-                }
+                wire_tag_to_proto(wt, tag);
                 t->tag_ptrs[first + k] = tag;
         }
         out->tags = &t->tag_ptrs[first];

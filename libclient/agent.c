@@ -121,8 +121,12 @@ static void join_argv(int argc, char **argv)
 static void export_context(ferret_ctx_t ctx)
 {
         char tp[FERRET_TRACEPARENT_LEN + 1];
-        if (ferret_ctx_format(ctx, tp, sizeof(tp)) == 0)
+        char ts[FERRET_TRACESTATE_LEN + 1];
+        if (ferret_ctx_format(ctx, tp, sizeof(tp)) == 0) {
                 setenv("FERRET_TRACEPARENT", tp, 1);
+                if (ferret_ctx_tracestate(ctx, ts, sizeof(ts)) == 0)
+                        setenv("FERRET_TRACESTATE", ts, 1);
+        }
 }
 
 static void begin_process_span(bool forked, uint64_t spawned_ns)
@@ -461,19 +465,22 @@ static uint64_t before_exec(const char *path, char *const argv[], char *const en
         end_process_span(0, "exec");
         uint64_t at = mono_ns();
         ferret_flush(FLUSH_BEFORE_EXEC_MS);
-        if (ferret_ctx_is_valid(launched_by))
+        if (ferret_ctx_is_valid(launched_by)) {
                 export_context(launched_by);
-        else
+        } else {
                 unsetenv("FERRET_TRACEPARENT");
+                unsetenv("FERRET_TRACESTATE");
+        }
         return at;
 }
 
 /* The environment a new image gets: @src with our FERRET_TRACEPARENT (an
  * explicit environment may lack it or carry a stale one) and the instant it
- * was asked for, in @vars (room for @n + 3 entries) and @extra, which the
+ * was asked for, in @vars (room for @n + 4 entries) and @extra, which the
  * caller keeps on its stack: a vfork child must not allocate. */
 struct env_extra {
         char traceparent[32 + FERRET_TRACEPARENT_LEN];
+        char tracestate[32 + FERRET_TRACESTATE_LEN];
         char spawned[48];
 };
 
@@ -495,14 +502,19 @@ static char **child_env(char *const src[], size_t n, char **vars, struct env_ext
 {
         if (!vars)
                 return (char **)src;
-        const char *tp = getenv("FERRET_TRACEPARENT");
+        const char *tp = getenv("FERRET_TRACEPARENT"), *ts = getenv("FERRET_TRACESTATE");
         size_t j = 0;
         for (size_t i = 0; i < n; i++)
-                if (!env_is(src[i], "FERRET_TRACEPARENT") && !env_is(src[i], SPAWNED_VAR))
+                if (!env_is(src[i], "FERRET_TRACEPARENT") && !env_is(src[i], "FERRET_TRACESTATE") &&
+                    !env_is(src[i], SPAWNED_VAR))
                         vars[j++] = src[i];
         if (tp) {
                 snprintf(extra->traceparent, sizeof(extra->traceparent), "FERRET_TRACEPARENT=%s", tp);
                 vars[j++] = extra->traceparent;
+        }
+        if (tp && ts) {
+                snprintf(extra->tracestate, sizeof(extra->tracestate), "FERRET_TRACESTATE=%s", ts);
+                vars[j++] = extra->tracestate;
         }
         snprintf(extra->spawned, sizeof(extra->spawned), SPAWNED_VAR "=%llu:%d", (unsigned long long)spawned_ns,
                  (int)getpid());
@@ -519,7 +531,7 @@ static char **child_env(char *const src[], size_t n, char **vars, struct env_ext
         size_t env##_n = env_count(env##_src);                                                     \
         struct env_extra env##_extra;                                                              \
         char **env = child_env(env##_src, env##_n,                                                 \
-                               env##_n <= ENV_ENTRIES_MAX ? alloca((env##_n + 3) * sizeof(char *)) \
+                               env##_n <= ENV_ENTRIES_MAX ? alloca((env##_n + 4) * sizeof(char *)) \
                                                           : NULL,                                  \
                                &env##_extra, (spawned_ns))
 

@@ -141,6 +141,7 @@ static void read_identity(void)
         client_g.start_wall_ns = clock_wall_ns();
         client_g.client_id = ids_random64();
         client_g.id_base = ids_random64();
+        client_g.path_salt = ids_random64();
         atomic_store(&client_g.id_counter, 0);
 }
 
@@ -182,8 +183,10 @@ static int client_init(void)
                 snprintf(client_g.run_id, sizeof(client_g.run_id), "%s", run);
         else
                 default_run_id(client_g.run_id, sizeof(client_g.run_id));
-        if (ferret_ctx_parse(getenv("FERRET_TRACEPARENT"), &client_g.root_parent) < 0)
-                client_g.root_parent = (ferret_ctx_t){ 0 };
+        ferret_ctx_t root = { 0 };
+        if (ferret_ctx_parse(getenv("FERRET_TRACEPARENT"), &root) < 0)
+                root = (ferret_ctx_t){ 0 };
+        span_set_root_parent(root, ids_tracestate_path(getenv("FERRET_TRACESTATE"), root));
 
         client_g.buffer_bytes = parse_size(getenv("FERRET_BUFFER_SIZE"), DEFAULT_BUFFER_BYTES);
         client_g.exit_timeout_ms = (int)parse_size(getenv("FERRET_EXIT_TIMEOUT_MS"), DEFAULT_EXIT_TIMEOUT_MS);
@@ -290,7 +293,7 @@ static void atfork_child(void)
 
         ferret_ctx_t at_fork = ferret_current();
         if (ferret_ctx_is_valid(at_fork))
-                client_g.root_parent = at_fork;
+                span_set_root_parent(at_fork, span_path_of(at_fork));
         read_identity();
         thread_states_after_fork_child(tls_state ? tls_state->current : NULL);
         notes_after_fork_child();
@@ -363,7 +366,7 @@ __attribute__((destructor)) static void client_at_exit(void)
 void ferret_set_default_parent(ferret_ctx_t parent)
 {
         if (client_start_slow() == 0)
-                client_g.root_parent = parent;
+                span_set_root_parent(parent, span_path_of(parent));
 }
 
 bool ferret_enabled(void)

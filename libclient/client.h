@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "ferret.h"
+#include "path.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -84,11 +85,13 @@ struct record_header {
 struct func_record {
         struct record_header h;
         uint64_t fn, t0, t1, span_id, parent_id;
+        uint64_t path, parent_path;   /* call paths, see proto/path.h */
 };
 
 struct lost_record {
         struct record_header h;
         uint64_t span_id, parent_id;
+        uint64_t path, parent_path;
 };
 
 struct context_record {
@@ -112,6 +115,7 @@ struct record {
         uint32_t tid;
         uint64_t t0, t1;
         uint64_t trace_hi, trace_lo, span_id, parent_id;
+        uint64_t path, parent_path;   /* call paths, see proto/path.h */
 };
 
 /* Sets the first 8 bytes of a span record without payload (its size, no
@@ -226,7 +230,7 @@ struct thread_state {
         volatile sig_atomic_t in_api; /* a signal handler calling in drops instead */
         /* Spans whose end was dropped, with their parents, until the ring
          * has room to say so (written with in_api up). */
-        uint64_t lost[LOST_PENDING][2];
+        uint64_t lost[LOST_PENDING][4];   /* span id, parent id, path, parent path */
         unsigned n_lost;
         _Atomic uint64_t recorded;    /* producer-only counters: load + store */
         _Atomic uint64_t dropped;
@@ -248,6 +252,8 @@ struct client {
         uint64_t id_base;                    /* span ids: id_base + counter */
         _Atomic uint64_t id_counter;
         ferret_ctx_t root_parent;            /* FERRET_TRACEPARENT, or the span open at fork() */
+        uint64_t root_path;                  /* its call path (FERRET_TRACESTATE), PATH_NONE if none */
+        uint64_t path_salt;                  /* random: this process's keys of names it numbers */
 
         /* Configuration, read once from the environment. */
         char runtime_dir[256];
@@ -322,7 +328,14 @@ void span_close_thread(struct thread_state *ts);
  * (ferret_flush() and thread exit call it). */
 void span_write_lost(struct thread_state *ts);
 /* The same for a function call whose record was dropped. */
-void span_note_lost(struct thread_state *ts, uint64_t span_id, uint64_t parent_id);
+void span_note_lost(struct thread_state *ts, uint64_t span_id, uint64_t parent_id, uint64_t path,
+                    uint64_t parent_path);
+/* The call path of the span of @ctx, as well as this process can know it:
+ * the thread's current spans, the contexts it handed out lately, else the
+ * parent's foreign path (proto/path.h). */
+uint64_t span_path_of(ferret_ctx_t ctx);
+/* Sets the parent of spans begun without one (FERRET_TRACEPARENT, fork()). */
+void span_set_root_parent(ferret_ctx_t parent, uint64_t path);
 
 /* intern.c: names known at compile time. */
 uint32_t intern_name(const char *name);
@@ -332,6 +345,9 @@ void intern_after_fork(bool child);
 
 /* ids.c: random numbers and trace ids. */
 uint64_t ids_random64(void);
+int ids_tracestate_format(ferret_ctx_t parent, uint64_t path, char *buf, size_t size);
+/* The path of @parent that @tracestate holds, 0 if it holds none. */
+uint64_t ids_tracestate_path(const char *tracestate, ferret_ctx_t parent);
 static inline uint64_t ids_next(uint64_t *state)
 {
         /* xorshift64*: a thread-private generator for trace ids. */

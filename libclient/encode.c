@@ -8,16 +8,21 @@
 
 /* Distinct function addresses remembered per batch. */
 #define ADDR_SLOTS 4096
+/* Distinct call paths a batch can hold (one per span and per lost span),
+ * and the slots of their index. */
+#define PATHS_MAX (2 * ENCODER_MAX_SPANS)
+#define PATH_SLOTS (2 * PATHS_MAX)
 /* Widest encodings: a varint is at most 10 bytes, a string costs its
  * bytes, a tag and a length; a record brings at most a slot's payload of
  * strings (function names are cut to NAME_MAX_BYTES). */
 #define VARINT_MAX 10
-#define SPAN_COLUMNS 10
+#define SPAN_COLUMNS 11
+#define PATH_BYTES 16
 #define STRING_OVERHEAD 6
 #define TAG_MAX_BYTES (3 * VARINT_MAX)
 #define FOLD_MAX_BYTES (5 * VARINT_MAX)
-#define LOST_MAX_BYTES (2 * VARINT_MAX)
-#define RECORD_MAX_BYTES (SLOT_BYTES * (STRING_OVERHEAD + TAG_MAX_BYTES) + SPAN_COLUMNS * VARINT_MAX)
+#define LOST_MAX_BYTES (3 * VARINT_MAX + PATH_BYTES)
+#define RECORD_MAX_BYTES (SLOT_BYTES * (STRING_OVERHEAD + TAG_MAX_BYTES) + SPAN_COLUMNS * VARINT_MAX + PATH_BYTES)
 
 int encoder_init(struct encoder *e)
 {
@@ -39,9 +44,17 @@ int encoder_init(struct encoder *e)
         e->addr_keys = calloc(ADDR_SLOTS, sizeof(*e->addr_keys));
         e->addr_index = calloc(ADDR_SLOTS, sizeof(*e->addr_index));
         e->addr_stamp = calloc(ADDR_SLOTS, sizeof(*e->addr_stamp));
+        e->path = malloc(n * sizeof(*e->path));
+        e->paths = malloc(2 * PATHS_MAX * sizeof(*e->paths));
+        e->path_keys = calloc(PATH_SLOTS, sizeof(*e->path_keys));
+        e->path_slot = calloc(PATH_SLOTS, sizeof(*e->path_slot));
+        e->path_stamp = malloc(PATH_SLOTS * sizeof(*e->path_stamp));
+        if (e->path_stamp)   /* no slot taken, whatever the batch's stamp */
+                memset(e->path_stamp, 0xff, PATH_SLOTS * sizeof(*e->path_stamp));
         if (!e->traces || !e->trace || !e->name || !e->tid || !e->flags || !e->message ||
             !e->tag_count || !e->span_id || !e->parent || !e->start || !e->duration ||
-            !e->addr_keys || !e->addr_index || !e->addr_stamp) {
+            !e->addr_keys || !e->addr_index || !e->addr_stamp || !e->path || !e->paths || !e->path_keys ||
+            !e->path_slot || !e->path_stamp) {
                 encoder_free(e);
                 return -ENOMEM;
         }
@@ -80,6 +93,12 @@ void encoder_free(struct encoder *e)
         free(e->folded_untimed);
         free(e->lost_span);
         free(e->lost_parent);
+        free(e->lost_path);
+        free(e->path);
+        free(e->paths);
+        free(e->path_keys);
+        free(e->path_slot);
+        free(e->path_stamp);
         free(e->notes);
         free(e->packed);
         *e = (struct encoder){ 0 };
@@ -88,10 +107,10 @@ void encoder_free(struct encoder *e)
 void encoder_reset(struct encoder *e)
 {
         wire_strtab_reset(&e->strtab);
-        e->stamp++;
+        e->stamp = e->stamp + 1 == UINT32_MAX ? 0 : e->stamp + 1;
         e->n = e->n_traces = 0;
         e->n_tags = e->n_values = e->n_doubles = 0;
-        e->n_folded = e->n_notes = e->n_lost = 0;
+        e->n_folded = e->n_notes = e->n_lost = e->n_paths = 0;
         e->prev_id = e->prev_start = e->base_start = 0;
 }
 
@@ -228,12 +247,31 @@ static int add_entries(struct encoder *e, const char *p, const char *end, uint32
         return 0;
 }
 
+/* The entry of (@path, @parent) in the batch's table of paths. Paths are
+ * 64-bit hashes of their parent and name, so a path has one parent. */
+static uint32_t path_entry(struct encoder *e, uint64_t path, uint64_t parent)
+{
+        size_t i = (size_t)path & (PATH_SLOTS - 1);
+        while (e->path_stamp[i] == e->stamp) {
+                if (e->path_keys[i] == path)
+                        return e->path_slot[i];
+                i = (i + 1) & (PATH_SLOTS - 1);
+        }
+        uint32_t k = (uint32_t)e->n_paths++;
+        e->paths[2 * k] = path;
+        e->paths[2 * k + 1] = parent;
+        e->path_keys[i] = path;
+        e->path_slot[i] = k;
+        e->path_stamp[i] = e->stamp;
+        return k;
+}
+
 /* What the batch could take when packed, at most. */
 static size_t encoded_bound(const struct encoder *e)
 {
         return e->strtab.bytes + e->strtab.n * STRING_OVERHEAD + e->n * SPAN_COLUMNS * VARINT_MAX +
                e->n_traces * 2 * VARINT_MAX + e->n_tags * TAG_MAX_BYTES + e->n_folded * FOLD_MAX_BYTES +
-               e->n_lost * LOST_MAX_BYTES;
+               e->n_lost * LOST_MAX_BYTES + e->n * PATH_BYTES;
 }
 
 /* Whether another record of any kind could push the batch past its bound. */
@@ -270,6 +308,7 @@ int encoder_add(struct encoder *e, const struct record *r)
         e->duration[i] = clock_span_ns(&e->conv, r->t0, r->t1, start);
         e->tid[i] = r->tid;
         e->flags[i] = r->flags;
+        e->path[i] = path_entry(e, r->path, r->parent_path);
         e->prev_id = r->span_id;
         e->prev_start = start;
         e->n++;
@@ -317,6 +356,7 @@ int encoder_add_func(struct encoder *e, const struct func_record *r, const struc
         e->flags[i] = r->h.flags;
         e->message[i] = 0;
         e->tag_count[i] = 0;
+        e->path[i] = path_entry(e, r->path, r->parent_path);
         e->prev_id = r->span_id;
         e->prev_start = start;
         e->n++;
@@ -339,12 +379,14 @@ int encoder_add_lost(struct encoder *e, const struct lost_record *r)
         if (e->n_lost == e->cap_lost) {
                 size_t cap = e->cap_lost ? e->cap_lost * 2 : 16;
                 if (grow((void **)&e->lost_span, cap, sizeof(*e->lost_span)) < 0 ||
-                    grow((void **)&e->lost_parent, cap, sizeof(*e->lost_parent)) < 0)
+                    grow((void **)&e->lost_parent, cap, sizeof(*e->lost_parent)) < 0 ||
+                    grow((void **)&e->lost_path, cap, sizeof(*e->lost_path)) < 0)
                         return -ENOMEM;
                 e->cap_lost = cap;
         }
         e->lost_span[e->n_lost] = r->span_id;
         e->lost_parent[e->n_lost] = r->parent_id;
+        e->lost_path[e->n_lost] = path_entry(e, r->path, r->parent_path);
         e->n_lost++;
         return 0;
 }
@@ -429,6 +471,12 @@ int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t *
         cols.n_lost_span = cols.n_lost_parent = e->n_lost;
         cols.lost_span = e->lost_span;
         cols.lost_parent = e->lost_parent;
+        cols.n_lost_path = e->n_lost;
+        cols.lost_path = e->lost_path;
+        cols.n_path = e->n;
+        cols.path = e->path;
+        cols.n_paths = 2 * e->n_paths;
+        cols.paths = e->paths;
 
         Ferret__Batch batch = *header;
         batch.spans = &cols;

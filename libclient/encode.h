@@ -48,7 +48,16 @@ struct encoder {
         uint32_t *addr_index, *addr_stamp;
 
         uint64_t *lost_span, *lost_parent;
+        uint32_t *lost_path;
         size_t n_lost, cap_lost;
+
+        /* The batch's call paths: (path, parent path) pairs, each once,
+         * found again through an open-addressed index valid for one batch. */
+        uint32_t *path;                  /* per span, its pair */
+        uint64_t *paths;
+        size_t n_paths;
+        uint64_t *path_keys;
+        uint32_t *path_slot, *path_stamp;
 
         uint32_t *folded_name;
         uint64_t *folded_count, *folded_total, *folded_max, *folded_untimed;

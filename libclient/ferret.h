@@ -229,6 +229,21 @@ FERRET_EXPORT int ferret_ctx_format(ferret_ctx_t ctx, char *buf, size_t size);
 /** Parses a W3C traceparent. @return 0, or -EINVAL (ret untouched). */
 FERRET_EXPORT int ferret_ctx_parse(const char *traceparent, ferret_ctx_t *ret);
 
+/** Length of ferret_ctx_tracestate()'s entry, without its NUL. */
+#define FERRET_TRACESTATE_LEN 39
+
+/**
+ * Renders the W3C tracestate entry ("ferret=" and 32 hex digits) that goes
+ * beside @p ctx's traceparent: it carries the span's call path, so that the
+ * spans of a process started under @p ctx (FERRET_TRACEPARENT and
+ * FERRET_TRACESTATE in its environment) join the call tree under it rather
+ * than waiting for the daemon to link them. Call it in the process that
+ * holds the span, while the span is open or soon after.
+ * @return 0, -EINVAL if @p ctx is "none", -ENOBUFS if @p size is below
+ * FERRET_TRACESTATE_LEN + 1.
+ */
+FERRET_EXPORT int ferret_ctx_tracestate(ferret_ctx_t ctx, char *buf, size_t size);
+
 /**
  * Waits until the daemon has stored every span this process ended before the
  * call, so a query that follows sees them.

@@ -59,6 +59,7 @@ struct func_frame {
         uint64_t fn, t0, id;
         uint64_t ctx;                 /* the span current while it is on top: its own if
                                        * recorded, else its caller's (0: the thread's) */
+        uint64_t path;                /* that span's call path */
         uintptr_t sp;                 /* where its hook's frame was */
         uint32_t entry;               /* its table index */
         bool recorded;
@@ -83,6 +84,7 @@ struct func_state {
         uint32_t too_deep;            /* calls past FUNC_STACK_MAX, not yet returned */
         bool jumped;                  /* ferret_function_jumped(): find the landing */
         uint64_t base_parent;         /* the parent of the bottom recorded frame */
+        uint64_t base_path;           /* and its call path */
         uint32_t n_dirty;             /* entries with folded calls, to write out */
         uint16_t dirty[DIRTY_MAX];
         struct func_frame *stack;     /* FUNC_STACK_MAX of them */
@@ -257,9 +259,10 @@ static __attribute__((noinline)) struct thread_state *thread_for_functions(void)
 
 /* The trace and thread of the calls that follow, written when a thread's
  * stack of recorded calls starts from empty. */
-static __attribute__((noinline)) uint64_t context_parent(struct thread_state *ts)
+static __attribute__((noinline)) uint64_t context_parent(struct thread_state *ts, uint64_t *ret_path)
 {
         ferret_ctx_t ctx = ferret_current();
+        *ret_path = span_path_of(ctx);
         uint64_t head;
         struct context_record *r = ring_write(ts, sizeof(*r), &head);
         if (r) {
@@ -371,6 +374,7 @@ static inline __attribute__((always_inline)) void enter(void *fn, uint64_t call_
         f->sp = sp;
         f->recorded = false;
         f->ctx = fs->top ? fs->stack[fs->top - 1].ctx : 0;
+        f->path = fs->top ? fs->stack[fs->top - 1].path : 0;
         if (unlikely(++fs->top > func_g.max_depth))
                 return;
         uint32_t h = slot_of((uint64_t)fn);
@@ -388,13 +392,14 @@ static inline __attribute__((always_inline)) void enter(void *fn, uint64_t call_
                 return;
         }
         if (unlikely(fs->n_recorded == 0))
-                fs->base_parent = context_parent(ts);
+                fs->base_parent = context_parent(ts, &fs->base_path);
         uint64_t id = id_claim(ts);
         if (unlikely(id >= ts->id_end)) {
                 thread_state_next_id_block(ts);
                 id = id_claim(ts);
         }
         f->entry = h;
+        f->path = path_step(f->ctx ? f->path : fs->base_path, path_key_local(client_g.path_salt, (uint64_t)fn));
         f->id = f->ctx = id;
         f->recorded = true;
         fs->n_recorded++;
@@ -463,11 +468,13 @@ static inline void record_call(struct thread_state *ts, struct func_state *fs, c
                                uint64_t t1, uint8_t flags)
 {
         uint64_t head;
-        uint64_t parent = fs->top && fs->stack[fs->top - 1].ctx ? fs->stack[fs->top - 1].ctx : fs->base_parent;
+        bool under_frame = fs->top && fs->stack[fs->top - 1].ctx;
+        uint64_t parent = under_frame ? fs->stack[fs->top - 1].ctx : fs->base_parent;
+        uint64_t parent_path = under_frame ? fs->stack[fs->top - 1].path : fs->base_path;
         struct func_record *r = ring_write(ts, sizeof(*r), &head);
         if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, sizeof(*r), &head, client_g.full_wait_ms)))) {
                 counter_add(&ts->dropped, 1);
-                span_note_lost(ts, f->id, parent);   /* its recorded calls hang under its parent */
+                span_note_lost(ts, f->id, parent, f->path, parent_path);   /* its recorded calls hang under its parent */
                 return;
         }
         r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC, .flags = flags };
@@ -476,6 +483,8 @@ static inline void record_call(struct thread_state *ts, struct func_state *fs, c
         r->t1 = t1;
         r->span_id = f->id;
         r->parent_id = parent;
+        r->path = f->path;
+        r->parent_path = parent_path;
         ring_done(ts, head + sizeof(*r));
         counter_add(&ts->recorded, 1);
         if (unlikely(ts->n_lost))

@@ -66,3 +66,37 @@ int ferret_ctx_parse(const char *tp, ferret_ctx_t *ret)
         *ret = (ferret_ctx_t){ .trace_hi = hi, .trace_lo = lo, .span_id = span };
         return 0;
 }
+
+/* W3C tracestate beside FERRET_TRACEPARENT: "ferret=", then in 32 hex
+ * digits the parent's span id and its call path, among other vendors'
+ * entries or alone. The span id makes a stale tracestate, left beside a
+ * traceparent someone else set, harmless. */
+int ids_tracestate_format(ferret_ctx_t parent, uint64_t path, char *buf, size_t size)
+{
+        int n = snprintf(buf, size, "ferret=%016llx%016llx", (unsigned long long)parent.span_id,
+                         (unsigned long long)path);
+        return n < 0 || (size_t)n >= size ? -ENOBUFS : 0;
+}
+
+int ferret_ctx_tracestate(ferret_ctx_t ctx, char *buf, size_t size)
+{
+        if (!buf || !ferret_ctx_is_valid(ctx))
+                return -EINVAL;
+        if (size < FERRET_TRACESTATE_LEN + 1)
+                return -ENOBUFS;
+        return ids_tracestate_format(ctx, span_path_of(ctx), buf, size);
+}
+
+uint64_t ids_tracestate_path(const char *tracestate, ferret_ctx_t parent)
+{
+        for (const char *p = tracestate; p && *p;) {
+                while (*p == ' ' || *p == '\t' || *p == ',')
+                        p++;
+                uint64_t span, path;
+                if (strncmp(p, "ferret=", 7) == 0 && strnlen(p, 39) == 39 && parse_hex(p + 7, 16, &span) == 0 &&
+                    parse_hex(p + 23, 16, &path) == 0 && strchr(",\t ", p[39]) && span == parent.span_id)
+                        return path;
+                p = strchr(p, ',');
+        }
+        return 0;
+}

@@ -134,6 +134,53 @@ static inline ferret_ctx_t implicit_parent(const struct ferret_span *cur)
         return cur ? slot_context(cur) : client_g.root_parent;
 }
 
+static inline uint64_t implicit_parent_path(const struct ferret_span *cur)
+{
+        return cur ? cur->rec.path : client_g.root_path;
+}
+
+/* Contexts handed out lately (ferret_span_context(), ferret_current()),
+ * with their spans' paths: a span begun under one of them by another thread
+ * finds its parent's path here. Each entry is two words written without a
+ * lock; check holds span id ^ path, so a reader that sees the words of two
+ * writers mixed finds a mismatch, not a wrong path. */
+#define CONTEXT_PATHS 4096
+static struct {
+        _Atomic uint64_t path, check;
+} context_paths[CONTEXT_PATHS];
+
+static inline void context_path_remember(uint64_t span_id, uint64_t path)
+{
+        size_t i = (size_t)path_mix(span_id) & (CONTEXT_PATHS - 1);
+        atomic_store_explicit(&context_paths[i].path, path, memory_order_relaxed);
+        atomic_store_explicit(&context_paths[i].check, span_id ^ path, memory_order_relaxed);
+}
+
+uint64_t span_path_of(ferret_ctx_t ctx)
+{
+        if (!ctx.span_id)
+                return PATH_NONE;
+        if (ctx.span_id == client_g.root_parent.span_id && client_g.root_path)
+                return client_g.root_path;
+        struct thread_state *ts = tls_state;
+        unsigned looked = 0;
+        for (struct ferret_span *s = ts ? ts->current : NULL; s && looked < 8; s = s->prev, looked++)
+                if (s->rec.span_id == ctx.span_id)
+                        return s->rec.path;
+        size_t i = (size_t)path_mix(ctx.span_id) & (CONTEXT_PATHS - 1);
+        uint64_t path = atomic_load_explicit(&context_paths[i].path, memory_order_relaxed);
+        uint64_t check = atomic_load_explicit(&context_paths[i].check, memory_order_relaxed);
+        if (path && (check ^ path) == ctx.span_id)
+                return path;
+        return path_foreign(ctx.span_id);
+}
+
+void span_set_root_parent(ferret_ctx_t parent, uint64_t path)
+{
+        client_g.root_parent = parent;
+        client_g.root_path = parent.span_id ? (path ? path : path_foreign(parent.span_id)) : PATH_NONE;
+}
+
 /* Gives @r its id and its place: under @parent, or first of a new trace.
  * A trace id needs to be unique, not secret: the thread's random high half
  * and the root span's own id (random per process, then counted) as the low
@@ -241,18 +288,31 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         }
         struct record *r = &s->rec;
 
-        ferret_ctx_t parent = parent_in ? *parent_in : implicit_parent(thread_current(ts));
+        ferret_ctx_t parent;
+        if (parent_in) {
+                parent = *parent_in;
+                r->parent_path = span_path_of(parent);
+        } else {
+                struct ferret_span *cur = thread_current(ts);
+                parent = implicit_parent(cur);
+                r->parent_path = implicit_parent_path(cur);
+        }
         if (unlikely(ts->id_next >= ts->id_end))
                 thread_state_next_id_block(ts);
         record_place(ts, r, parent, ts->id_next++);
         r->name_id = name_id;
         record_header_reset(r);
+        uint64_t key;
         if (!name_id) {
                 size_t len = text_len(name ? name : "", NAME_MAX_BYTES);
                 memcpy(s->payload, name ? name : "", len);
                 s->payload[len] = '\0';
                 r->payload_len = (uint16_t)(len + 1);
+                key = path_key_bytes(s->payload, len);
+        } else {
+                key = path_key_local(client_g.path_salt, name_id);
         }
+        r->path = path_step(r->parent_path, key);
         return slot_make_current(ts, s);
 }
 
@@ -320,6 +380,8 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
         }
         struct record *r = &s->rec;
         record_place(ts, r, implicit_parent(cur), span_id);
+        r->parent_path = implicit_parent_path(cur);
+        r->path = path_step(r->parent_path, path_key_local(client_g.path_salt, name_id));
         r->name_id = name_id;
         record_header_reset(r);
         s->prev = cur;
@@ -384,7 +446,8 @@ static inline void span_commit(struct thread_state *ts, uint64_t new_head)
  * has room: the last LOST_PENDING, since a parent ends after its children
  * (whose own ends, dropped in the same burst, come before it). Called with
  * in_api up. */
-static void lost_push(struct thread_state *ts, uint64_t span_id, uint64_t parent_id)
+static void lost_push(struct thread_state *ts, uint64_t span_id, uint64_t parent_id, uint64_t path,
+                      uint64_t parent_path)
 {
         if (ts->n_lost == LOST_PENDING) {
                 memmove(ts->lost, ts->lost + 1, (LOST_PENDING - 1) * sizeof(ts->lost[0]));
@@ -392,21 +455,24 @@ static void lost_push(struct thread_state *ts, uint64_t span_id, uint64_t parent
         }
         ts->lost[ts->n_lost][0] = span_id;
         ts->lost[ts->n_lost][1] = parent_id;
+        ts->lost[ts->n_lost][2] = path;
+        ts->lost[ts->n_lost][3] = parent_path;
         ts->n_lost++;
 }
 
 static __attribute__((noinline)) void note_lost(struct thread_state *ts, const struct ferret_span *s)
 {
-        lost_push(ts, s->rec.span_id, s->rec.parent_id);
+        lost_push(ts, s->rec.span_id, s->rec.parent_id, s->rec.path, s->rec.parent_path);
 }
 
-void span_note_lost(struct thread_state *ts, uint64_t span_id, uint64_t parent_id)
+void span_note_lost(struct thread_state *ts, uint64_t span_id, uint64_t parent_id, uint64_t path,
+                    uint64_t parent_path)
 {
         if (ts->in_api)
                 return;         /* a signal handler inside the span code: its children stay under the process */
         ts->in_api = 1;
         atomic_signal_fence(memory_order_seq_cst);
-        lost_push(ts, span_id, parent_id);
+        lost_push(ts, span_id, parent_id, path, parent_path);
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
 }
@@ -424,6 +490,8 @@ static __attribute__((noinline)) void write_lost(struct thread_state *ts)
                 r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_LOST };
                 r->span_id = ts->lost[done][0];
                 r->parent_id = ts->lost[done][1];
+                r->path = ts->lost[done][2];
+                r->parent_path = ts->lost[done][3];
                 ring_publish(&ts->ring, head + sizeof(*r));
         }
         memmove(ts->lost, ts->lost + done, (ts->n_lost - done) * sizeof(ts->lost[0]));
@@ -494,13 +562,15 @@ static inline void copy_blocks(void *dst, const void *src, size_t n)
 /* copy_blocks() of a record without payload, unrolled. */
 static inline void copy_record(struct record *dst, const struct record *src)
 {
-        _Static_assert(sizeof(struct record) == 64, "a record is four 16-byte moves");
+        _Static_assert(sizeof(struct record) == 80, "a record is five 16-byte moves");
         __m128i a = _mm_loadu_si128((const __m128i *)src), b = _mm_loadu_si128((const __m128i *)src + 1),
-                c = _mm_loadu_si128((const __m128i *)src + 2), d = _mm_loadu_si128((const __m128i *)src + 3);
+                c = _mm_loadu_si128((const __m128i *)src + 2), d = _mm_loadu_si128((const __m128i *)src + 3),
+                e = _mm_loadu_si128((const __m128i *)src + 4);
         _mm_storeu_si128((__m128i *)dst, a);
         _mm_storeu_si128((__m128i *)dst + 1, b);
         _mm_storeu_si128((__m128i *)dst + 2, c);
         _mm_storeu_si128((__m128i *)dst + 3, d);
+        _mm_storeu_si128((__m128i *)dst + 4, e);
 }
 
 /* span_commit()'s wake-up check, for ferret_span_end(): it moves the
@@ -814,7 +884,10 @@ void ferret_span_set_start_monotonic(ferret_span_t *s, uint64_t monotonic_ns)
 
 ferret_ctx_t ferret_span_context(const ferret_span_t *s)
 {
-        return s ? slot_context(s) : (ferret_ctx_t){ 0 };
+        if (!s)
+                return (ferret_ctx_t){ 0 };
+        context_path_remember(s->rec.span_id, s->rec.path);
+        return slot_context(s);
 }
 
 ferret_ctx_t ferret_current(void)
@@ -823,7 +896,10 @@ ferret_ctx_t ferret_current(void)
                 return (ferret_ctx_t){ 0 };
         struct thread_state *ts = tls_state;
         struct ferret_span *cur = ts ? thread_current(ts) : NULL;
-        return cur ? slot_context(cur) : client_g.root_parent;
+        if (!cur)
+                return client_g.root_parent;
+        context_path_remember(cur->rec.span_id, cur->rec.path);
+        return slot_context(cur);
 }
 
 /* The thread is exiting with spans open in its chain of current spans: it

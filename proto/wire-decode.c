@@ -78,13 +78,14 @@ static int64_t unzigzag(uint64_t v)
 /* SpanColumns' repeated fields, by field number. */
 enum col_kind { COL_NONE, COL_U32, COL_S64, COL_U64, COL_F64, COL_ENUM };
 
-#define MAX_FIELD 26
+#define MAX_FIELD 29
 
 static enum col_kind col_kind(unsigned field)
 {
         switch (field) {
-        case 2: case 18: return COL_F64;      /* traces (fixed64), tag_double (double) */
-        case 3: case 6: case 10: case 11: case 12: case 13: case 14: case 15: case 19: return COL_U32;
+        case 2: case 18: case 27: return COL_F64;   /* traces, paths (fixed64), tag_double (double) */
+        case 3: case 6: case 10: case 11: case 12: case 13: case 14: case 15: case 19: case 26: case 28:
+                return COL_U32;
         case 4: case 5: case 7: case 17: return COL_S64;
         case 9: case 20: case 21: case 22: case 23: case 24: case 25: return COL_U64;
         case 16: return COL_ENUM;
@@ -195,6 +196,9 @@ static struct column_slot slot(Ferret__SpanColumns *c, unsigned field)
         case 23: return (struct column_slot){ &c->n_folded_untimed, (void **)&c->folded_untimed };
         case 24: return (struct column_slot){ &c->n_lost_span, (void **)&c->lost_span };
         case 25: return (struct column_slot){ &c->n_lost_parent, (void **)&c->lost_parent };
+        case 26: return (struct column_slot){ &c->n_path, (void **)&c->path };
+        case 27: return (struct column_slot){ &c->n_paths, (void **)&c->paths };
+        case 28: return (struct column_slot){ &c->n_lost_path, (void **)&c->lost_path };
         default: return (struct column_slot){ NULL, NULL };
         }
 }

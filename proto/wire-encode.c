@@ -171,6 +171,9 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
                 { 23, 1, c->folded_untimed, c->n_folded_untimed, 0 },
                 { 24, 1, c->lost_span, c->n_lost_span, 0 },
                 { 25, 1, c->lost_parent, c->n_lost_parent, 0 },
+                { 26, 0, c->path, c->n_path, 0 },
+                { 27, 4, c->paths, c->n_paths, 0 },
+                { 28, 0, c->lost_path, c->n_lost_path, 0 },
         };
         size_t n_cols = sizeof(cols) / sizeof(cols[0]);
 

@@ -50,6 +50,20 @@ static const char *validate(const Ferret__SpanColumns *c)
                 return "tag columns have different lengths";
         if (c->n_lost_span != c->n_lost_parent)
                 return "lost span columns have different lengths";
+        if ((c->n_path && c->n_path != n) || (c->n_lost_path && c->n_lost_path != c->n_lost_span) ||
+            (!c->n_paths && (c->n_path || c->n_lost_path)))
+                return "path columns have different lengths";
+        if (c->n_paths % 2)
+                return "path table has an odd number of words";
+        for (size_t i = 0; i < c->n_paths; i += 2)
+                if (c->paths[i] == 0)
+                        return "a path of 0";
+        for (size_t i = 0; i < c->n_path; i++)
+                if ((size_t)c->path[i] * 2 >= c->n_paths)
+                        return "path index out of range";
+        for (size_t i = 0; i < c->n_lost_path; i++)
+                if ((size_t)c->lost_path[i] * 2 >= c->n_paths)
+                        return "path index out of range";
 
         size_t tags = 0;
         for (size_t i = 0; i < n; i++) {
@@ -132,6 +146,8 @@ int wire_spans_append(struct wire_spans *out, const Ferret__SpanColumns *c,
                 s->tid = c->tid[i];
                 s->flags = c->flags[i];
                 s->message = c->message[i] ? c->strings[c->message[i]] : NULL;
+                s->path = c->n_path ? c->paths[2 * c->path[i]] : 0;
+                s->parent_path = c->n_path ? c->paths[2 * c->path[i] + 1] : 0;
                 s->first_tag = (uint32_t)(out->n_tags + tag);
                 s->n_tags = c->tag_count[i];
 
@@ -332,4 +348,27 @@ int wire_cut_cycles(uint32_t *parent, size_t n, size_t *ret_cut)
         free(state);
         *ret_cut = cut;
         return 0;
+}
+
+void wire_tag_to_proto(const struct wire_tag *t, Ferret__Tag *tag)
+{
+        *tag = (Ferret__Tag)FERRET__TAG__INIT;
+        tag->key = (char *)t->key;
+        switch (t->type) {
+        case FERRET__TAG_TYPE__TAG_STRING:
+                tag->value_case = FERRET__TAG__VALUE_S;
+                tag->s = (char *)t->s;
+                break;
+        case FERRET__TAG_TYPE__TAG_INT:
+                tag->value_case = FERRET__TAG__VALUE_I;
+                tag->i = t->i;
+                break;
+        case FERRET__TAG_TYPE__TAG_DOUBLE:
+                tag->value_case = FERRET__TAG__VALUE_D;
+                tag->d = t->d;
+                break;
+        default:
+                tag->value_case = FERRET__TAG__VALUE_B;
+                tag->b = t->i != 0;
+        }
 }

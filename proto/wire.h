@@ -38,6 +38,9 @@ struct wire_tag {
         const char *s;           /* string values */
 };
 
+/* @t as a protocol Tag; the strings stay @t's. */
+void wire_tag_to_proto(const struct wire_tag *t, Ferret__Tag *ret);
+
 struct wire_span {
         uint64_t trace_hi, trace_lo;
         uint64_t span_id, parent_id;     /* parent 0: a root */
@@ -47,6 +50,7 @@ struct wire_span {
         uint32_t flags;                  /* FERRET__SPAN_FLAG__* bits */
         const char *message;             /* NULL when there is none */
         uint32_t first_tag, n_tags;      /* a range of wire_spans.tags */
+        uint64_t path, parent_path;      /* call paths (path.h); 0 when the client sent none */
 };
 
 /* Decoded spans; the strings point into the SpanColumns they came from. */

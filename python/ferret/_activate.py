@@ -183,11 +183,14 @@ def _patch_fork_exec():
     def fork_exec(*args):
         tp = _ferret.traceparent()
         if tp and len(args) > 5:
+            ts = _ferret.tracestate()
             env = args[5]
             if env is None:
                 env = [k + b"=" + v for k, v in os.environb.items()]
-            env = [e for e in env if not e.startswith(b"FERRET_TRACEPARENT=")]
+            env = [e for e in env if not e.startswith((b"FERRET_TRACEPARENT=", b"FERRET_TRACESTATE="))]
             env.append(b"FERRET_TRACEPARENT=" + tp.encode())
+            if ts:
+                env.append(b"FERRET_TRACESTATE=" + ts.encode())
             args = args[:5] + (env,) + args[6:]
         return real(*args)
 

@@ -200,6 +200,15 @@ static PyObject *ctx_traceparent(ferret_ctx_t ctx)
         return PyUnicode_FromString(buf);
 }
 
+/* The tracestate entry that carries the span's call path to a child. */
+static PyObject *ctx_tracestate(ferret_ctx_t ctx)
+{
+        char buf[FERRET_TRACESTATE_LEN + 1];
+        if (ferret_ctx_tracestate(ctx, buf, sizeof(buf)) < 0)
+                Py_RETURN_NONE;
+        return PyUnicode_FromString(buf);
+}
+
 static PyObject *fspan_get_span_id(PyObject *self, void *closure)
 {
         return PyLong_FromUnsignedLongLong(((fspan_object *)self)->ctx.span_id);
@@ -222,6 +231,11 @@ static PyObject *fspan_get_traceparent(PyObject *self, void *closure)
         return ctx_traceparent(((fspan_object *)self)->ctx);
 }
 
+static PyObject *fspan_get_tracestate(PyObject *self, void *closure)
+{
+        return ctx_tracestate(((fspan_object *)self)->ctx);
+}
+
 static PyObject *fspan_get_open(PyObject *self, void *closure)
 {
         return PyBool_FromLong(fspan_live((fspan_object *)self) != NULL);
@@ -241,6 +255,7 @@ static PyGetSetDef fspan_getset[] = {
         { "parent_id", fspan_get_parent_id, NULL, "the parent's span id (0: none)", NULL },
         { "trace_id", fspan_get_trace_id, NULL, "the trace id, 32 hex digits", NULL },
         { "traceparent", fspan_get_traceparent, NULL, "the W3C traceparent, or None", NULL },
+        { "tracestate", fspan_get_tracestate, NULL, "the W3C tracestate entry with its call path, or None", NULL },
         { "open", fspan_get_open, NULL, "whether end() is still to come in this process", NULL },
         { NULL, NULL, NULL, NULL, NULL },
 };
@@ -333,6 +348,13 @@ static PyObject *mod_traceparent(PyObject *module, PyObject *unused)
         struct fparent p;
         fparent_resolve(&p);
         return ctx_traceparent(p.ctx);
+}
+
+static PyObject *mod_tracestate(PyObject *module, PyObject *unused)
+{
+        struct fparent p;
+        fparent_resolve(&p);
+        return ctx_tracestate(p.ctx);
 }
 
 /* set_thread_parent(handle): the base parent of the calling thread. */
@@ -441,6 +463,7 @@ static PyMethodDef mod_methods[] = {
           "begin(name, is_async=False, parent=None) -> SpanHandle" },
         { "current", mod_current, METH_NOARGS, "The current span's context (a SpanHandle), or None." },
         { "traceparent", mod_traceparent, METH_NOARGS, "The current span's W3C traceparent, or None." },
+        { "tracestate", mod_tracestate, METH_NOARGS, "The current span's W3C tracestate entry, or None." },
         { "set_thread_parent", mod_set_thread_parent, METH_O, "Sets the calling thread's base parent." },
         { "flush", mod_flush, METH_O, "flush(timeout_ms) -> 0 or a negative errno (see ferret_flush)." },
         { "shutdown", mod_shutdown, METH_NOARGS, "Sends what is buffered and stops the client." },

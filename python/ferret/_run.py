@@ -175,6 +175,7 @@ class _Standalone:
         self.span.tag("cmdline", " ".join(self.argv))
         self.span.tag("pid", os.getpid())
         os.environ["FERRET_TRACEPARENT"] = self.span.traceparent or ""
+        os.environ["FERRET_TRACESTATE"] = self.span.tracestate or ""
         _ferret.set_thread_parent(self.span)
 
     def finish(self, status):
