@@ -143,9 +143,11 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
                         .roots = shape.roots, .n_roots = shape.n_roots, .child_start = shape.child_start,
                         .children = shape.children, .ctx = t,
                 };
-                r = tree_print_json(&view, json_pack("{s:o, s:o, s:o}", "run", json_text(t->run ? t->run->run : ""),
-                                                     "hidden", json_uint(t->hidden), "cycles_cut",
-                                                     json_uint(t->cycles_cut)), node_json);
+                r = tree_print_json(&view,
+                                    json_pack("{s:o, s:o, s:o, s:s}", "run", json_text(t->run ? t->run->run : ""),
+                                              "hidden", json_uint(t->hidden), "cycles_cut", json_uint(t->cycles_cut),
+                                              "built_from", t->from_paths ? "call paths" : "spans"),
+                                    node_json);
         } else {
                 uint64_t spans = t->run ? t->run->spans : 0;
                 printf("%sRun ", color(cli, C_BOLD));

@@ -13,6 +13,7 @@
 #include "held.h"
 #include "log.h"
 #include "peers.h"
+#include "recent.h"
 #include "runs.h"
 #include "wire.h"
 
@@ -65,6 +66,7 @@ struct ingest {
         bool remove_pending;
         int remove_result;
 
+        struct u64map batch_ids;         /* span id -> index + 1, per message */
         struct name_stats **by_name;     /* string index -> stats, per message */
         size_t by_name_cap;
         uint64_t rejected_logged;
@@ -141,6 +143,28 @@ static uint64_t span_time_for_parent(struct u64map *suspended_ns, const struct w
         return away < s->duration_ns ? s->duration_ns - away : 0;
 }
 
+/* A child whose parent was accounted in an earlier batch (they come from
+ * different threads' buffers, which the client sends as they fill): its
+ * time, @d, is taken from the parent's self time now, as it would have
+ * been, if it began before the parent ended. Returns whether the parent
+ * is known so. */
+static bool late_child(struct run *run, const struct wire_span *s, uint64_t d)
+{
+        struct recent_span *p = recent_get(&run->recent, s->parent_id);
+        if (!p)
+                return false;
+        uint64_t take = s->start_ns < p->end_ns ? (d < p->self_left ? d : p->self_left) : 0;
+        if (take) {
+                p->self_left -= take;
+                p->stats->self_ns -= take < p->stats->self_ns ? take : p->stats->self_ns;
+                p->stats->dirty = true;
+                run->dirty = true;
+                if (p->path_stats)
+                        paths_take_self(run, p->path_stats, take);
+        }
+        return true;
+}
+
 static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, const struct client_record *client)
 {
         const Ferret__SpanColumns *c = b->spans;
@@ -163,10 +187,27 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                 u64map_clear(&run->child_ns);
         if (run->suspended_ns.n > CHILD_MAP_MAX)
                 u64map_clear(&run->suspended_ns);
+        u64map_clear(&in->batch_ids);
+        for (size_t i = 0; i < n; i++)
+                if (u64map_put(&in->batch_ids, in->spans.spans[i].span_id, i + 1) < 0)
+                        return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 const struct wire_span *s = &in->spans.spans[i];
-                uint64_t d = span_time_for_parent(&run->suspended_ns, s);
-                if (s->parent_id && u64map_add(&run->child_ns, s->parent_id, d) < 0)
+                uint64_t d = span_time_for_parent(&run->suspended_ns, s), at;
+                /* A child that began after its parent ended (work handed
+                 * on to another thread) is none of the parent's time. It
+                 * arrives with the parent or after: in the same batch it is
+                 * known by its start. */
+                if (!s->parent_id)
+                        continue;
+                if (u64map_get(&in->batch_ids, s->parent_id, &at)) {
+                        const struct wire_span *p = &in->spans.spans[at - 1];
+                        if (s->start_ns >= p->start_ns + p->duration_ns)
+                                continue;
+                } else if (late_child(run, s, d)) {
+                        continue;
+                }
+                if (u64map_add(&run->child_ns, s->parent_id, d) < 0)
                         return -ENOMEM;
                 if (s->parent_id && (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION) &&
                     u64map_add(&run->suspended_ns, s->parent_id, s->duration_ns) < 0)
@@ -193,8 +234,13 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                 u64map_take(&run->child_ns, s->span_id, &children);
                 uint64_t self = children < s->duration_ns ? s->duration_ns - children : 0;
                 name_stats_add(*slot, s->duration_ns, self, wire_span_status(s));
-                if (paths_add_span(run, &in->spans, s, self) < 0)
+                struct path_stats *at_path;
+                if (paths_add_span(run, &in->spans, s, self, &at_path) < 0)
                         return -ENOMEM;
+                recent_put(&run->recent, &(struct recent_span){ .id = s->span_id, .path = s->path,
+                                                                .end_ns = s->start_ns + s->duration_ns,
+                                                                .self_left = self, .stats = *slot,
+                                                                .path_stats = at_path });
                 if (s->start_ns < first)
                         first = s->start_ns;
                 if (s->start_ns + s->duration_ns > run->last_ns)
@@ -594,6 +640,7 @@ void ingest_stop(struct ingest *in)
         runs_free(&in->runs);
         store_batch_free(in->batch);
         u64map_free(&in->pending_acks);
+        u64map_free(&in->batch_ids);
         held_free(&in->held);
         wire_spans_free(&in->spans);
         wire_decoder_free(&in->decoder);

@@ -205,6 +205,13 @@ static int place(struct path_tree *t, size_t k, const struct tree_options *o, co
                 t->node_of[k] = NONE;
                 return 0;
         }
+        /* Paths folded past the cap (paths.c) whose parent had folded too:
+         * one "(other paths)" holds them all. */
+        if (under != NONE && !t->nodes[under].process && strcmp(ps->name, PATHS_OTHER_NAME) == 0 &&
+            strcmp(t->nodes[under].name, PATHS_OTHER_NAME) == 0) {
+                t->node_of[k] = under;
+                return 0;
+        }
         int64_t node = node_for(t, focus_here ? NONE : under, ps->name, ps->pid);
         if (node < 0)
                 return (int)node;

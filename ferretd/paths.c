@@ -7,11 +7,8 @@
 #include "log.h"
 #include "path.h"
 #include "paths.h"
+#include "recent.h"
 
-/* Span ids and paths of a run's latest spans, direct-mapped: a span whose
- * parent the client knew by id only finds the parent's path here when the
- * parent arrived first. Allocated when a run first needs it. */
-#define RECENT_SPANS 65536u
 /* Parents known by id only, waiting for their span: bounded, as a client
  * can name parents that never come. */
 #define WANTED_MAX 65536u
@@ -24,7 +21,6 @@ struct run_paths {
         uint32_t *dirty;              /* positions changed since the last commit */
         size_t n_dirty, cap_dirty;
         struct u64map wanted;         /* span id -> 1 */
-        uint64_t (*recent)[2];
         uint64_t without;
         bool capped;
 };
@@ -61,13 +57,21 @@ void paths_free(struct run_paths *p)
         free(p->dirty);
         u64map_free(&p->index);
         u64map_free(&p->wanted);
-        free(p->recent);
         free(p);
 }
 
 uint64_t paths_without(const struct run_paths *p)
 {
         return p ? p->without : 0;
+}
+
+/* Entries of any kind a run keeps: aliases cost a few hundred bytes each,
+ * and past the cap every new path needs one, so that its children fold
+ * with it. */
+static size_t max_aliases(void)
+{
+        size_t n = 2 * (size_t)max_paths_g;
+        return n < 65536 ? 65536 : n;
 }
 
 static struct path_stats *find(const struct run_paths *p, uint64_t path)
@@ -133,7 +137,7 @@ static int alias(struct run_paths *p, uint64_t path, uint64_t parent)
 {
         if (path == PATH_NONE || path == parent || find(p, path))
                 return 0;
-        if (p->n >= 2 * (size_t)max_paths_g)
+        if (p->n >= max_aliases())
                 return 0;       /* past every bound: its children go under their process */
         struct path_stats *ps = add(p, path, parent, NULL, 0);
         if (!ps)
@@ -174,31 +178,14 @@ static struct path_stats *other_for(struct run *run, struct run_paths *p, uint64
         return ps ? ps : add(p, other, parent, PATHS_OTHER_NAME, pid);
 }
 
-static void remember_recent(struct run_paths *p, uint64_t span_id, uint64_t path)
-{
-        if (!p->recent && !(p->recent = calloc(RECENT_SPANS, sizeof(*p->recent))))
-                return;
-        uint64_t *e = p->recent[path_mix(span_id) & (RECENT_SPANS - 1)];
-        e[0] = span_id;
-        e[1] = path;
-}
-
-static uint64_t recent_path(const struct run_paths *p, uint64_t span_id)
-{
-        if (!p->recent)
-                return PATH_NONE;
-        const uint64_t *e = p->recent[path_mix(span_id) & (RECENT_SPANS - 1)];
-        return e[0] == span_id ? e[1] : PATH_NONE;
-}
-
 /* A parent the client knew by its span id only: its stand-in path becomes
  * an alias of its real one, now if the parent is known, else when it comes. */
-static int link_foreign(struct run_paths *p, const struct wire_span *s)
+static int link_foreign(struct run *run, struct run_paths *p, const struct wire_span *s)
 {
         if (s->parent_id && s->parent_path == path_foreign(s->parent_id) && !find(p, s->parent_path)) {
-                uint64_t known = recent_path(p, s->parent_id);
-                if (known)
-                        return alias(p, s->parent_path, known);
+                const struct recent_span *known = recent_get(&run->recent, s->parent_id);
+                if (known && known->path)
+                        return alias(p, s->parent_path, known->path);
                 if (p->wanted.n < WANTED_MAX && u64map_put(&p->wanted, s->parent_id, 1) < 0)
                         return -ENOMEM;
         }
@@ -229,19 +216,20 @@ static int make_exemplar(struct path_stats *ps, const struct wire_spans *spans, 
         return 0;
 }
 
-int paths_add_span(struct run *run, const struct wire_spans *spans, const struct wire_span *s, uint64_t self_ns)
+int paths_add_span(struct run *run, const struct wire_spans *spans, const struct wire_span *s, uint64_t self_ns,
+                   struct path_stats **ret)
 {
         struct run_paths *p = run->paths;
+        *ret = NULL;
         if (!p)
                 return 0;
         if (!s->path) {
                 p->without++;
                 return 0;
         }
-        int r = link_foreign(p, s);
+        int r = link_foreign(run, p, s);
         if (r < 0)
                 return r;
-        remember_recent(p, s->span_id, s->path);
 
         struct path_stats *ps = find(p, s->path);
         if (ps && !ps->name) {
@@ -274,7 +262,14 @@ int paths_add_span(struct run *run, const struct wire_spans *spans, const struct
         if (s->start_ns < ps->start_ns)
                 ps->start_ns = s->start_ns;
         mark_dirty(p, ps, position(p, ps->path));
+        *ret = ps;
         return 0;
+}
+
+void paths_take_self(struct run *run, struct path_stats *ps, uint64_t ns)
+{
+        ps->st.self_ns = ps->st.self_ns > ns ? ps->st.self_ns - ns : 0;
+        mark_dirty(run->paths, ps, position(run->paths, ps->path));
 }
 
 int paths_add_lost(struct run *run, const Ferret__SpanColumns *c)

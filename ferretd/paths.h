@@ -49,8 +49,12 @@ void paths_free(struct run_paths *p);
 
 /* Accounts one span of @spans (its self time computed already), and the
  * lost spans of @cols. A span without a path (an older client) is only
- * counted. Returns 0 or -ENOMEM. */
-int paths_add_span(struct run *run, const struct wire_spans *spans, const struct wire_span *s, uint64_t self_ns);
+ * counted. *ret is where the span was counted (NULL: nowhere). Returns 0
+ * or -ENOMEM. */
+int paths_add_span(struct run *run, const struct wire_spans *spans, const struct wire_span *s, uint64_t self_ns,
+                   struct path_stats **ret);
+/* A child came after its parent, counted in @ps: @ns less self time. */
+void paths_take_self(struct run *run, struct path_stats *ps, uint64_t ns);
 int paths_add_lost(struct run *run, const Ferret__SpanColumns *cols);
 
 /* Spans of the run stored without a path, since it was loaded. */

@@ -396,6 +396,7 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
                         r = path_tree_build(q->store, run, info->spans, &o, &by_path);
                 if (r == 0) {
                         tree.nodes = path_tree_nodes(by_path, &tree.n_nodes, &tree.hidden);
+                        tree.from_paths = true;
                 } else if (r == -ESTALE) {
                         r = merged_tree_build(q->store, run, &o, &merged);
                         if (r == 0)

@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "paths.h"
+#include "recent.h"
 #include "runs.h"
 #include "wire.h"
 
@@ -31,6 +32,7 @@ static void run_free(void *p)
                 return;
         strmap_free(&run->names, name_stats_free);
         paths_free(run->paths);
+        recent_free(&run->recent);
         u64map_free(&run->clients);
         u64map_free(&run->client_seqs);
         u64map_free(&run->child_ns);

@@ -14,6 +14,11 @@
 #include "map.h"
 #include "store.h"
 
+struct recent_span;
+struct recent_spans {
+        struct recent_span *slots;    /* see recent.h */
+};
+
 struct name_stats {
         uint64_t count, total_ns, self_ns, min_ns, max_ns, errors, warnings;
         uint64_t untimed;             /* of count: calls without a duration */
@@ -37,6 +42,7 @@ struct run {
          * makes up cannot reach another run's spans. */
         struct u64map child_ns;             /* parent span id -> time of its children seen */
         struct u64map suspended_ns;         /* span id -> time of its suspension children seen */
+        struct recent_spans recent;         /* its latest spans (recent.h) */
         bool dirty, named;                  /* named: its 'n' record is stored */
         bool trimmed;
         char **notes;

@@ -24,6 +24,7 @@
 
 struct cspan {
         uint64_t id, parent_id, start, dur, self;
+        uint64_t path, parent_path;   /* call paths, 0 if the client sent none */
         uint32_t node;                /* the node it was folded into, NONE if none */
         uint64_t dur_for_parent;      /* dur less its suspensions' (see tree_build) */
         uint32_t name, pid, tid, batch, index;
@@ -134,7 +135,8 @@ static int visit_batch(const void *value, size_t value_len, void *userdata)
                         }
                         t->spans[t->n++] = (struct cspan){
                                 .id = w->span_id, .parent_id = w->parent_id, .start = w->start_ns,
-                                .dur = w->duration_ns, .name = (uint32_t)name, .pid = w->pid, .tid = w->tid,
+                                .dur = w->duration_ns, .path = w->path, .parent_path = w->parent_path, .name = (uint32_t)name, .pid = w->pid,
+                                .tid = w->tid,
                                 .batch = b, .index = (uint32_t)i, .flags = w->flags, .node = NONE,
                         };
                 }
@@ -262,38 +264,71 @@ struct frame {
         bool in_focus;
 };
 
+/* Whether child @c began before its parent @p ended: else it is work
+ * handed on (to another thread) after the parent was done, none of the
+ * parent's time, and it reaches ferretd after the parent, whose self time
+ * ingest.c has counted without it. */
+static bool began_within(const struct cspan *c, const struct cspan *p)
+{
+        return c->start < p->start + p->dur;
+}
+
 /* Second and third passes. */
 static int merge(struct merged_tree *t, const struct tree_options *o)
 {
         int r = -ENOMEM;
         size_t n = t->n;
-        struct u64map ids = { 0 }, keys = { 0 };
+        struct u64map ids = { 0 }, keys = { 0 }, first_of_path = { 0 };
         uint32_t *parent = malloc((n + 1) * sizeof(*parent));
+        uint32_t *place = malloc((n + 1) * sizeof(*place));   /* where it is shown: parent, or see below */
         uint32_t *child_start = calloc(n + 2, sizeof(*child_start));
         uint32_t *children = malloc((n + 1) * sizeof(*children));
         uint32_t *roots = malloc((n + 1) * sizeof(*roots));
         uint32_t *fill = calloc(n + 1, sizeof(*fill));
         struct frame *stack = malloc((n + 1) * sizeof(*stack));
         size_t n_roots = 0;
-        if (!parent || !child_start || !children || !roots || !fill || !stack)
+        if (!parent || !place || !child_start || !children || !roots || !fill || !stack)
                 goto out;
 
         for (size_t i = 0; i < n; i++)
                 if (t->spans[i].id && u64map_put(&ids, t->spans[i].id, i + 1) < 0)   /* 0: stored before ingest refused it */
                         goto out;
+        for (size_t i = n; i-- > 0;)   /* the first span of each path */
+                if (t->spans[i].path && u64map_put(&first_of_path, t->spans[i].path, i + 1) < 0)
+                        goto out;
         for (size_t i = 0; i < n; i++) {
                 uint64_t p, pid = t->spans[i].parent_id;
-                if (pid && !u64map_get(&ids, pid, &p))
-                        pid = wire_lost_resolve(&t->lost, pid);   /* a child of a span that was dropped */
+                place[i] = NONE;
+                if (pid && !u64map_get(&ids, pid, &p)) {
+                        /* Its parent was not stored (its end was dropped, or
+                         * it is still open): its time is its nearest stored
+                         * ancestor's children's, and it is shown under the
+                         * first stored span of its parent's call path, or of
+                         * the nearest dropped ancestor's path that has one,
+                         * as paths.c keeps it; else under that ancestor. */
+                        uint64_t want = t->spans[i].parent_path;
+                        for (int step = 0; step < 64 && want; step++) {
+                                if (u64map_get(&first_of_path, want, &p) && p - 1 != i) {
+                                        place[i] = (uint32_t)(p - 1);
+                                        break;
+                                }
+                                if (!wire_lost_path_parent(&t->lost, want, &want))
+                                        break;
+                        }
+                        pid = wire_lost_resolve(&t->lost, pid);
+                }
                 parent[i] = pid && u64map_get(&ids, pid, &p) && p - 1 != i ? (uint32_t)(p - 1) : NONE;
+                if (place[i] == NONE)
+                        place[i] = parent[i];
         }
-        if (wire_cut_cycles(parent, n, &t->cycles_cut) < 0)
+        size_t cut_placed;
+        if (wire_cut_cycles(parent, n, &t->cycles_cut) < 0 || wire_cut_cycles(place, n, &cut_placed) < 0)
                 goto out;
         for (size_t i = 0; i < n; i++) {
-                if (parent[i] == NONE)
+                if (place[i] == NONE)
                         roots[n_roots++] = (uint32_t)i;
                 else
-                        child_start[parent[i] + 1]++;
+                        child_start[place[i] + 1]++;
         }
         for (size_t i = 0; i < n; i++)
                 child_start[i + 1] += child_start[i];
@@ -307,11 +342,12 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                 t->spans[i].dur_for_parent = t->spans[i].self < t->spans[i].dur ? t->spans[i].dur - t->spans[i].self : 0;
                 t->spans[i].self = 0;
         }
-        for (size_t i = 0; i < n; i++)
-                if (parent[i] != NONE) {
-                        children[child_start[parent[i]] + fill[parent[i]]++] = (uint32_t)i;
+        for (size_t i = 0; i < n; i++) {
+                if (place[i] != NONE)
+                        children[child_start[place[i]] + fill[place[i]]++] = (uint32_t)i;
+                if (parent[i] != NONE && began_within(&t->spans[i], &t->spans[parent[i]]))
                         t->spans[parent[i]].self += t->spans[i].dur_for_parent;   /* children's time, for now */
-                }
+        }
         for (size_t i = 0; i < n; i++)
                 t->spans[i].self = t->spans[i].self < t->spans[i].dur ? t->spans[i].dur - t->spans[i].self : 0;
 
@@ -346,7 +382,7 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                                 uint32_t under = f.node;
                                 if (!f.in_focus)
                                         under = NONE;   /* the root of a focus subtree */
-                                else if (under == NONE && sp->parent_id && parent[f.span] == NONE) {
+                                else if (under == NONE && sp->parent_id && place[f.span] == NONE) {
                                         /* Its parent was never recorded: keep it under its process. */
                                         int64_t p = node_for(t, &keys, NONE, PROCESS_NAME, sp->pid);
                                         if (p < 0)
@@ -378,7 +414,9 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
 out:
         u64map_free(&ids);
         u64map_free(&keys);
+        u64map_free(&first_of_path);
         free(parent);
+        free(place);
         free(child_start);
         free(children);
         free(roots);

@@ -278,18 +278,22 @@ int wire_lost_add(struct wire_lost *l, const Ferret__SpanColumns *c)
                 size_t cap = l->cap ? l->cap : 64;
                 while (cap < l->n + c->n_lost_span)
                         cap *= 2;
-                uint64_t(*p)[2] = realloc(l->pairs, cap * sizeof(*p));
+                uint64_t(*p)[4] = realloc(l->entries, cap * sizeof(*p));
                 if (!p)
                         return -ENOMEM;
-                l->pairs = p;
+                l->entries = p;
                 l->cap = cap;
         }
+        bool paths = c->n_lost_path == c->n_lost_span;   /* validated: indexes in range */
         for (size_t i = 0; i < c->n_lost_span; i++) {
-                l->pairs[l->n][0] = c->lost_span[i];
-                l->pairs[l->n][1] = c->lost_parent[i];
+                l->entries[l->n][0] = c->lost_span[i];
+                l->entries[l->n][1] = c->lost_parent[i];
+                l->entries[l->n][2] = paths ? c->paths[2 * c->lost_path[i]] : 0;
+                l->entries[l->n][3] = paths ? c->paths[2 * c->lost_path[i] + 1] : 0;
                 l->n++;
         }
         l->sorted = false;
+        l->n_by_path = 0;
         return 0;
 }
 
@@ -299,27 +303,69 @@ static int by_lost_id(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id)
+static void lost_sort(struct wire_lost *l)
 {
-        if (!l->n)
-                return parent_id;
         if (!l->sorted) {
-                qsort(l->pairs, l->n, sizeof(*l->pairs), by_lost_id);
+                qsort(l->entries, l->n, sizeof(*l->entries), by_lost_id);
                 l->sorted = true;
         }
-        for (int step = 0; step < 64 && parent_id; step++) {
-                uint64_t key[2] = { parent_id, 0 };
-                const uint64_t *found = bsearch(key, l->pairs, l->n, sizeof(*l->pairs), by_lost_id);
-                if (!found)
-                        break;
-                parent_id = found[1];
+}
+
+bool wire_lost_find(struct wire_lost *l, uint64_t span_id, uint64_t *ret_parent)
+{
+        if (!l->n || !span_id)
+                return false;
+        lost_sort(l);
+        uint64_t key[4] = { span_id, 0, 0, 0 };
+        const uint64_t *found = bsearch(key, l->entries, l->n, sizeof(*l->entries), by_lost_id);
+        if (!found)
+                return false;
+        *ret_parent = found[1];
+        return true;
+}
+
+static int by_path(const void *a, const void *b)
+{
+        uint64_t x = ((const uint64_t *)a)[0], y = ((const uint64_t *)b)[0];
+        return x < y ? -1 : x > y;
+}
+
+bool wire_lost_path_parent(struct wire_lost *l, uint64_t path, uint64_t *ret_parent_path)
+{
+        if (!l->n || !path)
+                return false;
+        if (!l->n_by_path) {
+                uint64_t(*p)[2] = realloc(l->by_path, l->n * sizeof(*p));
+                if (!p)
+                        return false;
+                l->by_path = p;
+                for (size_t i = 0; i < l->n; i++) {
+                        l->by_path[i][0] = l->entries[i][2];
+                        l->by_path[i][1] = l->entries[i][3];
+                }
+                qsort(l->by_path, l->n, sizeof(*l->by_path), by_path);
+                l->n_by_path = l->n;
         }
+        uint64_t key[2] = { path, 0 };
+        const uint64_t *found = bsearch(key, l->by_path, l->n_by_path, sizeof(*l->by_path), by_path);
+        if (!found)
+                return false;
+        *ret_parent_path = found[1];
+        return true;
+}
+
+uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id)
+{
+        uint64_t up;
+        for (int step = 0; step < 64 && wire_lost_find(l, parent_id, &up); step++)
+                parent_id = up;
         return parent_id;
 }
 
 void wire_lost_free(struct wire_lost *l)
 {
-        free(l->pairs);
+        free(l->entries);
+        free(l->by_path);
         *l = (struct wire_lost){ 0 };
 }
 

@@ -126,14 +126,20 @@ size_t wire_batch_first_unacked(uint8_t out[WIRE_FIRST_UNACKED_MAX], uint64_t fi
  * gathered from a run's batches: a child of a lost span hangs under the
  * lost span's parent, as ferret.h promises. */
 struct wire_lost {
-        uint64_t (*pairs)[2];         /* (lost span, its parent) */
+        uint64_t (*entries)[4];       /* (lost span, its parent, its call path, the parent's; 0: unknown) */
         size_t n, cap;
         bool sorted;
+        uint64_t (*by_path)[2];       /* (path, parent path), sorted, made when first asked */
+        size_t n_by_path;
 };
 int wire_lost_add(struct wire_lost *l, const Ferret__SpanColumns *c);
 /* @parent_id if it was not lost, else its nearest ancestor that was not
  * (a chain of at most 64). */
 uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id);
+/* Whether @span_id was lost; if so its parent (span id). */
+bool wire_lost_find(struct wire_lost *l, uint64_t span_id, uint64_t *ret_parent);
+/* Whether a lost span had call path @path; if so the parent's path. */
+bool wire_lost_path_parent(struct wire_lost *l, uint64_t path, uint64_t *ret_parent_path);
 void wire_lost_free(struct wire_lost *l);
 
 /* Parent links between spans, by index: WIRE_NO_PARENT for a root. Spans
