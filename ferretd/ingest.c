@@ -206,6 +206,12 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                                 continue;
                 } else if (late_child(run, s, d)) {
                         continue;
+                } else if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON) {
+                        int r = handed_on_add(&run->handed_on, s->parent_id, s->start_ns, d);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r == 0)
+                                continue;
                 }
                 if (u64map_add(&run->child_ns, s->parent_id, d) < 0)
                         return -ENOMEM;
@@ -216,9 +222,10 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
         /* A span whose end was dropped: its children's time goes to its
          * parent, which they hang under. */
         for (size_t i = 0; c && i < c->n_lost_span; i++) {
-                uint64_t t;
-                if (u64map_take(&run->child_ns, c->lost_span[i], &t) && c->lost_parent[i] &&
-                    u64map_add(&run->child_ns, c->lost_parent[i], t) < 0)
+                uint64_t t = 0;
+                u64map_take(&run->child_ns, c->lost_span[i], &t);
+                t += handed_on_take(&run->handed_on, c->lost_span[i], UINT64_MAX);
+                if (t && c->lost_parent[i] && u64map_add(&run->child_ns, c->lost_parent[i], t) < 0)
                         return -ENOMEM;
         }
 
@@ -232,6 +239,7 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                         return -ENOMEM;
                 uint64_t children = 0;
                 u64map_take(&run->child_ns, s->span_id, &children);
+                children += handed_on_take(&run->handed_on, s->span_id, s->start_ns + s->duration_ns);
                 uint64_t self = children < s->duration_ns ? s->duration_ns - children : 0;
                 name_stats_add(*slot, s->duration_ns, self, wire_span_status(s));
                 struct path_stats *at_path;

@@ -184,10 +184,13 @@ static int link_foreign(struct run *run, struct run_paths *p, const struct wire_
 {
         if (s->parent_id && s->parent_path == path_foreign(s->parent_id) && !find(p, s->parent_path)) {
                 const struct recent_span *known = recent_get(&run->recent, s->parent_id);
+                int r = 0;
                 if (known && known->path)
-                        return alias(p, s->parent_path, known->path);
-                if (p->wanted.n < WANTED_MAX && u64map_put(&p->wanted, s->parent_id, 1) < 0)
-                        return -ENOMEM;
+                        r = alias(p, s->parent_path, known->path);
+                else if (p->wanted.n < WANTED_MAX)
+                        r = u64map_put(&p->wanted, s->parent_id, 1);
+                if (r < 0)
+                        return r;
         }
         uint64_t one;
         if (p->wanted.n && u64map_take(&p->wanted, s->span_id, &one))

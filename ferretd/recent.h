@@ -13,7 +13,7 @@
 
 #include "runs.h"
 
-#define RECENT_SPANS 16384u
+#define RECENT_SPANS 65536u
 
 struct recent_span {
         uint64_t id, path;

@@ -33,6 +33,7 @@ static void run_free(void *p)
         strmap_free(&run->names, name_stats_free);
         paths_free(run->paths);
         recent_free(&run->recent);
+        handed_on_free(&run->handed_on);
         u64map_free(&run->clients);
         u64map_free(&run->client_seqs);
         u64map_free(&run->child_ns);

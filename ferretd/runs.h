@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "handed-on.h"
 #include "histogram.h"
 #include "map.h"
 #include "store.h"
@@ -43,6 +44,7 @@ struct run {
         struct u64map child_ns;             /* parent span id -> time of its children seen */
         struct u64map suspended_ns;         /* span id -> time of its suspension children seen */
         struct recent_spans recent;         /* its latest spans (recent.h) */
+        struct handed_on handed_on;         /* children given their parent, waiting for it */
         bool dirty, named;                  /* named: its 'n' record is stored */
         bool trimmed;
         char **notes;

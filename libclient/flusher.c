@@ -45,6 +45,8 @@ struct flusher {
 
         struct pending *pending;      /* ring positions to release after a send */
         size_t n_pending, cap_pending;
+        struct cursor *cursors;       /* drain_all()'s, one per ring with records */
+        size_t cap_cursors;
 
         /* The flush being served: its generation, target and deadline. */
         uint64_t flush_gen;
@@ -201,59 +203,104 @@ static void send_batch(struct flusher *f, bool patient)
         send_retained(f, patient);
 }
 
-static void drain_ring(struct flusher *f, struct thread_state *ts, bool patient, uint64_t now_ns)
-{
-        struct ring *ring = &ts->ring;
-        ring_consumer_release(ring, now_ns);
-        uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
-        uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
-        struct ring_segment *seg = ring_consumer_segment(ring, pos);
-        uint64_t limit = ring_segment_limit(seg, head);
+/* Where drain_all() is in one ring. */
+struct cursor {
+        struct thread_state *ts;
+        uint64_t pos, head, limit;
+        struct ring_segment *seg;
+};
 
-        while (pos < head) {
-                if (pos == limit) {
-                        seg = ring_consumer_segment(ring, pos);
-                        limit = ring_segment_limit(seg, head);
-                }
-                const void *at = seg->data + (pos & (seg->size - 1));
-                const struct record_header *h = at;
-                int e = 0;
-                switch (h->type) {
-                case RECORD_SPAN:
-                        e = encoder_add(&f->enc, at);
-                        break;
-                case RECORD_FUNC:
-                        e = encoder_add_func(&f->enc, at, ts);
-                        break;
-                case RECORD_CONTEXT: {
-                        const struct context_record *c = at;
-                        ts->func_trace_hi = c->trace_hi;
-                        ts->func_trace_lo = c->trace_lo;
-                        ts->func_tid = c->tid;
-                        break;
-                }
-                case RECORD_FOLD:
-                        e = encoder_add_fold(&f->enc, at);
-                        break;
-                case RECORD_LOST:
-                        e = encoder_add_lost(&f->enc, at);
-                        break;
-                }
-                if (e == -ENOSPC) {
-                        note_pending(f, ts, pos);
-                        send_batch(f, patient);
-                        continue;
-                }
-                if (e < 0) {
-                        f->local_dropped++;
-                        atomic_fetch_add(&client_g.dropped_sending, 1);
-                }
-                pos += h->size;
+static const struct record_header *cursor_record(struct cursor *c)
+{
+        if (c->pos == c->limit) {
+                c->seg = ring_consumer_segment(&c->ts->ring, c->pos);
+                c->limit = ring_segment_limit(c->seg, c->head);
         }
-        /* Off a finished segment now, so that the producer may go home. */
-        ring_consumer_segment(ring, pos);
-        note_pending(f, ts, pos);
-        atomic_store_explicit(&ts->wake_pending, false, memory_order_relaxed);
+        return (const void *)(c->seg->data + (c->pos & (c->seg->size - 1)));
+}
+
+/* When the record ended, in ticks; 0 for records that are not spans. */
+static uint64_t record_end(const struct record_header *h)
+{
+        if (h->type == RECORD_SPAN)
+                return ((const struct record *)h)->t1;
+        if (h->type == RECORD_FUNC)
+                return ((const struct func_record *)h)->t1;
+        return 0;
+}
+
+static int encode_record(struct flusher *f, struct thread_state *ts, const struct record_header *h)
+{
+        switch (h->type) {
+        case RECORD_SPAN:
+                return encoder_add(&f->enc, (const struct record *)h);
+        case RECORD_FUNC:
+                return encoder_add_func(&f->enc, (const struct func_record *)h, ts);
+        case RECORD_CONTEXT: {
+                const struct context_record *c = (const void *)h;
+                ts->func_trace_hi = c->trace_hi;
+                ts->func_trace_lo = c->trace_lo;
+                ts->func_tid = c->tid;
+                return 0;
+        }
+        case RECORD_FOLD:
+                return encoder_add_fold(&f->enc, (const struct fold_record *)h);
+        case RECORD_LOST:
+                return encoder_add_lost(&f->enc, (const struct lost_record *)h);
+        }
+        return 0;
+}
+
+/* A full batch goes, and every ring gives back what went in it. */
+static void send_full_batch(struct flusher *f, struct cursor *c, size_t n, bool patient)
+{
+        for (size_t i = 0; i < n; i++)
+                note_pending(f, c[i].ts, c[i].pos);
+        send_batch(f, patient);
+}
+
+/* Encodes the records of rings @c[0..n) in the order they ended, across
+ * rings (each ring is in that order already): a parent comes after the
+ * children that ended before it, whatever their threads, so that ferretd
+ * counts their time in the parent's self time. A run of one ring's records
+ * goes without looking at the others until it passes the next ring's. */
+static void drain_merged(struct flusher *f, struct cursor *c, size_t n, bool patient)
+{
+        size_t active = n;
+        while (active) {
+                size_t first = SIZE_MAX;
+                uint64_t best = UINT64_MAX, second = UINT64_MAX;
+                for (size_t i = 0; i < n; i++) {
+                        if (c[i].pos >= c[i].head)
+                                continue;
+                        uint64_t t = record_end(cursor_record(&c[i]));
+                        if (first == SIZE_MAX || t < best) {
+                                second = best;
+                                best = t;
+                                first = i;
+                        } else if (t < second) {
+                                second = t;
+                        }
+                }
+                struct cursor *k = &c[first];
+                while (k->pos < k->head) {
+                        const struct record_header *h = cursor_record(k);
+                        uint64_t t = record_end(h);
+                        if (t > second)
+                                break;
+                        int e = encode_record(f, k->ts, h);
+                        if (e == -ENOSPC) {
+                                send_full_batch(f, c, n, patient);
+                                continue;
+                        }
+                        if (e < 0) {
+                                f->local_dropped++;
+                                atomic_fetch_add(&client_g.dropped_sending, 1);
+                        }
+                        k->pos += h->size;
+                }
+                active -= k->pos >= k->head;
+        }
 }
 
 static void drain_all(struct flusher *f, bool patient)
@@ -261,8 +308,37 @@ static void drain_all(struct flusher *f, bool patient)
         clock_convert_now(&f->enc.conv);
         func_calibrated(f->enc.conv.ns_per_tick);
         uint64_t now_ns = mono_ns();
-        for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next)
-                drain_ring(f, ts, patient, now_ns);
+        /* Every ring up to where it was at one instant: a span that ended
+         * before another, in any thread, is in this drain if the other is. */
+        size_t n = 0;
+        for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
+                struct ring *ring = &ts->ring;
+                ring_consumer_release(ring, now_ns);
+                uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+                uint64_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
+                atomic_store_explicit(&ts->wake_pending, false, memory_order_relaxed);
+                if (tail == head) {
+                        ring_consumer_segment(ring, tail);   /* off a finished segment: the producer may go home */
+                        continue;
+                }
+                if (n == f->cap_cursors) {
+                        size_t cap = f->cap_cursors ? 2 * f->cap_cursors : 16;
+                        struct cursor *p = realloc(f->cursors, cap * sizeof(*p));
+                        if (!p)
+                                break;  /* the others wait for the next drain */
+                        f->cursors = p;
+                        f->cap_cursors = cap;
+                }
+                struct ring_segment *seg = ring_consumer_segment(ring, tail);
+                f->cursors[n++] = (struct cursor){ .ts = ts, .pos = tail, .head = head, .seg = seg,
+                                                   .limit = ring_segment_limit(seg, head) };
+        }
+        drain_merged(f, f->cursors, n, patient);
+        for (size_t i = 0; i < n; i++) {
+                /* Off a finished segment now, so that the producer may go home. */
+                ring_consumer_segment(&f->cursors[i].ts->ring, f->cursors[i].pos);
+                note_pending(f, f->cursors[i].ts, f->cursors[i].pos);
+        }
         notes_encode(&f->enc, &f->notes_sent);
         send_batch(f, patient);
 }
@@ -378,6 +454,7 @@ int flusher_start(void)
         struct flusher *f = &flusher_g;
         encoder_free(&f->enc);
         free(f->pending);
+        free(f->cursors);
         retain_free(&f->retain);
         *f = (struct flusher){ 0 };
         if (encoder_init(&f->enc) < 0)

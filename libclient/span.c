@@ -289,6 +289,7 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         struct record *r = &s->rec;
 
         ferret_ctx_t parent;
+        bool handed_on = true;
         if (parent_in) {
                 parent = *parent_in;
                 r->parent_path = span_path_of(parent);
@@ -296,12 +297,15 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
                 struct ferret_span *cur = thread_current(ts);
                 parent = implicit_parent(cur);
                 r->parent_path = implicit_parent_path(cur);
+                handed_on = !cur;
         }
         if (unlikely(ts->id_next >= ts->id_end))
                 thread_state_next_id_block(ts);
         record_place(ts, r, parent, ts->id_next++);
         r->name_id = name_id;
         record_header_reset(r);
+        if (handed_on && parent.span_id)
+                r->flags = FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON;
         uint64_t key;
         if (!name_id) {
                 size_t len = text_len(name ? name : "", NAME_MAX_BYTES);
@@ -384,6 +388,8 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
         r->path = path_step(r->parent_path, path_key_local(client_g.path_salt, name_id));
         r->name_id = name_id;
         record_header_reset(r);
+        if (unlikely(!cur) && client_g.root_parent.span_id)
+                r->flags = FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON;
         s->prev = cur;
         atomic_signal_fence(memory_order_seq_cst);
         ts->current = s;
