@@ -148,12 +148,12 @@ static uint64_t span_time_for_parent(struct u64map *suspended_ns, const struct w
  * time, @d, is taken from the parent's self time now, as it would have
  * been, if it began before the parent ended. Returns whether the parent
  * is known so. */
-static bool late_child(struct run *run, const struct wire_span *s, uint64_t d)
+static bool late_time(struct run *run, uint64_t parent_id, uint64_t start_ns, uint64_t d)
 {
-        struct recent_span *p = recent_get(&run->recent, s->parent_id);
+        struct recent_span *p = recent_get(&run->recent, parent_id);
         if (!p)
                 return false;
-        uint64_t take = s->start_ns < p->end_ns ? (d < p->self_left ? d : p->self_left) : 0;
+        uint64_t take = start_ns < p->end_ns ? (d < p->self_left ? d : p->self_left) : 0;
         if (take) {
                 p->self_left -= take;
                 p->stats->self_ns -= take < p->stats->self_ns ? take : p->stats->self_ns;
@@ -163,6 +163,11 @@ static bool late_child(struct run *run, const struct wire_span *s, uint64_t d)
                         paths_take_self(run, p->path_stats, take);
         }
         return true;
+}
+
+static bool late_child(struct run *run, const struct wire_span *s, uint64_t d)
+{
+        return late_time(run, s->parent_id, s->start_ns, d);
 }
 
 static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, const struct client_record *client)
@@ -225,7 +230,10 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                 uint64_t t = 0;
                 u64map_take(&run->child_ns, c->lost_span[i], &t);
                 t += handed_on_take(&run->handed_on, c->lost_span[i], UINT64_MAX);
-                if (t && c->lost_parent[i] && u64map_add(&run->child_ns, c->lost_parent[i], t) < 0)
+                /* The parent may have come already (the client says what
+                 * it lost when it next has room, after the parent's end). */
+                if (t && c->lost_parent[i] && !late_time(run, c->lost_parent[i], 0, t) &&
+                    u64map_add(&run->child_ns, c->lost_parent[i], t) < 0)
                         return -ENOMEM;
         }
 

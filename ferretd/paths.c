@@ -283,6 +283,10 @@ int paths_add_lost(struct run *run, const Ferret__SpanColumns *c)
         for (size_t i = 0; i < c->n_lost_path; i++) {
                 const uint64_t *pair = &c->paths[2 * c->lost_path[i]];
                 int r = alias(p, pair[0], pair[1]);
+                /* Children that knew it by id only stand under its path. */
+                uint64_t one;
+                if (r == 0 && p->wanted.n && u64map_take(&p->wanted, c->lost_span[i], &one))
+                        r = alias(p, path_foreign(c->lost_span[i]), pair[0]);
                 if (r < 0)
                         return r;
         }

@@ -3,9 +3,9 @@
  * A run's latest spans, by id, as ingest accounted them: a child that
  * reaches ferretd after its parent (its thread's buffer was sent in a later
  * batch) still counts in the parent's self time, and a span whose parent
- * the client knew by id only finds the parent's call path. Direct-mapped:
- * a span is forgotten when a later one takes its slot, so the memory is
- * fixed (RECENT_SPANS entries a run).
+ * the client knew by id only finds the parent's call path. Set-associative
+ * (recent.c): later spans push older ones out, so the memory is fixed
+ * (RECENT_SPANS entries a run, 3 MiB).
  */
 #pragma once
 

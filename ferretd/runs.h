@@ -18,6 +18,7 @@
 struct recent_span;
 struct recent_spans {
         struct recent_span *slots;    /* see recent.h */
+        uint8_t *next;                /* per set, the way to replace next */
 };
 
 struct name_stats {

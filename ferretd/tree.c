@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "map.h"
+#include "path.h"
 #include "tree.h"
 #include "wire.h"
 
@@ -306,7 +307,9 @@ static int merge(struct merged_tree *t, const struct tree_options *o)
                          * first stored span of its parent's call path, or of
                          * the nearest dropped ancestor's path that has one,
                          * as paths.c keeps it; else under that ancestor. */
-                        uint64_t want = t->spans[i].parent_path;
+                        uint64_t want = t->spans[i].parent_path, up, lost_path;
+                        if (want == path_foreign(pid) && wire_lost_find(&t->lost, pid, &up, &lost_path) && lost_path)
+                                want = lost_path;       /* known by id only, and lost */
                         for (int step = 0; step < 64 && want; step++) {
                                 if (u64map_get(&first_of_path, want, &p) && p - 1 != i) {
                                         place[i] = (uint32_t)(p - 1);

@@ -311,7 +311,7 @@ static void lost_sort(struct wire_lost *l)
         }
 }
 
-bool wire_lost_find(struct wire_lost *l, uint64_t span_id, uint64_t *ret_parent)
+bool wire_lost_find(struct wire_lost *l, uint64_t span_id, uint64_t *ret_parent, uint64_t *ret_path)
 {
         if (!l->n || !span_id)
                 return false;
@@ -321,6 +321,8 @@ bool wire_lost_find(struct wire_lost *l, uint64_t span_id, uint64_t *ret_parent)
         if (!found)
                 return false;
         *ret_parent = found[1];
+        if (ret_path)
+                *ret_path = found[2];
         return true;
 }
 
@@ -357,7 +359,7 @@ bool wire_lost_path_parent(struct wire_lost *l, uint64_t path, uint64_t *ret_par
 uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id)
 {
         uint64_t up;
-        for (int step = 0; step < 64 && wire_lost_find(l, parent_id, &up); step++)
+        for (int step = 0; step < 64 && wire_lost_find(l, parent_id, &up, NULL); step++)
                 parent_id = up;
         return parent_id;
 }

@@ -136,8 +136,9 @@ int wire_lost_add(struct wire_lost *l, const Ferret__SpanColumns *c);
 /* @parent_id if it was not lost, else its nearest ancestor that was not
  * (a chain of at most 64). */
 uint64_t wire_lost_resolve(struct wire_lost *l, uint64_t parent_id);
-/* Whether @span_id was lost; if so its parent (span id). */
-bool wire_lost_find(struct wire_lost *l, uint64_t span_id, uint64_t *ret_parent);
+/* Whether @span_id was lost; if so its parent (span id) and its call path
+ * (0: unknown; @ret_path may be NULL). */
+bool wire_lost_find(struct wire_lost *l, uint64_t span_id, uint64_t *ret_parent, uint64_t *ret_path);
 /* Whether a lost span had call path @path; if so the parent's path. */
 bool wire_lost_path_parent(struct wire_lost *l, uint64_t path, uint64_t *ret_parent_path);
 void wire_lost_free(struct wire_lost *l);
