@@ -39,6 +39,7 @@ static int fetch_tree(const char *dir, const char *run, Ferret__Response **ret)
         Ferret__TreeRequest t = FERRET__TREE_REQUEST__INIT;
         t.run = (char *)run;
         t.focus = "";
+        t.quantiles = true;
         req.body_case = FERRET__REQUEST__BODY_TREE;
         req.tree = &t;
         return cli_request(dir, &req, 60000, ret);

@@ -78,25 +78,59 @@ int hist_merge(struct histogram *dst, const struct histogram *src)
         return 0;
 }
 
-uint64_t hist_quantile(const struct histogram *h, double q, uint64_t min, uint64_t max)
+int hist_set(struct histogram *h, int first, const uint64_t *counts, size_t n)
+{
+        hist_free(h);
+        if (!n)
+                return 0;
+        if (!(h->counts = malloc(n * sizeof(*counts))))
+                return -ENOMEM;
+        memcpy(h->counts, counts, n * sizeof(*counts));
+        h->first = first;
+        h->n = (uint32_t)n;
+        return 0;
+}
+
+void hist_quantiles(const struct histogram *h, const double *qs, size_t n, uint64_t min, uint64_t max,
+                    uint64_t *out)
 {
         uint64_t total = 0;
         for (uint32_t i = 0; i < h->n; i++)
                 total += h->counts[i];
+        /* The ranks, nearest first, walked in one pass over the buckets. */
+        size_t order[HIST_MAX_QUANTILES];
+        uint64_t rank[HIST_MAX_QUANTILES];
+        n = n < HIST_MAX_QUANTILES ? n : HIST_MAX_QUANTILES;
+        for (size_t k = 0; k < n; k++) {
+                uint64_t r = (uint64_t)ceil(qs[k] * (double)total);
+                rank[k] = r < 1 ? 1 : r;
+                order[k] = k;
+                out[k] = total ? max : 0;
+        }
+        for (size_t a = 1; a < n; a++)
+                for (size_t b = a; b > 0 && rank[order[b - 1]] > rank[order[b]]; b--) {
+                        size_t t = order[b];
+                        order[b] = order[b - 1];
+                        order[b - 1] = t;
+                }
         if (!total)
-                return 0;
-        uint64_t rank = (uint64_t)ceil(q * (double)total);
-        if (rank < 1)
-                rank = 1;
+                return;
         uint64_t seen = 0;
-        for (uint32_t i = 0; i < h->n; i++) {
+        size_t k = 0;
+        for (uint32_t i = 0; i < h->n && k < n; i++) {
                 seen += h->counts[i];
-                if (seen >= rank) {
+                while (k < n && seen >= rank[order[k]]) {
                         uint64_t v = hist_bucket_mid(h->first + (int)i);
-                        return v < min ? min : v > max ? max : v;
+                        out[order[k++]] = v < min ? min : v > max ? max : v;
                 }
         }
-        return max;
+}
+
+uint64_t hist_quantile(const struct histogram *h, double q, uint64_t min, uint64_t max)
+{
+        uint64_t v;
+        hist_quantiles(h, &q, 1, min, max, &v);
+        return v;
 }
 
 /* With n samples, the rank of the q-quantile is uncertain by about
@@ -107,8 +141,11 @@ void hist_quantile_interval(const struct histogram *h, uint64_t count, double q,
                             uint64_t *ret_low, uint64_t *ret_high)
 {
         double n = (double)count, d = n > 0 ? 1.96 * sqrt(q * (1 - q) / n) : 1;
-        *ret_low = (q - d) * n >= 1 ? hist_quantile(h, q - d, min, max) : 0;
-        *ret_high = (q + d) * n <= n - 1 ? hist_quantile(h, q + d, min, max) : UINT64_MAX;
+        double qs[2] = { q - d, q + d };
+        uint64_t v[2];
+        hist_quantiles(h, qs, 2, min, max, v);
+        *ret_low = (q - d) * n >= 1 ? v[0] : 0;
+        *ret_high = (q + d) * n <= n - 1 ? v[1] : UINT64_MAX;
 }
 
 void hist_free(struct histogram *h)

@@ -24,6 +24,13 @@ uint64_t hist_bucket_mid(int bucket);
 int hist_add(struct histogram *h, uint64_t value, uint64_t count);
 int hist_add_bucket(struct histogram *h, int bucket, uint64_t count);
 int hist_merge(struct histogram *dst, const struct histogram *src);
+/* Replaces @h's buckets by @n counts from bucket @first. */
+int hist_set(struct histogram *h, int first, const uint64_t *counts, size_t n);
+/* The values at quantiles @qs[0..n) (0..1; n at most HIST_MAX_QUANTILES)
+ * by nearest rank, clamped to [min, max], in one pass. */
+#define HIST_MAX_QUANTILES 8
+void hist_quantiles(const struct histogram *h, const double *qs, size_t n, uint64_t min, uint64_t max,
+                    uint64_t *out);
 /* The value at quantile @q (0..1) by nearest rank, clamped to [min, max]. */
 uint64_t hist_quantile(const struct histogram *h, double q, uint64_t min, uint64_t max);
 /* A distribution-free 95% interval of quantile @q of @count samples (see

@@ -93,6 +93,13 @@ static int64_t find(const struct path_tree *t, uint64_t path)
         return path && u64map_get(&t->by_path, path, &at) ? (int64_t)at - 1 : -1;
 }
 
+static int read_histogram(uint64_t path, const void *value, size_t len, void *userdata)
+{
+        struct path_tree *t = userdata;
+        int64_t k = find(t, path);
+        return k < 0 ? 0 : path_histogram_from_stored(&t->paths[k], value, len);
+}
+
 static int64_t name_number(struct path_tree *t, const char *name)
 {
         void *v = strmap_get(&t->names, name);
@@ -258,6 +265,13 @@ static int fold(struct path_tree *t, size_t k)
         m->errors += ps->st.errors;
         m->warnings += ps->st.warnings;
         m->start = ps->start_ns < m->start ? ps->start_ns : m->start;
+        int r = 0;
+        if (!m->hist.n) {       /* most nodes hold one path: its histogram moves */
+                m->hist = ps->st.hist;
+                t->paths[k].st.hist = (struct histogram){ 0 };
+        } else {
+                r = hist_merge(&m->hist, &ps->st.hist);
+        }
         /* A process node holds what it holds below: its count is its
          * orphans', as tree.c counts them. */
         if (m->parent != NONE && t->nodes[m->parent].process) {
@@ -270,7 +284,7 @@ static int fold(struct path_tree *t, size_t k)
                 p->warnings += ps->st.warnings;
                 p->start = ps->start_ns < p->start ? ps->start_ns : p->start;
         }
-        return hist_merge(&m->hist, &ps->st.hist);
+        return r;
 }
 
 /* Siblings by earliest start: one pass of insertion per parent's list. */
@@ -361,9 +375,12 @@ static int emit(struct path_tree *t, const struct tree_options *o)
                 out->start_ns = m->start == UINT64_MAX ? 0 : m->start;
                 out->pid = m->pid;
                 out->process = m->process;
-                if (!m->process && m->count) {
-                        out->p50_ns = hist_quantile(&m->hist, 0.50, m->min, m->max);
-                        out->p95_ns = hist_quantile(&m->hist, 0.95, m->min, m->max);
+                if (!m->process && m->count && o->quantiles) {
+                        static const double qs[] = { 0.50, 0.95 };
+                        uint64_t v[2];
+                        hist_quantiles(&m->hist, qs, 2, m->min, m->max, v);
+                        out->p50_ns = v[0];
+                        out->p95_ns = v[1];
                         hist_quantile_interval(&m->hist, m->count, 0.50, m->min, m->max, &out->p50_low_ns,
                                                &out->p50_high_ns);
                         hist_quantile_interval(&m->hist, m->count, 0.95, m->min, m->max, &out->p95_low_ns,
@@ -420,12 +437,14 @@ int path_tree_build(struct store *s, uint32_t run, uint64_t run_spans, const str
         struct strmap executables = { 0 };
         if (!t)
                 return -ENOMEM;
-        int r = store_scan_paths(s, run, read_path, t);
+        int r = store_scan_paths(s, run, false, read_path, t);
         uint64_t held = 0;
         for (size_t k = 0; r == 0 && k < t->n_paths; k++)
                 held += t->paths[k].st.count;
         if (r == 0 && (held != run_spans || !t->n_paths))
                 r = -ESTALE;
+        if (r == 0 && o->quantiles)
+                r = store_scan_paths(s, run, true, read_histogram, t);
         if (r == 0) {
                 t->node_of = malloc(t->n_paths * sizeof(*t->node_of));
                 t->in_focus = malloc(t->n_paths * sizeof(*t->in_focus));

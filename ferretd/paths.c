@@ -309,11 +309,21 @@ void paths_write_dirty(struct run_paths *p, uint32_t run, struct store_batch *b)
                 sp.stats = &st;
                 sp.start_ns = ps->start_ns == UINT64_MAX ? 0 : ps->start_ns;
                 sp.exemplar = (ProtobufCBinaryData){ .len = ps->exemplar_len, .data = ps->exemplar };
+                /* The histogram goes in a record of its own. */
+                Ferretd__StoredStats hist = FERRETD__STORED_STATS__INIT;
+                hist.hist_first = st.hist_first;
+                hist.n_hist = st.n_hist;
+                hist.hist = st.hist;
+                st.n_hist = 0;
+                st.hist_first = 0;
                 size_t len = ferretd__stored_path__get_packed_size(&sp);
-                uint8_t *value = malloc(len ? len : 1);
+                size_t hist_len = ferretd__stored_stats__get_packed_size(&hist);
+                uint8_t *value = malloc((len > hist_len ? len : hist_len) + 1);
                 if (value) {
                         ferretd__stored_path__pack(&sp, value);
-                        store_batch_put_path(b, run, ps->path, value, len);
+                        store_batch_put_path(b, run, ps->path, false, value, len);
+                        ferretd__stored_stats__pack(&hist, value);
+                        store_batch_put_path(b, run, ps->path, true, value, hist_len);
                         free(value);
                 }
                 ps->listed = false;
@@ -345,6 +355,16 @@ int path_from_stored(struct path_stats *ps, uint64_t path, const void *value, si
         return r;
 }
 
+int path_histogram_from_stored(struct path_stats *ps, const void *value, size_t len)
+{
+        Ferretd__StoredStats *s = ferretd__stored_stats__unpack(NULL, len, value);
+        if (!s)
+                return 0;       /* damaged: percentiles start again */
+        int r = hist_set(&ps->st.hist, s->hist_first, s->hist, s->n_hist);
+        ferretd__stored_stats__free_unpacked(s, NULL);
+        return r;
+}
+
 static int load_one(uint64_t path, const void *value, size_t len, void *userdata)
 {
         struct run_paths *p = userdata;
@@ -365,12 +385,20 @@ static int load_one(uint64_t path, const void *value, size_t len, void *userdata
         return 0;
 }
 
+static int load_histogram(uint64_t path, const void *value, size_t len, void *userdata)
+{
+        struct path_stats *ps = find(userdata, path);
+        return ps ? path_histogram_from_stored(ps, value, len) : 0;
+}
+
 int paths_load(struct store *store, uint32_t run, struct run_paths **ret)
 {
         struct run_paths *p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
-        int r = store ? store_scan_paths(store, run, load_one, p) : 0;
+        int r = store ? store_scan_paths(store, run, false, load_one, p) : 0;
+        if (r == 0 && store)
+                r = store_scan_paths(store, run, true, load_histogram, p);
         if (r < 0) {
                 paths_free(p);
                 return r;

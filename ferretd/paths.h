@@ -63,6 +63,8 @@ uint64_t paths_without(const struct run_paths *p);
 /* Adds every path changed since the last call to @b. */
 void paths_write_dirty(struct run_paths *p, uint32_t run, struct store_batch *b);
 
-/* StoredPath -> struct path_stats (for the query side too). */
+/* StoredPath -> struct path_stats (for the query side too), and its
+ * histogram record into it. */
 int path_from_stored(struct path_stats *ps, uint64_t path, const void *value, size_t len);
+int path_histogram_from_stored(struct path_stats *ps, const void *value, size_t len);
 void path_stats_clear(struct path_stats *ps);

@@ -225,11 +225,14 @@ static void fill_row(Ferret__SummaryRow *row, const char *name, const struct nam
         row->self_ns = st->self_ns;
         row->min_ns = st->count ? st->min_ns : 0;
         row->max_ns = st->max_ns;
-        row->p50_ns = hist_quantile(&st->hist, 0.50, st->min_ns, st->max_ns);
-        row->p90_ns = hist_quantile(&st->hist, 0.90, st->min_ns, st->max_ns);
-        row->p95_ns = hist_quantile(&st->hist, 0.95, st->min_ns, st->max_ns);
-        row->p99_ns = hist_quantile(&st->hist, 0.99, st->min_ns, st->max_ns);
-        row->p999_ns = hist_quantile(&st->hist, 0.999, st->min_ns, st->max_ns);
+        static const double qs[] = { 0.50, 0.90, 0.95, 0.99, 0.999 };
+        uint64_t v[5];
+        hist_quantiles(&st->hist, qs, 5, st->min_ns, st->max_ns, v);
+        row->p50_ns = v[0];
+        row->p90_ns = v[1];
+        row->p95_ns = v[2];
+        row->p99_ns = v[3];
+        row->p999_ns = v[4];
         row->errors = st->errors;
         row->warnings = st->warnings;
         hist_quantile_interval(&st->hist, st->count, 0.50, st->min_ns, st->max_ns, &row->p50_low_ns, &row->p50_high_ns);
@@ -390,7 +393,8 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
                 tree.next_cursor = chunks.more ? chunks.seen - 1 : 0;
         } else if (r == 0) {
                 struct tree_options o = { .depth = req->depth, .min_duration_ns = req->min_duration_ns, .focus = req->focus,
-                                          .since_ns = req->since_ns, .until_ns = req->until_ns };
+                                          .since_ns = req->since_ns, .until_ns = req->until_ns,
+                                          .quantiles = req->quantiles };
                 r = -ESTALE;
                 if (!req->from_spans && !o.since_ns && !o.until_ns)
                         r = path_tree_build(q->store, run, info->spans, &o, &by_path);

@@ -56,10 +56,7 @@ int stats_from_stored(struct name_stats *st, const Ferretd__StoredStats *s)
                 .count = s->count, .total_ns = s->total_ns, .min_ns = s->min_ns, .max_ns = s->max_ns,
                 .errors = s->errors, .warnings = s->warnings, .self_ns = s->self_ns, .untimed = s->untimed,
         };
-        for (size_t i = 0; i < s->n_hist; i++)
-                if (s->hist[i] && hist_add_bucket(&st->hist, s->hist_first + (int)i, s->hist[i]) < 0)
-                        return -ENOMEM;
-        return 0;
+        return hist_set(&st->hist, s->hist_first, s->hist, s->n_hist);
 }
 
 /* The stored record points into @st's histogram: use it before @st changes. */

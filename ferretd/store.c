@@ -23,6 +23,7 @@ enum {
         KEY_CLIENT = 'c',
         KEY_PATH = 'p',
         KEY_PROCESS = 'o',
+        KEY_PATH_HISTOGRAM = 'q',
 };
 
 struct store {
@@ -346,11 +347,12 @@ static int visit_path_key(const void *key, size_t key_len, const void *value, si
         return t->visit.path(get_be64((const uint8_t *)key + 5), value, value_len, t->userdata);
 }
 
-int store_scan_paths(struct store *s, uint32_t run, store_path_fn visit, void *userdata)
+int store_scan_paths(struct store *s, uint32_t run, bool histograms, store_path_fn visit, void *userdata)
 {
         struct typed_scan t = { .visit.path = visit, .userdata = userdata };
         uint8_t prefix[5];
-        return store_scan(s, prefix, store_key_run_prefix(prefix, KEY_PATH, run), false, visit_path_key, &t);
+        return store_scan(s, prefix, store_key_run_prefix(prefix, histograms ? KEY_PATH_HISTOGRAM : KEY_PATH, run),
+                          false, visit_path_key, &t);
 }
 
 static int visit_process_key(const void *key, size_t key_len, const void *value, size_t value_len,
@@ -535,10 +537,11 @@ void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name
         free(value);
 }
 
-void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, const void *value, size_t len)
+void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, bool histogram, const void *value,
+                          size_t len)
 {
         uint8_t key[13];
-        store_key_run_prefix(key, KEY_PATH, run);
+        store_key_run_prefix(key, histogram ? KEY_PATH_HISTOGRAM : KEY_PATH, run);
         put_be64(key + 5, path);
         store_batch_put(b, key, sizeof(key), value, len);
 }
@@ -587,7 +590,7 @@ int store_delete_run(struct store *s, uint32_t run, const char *run_id)
 {
         uint8_t from[5], to[5], key[STORE_MAX_KEY];
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-        for (const char *table = "stcpo"; *table; table++) {
+        for (const char *table = "stcpoq"; *table; table++) {
                 store_key_run_prefix(from, *table, run);
                 store_key_run_prefix(to, *table, run + 1);
                 delete_range(s, wb, from, 5, to, 5);

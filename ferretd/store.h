@@ -11,6 +11,8 @@
  *   'c' <run u32> <client u64>     -> spans stored from that client (u64)
  *   'p' <run u32> <path u64>       -> StoredPath: statistics of one call path
  *   'o' <run u32> <pid u32>        -> the executable of a process of the run
+ *   'q' <run u32> <path u64>       -> the histogram of a call path (StoredStats), apart:
+ *                                     only percentiles need it, and it is most of the bytes
  *
  * Runs are numbered in creation order, so the newest run is the last 'r' key.
  * A run's batches sort by their first span's start time. One writer thread
@@ -58,9 +60,10 @@ int store_scan_stats(struct store *s, uint32_t run, store_stats_fn visit, void *
 typedef int (*store_chunk_fn)(const void *batch, size_t len, void *userdata);
 int store_scan_chunks(struct store *s, uint32_t run, store_chunk_fn visit, void *userdata);
 
-/* The call-path records (a packed StoredPath) of @run, by path id. */
+/* The call-path records (a packed StoredPath) of @run, by path id; with
+ * @histograms, their histograms (a StoredStats with only those). */
 typedef int (*store_path_fn)(uint64_t path, const void *record, size_t len, void *userdata);
-int store_scan_paths(struct store *s, uint32_t run, store_path_fn visit, void *userdata);
+int store_scan_paths(struct store *s, uint32_t run, bool histograms, store_path_fn visit, void *userdata);
 
 /* The executables of @run's processes, by pid. */
 typedef int (*store_process_fn)(uint32_t pid, const char *executable, void *userdata);
@@ -89,7 +92,8 @@ void store_batch_put_run(struct store_batch *b, uint32_t run, const Ferret__RunI
 void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run, uint64_t start_ns,
                            const void *data, size_t len);
 void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name, const Ferretd__StoredStats *st);
-void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, const void *value, size_t len);
+void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, bool histogram, const void *value,
+                          size_t len);
 void store_batch_put_process(struct store_batch *b, uint32_t run, uint32_t pid, const char *executable);
 void store_batch_put_client(struct store_batch *b, uint32_t run, uint64_t client_id, uint64_t stored, uint64_t seq);
 size_t store_batch_bytes(const struct store_batch *b);

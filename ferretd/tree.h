@@ -19,6 +19,7 @@ struct tree_options {
         /* Only spans that start in [since_ns, until_ns) (0: unbounded) are
          * folded in; the nodes on the paths to them stay, with count 0. */
         uint64_t since_ns, until_ns;
+        bool quantiles;               /* p50 and p95 of each node, with their intervals */
 };
 
 struct merged_tree;
