@@ -42,6 +42,8 @@
 
 struct options {
         uint64_t spans;         /* the large run */
+        uint64_t huge;          /* an even larger run, 0 for none (--huge) */
+        bool no_expand;
         unsigned small_runs;
         bool keep, json;
 };
@@ -54,7 +56,12 @@ struct ingest {
         bool have_stored;
 };
 
-enum { LAT_STATUS, LAT_SUMMARY, LAT_TREE, LAT_TREE_BIG, LAT_RUNS, LAT_DIFF, LAT_N };
+enum { LAT_STATUS, LAT_SUMMARY, LAT_TREE, LAT_TREE_BIG, LAT_TREE_HUGE, LAT_RUNS, LAT_DIFF, LAT_N };
+
+/* ferretd answers --expand in chunks of about 8 MiB of batches
+ * (ferretd/query.c); what it holds for one on top of what it held before:
+ * the batches read, the answer packed, ZeroMQ's copy, and slack. */
+#define EXPAND_BOUND_MIB 48.0
 
 struct latency {
         const char *id;         /* its JSON key */
@@ -67,7 +74,11 @@ struct latency {
 };
 
 struct results {
-        struct ingest big, tree_a, tree_b;
+        struct ingest big, tree_a, tree_b, huge;
+        double expand_s;                /* --expand of the large run, once */
+        bool expand_failed, expand_done;
+        uint64_t expand_base_kb, expand_peak_kb;    /* ferretd's VmHWM before and during it */
+        uint64_t tree_huge_peak_kb;
         struct workload_result small;
         unsigned small_found;           /* small runs the daemon lists */
         uint64_t small_stored;
@@ -83,6 +94,7 @@ struct results {
 };
 
 static bool quiet;      /* --json: progress on stderr only, results at the end */
+static bool no_expand_g;
 
 static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void progress(const char *fmt, ...)
@@ -291,6 +303,9 @@ static int measure_latencies(struct bench_daemon *d, struct results *res)
                  short_count(res->tree_a.spans, n[1], sizeof(n[1])));
         lat[LAT_TREE_BIG] = (struct latency){ .id = "tree_large", .target_ratio = 2 };
         snprintf(lat[LAT_TREE_BIG].label, sizeof(lat[0].label), "merged tree of a %s-span run", n[0]);
+        lat[LAT_TREE_HUGE] = (struct latency){ .id = "tree_huge", .target_ratio = 2 };
+        snprintf(lat[LAT_TREE_HUGE].label, sizeof(lat[0].label), "merged tree of a %s-span run",
+                 short_count(res->huge.spans, n[2], sizeof(n[2])));
         lat[LAT_RUNS] = (struct latency){ .id = "runs", .target_ms = 50 };
         snprintf(lat[LAT_RUNS].label, sizeof(lat[0].label), "ferret runs with %u runs", res->runs);
         lat[LAT_DIFF] = (struct latency){ .id = "diff" };
@@ -324,6 +339,15 @@ static int measure_latencies(struct bench_daemon *d, struct results *res)
         if (!quiet)
                 print_latency(&lat[LAT_TREE_BIG]);
 
+        if (res->huge.spans) {
+                bench_daemon_reset_peak(d);
+                char *tree_huge[] = { cli, "query", "--tree", "--run", res->huge.run, "--runtime-dir", dir, NULL };
+                time_command(tree_huge, &lat[LAT_TREE_HUGE]);
+                bench_daemon_memory(d, &res->tree_huge_peak_kb, &(uint64_t){ 0 });
+                if (!quiet)
+                        print_latency(&lat[LAT_TREE_HUGE]);
+        }
+
         char *runs[] = { cli, "runs", "--runtime-dir", dir, NULL };
         time_command(runs, &lat[LAT_RUNS]);
         if (!quiet)
@@ -339,6 +363,30 @@ static int measure_latencies(struct bench_daemon *d, struct results *res)
                        (double)res->ingest_peak_kb / 1024.0, (double)res->tree_peak_kb / 1024.0,
                        res->tree_peak_reset ? "during" : "since its restart, after", n[1],
                        (double)res->tree_big_peak_kb / 1024.0, n[0]);
+                if (res->huge.spans)
+                        printf("ferretd peak memory during the %s-span tree queries: %.1f MiB (target < 100 MB)\n", n[2],
+                               (double)res->tree_huge_peak_kb / 1024.0);
+        }
+        if (!no_expand_g) {
+                /* Every span of the large run, once: ferretd streams it in
+                 * chunks; what it holds must not grow with the run. */
+                progress("listing every span of %s (--expand), once...", res->big.run);
+                bench_daemon_reset_peak(d);
+                bench_daemon_memory(d, &res->expand_base_kb, &(uint64_t){ 0 });
+                char *expand[] = { cli, "query", "--tree", "--expand", "--run", res->big.run, "--runtime-dir", dir, NULL };
+                uint64_t t0 = bench_now_ns();
+                res->expand_failed = bench_run(expand, NULL, NULL) != 0;
+                res->expand_s = (double)(bench_now_ns() - t0) / 1e9;
+                bench_daemon_memory(d, &res->expand_peak_kb, &(uint64_t){ 0 });
+                res->expand_done = true;
+                if (!quiet) {
+                        double grew = (double)(res->expand_peak_kb - res->expand_base_kb) / 1024.0;
+                        printf("ferret query --tree --expand of the %s-span run: %s%.1f s; ferretd peak %.1f MiB, "
+                               "%.1f MiB above its %.1f MiB before (bound %.0f MiB)   %s\n",
+                               n[0], res->expand_failed ? "FAILED after " : "", res->expand_s,
+                               (double)res->expand_peak_kb / 1024.0, grew, (double)res->expand_base_kb / 1024.0,
+                               EXPAND_BOUND_MIB, !res->expand_failed && grew <= EXPAND_BOUND_MIB ? "ok" : "FAIL");
+                }
         }
         return bench_daemon_alive(d) ? 0 : -ESRCH;
 }
@@ -347,12 +395,17 @@ static void summarise(const struct results *res)
 {
         unsigned met = 0, total = 0;
         for (int i = 0; i < LAT_N; i++)
-                if (res->lat[i].target_ms > 0 || res->lat[i].target_ratio > 0) {
+                if ((res->lat[i].target_ms > 0 || res->lat[i].target_ratio > 0) && res->lat[i].available) {
                         total++;
                         met += latency_ok(&res->lat[i]);
                 }
         total++;
         met += (double)res->compact.sst_after / (double)res->spans <= TARGET_BYTES_PER_SPAN;
+        if (res->expand_done) {
+                total++;
+                met += !res->expand_failed &&
+                       (double)(res->expand_peak_kb - res->expand_base_kb) / 1024.0 <= EXPAND_BOUND_MIB;
+        }
         printf("\ntargets met: %u of %u\n", met, total);
 }
 
@@ -384,6 +437,8 @@ static void print_json(const struct bench_machine *m, const struct options *o, c
         json_ingest("large", &res->big, false);
         json_ingest("tree_a", &res->tree_a, false);
         json_ingest("tree_b", &res->tree_b, false);
+        if (res->huge.spans)
+                json_ingest("huge", &res->huge, false);
         printf("    \"small\": {\"runs\": %u, \"spans_each\": %d, \"listed\": %u, \"stored\": %" PRIu64
                ", \"dropped\": %" PRIu64 ", \"seconds\": %.3f}\n  },\n",
                o->small_runs, SMALL_RUN_SPANS, res->small_found, res->small_stored, res->small.dropped,
@@ -416,9 +471,13 @@ static void print_json(const struct bench_machine *m, const struct options *o, c
                         printf(", \"ok\": %s", latency_ok(l) ? "true" : "false");
                 printf("}%s\n", i + 1 < LAT_N ? "," : "");
         }
-        printf("  },\n  \"ferretd_peak_kb\": {\"ingest\": %" PRIu64 ", \"tree\": %" PRIu64 ", \"tree_large\": %" PRIu64
-               "}\n}\n",
-               res->ingest_peak_kb, res->tree_peak_kb, res->tree_big_peak_kb);
+        printf("  },\n  \"expand\": {\"done\": %s, \"failed\": %s, \"seconds\": %.3f, \"ferretd_before_kb\": %" PRIu64
+               ", \"ferretd_peak_kb\": %" PRIu64 ", \"bound_mib\": %.0f},\n",
+               res->expand_done ? "true" : "false", res->expand_failed ? "true" : "false", res->expand_s,
+               res->expand_base_kb, res->expand_peak_kb, EXPAND_BOUND_MIB);
+        printf("  \"ferretd_peak_kb\": {\"ingest\": %" PRIu64 ", \"tree\": %" PRIu64 ", \"tree_large\": %" PRIu64
+               ", \"tree_huge\": %" PRIu64 "}\n}\n",
+               res->ingest_peak_kb, res->tree_peak_kb, res->tree_big_peak_kb, res->tree_huge_peak_kb);
 }
 
 static int run_benchmark(const struct options *o, struct bench_daemon *d, struct results *res)
@@ -435,6 +494,10 @@ static int run_benchmark(const struct options *o, struct bench_daemon *d, struct
                 printf("\ningest, spans/s stored = spans / (start of emission to every producer's flush returned)\n");
         if (ingest_run(d, &res->big, NULL) < 0 || ingest_run(d, &res->tree_a, NULL) < 0 ||
             ingest_run(d, &res->tree_b, workload_slow_name()) < 0)
+                return -EIO;
+        res->huge.spans = o->huge;
+        snprintf(res->huge.run, sizeof(res->huge.run), "store-%s", short_count(res->huge.spans, n, sizeof(n)));
+        if (o->huge && ingest_run(d, &res->huge, NULL) < 0)
                 return -EIO;
 
         progress("emitting %u runs of %d spans, a process each, %d at a time...", o->small_runs, SMALL_RUN_SPANS,
@@ -468,11 +531,14 @@ static int run_benchmark(const struct options *o, struct bench_daemon *d, struct
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: ferret-bench-store [--spans N] [--small-runs N] [--keep] [--json]\n\n"
+        fprintf(f, "Usage: ferret-bench-store [--spans N] [--huge N] [--small-runs N] [--no-expand] [--keep] [--json]\n\n"
                    "Ingests a run of N spans, two runs of N/10 spans and many small runs into a\n"
                    "private ferretd; prints spans/s stored, bytes a span on disk after a full\n"
                    "compaction, and the latency of ferret query, query --tree, runs and diff.\n\n"
                    "  -n, --spans N        spans in the large run (default 10000000)\n"
+                   "  -H, --huge N         also a run of N spans (e.g. 100000000: a few minutes and\n"
+                   "                       about 1 GB of disk), its tree timed the same way\n"
+                   "  -E, --no-expand      skip listing every span of the large run (--expand)\n"
                    "  -s, --small-runs N   runs of %d spans each (default 1000)\n"
                    "  -k, --keep           keep the database and print where it is\n"
                    "  -j, --json           print the results as JSON (progress stays on stderr)\n",
@@ -485,14 +551,22 @@ int main(int argc, char **argv)
         static const struct option longopts[] = {
                 { "spans", required_argument, NULL, 'n' },
                 { "small-runs", required_argument, NULL, 's' },
+                { "huge", required_argument, NULL, 'H' },
+                { "no-expand", no_argument, NULL, 'E' },
                 { "keep", no_argument, NULL, 'k' },
                 { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         int opt;
-        while ((opt = getopt_long(argc, argv, "n:s:kjh", longopts, NULL)) != -1)
+        while ((opt = getopt_long(argc, argv, "n:s:H:Ekjh", longopts, NULL)) != -1)
                 switch (opt) {
+                case 'H':
+                        o.huge = strtoull(optarg, NULL, 10);
+                        break;
+                case 'E':
+                        o.no_expand = true;
+                        break;
                 case 'n':
                         o.spans = strtoull(optarg, NULL, 10);
                         break;
@@ -517,6 +591,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         quiet = o.json;
+        no_expand_g = o.no_expand;
 
         struct bench_machine m;
         bench_machine_get(&m);

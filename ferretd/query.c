@@ -354,7 +354,7 @@ static int visit_chunk(const void *value, size_t value_len, void *userdata)
 /* --expand: the run's batches, in chunks of about TREE_CHUNK_BYTES, each
  * chunk answered on its own so no answer grows without bound. The cursor
  * is the number of batches already sent. */
-#define TREE_CHUNK_BYTES (32u << 20)
+#define TREE_CHUNK_BYTES (8u << 20)
 
 struct chunk_acc {
         struct tree_acc acc;
