@@ -54,25 +54,10 @@ struct path_tree {
         uint64_t hidden;
 };
 
-static int grow(void **array, size_t *cap, size_t need, size_t elem)
-{
-        if (need <= *cap)
-                return 0;
-        size_t n = *cap ? *cap : 256;
-        while (n < need)
-                n *= 2;
-        void *p = realloc(*array, n * elem);
-        if (!p)
-                return -ENOMEM;
-        *array = p;
-        *cap = n;
-        return 0;
-}
-
 static int read_path(uint64_t path, const void *value, size_t len, void *userdata)
 {
         struct path_tree *t = userdata;
-        if (grow((void **)&t->paths, &t->cap_paths, t->n_paths + 1, sizeof(*t->paths)) < 0)
+        if (wire_grow((void **)&t->paths, &t->cap_paths, t->n_paths + 1, sizeof(*t->paths)) < 0)
                 return -ENOMEM;
         int r = path_from_stored(&t->paths[t->n_paths], path, value, len);
         if (r == -EIO)
@@ -111,7 +96,7 @@ static int64_t name_number(struct path_tree *t, const char *name)
 
 static int64_t new_node(struct path_tree *t, uint32_t parent, const char *name, uint32_t pid, bool process)
 {
-        if (grow((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*t->nodes)) < 0)
+        if (wire_grow((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*t->nodes)) < 0)
                 return -ENOMEM;
         uint32_t i = (uint32_t)t->n_nodes++;
         t->nodes[i] = (struct pnode){
@@ -232,7 +217,7 @@ static int place_chain(struct path_tree *t, size_t k, const struct tree_options 
 {
         size_t n = 0;
         for (size_t at = k; t->state[at] == 0;) {
-                if (grow((void **)&t->chain, &t->cap_chain, n + 1, sizeof(*t->chain)) < 0)
+                if (wire_grow((void **)&t->chain, &t->cap_chain, n + 1, sizeof(*t->chain)) < 0)
                         return -ENOMEM;
                 t->state[at] = 1;
                 t->chain[n++] = (uint32_t)at;
@@ -249,6 +234,18 @@ static int place_chain(struct path_tree *t, size_t k, const struct tree_options 
         return 0;
 }
 
+static void add_stats(struct pnode *m, const struct path_stats *ps)
+{
+        m->count += ps->st.count;
+        m->total += ps->st.total_ns;
+        m->self += ps->st.self_ns;      /* a process node shows none */
+        m->min = ps->st.min_ns < m->min ? ps->st.min_ns : m->min;
+        m->max = ps->st.max_ns > m->max ? ps->st.max_ns : m->max;
+        m->errors += ps->st.errors;
+        m->warnings += ps->st.warnings;
+        m->start = ps->start_ns < m->start ? ps->start_ns : m->start;
+}
+
 static int fold(struct path_tree *t, size_t k)
 {
         const struct path_stats *ps = &t->paths[k];
@@ -257,14 +254,7 @@ static int fold(struct path_tree *t, size_t k)
                 return 0;
         struct pnode *m = &t->nodes[i];
         m->single = m->count == 0 ? (uint32_t)k : NONE;
-        m->count += ps->st.count;
-        m->total += ps->st.total_ns;
-        m->self += ps->st.self_ns;
-        m->min = ps->st.min_ns < m->min ? ps->st.min_ns : m->min;
-        m->max = ps->st.max_ns > m->max ? ps->st.max_ns : m->max;
-        m->errors += ps->st.errors;
-        m->warnings += ps->st.warnings;
-        m->start = ps->start_ns < m->start ? ps->start_ns : m->start;
+        add_stats(m, ps);
         int r = 0;
         if (!m->hist.n) {       /* most nodes hold one path: its histogram moves */
                 m->hist = ps->st.hist;
@@ -274,16 +264,8 @@ static int fold(struct path_tree *t, size_t k)
         }
         /* A process node holds what it holds below: its count is its
          * orphans', as tree.c counts them. */
-        if (m->parent != NONE && t->nodes[m->parent].process) {
-                struct pnode *p = &t->nodes[m->parent];
-                p->count += ps->st.count;
-                p->total += ps->st.total_ns;
-                p->min = ps->st.min_ns < p->min ? ps->st.min_ns : p->min;
-                p->max = ps->st.max_ns > p->max ? ps->st.max_ns : p->max;
-                p->errors += ps->st.errors;
-                p->warnings += ps->st.warnings;
-                p->start = ps->start_ns < p->start ? ps->start_ns : p->start;
-        }
+        if (m->parent != NONE && t->nodes[m->parent].process)
+                add_stats(&t->nodes[m->parent], ps);
         return r;
 }
 

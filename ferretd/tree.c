@@ -73,27 +73,12 @@ struct merged_tree {
         struct wire_decoder decoder;
 };
 
-static int grow(void **array, size_t *cap, size_t need, size_t elem)
-{
-        if (need <= *cap)
-                return 0;
-        size_t n = *cap ? *cap : 1024;
-        while (n < need)
-                n *= 2;
-        void *p = realloc(*array, n * elem);
-        if (!p)
-                return -ENOMEM;
-        *array = p;
-        *cap = n;
-        return 0;
-}
-
 static int64_t name_number(struct merged_tree *t, const char *name)
 {
         void *v = strmap_get(&t->name_index, name);
         if (v)
                 return (int64_t)(uintptr_t)v - 1;
-        if (grow((void **)&t->names, &t->cap_names, t->n_names + 1, sizeof(*t->names)) < 0)
+        if (wire_grow((void **)&t->names, &t->cap_names, t->n_names + 1, sizeof(*t->names)) < 0)
                 return -ENOMEM;
         char *copy = strdup(name);
         if (!copy || strmap_put(&t->name_index, name, (void *)(uintptr_t)(t->n_names + 1)) < 0) {
@@ -108,7 +93,7 @@ static int64_t name_number(struct merged_tree *t, const char *name)
 static int visit_batch(const void *value, size_t value_len, void *userdata)
 {
         struct merged_tree *t = userdata;
-        if (grow((void **)&t->batches, &t->cap_batches, t->n_batches + 1, sizeof(*t->batches)) < 0)
+        if (wire_grow((void **)&t->batches, &t->cap_batches, t->n_batches + 1, sizeof(*t->batches)) < 0)
                 return -ENOMEM;
         uint8_t *copy = malloc(value_len ? value_len : 1);
         if (!copy)
@@ -126,7 +111,7 @@ static int visit_batch(const void *value, size_t value_len, void *userdata)
                 return r;
         if (batch->spans && wire_spans_append(&t->scratch, batch->spans, batch->process ? batch->process->pid : 0,
                                               NULL) == 0 &&
-            grow((void **)&t->spans, &t->cap, t->n + t->scratch.n, sizeof(*t->spans)) == 0) {
+            wire_grow((void **)&t->spans, &t->cap, t->n + t->scratch.n, sizeof(*t->spans)) == 0) {
                 for (size_t i = 0; i < t->scratch.n; i++) {
                         const struct wire_span *w = &t->scratch.spans[i];
                         int64_t name = name_number(t, w->name);
@@ -164,7 +149,7 @@ static int64_t node_for(struct merged_tree *t, struct u64map *keys, uint32_t par
                 key = ((uint64_t)1 << 63) | pid;
         if (u64map_get(keys, key, &found))
                 return (int64_t)found - 1;
-        if (grow((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*t->nodes)) < 0 ||
+        if (wire_grow((void **)&t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*t->nodes)) < 0 ||
             u64map_put(keys, key, t->n_nodes + 1) < 0)
                 return -ENOMEM;
         uint32_t i = (uint32_t)t->n_nodes++;

@@ -7,7 +7,7 @@
 
 #define TAG(x) FERRET__TAG_TYPE__TAG_##x
 
-static int grow(void **array, size_t *cap, size_t need, size_t elem)
+int wire_grow(void **array, size_t *cap, size_t need, size_t elem)
 {
         if (need <= *cap)
                 return 0;
@@ -124,8 +124,8 @@ int wire_spans_append(struct wire_spans *out, const Ferret__SpanColumns *c,
         }
 
         size_t n = c->n_name;
-        if (grow((void **)&out->spans, &out->cap, out->n + n, sizeof(*out->spans)) < 0 ||
-            grow((void **)&out->tags, &out->cap_tags, out->n_tags + c->n_tag_key, sizeof(*out->tags)) < 0)
+        if (wire_grow((void **)&out->spans, &out->cap, out->n + n, sizeof(*out->spans)) < 0 ||
+            wire_grow((void **)&out->tags, &out->cap_tags, out->n_tags + c->n_tag_key, sizeof(*out->tags)) < 0)
                 return -ENOMEM;
 
         uint64_t id = 0, start = c->base_start_ns;
@@ -198,7 +198,7 @@ int wire_strtab_init(struct wire_strtab *t)
         t->slots = calloc(t->n_slots, sizeof(*t->slots));
         if (!t->slots)
                 return -ENOMEM;
-        if (grow((void **)&t->strings, &t->cap, 1, sizeof(*t->strings)) < 0)
+        if (wire_grow((void **)&t->strings, &t->cap, 1, sizeof(*t->strings)) < 0)
                 return -ENOMEM;
         t->strings[0] = "";
         t->n = 1;
@@ -252,7 +252,7 @@ int64_t wire_strtab_add(struct wire_strtab *t, const char *s, size_t len)
                 if (strncmp(e, s, len) == 0 && e[len] == '\0')
                         return t->slots[h] - 1;
         }
-        if (grow((void **)&t->strings, &t->cap, t->n + 1, sizeof(*t->strings)) < 0)
+        if (wire_grow((void **)&t->strings, &t->cap, t->n + 1, sizeof(*t->strings)) < 0)
                 return -ENOMEM;
         t->strings[t->n] = s;
         t->bytes += len;

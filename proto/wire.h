@@ -38,6 +38,10 @@ struct wire_tag {
         const char *s;           /* string values */
 };
 
+/* Makes room for @need elements of @elem bytes in *@array (of *@cap),
+ * doubling. Returns 0 or -ENOMEM (the array is kept). */
+int wire_grow(void **array, size_t *cap, size_t need, size_t elem);
+
 /* @t as a protocol Tag; the strings stay @t's. */
 void wire_tag_to_proto(const struct wire_tag *t, Ferret__Tag *ret);
 
