@@ -5,6 +5,7 @@
 Each test gets its own temporary directory; daemons are awaited through
 their readiness message (the systemd notify protocol), never a sleep.
 """
+import errno
 import json
 import os
 import pwd
@@ -78,14 +79,20 @@ def memory_kb(pid, field):
 
 
 def fill_up(path):
-    """Writes @path until its file system has not a block left."""
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * (1 << 20))
-                f.flush()
-        except OSError:
-            pass
+    """Writes @path until its file system has not a block left. The writes
+    are unbuffered: a buffered file that met ENOSPC would raise it again
+    from close(), when it flushes what was left in its buffer (or not,
+    depending on how much room there was)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block = b"\0" * (1 << 20)
+    try:
+        while True:
+            os.write(fd, block)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(fd)
 
 
 class Daemon:
