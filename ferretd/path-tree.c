@@ -285,24 +285,19 @@ static uint32_t sort_siblings(struct path_tree *t, uint32_t first)
         return sorted;
 }
 
-static uint64_t subtree_size(const struct path_tree *t, uint32_t i)
+/* Nodes in each node's subtree, itself included: nodes are made after
+ * their parents, so one pass from the last adds each to its parent. */
+static uint64_t *subtree_sizes(const struct pnode *nodes, size_t n)
 {
-        uint64_t n = 0;
-        uint32_t stack_top = i;
-        /* Iterative: count nodes below i through the sibling links. */
-        uint32_t *stack = malloc((t->n_nodes + 1) * sizeof(*stack));
-        if (!stack)
-                return 1;
-        size_t depth = 0;
-        stack[depth++] = stack_top;
-        while (depth) {
-                uint32_t c = stack[--depth];
-                n++;
-                for (uint32_t d = t->nodes[c].first_child; d != NONE; d = t->nodes[d].next_sibling)
-                        stack[depth++] = d;
-        }
-        free(stack);
-        return n;
+        uint64_t *size = malloc((n + 1) * sizeof(*size));
+        if (!size)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                size[i] = 1;
+        for (size_t i = n; i-- > 0;)
+                if (nodes[i].parent != NONE)
+                        size[nodes[i].parent] += size[i];
+        return size;
 }
 
 static int emit(struct path_tree *t, const struct tree_options *o)
@@ -313,8 +308,9 @@ static int emit(struct path_tree *t, const struct tree_options *o)
         uint32_t *stack = malloc((t->n_nodes + 1) * sizeof(*stack));
         uint32_t *out_index = malloc((t->n_nodes + 1) * sizeof(*out_index));
         uint32_t *roots = malloc((t->n_nodes + 1) * sizeof(*roots));
+        uint64_t *size = subtree_sizes(t->nodes, t->n_nodes);
         int r = -ENOMEM;
-        if (!t->out || !t->out_ptrs || !t->exemplars || !stack || !out_index || !roots)
+        if (!t->out || !t->out_ptrs || !t->exemplars || !stack || !out_index || !roots || !size)
                 goto out;
 
         for (size_t i = 0; i < t->n_nodes; i++)
@@ -339,7 +335,7 @@ static int emit(struct path_tree *t, const struct tree_options *o)
                 uint32_t i = stack[--depth];
                 const struct pnode *m = &t->nodes[i];
                 if ((o->depth && m->depth >= o->depth) || m->total < o->min_duration_ns) {
-                        t->hidden += subtree_size(t, i);
+                        t->hidden += size[i];
                         continue;
                 }
                 Ferret__TreeNode *out = &t->out[t->n_out];
@@ -396,6 +392,7 @@ out:
         free(stack);
         free(out_index);
         free(roots);
+        free(size);
         return r;
 }
 

@@ -450,12 +450,20 @@ static int add_details(struct merged_tree *t, Ferret__TreeNode *out, const struc
         return 0;
 }
 
-static uint64_t subtree_size(const struct merged_tree *t, uint32_t i)
+/* Nodes in each node's subtree, itself included, without recursion (a
+ * tree is as deep as its spans nest): nodes are made after their parents,
+ * so one pass from the last adds each to its parent. */
+static uint64_t *subtree_sizes(const struct merged_tree *t)
 {
-        uint64_t n = 1;
-        for (uint32_t c = t->nodes[i].first_child; c != NONE; c = t->nodes[c].next_sibling)
-                n += subtree_size(t, c);
-        return n;
+        uint64_t *size = malloc((t->n_nodes + 1) * sizeof(*size));
+        if (!size)
+                return NULL;
+        for (size_t i = 0; i < t->n_nodes; i++)
+                size[i] = 1;
+        for (size_t i = t->n_nodes; i-- > 0;)
+                if (t->nodes[i].parent != NONE)
+                        size[t->nodes[i].parent] += size[i];
+        return size;
 }
 
 static bool shown(const struct merged_tree *t, const struct tree_options *o, uint32_t i)
@@ -480,9 +488,11 @@ static int emit(struct merged_tree *t, const struct tree_options *o)
         t->tags = calloc(tags + 1, sizeof(*t->tags));
         t->tag_ptrs = calloc(tags + 1, sizeof(*t->tag_ptrs));
         uint32_t *stack = malloc((t->n_nodes + 1) * sizeof(*stack)), *out_index = malloc((t->n_nodes + 1) * sizeof(*out_index));
-        if (!t->out || !t->out_ptrs || !t->labels || !t->tags || !t->tag_ptrs || !stack || !out_index) {
+        uint64_t *size = subtree_sizes(t);
+        if (!t->out || !t->out_ptrs || !t->labels || !t->tags || !t->tag_ptrs || !stack || !out_index || !size) {
                 free(stack);
                 free(out_index);
+                free(size);
                 return -ENOMEM;
         }
         t->cap_tags = tags;
@@ -499,7 +509,7 @@ static int emit(struct merged_tree *t, const struct tree_options *o)
                 if (!m->in_subtree)
                         continue;       /* nothing of it in the window: not hidden, absent */
                 if (!shown(t, o, i)) {
-                        t->hidden += subtree_size(t, i);
+                        t->hidden += size[i];
                         continue;
                 }
                 Ferret__TreeNode *out = &t->out[t->n_out];
@@ -554,6 +564,7 @@ static int emit(struct merged_tree *t, const struct tree_options *o)
         }
         free(stack);
         free(out_index);
+        free(size);
         return r;
 }
 
