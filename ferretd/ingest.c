@@ -205,22 +205,28 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                  * known by its start. */
                 if (!s->parent_id)
                         continue;
-                if (u64map_get(&in->batch_ids, s->parent_id, &at)) {
+                bool in_batch = u64map_get(&in->batch_ids, s->parent_id, &at);
+                if (in_batch) {
                         const struct wire_span *p = &in->spans.spans[at - 1];
                         if (s->start_ns >= p->start_ns + p->duration_ns)
                                 continue;
                 } else if (late_child(run, s, d)) {
                         continue;
-                } else if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON) {
+                }
+                bool held = false;
+                if (!in_batch && (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON)) {
                         int r = handed_on_add(&run->handed_on, s->parent_id, s->start_ns, d);
                         if (r == -ENOMEM)
                                 return r;
-                        if (r == 0)
-                                continue;
+                        held = r == 0;
                 }
-                if (u64map_add(&run->child_ns, s->parent_id, d) < 0)
+                if (!held && u64map_add(&run->child_ns, s->parent_id, d) < 0)
                         return -ENOMEM;
-                if (s->parent_id && (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION) &&
+                /* However its time reaches the parent (a generator's
+                 * "(yield)" is handed on: its parent is not the thread's
+                 * current span), a suspension is none of the parent's time
+                 * for the parent's own parent. */
+                if ((s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION) &&
                     u64map_add(&run->suspended_ns, s->parent_id, s->duration_ns) < 0)
                         return -ENOMEM;
         }
