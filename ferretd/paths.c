@@ -10,8 +10,11 @@
 #include "recent.h"
 
 /* Parents known by id only, waiting for their span: bounded, as a client
- * can name parents that never come. */
+ * can name parents that never come. Spans whose end was dropped, for the
+ * children that name them by id later: as many, forgotten all at once when
+ * full. */
 #define WANTED_MAX 65536u
+#define LOST_MAX 65536u
 
 struct run_paths {
         struct u64map index;          /* path -> position in all + 1 */
@@ -21,6 +24,7 @@ struct run_paths {
         uint32_t *dirty;              /* positions changed since the last commit */
         size_t n_dirty, cap_dirty;
         struct u64map wanted;         /* span id -> 1 */
+        struct u64map lost;           /* span id of a lost span -> its path */
         uint64_t without;
         bool capped;
 };
@@ -57,6 +61,7 @@ void paths_free(struct run_paths *p)
         free(p->dirty);
         u64map_free(&p->index);
         u64map_free(&p->wanted);
+        u64map_free(&p->lost);
         free(p);
 }
 
@@ -184,9 +189,12 @@ static int link_foreign(struct run *run, struct run_paths *p, const struct wire_
 {
         if (s->parent_id && s->parent_path == path_foreign(s->parent_id) && !find(p, s->parent_path)) {
                 const struct recent_span *known = recent_get(&run->recent, s->parent_id);
+                uint64_t lost_path;
                 int r = 0;
                 if (known && known->path)
                         r = alias(p, s->parent_path, known->path);
+                else if (p->lost.n && u64map_get(&p->lost, s->parent_id, &lost_path))
+                        r = alias(p, s->parent_path, lost_path);     /* its end was dropped, said already */
                 else if (p->wanted.n < WANTED_MAX)
                         r = u64map_put(&p->wanted, s->parent_id, 1);
                 if (r < 0)
@@ -283,10 +291,16 @@ int paths_add_lost(struct run *run, const Ferret__SpanColumns *c)
         for (size_t i = 0; i < c->n_lost_path; i++) {
                 const uint64_t *pair = &c->paths[2 * c->lost_path[i]];
                 int r = alias(p, pair[0], pair[1]);
-                /* Children that knew it by id only stand under its path. */
+                /* Children that knew it by id only stand under its path,
+                 * those seen already and those to come. */
                 uint64_t one;
                 if (r == 0 && p->wanted.n && u64map_take(&p->wanted, c->lost_span[i], &one))
                         r = alias(p, path_foreign(c->lost_span[i]), pair[0]);
+                if (r == 0 && pair[0] != PATH_NONE) {
+                        if (p->lost.n >= LOST_MAX)
+                                u64map_clear(&p->lost);
+                        r = u64map_put(&p->lost, c->lost_span[i], pair[0]);
+                }
                 if (r < 0)
                         return r;
         }
