@@ -109,6 +109,7 @@ struct query_options {
         uint64_t min_duration_ns;
         const char *focus;
         uint64_t since_ns, until_ns;   /* spans that start in [since, until); 0: unbounded */
+        bool whole_buckets;            /* a bound is relative: widen to whole time buckets */
         bool from_spans;               /* the merged tree from the spans, not the path records */
 };
 int query_execute(struct cli *cli, const char *runtime_dir, const struct query_options *o);
@@ -127,5 +128,6 @@ int parse_count(const char *s, unsigned long max, unsigned long *ret);
 /* A bound of a time window, as Unix ns: a duration back from @now_ns
  * ("5m", "2h", "1d", "30s"), a local time ("2026-12-04 10:30",
  * "2026-12-04T10:30:15", "2026-12-04", "10:30" today), or "@SECONDS" since
- * the epoch. Returns 0 or -EINVAL. */
+ * the epoch. Returns 0, 1 for a duration back from now (a time that
+ * ferretd may widen to its time buckets' edges), or -EINVAL. */
 int parse_time_bound(const char *s, uint64_t now_ns, uint64_t *ret);

@@ -76,12 +76,15 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
         while ((c = getopt_long(argc, argv, ":r:ated:m:f:s:u:hj", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's':
-                case 'u':
-                        if (parse_time_bound(optarg, now_ns, c == 's' ? &o->since_ns : &o->until_ns) < 0)
+                case 'u': {
+                        int relative = parse_time_bound(optarg, now_ns, c == 's' ? &o->since_ns : &o->until_ns);
+                        if (relative < 0)
                                 return cli_error(EINVAL,
                                                  "--%s takes a time such as 5m, 2h, \"2026-12-04 10:30\" or @1764800000, not '%s'",
                                                  c == 's' ? "since" : "until", optarg);
+                        o->whole_buckets = o->whole_buckets || relative == 1;
                         break;
+                }
                 case 'e':
                         o->expand = tree_option = true;
                         break;
@@ -212,6 +215,7 @@ int query_execute(struct cli *cli, const char *dir, const struct query_options *
                 tree.since_ns = o->since_ns;
                 tree.until_ns = o->until_ns;
                 tree.from_spans = o->from_spans;
+                tree.whole_buckets = o->whole_buckets;
                 req.body_case = FERRET__REQUEST__BODY_TREE;
                 req.tree = &tree;
         } else {
@@ -219,17 +223,25 @@ int query_execute(struct cli *cli, const char *dir, const struct query_options *
                 summary.all = o->all;
                 summary.since_ns = o->since_ns;
                 summary.until_ns = o->until_ns;
+                summary.whole_buckets = o->whole_buckets;
                 req.body_case = FERRET__REQUEST__BODY_SUMMARY;
                 req.summary = &summary;
         }
         int r = cli_request(dir, &req, QUERY_TIMEOUT_MS, &resp);
         if (r < 0)
                 return r;
-        if (!cli->json && (o->since_ns || o->until_ns)) {
+        if (!cli->json && (o->since_ns || o->until_ns) && !resp->error) {
+                /* The window answered: widened to whole time buckets when
+                 * a bound was relative and the run has them. */
+                uint64_t since = o->since_ns, until = o->until_ns;
+                if (o->tree && resp->tree)
+                        since = resp->tree->since_ns, until = resp->tree->until_ns;
+                else if (!o->tree && resp->summary)
+                        since = resp->summary->since_ns, until = resp->summary->until_ns;
                 char from[32], to[32];
                 printf("spans that start from %s until %s (the run's header counts all of them)\n",
-                       o->since_ns ? format_time(o->since_ns, from, sizeof(from)) : "its start",
-                       o->until_ns ? format_time(o->until_ns, to, sizeof(to)) : "its end");
+                       since ? format_time(since, from, sizeof(from)) : "its start",
+                       until ? format_time(until, to, sizeof(to)) : "its end");
         }
         r = o->tree ? render_merged(cli, resp->tree) : render_summary(cli, resp->summary);
         ferret__response__free_unpacked(resp, NULL);

@@ -123,7 +123,7 @@ int parse_time_bound(const char *s, uint64_t now_ns, uint64_t *ret)
                                 if (d > (double)now_ns)
                                         return -EINVAL;
                                 *ret = now_ns - (uint64_t)d;
-                                return 0;
+                                return 1;
                         }
         /* A local date and time. */
         static const char *const formats[] = { "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",

@@ -143,11 +143,16 @@ int render_merged(const struct cli *cli, const Ferret__TreeResponse *t)
                         .roots = shape.roots, .n_roots = shape.n_roots, .child_start = shape.child_start,
                         .children = shape.children, .ctx = t,
                 };
-                r = tree_print_json(&view,
-                                    json_pack("{s:o, s:o, s:o, s:s}", "run", json_text(t->run ? t->run->run : ""),
-                                              "hidden", json_uint(t->hidden), "cycles_cut", json_uint(t->cycles_cut),
-                                              "built_from", t->from_paths ? "call paths" : "spans"),
-                                    node_json);
+                json_t *head = json_pack("{s:o, s:o, s:o, s:s}", "run", json_text(t->run ? t->run->run : ""),
+                                         "hidden", json_uint(t->hidden), "cycles_cut", json_uint(t->cycles_cut),
+                                         "built_from", !t->from_paths                      ? "spans"
+                                                       : t->since_ns || t->until_ns ? "time buckets"
+                                                                                    : "call paths");
+                if (t->since_ns || t->until_ns) {
+                        json_object_set_new(head, "since_ns", json_uint(t->since_ns));
+                        json_object_set_new(head, "until_ns", json_uint(t->until_ns));
+                }
+                r = tree_print_json(&view, head, node_json);
         } else {
                 uint64_t spans = t->run ? t->run->spans : 0;
                 printf("%sRun ", color(cli, C_BOLD));

@@ -64,6 +64,11 @@ static int summary_json(const Ferret__SummaryResponse *s)
                                  "spans", json_uint((s->run ? s->run->spans : 0)),
                                  "dropped", json_uint((s->run ? s->run->dropped : 0)),
                                  "trimmed", s->run && s->run->trimmed, "notes", notes, "rows", rows);
+        if (s->since_ns || s->until_ns) {
+                json_object_set_new(root, "since_ns", json_uint(s->since_ns));
+                json_object_set_new(root, "until_ns", json_uint(s->until_ns));
+                json_object_set_new(root, "built_from", json_string(s->from_buckets ? "time buckets" : "spans"));
+        }
         int r = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
         putchar('\n');
         json_decref(root);

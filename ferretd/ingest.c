@@ -146,28 +146,23 @@ static uint64_t span_time_for_parent(struct u64map *suspended_ns, const struct w
 /* A child whose parent was accounted in an earlier batch (they come from
  * different threads' buffers, which the client sends as they fill): its
  * time, @d, is taken from the parent's self time now, as it would have
- * been, if it began before the parent ended. Returns whether the parent
- * is known so. */
-static bool late_time(struct run *run, uint64_t parent_id, uint64_t start_ns, uint64_t d)
+ * been, if it began before the parent ended. Returns 1 when the parent is
+ * known so, 0 when it is not, or -ENOMEM. */
+static int late_time(struct run *run, uint64_t parent_id, uint64_t start_ns, uint64_t d)
 {
         struct recent_span *p = recent_get(&run->recent, parent_id);
         if (!p)
-                return false;
+                return 0;
         uint64_t take = start_ns < p->end_ns ? (d < p->self_left ? d : p->self_left) : 0;
         if (take) {
                 p->self_left -= take;
                 p->stats->self_ns -= take < p->stats->self_ns ? take : p->stats->self_ns;
                 p->stats->dirty = true;
                 run->dirty = true;
-                if (p->path_stats)
-                        paths_take_self(run, p->path_stats, take);
+                if (p->path_stats && paths_take_self(run, p->path_stats, p->start_ns, take) < 0)
+                        return -ENOMEM;
         }
-        return true;
-}
-
-static bool late_child(struct run *run, const struct wire_span *s, uint64_t d)
-{
-        return late_time(run, s->parent_id, s->start_ns, d);
+        return 1;
 }
 
 static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, const struct client_record *client)
@@ -210,8 +205,12 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                         const struct wire_span *p = &in->spans.spans[at - 1];
                         if (s->start_ns >= p->start_ns + p->duration_ns)
                                 continue;
-                } else if (late_child(run, s, d)) {
-                        continue;
+                } else {
+                        int late = late_time(run, s->parent_id, s->start_ns, d);
+                        if (late < 0)
+                                return late;
+                        if (late)
+                                continue;
                 }
                 bool held = false;
                 if (!in_batch && (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON)) {
@@ -238,8 +237,8 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                 t += handed_on_take(&run->handed_on, c->lost_span[i], UINT64_MAX);
                 /* The parent may have come already (the client says what
                  * it lost when it next has room, after the parent's end). */
-                if (t && c->lost_parent[i] && !late_time(run, c->lost_parent[i], 0, t) &&
-                    u64map_add(&run->child_ns, c->lost_parent[i], t) < 0)
+                int late = t && c->lost_parent[i] ? late_time(run, c->lost_parent[i], 0, t) : 1;
+                if (late < 0 || (!late && u64map_add(&run->child_ns, c->lost_parent[i], t) < 0))
                         return -ENOMEM;
         }
 
@@ -260,6 +259,7 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                 if (paths_add_span(run, &in->spans, s, self, &at_path) < 0)
                         return -ENOMEM;
                 recent_put(&run->recent, &(struct recent_span){ .id = s->span_id, .path = s->path,
+                                                                .start_ns = s->start_ns,
                                                                 .end_ns = s->start_ns + s->duration_ns,
                                                                 .self_left = self, .stats = *slot,
                                                                 .path_stats = at_path });

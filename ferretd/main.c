@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "ingest.h"
 #include "log.h"
+#include "buckets.h"
 #include "paths.h"
 #include "peers.h"
 #include "query.h"
@@ -52,6 +53,8 @@ static void usage(FILE *f)
                 "                          one more is cut and counted, and its client retries\n"
                 "      --max-paths N       distinct call paths a run keeps statistics of (default\n"
                 "                          %u); new ones past it are counted as \"(other paths)\"\n"
+                "      --bucket-seconds N  width of the time buckets that answer --since and --until\n"
+                "                          for new runs (default %u)\n"
                 "      --read-only         serve queries on an existing database, accept no spans\n"
                 "      --exit-with-parent  stop (as on SIGTERM) when the process that started\n"
                 "                          ferretd ends: for private daemons of ferret run\n"
@@ -59,7 +62,7 @@ static void usage(FILE *f)
                 "                          names (default: " DEFAULT_CONFIG " if it exists)\n"
                 "  -h, --help              show this help\n"
                 "  -V, --version           show the version\n",
-                PEERS_MAX_DEFAULT, PATHS_MAX_DEFAULT);
+                PEERS_MAX_DEFAULT, PATHS_MAX_DEFAULT, BUCKET_SECONDS_DEFAULT);
 }
 
 /* Returns 1 to go on, 0 to exit with success, or -EINVAL. The file comes
@@ -67,7 +70,8 @@ static void usage(FILE *f)
  * once for --config, once for the rest. */
 static int parse_options(int argc, char **argv, struct settings *o)
 {
-        enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE, OPT_EXIT_WITH_PARENT, OPT_MAX_CLIENTS, OPT_MAX_PATHS };
+        enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE, OPT_EXIT_WITH_PARENT, OPT_MAX_CLIENTS, OPT_MAX_PATHS,
+               OPT_BUCKET_SECONDS };
         static const struct option longopts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "runtime-dir", required_argument, NULL, 'r' },
@@ -76,6 +80,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 { "max-size", required_argument, NULL, OPT_MAX_SIZE },
                 { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
                 { "max-paths", required_argument, NULL, OPT_MAX_PATHS },
+                { "bucket-seconds", required_argument, NULL, OPT_BUCKET_SECONDS },
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
                 { "exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT },
                 { "config", required_argument, NULL, 'c' },
@@ -92,6 +97,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
         o->log_level = LOG_INFO;
         o->max_clients = PEERS_MAX_DEFAULT;
         o->max_paths = PATHS_MAX_DEFAULT;
+        o->bucket_seconds = BUCKET_SECONDS_DEFAULT;
         opterr = 0;
         while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
                 if (c == 'c')
@@ -126,6 +132,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 case OPT_MAX_SIZE: key = "max-size"; break;
                 case OPT_MAX_CLIENTS: key = "max-clients"; break;
                 case OPT_MAX_PATHS: key = "max-paths"; break;
+                case OPT_BUCKET_SECONDS: key = "bucket-seconds"; break;
                 case OPT_READ_ONLY: o->read_only = true; break;
                 case OPT_EXIT_WITH_PARENT: o->exit_with_parent = true; break;
                 }
@@ -301,6 +308,7 @@ int main(int argc, char **argv)
         }
         unsigned max_clients = clients_within_descriptors(o.max_clients);
         paths_set_max(o.max_paths);
+        buckets_set_width(o.bucket_seconds);
         router = bind_socket(ctx, ZMQ_ROUTER, o.runtime_dir, "query.sock", WIRE_MAX_REQUEST_BYTES, &query_peers,
                              max_clients);
         if (!router) {

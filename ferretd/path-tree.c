@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets.h"
 #include "map.h"
 #include "path-tree.h"
 #include "paths.h"
@@ -47,6 +48,12 @@ struct path_tree {
         struct u64map process_names;  /* pid -> index of its label + 1 */
         char **labels;
         size_t n_labels;
+
+        /* A time window: statistics are its buckets' sums, and a path's
+         * exemplar stands for its spans only where the run has one. */
+        bool window;
+        uint64_t *run_count;          /* per path: its spans in the whole run */
+        bool capped;                  /* a path folded into "(other paths)" */
 
         Ferret__TreeNode *out, **out_ptrs;
         Ferret__TreeNode **exemplars; /* unpacked, per output node with one path */
@@ -300,6 +307,20 @@ static uint64_t *subtree_sizes(const struct pnode *nodes, size_t n)
         return size;
 }
 
+/* Spans in each node's subtree, itself included, the same way. */
+static uint64_t *subtree_counts(const struct pnode *nodes, size_t n)
+{
+        uint64_t *held = malloc((n + 1) * sizeof(*held));
+        if (!held)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                held[i] = nodes[i].process ? 0 : nodes[i].count;   /* a process's count is its orphans' */
+        for (size_t i = n; i-- > 0;)
+                if (nodes[i].parent != NONE)
+                        held[nodes[i].parent] += held[i];
+        return held;
+}
+
 static int emit(struct path_tree *t, const struct tree_options *o)
 {
         t->out = calloc(t->n_nodes + 1, sizeof(*t->out));
@@ -309,8 +330,10 @@ static int emit(struct path_tree *t, const struct tree_options *o)
         uint32_t *out_index = malloc((t->n_nodes + 1) * sizeof(*out_index));
         uint32_t *roots = malloc((t->n_nodes + 1) * sizeof(*roots));
         uint64_t *size = subtree_sizes(t->nodes, t->n_nodes);
+        uint64_t *held = t->window ? subtree_counts(t->nodes, t->n_nodes) : NULL;
         int r = -ENOMEM;
-        if (!t->out || !t->out_ptrs || !t->exemplars || !stack || !out_index || !roots || !size)
+        if (!t->out || !t->out_ptrs || !t->exemplars || !stack || !out_index || !roots || !size ||
+            (t->window && !held))
                 goto out;
 
         for (size_t i = 0; i < t->n_nodes; i++)
@@ -334,6 +357,8 @@ static int emit(struct path_tree *t, const struct tree_options *o)
         while (depth && r == 0) {
                 uint32_t i = stack[--depth];
                 const struct pnode *m = &t->nodes[i];
+                if (held && !held[i])
+                        continue;       /* nothing of it in the window: not hidden, absent */
                 if ((o->depth && m->depth >= o->depth) || m->total < o->min_duration_ns) {
                         t->hidden += size[i];
                         continue;
@@ -364,7 +389,8 @@ static int emit(struct path_tree *t, const struct tree_options *o)
                         hist_quantile_interval(&m->hist, m->count, 0.95, m->min, m->max, &out->p95_low_ns,
                                                &out->p95_high_ns);
                 }
-                if (!m->process && m->count == 1 && m->single != NONE && t->paths[m->single].exemplar_len) {
+                if (!m->process && m->count == 1 && m->single != NONE && t->paths[m->single].exemplar_len &&
+                    (!t->window || t->run_count[m->single] == 1)) {
                         const struct path_stats *ps = &t->paths[m->single];
                         Ferret__TreeNode *e = ferret__tree_node__unpack(NULL, ps->exemplar_len, ps->exemplar);
                         if (e) {
@@ -393,6 +419,7 @@ out:
         free(out_index);
         free(roots);
         free(size);
+        free(held);
         return r;
 }
 
@@ -409,6 +436,45 @@ static int read_process(uint32_t pid, const char *executable, void *userdata)
         return 0;
 }
 
+static int read_bucket(uint64_t bucket, uint64_t path, const void *value, size_t len, void *userdata)
+{
+        (void)bucket;
+        struct path_tree *t = userdata;
+        int64_t k = find(t, path);
+        if (k < 0)
+                return 0;       /* its path record was damaged */
+        struct name_stats add;
+        if (bucket_from_stored(&add, value, len) < 0)
+                return 0;
+        struct name_stats *st = &t->paths[k].st;
+        st->count += add.count;
+        st->total_ns += add.total_ns;
+        st->self_ns += add.self_ns;
+        st->min_ns = add.min_ns < st->min_ns ? add.min_ns : st->min_ns;
+        st->max_ns = add.max_ns > st->max_ns ? add.max_ns : st->max_ns;
+        st->errors += add.errors;
+        st->warnings += add.warnings;
+        int r = hist_merge(&st->hist, &add.hist);
+        hist_free(&add.hist);
+        return r;
+}
+
+/* Every path's statistics become those of its spans that started in the
+ * window's buckets. */
+static int read_window(struct path_tree *t, struct store *s, uint32_t run, uint64_t first, uint64_t end)
+{
+        t->window = true;
+        if (!(t->run_count = malloc((t->n_paths + 1) * sizeof(*t->run_count))))
+                return -ENOMEM;
+        for (size_t k = 0; k < t->n_paths; k++) {
+                struct name_stats *st = &t->paths[k].st;
+                t->run_count[k] = st->count;
+                hist_free(&st->hist);
+                *st = (struct name_stats){ .min_ns = UINT64_MAX };
+        }
+        return store_scan_buckets(s, run, first, end, read_bucket, t);
+}
+
 int path_tree_build(struct store *s, uint32_t run, uint64_t run_spans, const struct tree_options *o,
                     struct path_tree **ret)
 {
@@ -422,7 +488,14 @@ int path_tree_build(struct store *s, uint32_t run, uint64_t run_spans, const str
                 held += t->paths[k].st.count;
         if (r == 0 && (held != run_spans || !t->n_paths))
                 r = -ESTALE;
-        if (r == 0 && o->quantiles)
+        for (size_t k = 0; r == 0 && k < t->n_paths; k++)
+                t->capped = t->capped || (t->paths[k].name && strcmp(t->paths[k].name, PATHS_OTHER_NAME) == 0);
+        if (r == 0 && (o->since_ns || o->until_ns)) {
+                uint64_t since = o->since_ns, until = o->until_ns, first, end;
+                r = buckets_window(s, run, false, &since, &until, &first, &end);
+                if (r == 0)
+                        r = read_window(t, s, run, first, end);
+        } else if (r == 0 && o->quantiles)
                 r = store_scan_paths(s, run, true, read_histogram, t);
         if (r == 0) {
                 t->node_of = malloc(t->n_paths * sizeof(*t->node_of));
@@ -446,6 +519,25 @@ int path_tree_build(struct store *s, uint32_t run, uint64_t run_spans, const str
         return 0;
 }
 
+int path_tree_visit(const struct path_tree *t, path_tree_visit_fn visit, void *userdata)
+{
+        if (t->capped)
+                return -ESTALE;
+        for (size_t i = 0; i < t->n_nodes; i++) {
+                const struct pnode *m = &t->nodes[i];
+                if (m->process || !m->count)
+                        continue;
+                struct name_stats st = {
+                        .count = m->count, .total_ns = m->total, .self_ns = m->self, .min_ns = m->min,
+                        .max_ns = m->max, .errors = m->errors, .warnings = m->warnings, .hist = m->hist,
+                };
+                int r = visit(m->name, &st, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 Ferret__TreeNode **path_tree_nodes(const struct path_tree *t, size_t *ret_n, uint64_t *ret_hidden)
 {
         *ret_n = t->n_out;
@@ -462,6 +554,7 @@ void path_tree_free(struct path_tree *t)
         free(t->paths);
         u64map_free(&t->by_path);
         free(t->node_of);
+        free(t->run_count);
         free(t->in_focus);
         free(t->state);
         free(t->chain);

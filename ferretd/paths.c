@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets.h"
 #include "log.h"
 #include "path.h"
 #include "paths.h"
@@ -25,6 +26,7 @@ struct run_paths {
         size_t n_dirty, cap_dirty;
         struct u64map wanted;         /* span id -> 1 */
         struct u64map lost;           /* span id of a lost span -> its path */
+        struct run_buckets buckets;   /* the same statistics by start time */
         uint64_t without;
         bool capped;
 };
@@ -62,6 +64,7 @@ void paths_free(struct run_paths *p)
         u64map_free(&p->index);
         u64map_free(&p->wanted);
         u64map_free(&p->lost);
+        buckets_free(&p->buckets);
         free(p);
 }
 
@@ -270,6 +273,8 @@ int paths_add_span(struct run *run, const struct wire_spans *spans, const struct
         if (ps->st.count == 0 && !ps->exemplar && !is_other(ps) && make_exemplar(ps, spans, s) < 0)
                 return -ENOMEM;
         name_stats_add(&ps->st, s->duration_ns, self_ns, wire_span_status(s));
+        if (buckets_add(&p->buckets, ps->path, s->start_ns, s->duration_ns, self_ns, wire_span_status(s)) < 0)
+                return -ENOMEM;
         if (s->start_ns < ps->start_ns)
                 ps->start_ns = s->start_ns;
         mark_dirty(p, ps, position(p, ps->path));
@@ -277,10 +282,11 @@ int paths_add_span(struct run *run, const struct wire_spans *spans, const struct
         return 0;
 }
 
-void paths_take_self(struct run *run, struct path_stats *ps, uint64_t ns)
+int paths_take_self(struct run *run, struct path_stats *ps, uint64_t start_ns, uint64_t ns)
 {
         ps->st.self_ns = ps->st.self_ns > ns ? ps->st.self_ns - ns : 0;
         mark_dirty(run->paths, ps, position(run->paths, ps->path));
+        return buckets_take_self(&run->paths->buckets, ps->path, start_ns, ns);
 }
 
 int paths_add_lost(struct run *run, const Ferret__SpanColumns *c)
@@ -343,6 +349,7 @@ void paths_write_dirty(struct run_paths *p, uint32_t run, struct store_batch *b)
                 ps->listed = false;
         }
         p->n_dirty = 0;
+        buckets_write(&p->buckets, run, b);
 }
 
 int path_from_stored(struct path_stats *ps, uint64_t path, const void *value, size_t len)
@@ -410,7 +417,9 @@ int paths_load(struct store *store, uint32_t run, struct run_paths **ret)
         struct run_paths *p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
-        int r = store ? store_scan_paths(store, run, false, load_one, p) : 0;
+        int r = buckets_load(store, run, &p->buckets);
+        if (r == 0 && store)
+                r = store_scan_paths(store, run, false, load_one, p);
         if (r == 0 && store)
                 r = store_scan_paths(store, run, true, load_histogram, p);
         if (r < 0) {

@@ -53,14 +53,16 @@ void paths_free(struct run_paths *p);
  * or -ENOMEM. */
 int paths_add_span(struct run *run, const struct wire_spans *spans, const struct wire_span *s, uint64_t self_ns,
                    struct path_stats **ret);
-/* A child came after its parent, counted in @ps: @ns less self time. */
-void paths_take_self(struct run *run, struct path_stats *ps, uint64_t ns);
+/* A child came after its parent (started at @start_ns), counted in @ps: @ns
+ * less self time. Returns 0 or -ENOMEM. */
+int paths_take_self(struct run *run, struct path_stats *ps, uint64_t start_ns, uint64_t ns);
 int paths_add_lost(struct run *run, const Ferret__SpanColumns *cols);
 
 /* Spans of the run stored without a path, since it was loaded. */
 uint64_t paths_without(const struct run_paths *p);
 
-/* Adds every path changed since the last call to @b. */
+/* Adds every path changed since the last call to @b, and what the spans
+ * since add to the run's time buckets. */
 void paths_write_dirty(struct run_paths *p, uint32_t run, struct store_batch *b);
 
 /* StoredPath -> struct path_stats (for the query side too), and its

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "buckets.h"
 #include "config.h"
 #include "histogram.h"
 #include "log.h"
@@ -185,6 +186,22 @@ static int visit_stats(uint32_t run, const char *name, const void *value, size_t
         return r < 0 ? r : acc_add(userdata, name, &add, true);
 }
 
+/* The window to answer: with @whole_buckets, widened to the edges of the
+ * run's time buckets (when it has them). */
+static int answered_window(struct query *q, uint32_t run, bool whole_buckets, uint64_t *since, uint64_t *until)
+{
+        uint64_t first, end;
+        if (!whole_buckets)
+                return 0;
+        int r = buckets_window(q->store, run, true, since, until, &first, &end);
+        return r == -ESTALE ? 0 : r;
+}
+
+static int visit_path_node(const char *name, const struct name_stats *st, void *userdata)
+{
+        return acc_add(userdata, name, (struct name_stats *)st, false);
+}
+
 /* A window of a run: its spans' names, from the merged tree of the window. */
 static int visit_merged(const struct merged_stats *m, void *userdata)
 {
@@ -278,15 +295,28 @@ static void handle_summary(struct query *q, const void *id, size_t id_len, const
                 send_error(q, id, id_len, -EINVAL, "a time window is of one run, not of --all");
                 goto out;
         }
+        uint64_t since = req->since_ns, until = req->until_ns;
+        bool from_buckets = false;
         if (r == 0 && window) {
                 /* Per-name statistics cover the whole run: a window is
-                 * summed from its spans. */
-                struct tree_options o = { .since_ns = req->since_ns, .until_ns = req->until_ns };
-                struct merged_tree *merged = NULL;
-                r = merged_tree_build(q->store, stats_run, &o, &merged);
+                 * summed from the run's time buckets, by call path, or else
+                 * from its spans. */
+                r = answered_window(q, stats_run, req->whole_buckets, &since, &until);
+                struct tree_options o = { .since_ns = since, .until_ns = until };
+                struct path_tree *by_path = NULL;
                 if (r == 0)
-                        r = merged_tree_visit(merged, visit_merged, &acc);
-                merged_tree_free(merged);
+                        r = path_tree_build(q->store, stats_run, info->spans, &o, &by_path);
+                if (r == 0)
+                        r = path_tree_visit(by_path, visit_path_node, &acc);
+                path_tree_free(by_path);
+                from_buckets = r == 0;
+                if (r == -ESTALE) {
+                        struct merged_tree *merged = NULL;
+                        r = merged_tree_build(q->store, stats_run, &o, &merged);
+                        if (r == 0)
+                                r = merged_tree_visit(merged, visit_merged, &acc);
+                        merged_tree_free(merged);
+                }
         } else if (r == 0)
                 r = store_scan_stats(q->store, stats_run, visit_stats, &acc);
         if (r < 0) {
@@ -313,6 +343,9 @@ static void handle_summary(struct query *q, const void *id, size_t id_len, const
         summary.run = req->all ? &all : info;
         summary.n_rows = n;
         summary.rows = row_ptrs;
+        summary.since_ns = since;
+        summary.until_ns = until;
+        summary.from_buckets = from_buckets;
         resp.body_case = FERRET__RESPONSE__BODY_SUMMARY;
         resp.summary = &summary;
         send_response(q, id, id_len, &resp);
@@ -392,12 +425,15 @@ static void handle_tree(struct query *q, const void *id, size_t id_len, const Fe
                 tree.batches = chunks.acc.batches;
                 tree.next_cursor = chunks.more ? chunks.seen - 1 : 0;
         } else if (r == 0) {
+                uint64_t since = req->since_ns, until = req->until_ns;
+                if (since || until)
+                        r = answered_window(q, run, req->whole_buckets, &since, &until);
+                tree.since_ns = since;
+                tree.until_ns = until;
                 struct tree_options o = { .depth = req->depth, .min_duration_ns = req->min_duration_ns, .focus = req->focus,
-                                          .since_ns = req->since_ns, .until_ns = req->until_ns,
-                                          .quantiles = req->quantiles };
-                r = -ESTALE;
-                if (!req->from_spans && !o.since_ns && !o.until_ns)
-                        r = path_tree_build(q->store, run, info->spans, &o, &by_path);
+                                          .since_ns = since, .until_ns = until, .quantiles = req->quantiles };
+                if (r == 0)
+                        r = req->from_spans ? -ESTALE : path_tree_build(q->store, run, info->spans, &o, &by_path);
                 if (r == 0) {
                         tree.nodes = path_tree_nodes(by_path, &tree.n_nodes, &tree.hidden);
                         tree.from_paths = true;

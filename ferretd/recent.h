@@ -5,7 +5,7 @@
  * batch) still counts in the parent's self time, and a span whose parent
  * the client knew by id only finds the parent's call path. Set-associative
  * (recent.c): later spans push older ones out, so the memory is fixed
- * (RECENT_SPANS entries a run, 3 MiB).
+ * (RECENT_SPANS entries a run, 3.5 MiB).
  */
 #pragma once
 
@@ -17,7 +17,7 @@
 
 struct recent_span {
         uint64_t id, path;
-        uint64_t end_ns;              /* start + duration */
+        uint64_t start_ns, end_ns;
         uint64_t self_left;           /* its self time, which a late child can still take from */
         struct name_stats *stats;     /* its name's, in the run */
         struct path_stats *path_stats;/* its path's (paths.h), or NULL */

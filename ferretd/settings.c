@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets.h"
 #include "settings.h"
 #include "log.h"
 
@@ -66,6 +67,14 @@ int settings_set(struct settings *s, const char *key, const char *value, const c
                         return log_error_errno(EINVAL, "%s'%s' takes a number from 1 to %u, not '%s'", where, key,
                                                limit, value);
                 *(key[4] == 'c' ? &s->max_clients : &s->max_paths) = (unsigned)n;
+        } else if (strcmp(key, "bucket-seconds") == 0) {
+                char *end;
+                errno = 0;
+                unsigned long n = strtoul(value, &end, 10);
+                if (errno || end == value || *end || value[0] == '-' || n < 1 || n > BUCKET_SECONDS_LIMIT)
+                        return log_error_errno(EINVAL, "%s'%s' takes a number of seconds from 1 to %u, not '%s'",
+                                               where, key, BUCKET_SECONDS_LIMIT, value);
+                s->bucket_seconds = (unsigned)n;
         } else if (strcmp(key, "read-only") == 0)
                 s->read_only = strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         else

@@ -10,6 +10,7 @@
  *         max-size = 20G
  *         max-clients = 1024
  *         max-paths = 131072
+ *         bucket-seconds = 60
  */
 #pragma once
 
@@ -25,6 +26,8 @@
 #define MAX_CLIENTS_LIMIT 65536u
 /* Call paths a run may keep: at about 250 bytes each, 4 GiB. */
 #define MAX_PATHS_LIMIT (16u << 20)
+/* A time bucket of a day at most: windows are answered in whole buckets. */
+#define BUCKET_SECONDS_LIMIT 86400u
 
 struct settings {
         char db[PATH_MAX];
@@ -34,6 +37,7 @@ struct settings {
         bool exit_with_parent;
         unsigned max_clients;            /* connections served at once, on each socket */
         unsigned max_paths;              /* distinct call paths a run keeps (paths.h) */
+        unsigned bucket_seconds;         /* width of the time buckets of new runs (buckets.h) */
         struct retention_config retention;
 };
 

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "buckets.h"
 #include "log.h"
 #include "store.h"
 
@@ -24,6 +25,8 @@ enum {
         KEY_PATH = 'p',
         KEY_PROCESS = 'o',
         KEY_PATH_HISTOGRAM = 'q',
+        KEY_BUCKET = 'b',
+        KEY_BUCKET_WIDTH = 'w',
 };
 
 struct store {
@@ -103,6 +106,41 @@ static int load_meta(struct store *s)
         return 0;
 }
 
+/* The merge operator of time buckets (the only keys written as merges):
+ * operands are added up by buckets_merge(). */
+static char *merge_buckets(void *state, const char *key, size_t key_len, const char *existing,
+                           size_t existing_len, const char *const *operands, const size_t *lens, int n,
+                           unsigned char *success, size_t *ret_len)
+{
+        (void)state, (void)key, (void)key_len;
+        void *value = NULL;
+        *success = buckets_merge(existing, existing_len, operands, lens, n, &value, ret_len) == 0;
+        return value;
+}
+
+static char *merge_bucket_operands(void *state, const char *key, size_t key_len, const char *const *operands,
+                                   const size_t *lens, int n, unsigned char *success, size_t *ret_len)
+{
+        return merge_buckets(state, key, key_len, NULL, 0, operands, lens, n, success, ret_len);
+}
+
+static void merge_free(void *state, const char *value, size_t len)
+{
+        (void)state, (void)len;
+        free((char *)value);
+}
+
+static const char *merge_name(void *state)
+{
+        (void)state;
+        return "ferret.bucket-stats";
+}
+
+static void merge_destroy(void *state)
+{
+        (void)state;
+}
+
 int store_open(const char *path, bool read_only, struct store **ret)
 {
         struct stat st;
@@ -135,6 +173,11 @@ int store_open(const char *path, bool read_only, struct store **ret)
         rocksdb_options_set_keep_log_file_num(s->options, 2);
         rocksdb_options_set_info_log_level(s->options, 2 /* warn */);
         rocksdb_options_set_manifest_preallocation_size(s->options, 64 * 1024);
+        /* The options own it from here. */
+        rocksdb_options_set_merge_operator(s->options,
+                                           rocksdb_mergeoperator_create(NULL, merge_destroy, merge_buckets,
+                                                                        merge_bucket_operands, merge_free,
+                                                                        merge_name));
 
         if (!read_only && mkdir(path, 0750) < 0 && errno != EEXIST) {
                 r = log_error_errno(errno, "Failed to create database directory %s: %m", path);
@@ -233,8 +276,10 @@ void store_free_value(char *value)
 typedef int (*store_visit_fn)(const void *key, size_t key_len, const void *value, size_t value_len,
                               void *userdata);
 
-static int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reverse,
-                      store_visit_fn visit, void *userdata)
+/* Visits the keys that start with @prefix (its first @prefix_len bytes),
+ * from the first at or after @prefix itself on, or backwards from the last. */
+static int store_scan_from(struct store *s, const void *prefix, size_t seek_len, size_t prefix_len, bool reverse,
+                           store_visit_fn visit, void *userdata)
 {
         /* An iterator reads one consistent snapshot of the database. */
         rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
@@ -248,7 +293,7 @@ static int store_scan(struct store *s, const void *prefix, size_t prefix_len, bo
                 end[prefix_len] = 0xff;
                 rocksdb_iter_seek_for_prev(it, (const char *)end, prefix_len + 1);
         } else
-                rocksdb_iter_seek(it, prefix, prefix_len);
+                rocksdb_iter_seek(it, prefix, seek_len);
 
         for (; rocksdb_iter_valid(it); reverse ? rocksdb_iter_prev(it) : rocksdb_iter_next(it)) {
                 size_t klen, vlen;
@@ -271,6 +316,12 @@ static int store_scan(struct store *s, const void *prefix, size_t prefix_len, bo
         }
         rocksdb_iter_destroy(it);
         return r < 0 ? r : 0;
+}
+
+static int store_scan(struct store *s, const void *prefix, size_t prefix_len, bool reverse,
+                      store_visit_fn visit, void *userdata)
+{
+        return store_scan_from(s, prefix, prefix_len, prefix_len, reverse, visit, userdata);
 }
 
 static uint64_t get_be64(const uint8_t *p)
@@ -353,6 +404,49 @@ int store_scan_paths(struct store *s, uint32_t run, bool histograms, store_path_
         uint8_t prefix[5];
         return store_scan(s, prefix, store_key_run_prefix(prefix, histograms ? KEY_PATH_HISTOGRAM : KEY_PATH, run),
                           false, visit_path_key, &t);
+}
+
+struct bucket_scan {
+        uint8_t end[21];
+        store_bucket_fn visit;
+        void *userdata;
+};
+
+static int visit_bucket_key(const void *key, size_t key_len, const void *value, size_t value_len, void *userdata)
+{
+        struct bucket_scan *b = userdata;
+        if (key_len != 21)      /* table, run, bucket, path */
+                return 0;
+        if (memcmp(key, b->end, sizeof(b->end)) >= 0)
+                return 1;
+        return b->visit(get_be64((const uint8_t *)key + 5), get_be64((const uint8_t *)key + 13), value, value_len,
+                        b->userdata);
+}
+
+int store_scan_buckets(struct store *s, uint32_t run, uint64_t first, uint64_t end, store_bucket_fn visit,
+                       void *userdata)
+{
+        struct bucket_scan b = { .visit = visit, .userdata = userdata };
+        uint8_t from[13];
+        store_key_run_prefix(from, KEY_BUCKET, run);
+        put_be64(from + 5, first);
+        store_key_run_prefix(b.end, KEY_BUCKET, run);
+        put_be64(b.end + 5, end);
+        memset(b.end + 13, 0, 8);
+        return store_scan_from(s, from, sizeof(from), 5, false, visit_bucket_key, &b);
+}
+
+int store_get_bucket_width(struct store *s, uint32_t run, uint64_t *ret_ns)
+{
+        uint8_t key[5];
+        char *value;
+        size_t len;
+        int r = store_get(s, key, store_key_run_prefix(key, KEY_BUCKET_WIDTH, run), &value, &len);
+        if (r < 0)
+                return r;
+        *ret_ns = len == 8 ? get_be64((const uint8_t *)value) : 0;
+        store_free_value(value);
+        return *ret_ns ? 0 : -ENOENT;
 }
 
 static int visit_process_key(const void *key, size_t key_len, const void *value, size_t value_len,
@@ -554,6 +648,23 @@ void store_batch_put_process(struct store_batch *b, uint32_t run, uint32_t pid, 
         store_batch_put(b, key, sizeof(key), executable, strlen(executable));
 }
 
+void store_batch_merge_bucket(struct store_batch *b, uint32_t run, uint64_t bucket, uint64_t path, const void *value,
+                              size_t len)
+{
+        uint8_t key[21];
+        store_key_run_prefix(key, KEY_BUCKET, run);
+        put_be64(key + 5, bucket);
+        put_be64(key + 13, path);
+        rocksdb_writebatch_merge(b->wb, (const char *)key, sizeof(key), value, len);
+}
+
+void store_batch_put_bucket_width(struct store_batch *b, uint32_t run, uint64_t width_ns)
+{
+        uint8_t key[5], value[8];
+        put_be64(value, width_ns);
+        store_batch_put(b, key, store_key_run_prefix(key, KEY_BUCKET_WIDTH, run), value, sizeof(value));
+}
+
 /* A whole range goes in two steps: DeleteFilesInRange drops the files that
  * lie entirely inside it at once (that is what frees the disk), DeleteRange
  * hides everything else until compaction removes it. */
@@ -590,7 +701,7 @@ int store_delete_run(struct store *s, uint32_t run, const char *run_id)
 {
         uint8_t from[5], to[5], key[STORE_MAX_KEY];
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-        for (const char *table = "stcpoq"; *table; table++) {
+        for (const char *table = "stcpoqbw"; *table; table++) {
                 store_key_run_prefix(from, *table, run);
                 store_key_run_prefix(to, *table, run + 1);
                 delete_range(s, wb, from, 5, to, 5);

@@ -13,6 +13,10 @@
  *   'o' <run u32> <pid u32>        -> the executable of a process of the run
  *   'q' <run u32> <path u64>       -> the histogram of a call path (StoredStats), apart:
  *                                     only percentiles need it, and it is most of the bytes
+ *   'b' <run u32> <bucket u64> <path u64> -> StoredStats of the path's spans that started in
+ *                                     that time bucket (start / width), summed by a merge
+ *                                     operator from what each commit adds (buckets.h)
+ *   'w' <run u32>                  -> the run's bucket width in ns (u64): absent, no buckets
  *
  * Runs are numbered in creation order, so the newest run is the last 'r' key.
  * A run's batches sort by their first span's start time. One writer thread
@@ -65,6 +69,14 @@ int store_scan_chunks(struct store *s, uint32_t run, store_chunk_fn visit, void 
 typedef int (*store_path_fn)(uint64_t path, const void *record, size_t len, void *userdata);
 int store_scan_paths(struct store *s, uint32_t run, bool histograms, store_path_fn visit, void *userdata);
 
+/* The time buckets of @run from @first to before @end (bucket numbers), by
+ * bucket then path: each a packed StoredStats (bucket_from_stored()). */
+typedef int (*store_bucket_fn)(uint64_t bucket, uint64_t path, const void *record, size_t len, void *userdata);
+int store_scan_buckets(struct store *s, uint32_t run, uint64_t first, uint64_t end, store_bucket_fn visit,
+                       void *userdata);
+/* The bucket width @run was made with. Returns 0, -ENOENT (it has none) or -EIO. */
+int store_get_bucket_width(struct store *s, uint32_t run, uint64_t *ret_ns);
+
 /* The executables of @run's processes, by pid. */
 typedef int (*store_process_fn)(uint32_t pid, const char *executable, void *userdata);
 int store_scan_processes(struct store *s, uint32_t run, store_process_fn visit, void *userdata);
@@ -95,6 +107,10 @@ void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name
 void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, bool histogram, const void *value,
                           size_t len);
 void store_batch_put_process(struct store_batch *b, uint32_t run, uint32_t pid, const char *executable);
+/* Adds @value (a packed StoredStats) to a time bucket, as a merge operand. */
+void store_batch_merge_bucket(struct store_batch *b, uint32_t run, uint64_t bucket, uint64_t path, const void *value,
+                              size_t len);
+void store_batch_put_bucket_width(struct store_batch *b, uint32_t run, uint64_t width_ns);
 void store_batch_put_client(struct store_batch *b, uint32_t run, uint64_t client_id, uint64_t stored, uint64_t seq);
 size_t store_batch_bytes(const struct store_batch *b);
 /* Writes the batch (with the meta record) atomically and clears it; on

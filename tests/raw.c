@@ -47,6 +47,8 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
                  *flags = malloc(n * sizeof(uint32_t));
         int64_t *ids = malloc(n * sizeof(int64_t)), *parents = malloc(n * sizeof(int64_t)),
                 *starts = malloc(n * sizeof(int64_t));
+        uint32_t *path_index = s->paths ? malloc(n * sizeof(uint32_t)) : NULL;
+        uint64_t *path_table = s->paths ? malloc(2 * n * sizeof(uint64_t)) : NULL;
         size_t n_strings = 1;
         strings[0] = "";
         uint64_t prev = 0;
@@ -57,11 +59,23 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
                 if (k == n_strings)
                         strings[n_strings++] = (char *)s->names[i];
                 names[i] = (uint32_t)k;
-                flags[i] = s->status;
+                flags[i] = s->statuses ? s->statuses[i] : s->status;
                 ids[i] = (int64_t)(s->ids[i] - prev);
                 prev = s->ids[i];
                 parents[i] = s->parents[i] ? (int64_t)(s->ids[i] - s->parents[i]) : 0;
-                starts[i] = i ? 1000 : 0;
+                /* Starts are deltas from the previous span's. */
+                starts[i] = !s->starts ? (i ? 1000 : 0) : i ? (int64_t)(s->starts[i] - s->starts[i - 1]) : 0;
+                if (path_index) {
+                        path_index[i] = (uint32_t)i;
+                        path_table[2 * i] = s->paths[i];
+                        path_table[2 * i + 1] = s->parent_paths[i];
+                }
+        }
+        if (path_index) {
+                cols.n_path = n;
+                cols.path = path_index;
+                cols.n_paths = 2 * n;
+                cols.paths = path_table;
         }
         cols.n_strings = n_strings;
         cols.strings = strings;
@@ -74,7 +88,7 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         cols.parent = parents;
         cols.name = names;
         cols.start = starts;
-        cols.base_start_ns = s->start_ns;
+        cols.base_start_ns = s->starts && n ? s->starts[0] : s->start_ns;
         cols.duration = (uint64_t *)s->durations;
         cols.tid = zeros32;
         cols.flags = flags;
@@ -104,6 +118,8 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         free(ids);
         free(parents);
         free(starts);
+        free(path_index);
+        free(path_table);
 }
 
 void raw_send_spans(struct raw_client *c, const char *run, const char *name, const uint64_t *durations, size_t n,
@@ -115,7 +131,7 @@ void raw_send_spans(struct raw_client *c, const char *run, const char *name, con
                 names[i] = name;
                 ids[i] = c->next_id++;
         }
-        struct raw_spans s = { n, names, durations, ids, parents, 1700000000000000000ull, status };
+        struct raw_spans s = { .n = n, .names = names, .durations = durations, .ids = ids, .parents = parents, .start_ns = 1700000000000000000ull, .status = status };
         raw_send_batch(c, run, &s);
         free(names);
         free(ids);

@@ -33,6 +33,11 @@ struct raw_spans {
         const uint64_t *ids, *parents;
         uint64_t start_ns;
         unsigned status;              /* of every span */
+        /* Optional: each span's start (Unix ns), status, and call path and
+         * its parent's path (proto/path.h), as a client computes them. */
+        const uint64_t *starts;
+        const unsigned *statuses;
+        const uint64_t *paths, *parent_paths;
 };
 void raw_send_batch(struct raw_client *c, const char *run, const struct raw_spans *s);
 

@@ -199,26 +199,26 @@ TEST(forged_batches_spoil_nothing)
 
         const char *good_names[] = { "fine" };
         uint64_t d1[] = { 100 }, good_ids[] = { 5 }, no_parent[] = { 0 };
-        struct raw_spans good = { 1, good_names, d1, good_ids, no_parent, 1700000000000000000ull, 0 };
+        struct raw_spans good = { .n = 1, .names = good_names, .durations = d1, .ids = good_ids, .parents = no_parent, .start_ns = 1700000000000000000ull, .status = 0 };
         raw_send_batch(&c, "zero", &good);
         const char *zero_names[] = { "zero", "beside" };
         uint64_t d2[] = { 100, 100 }, zero_ids[] = { 0, 6 }, zero_parents[] = { 0, 0 };
-        struct raw_spans zero = { 2, zero_names, d2, zero_ids, zero_parents, 1700000000000000000ull, 0 };
+        struct raw_spans zero = { .n = 2, .names = zero_names, .durations = d2, .ids = zero_ids, .parents = zero_parents, .start_ns = 1700000000000000000ull, .status = 0 };
         raw_send_batch(&c, "zero", &zero);
 
         /* a <-> b, c its own parent, and d under a. */
         const char *cyc_names[] = { "a", "b", "c", "d" };
         uint64_t d4[] = { 1000, 1000, 1000, 10 }, cyc_ids[] = { 10, 11, 12, 13 }, cyc_parents[] = { 11, 10, 12, 10 };
-        struct raw_spans cycle = { 4, cyc_names, d4, cyc_ids, cyc_parents, 1700000000000000000ull, 0 };
+        struct raw_spans cycle = { .n = 4, .names = cyc_names, .durations = d4, .ids = cyc_ids, .parents = cyc_parents, .start_ns = 1700000000000000000ull, .status = 0 };
         raw_send_batch(&c, "cycle", &cycle);
 
         /* Another run sends a "child" of the victim's span 100 first. */
         const char *evil_names[] = { "evil" }, *victim_names[] = { "victim" };
         uint64_t d900[] = { 900 }, evil_ids[] = { 99 }, evil_parents[] = { 100 };
-        struct raw_spans evil = { 1, evil_names, d900, evil_ids, evil_parents, 1700000000000000000ull, 0 };
+        struct raw_spans evil = { .n = 1, .names = evil_names, .durations = d900, .ids = evil_ids, .parents = evil_parents, .start_ns = 1700000000000000000ull, .status = 0 };
         raw_send_batch(&c, "evil", &evil);
         uint64_t d1000[] = { 1000 }, victim_ids[] = { 100 };
-        struct raw_spans victim = { 1, victim_names, d1000, victim_ids, no_parent, 1700000000000000000ull, 0 };
+        struct raw_spans victim = { .n = 1, .names = victim_names, .durations = d1000, .ids = victim_ids, .parents = no_parent, .start_ns = 1700000000000000000ull, .status = 0 };
         raw_send_batch(&c, "victim", &victim);
         CHECK_EQ(raw_flush(&c, 10000), 0);
 
@@ -290,7 +290,7 @@ TEST(names_of_a_run_are_bounded)
                         d[i] = 10;
                         ids[i] = id++;
                 }
-                struct raw_spans s = { n, names, d, ids, parents, 1700000000000000000ull, 0 };
+                struct raw_spans s = { .n = n, .names = names, .durations = d, .ids = ids, .parents = parents, .start_ns = 1700000000000000000ull, .status = 0 };
                 raw_send_batch(&c, "names", &s);
         }
         CHECK_EQ(raw_flush(&c, 30000), 0);

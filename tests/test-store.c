@@ -41,7 +41,7 @@ TEST(self_time_and_orphans)
         const char *names[] = { "leaf", "a", "b", "root", "orphan" };
         uint64_t durations[] = { 10000, 30000, 20000, 100000, 5000 };
         uint64_t ids[] = { 4, 2, 3, 1, 5 }, parents[] = { 2, 1, 1, 0, 999 };
-        struct raw_spans s = { 5, names, durations, ids, parents, 1700000000000000000ull, 0 };
+        struct raw_spans s = { .n = 5, .names = names, .durations = durations, .ids = ids, .parents = parents, .start_ns = 1700000000000000000ull, .status = 0 };
         raw_send_batch(&c, "known", &s);
         CHECK_EQ(raw_flush(&c, 10000), 0);
 
@@ -157,7 +157,7 @@ static void send_paths(struct raw_client *c, const char *run, uint64_t seed, dou
                         d[i * PER + k] = draw(&x, median[k]);
                 }
         }
-        struct raw_spans s = { n, names, d, ids, parents, 1700000000000000000ull, 0 };
+        struct raw_spans s = { .n = n, .names = names, .durations = d, .ids = ids, .parents = parents, .start_ns = 1700000000000000000ull, .status = 0 };
         raw_send_batch(c, run, &s);
         free(names);
         free(d);
@@ -285,7 +285,7 @@ TEST(a_time_window_holds_exactly_the_spans_that_start_in_it)
                 parents[i] = i % 2 ? i : 0;     /* inner i+1 under outer i */
                 d[i] = 500 + i;
         }
-        struct raw_spans s = { N, names, d, ids, parents, base, 0 };
+        struct raw_spans s = { .n = N, .names = names, .durations = d, .ids = ids, .parents = parents, .start_ns = base, .status = 0 };
         raw_send_batch(&c, "window", &s);
         CHECK_EQ(raw_flush(&c, 10000), 0);
         free(names);
@@ -344,7 +344,7 @@ static void send_at(struct raw_client *c, const char *run, uint64_t start_ns, si
                 d[i] = 1000 + (i * 7919) % 100000;
                 ids[i] = c->seq * 1000000 + i + 1;
         }
-        struct raw_spans s = { n, names, d, ids, parents, start_ns, 0 };
+        struct raw_spans s = { .n = n, .names = names, .durations = d, .ids = ids, .parents = parents, .start_ns = start_ns, .status = 0 };
         raw_send_batch(c, run, &s);
         free(names);
         free(d);
