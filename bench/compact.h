@@ -20,8 +20,8 @@ struct compact_result {
 uint64_t compact_du(const char *path);
 
 /*
- * Opens the database at @path (no daemon may hold it) with ferretd's
- * compression (lz4, zstd at the last level) and compacts the whole key
+ * Opens the database at @path (no daemon may hold it) with ferretd's store
+ * (lz4, zstd at the last level, its merge operator) and compacts the whole key
  * range: rocksdb_compact_range(), which may move a file down to the last
  * level as it is, lz4 and all; then once more forcing the last level to be
  * rewritten, so that every block is zstd. Closes it. 0, or -errno with a

@@ -13,8 +13,11 @@
  * machine: summary of a 10M-span run <= 20 ms and <= 1.2x `ferret status`
  * (an empty round trip, timed in the same run), merged tree of a 1M-span
  * run <= 500 ms and of the 10M-span run <= 2x `ferret status`, `ferret
- * runs` over 1,000 runs <= 50 ms, <= 20 bytes a span after compaction. A missed target is reported, not an error: the exit
- * status is 0 whenever the benchmark ran to the end and every command it
+ * runs` over 1,000 runs <= 50 ms, <= 20 bytes a span after compaction; and,
+ * on a run whose spans spread over 24 hours, `--since 5m --tree` and the
+ * whole run's tree each <= 2x `ferret status`, the window holding exactly
+ * the spans that start in it. A missed target is reported, not an error:
+ * the exit status is 0 whenever the benchmark ran to the end and every command it
  * timed succeeded.
  */
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include "common.h"
 #include "compact.h"
 #include "daemon.h"
+#include "day.h"
 #include "workload.h"
 
 #define REPS 5                  /* runs of each command; the median is reported */
@@ -43,6 +47,7 @@
 struct options {
         uint64_t spans;         /* the large run */
         uint64_t huge;          /* an even larger run, 0 for none (--huge) */
+        uint64_t day;           /* spans of the day-long run, 0 for none (--day) */
         bool no_expand;
         unsigned small_runs;
         bool keep, json;
@@ -56,7 +61,10 @@ struct ingest {
         bool have_stored;
 };
 
-enum { LAT_STATUS, LAT_SUMMARY, LAT_TREE, LAT_TREE_BIG, LAT_TREE_HUGE, LAT_RUNS, LAT_DIFF, LAT_N };
+enum { LAT_STATUS, LAT_SUMMARY, LAT_TREE, LAT_TREE_BIG, LAT_TREE_HUGE, LAT_DAY_RECENT, LAT_DAY_TREE, LAT_RUNS, LAT_DIFF,
+       LAT_N };
+
+#define DAY_RUN "store-day"
 
 /* ferretd answers --expand in chunks of about 8 MiB of batches
  * (ferretd/query.c); what it holds for one on top of what it held before:
@@ -75,6 +83,10 @@ struct latency {
 
 struct results {
         struct ingest big, tree_a, tree_b, huge;
+        struct day_run day;
+        uint64_t day_since_ns;          /* the window --since 5m was answered for */
+        uint64_t day_window_spans;      /* spans in it, as ferretd counted them */
+        bool day_checked;
         double expand_s;                /* --expand of the large run, once */
         bool expand_failed, expand_done;
         uint64_t expand_base_kb, expand_peak_kb;    /* ferretd's VmHWM before and during it */
@@ -288,6 +300,40 @@ static void print_latency(const struct latency *l)
         fflush(stdout);
 }
 
+static uint64_t tree_spans(json_t *nodes)
+{
+        uint64_t n = 0;
+        size_t i;
+        json_t *node;
+        json_array_foreach(nodes, i, node)
+                n += (uint64_t)json_integer_value(json_object_get(node, "count")) +
+                     tree_spans(json_object_get(node, "children"));
+        return n;
+}
+
+/* The window of `--since 5m` holds exactly the spans that start in it. */
+static void check_day_window(const char *dir, struct results *res)
+{
+        char *argv[] = { (char *)bench_ferret_cli_path(), "query", "--tree", "--run", DAY_RUN, "--since", "5m", "--json",
+                         "--runtime-dir", (char *)dir, NULL };
+        char *out = NULL;
+        json_t *tree = bench_run(argv, &out, NULL) == 0 && out ? json_loads(out, 0, NULL) : NULL;
+        free(out);
+        if (!tree)
+                return;
+        res->day_since_ns = (uint64_t)json_integer_value(json_object_get(tree, "since_ns"));
+        res->day_window_spans = tree_spans(json_object_get(tree, "roots"));
+        res->day_checked = true;
+        json_decref(tree);
+        if (!quiet) {
+                uint64_t truth = day_spans_since(&res->day, res->day_since_ns);
+                printf("  the window --since 5m (widened to its bucket's start, %.0f s before the run's end): %" PRIu64
+                       " spans, %" PRIu64 " start in it   %s\n",
+                       (double)(res->day.end_ns - res->day_since_ns) / 1e9, res->day_window_spans, truth,
+                       res->day_window_spans == truth ? "exact" : "MISMATCH");
+        }
+}
+
 static int measure_latencies(struct bench_daemon *d, struct results *res)
 {
         char *cli = (char *)bench_ferret_cli_path(), *dir = d->runtime_dir, n[3][32];
@@ -306,6 +352,10 @@ static int measure_latencies(struct bench_daemon *d, struct results *res)
         lat[LAT_TREE_HUGE] = (struct latency){ .id = "tree_huge", .target_ratio = 2 };
         snprintf(lat[LAT_TREE_HUGE].label, sizeof(lat[0].label), "merged tree of a %s-span run",
                  short_count(res->huge.spans, n[2], sizeof(n[2])));
+        lat[LAT_DAY_RECENT] = (struct latency){ .id = "day_since_5m", .target_ratio = 2 };
+        snprintf(lat[LAT_DAY_RECENT].label, sizeof(lat[0].label), "--since 5m --tree of a 24-hour run");
+        lat[LAT_DAY_TREE] = (struct latency){ .id = "day_tree", .target_ratio = 2 };
+        snprintf(lat[LAT_DAY_TREE].label, sizeof(lat[0].label), "merged tree of the 24-hour run");
         lat[LAT_RUNS] = (struct latency){ .id = "runs", .target_ms = 50 };
         snprintf(lat[LAT_RUNS].label, sizeof(lat[0].label), "ferret runs with %u runs", res->runs);
         lat[LAT_DIFF] = (struct latency){ .id = "diff" };
@@ -346,6 +396,18 @@ static int measure_latencies(struct bench_daemon *d, struct results *res)
                 bench_daemon_memory(d, &res->tree_huge_peak_kb, &(uint64_t){ 0 });
                 if (!quiet)
                         print_latency(&lat[LAT_TREE_HUGE]);
+        }
+
+        if (res->day.spans) {
+                char *recent[] = { cli, "query", "--tree", "--run", DAY_RUN, "--since", "5m", "--runtime-dir", dir, NULL };
+                time_command(recent, &lat[LAT_DAY_RECENT]);
+                if (!quiet)
+                        print_latency(&lat[LAT_DAY_RECENT]);
+                char *whole[] = { cli, "query", "--tree", "--run", DAY_RUN, "--runtime-dir", dir, NULL };
+                time_command(whole, &lat[LAT_DAY_TREE]);
+                if (!quiet)
+                        print_latency(&lat[LAT_DAY_TREE]);
+                check_day_window(dir, res);
         }
 
         char *runs[] = { cli, "runs", "--runtime-dir", dir, NULL };
@@ -401,6 +463,10 @@ static void summarise(const struct results *res)
                 }
         total++;
         met += (double)res->compact.sst_after / (double)res->spans <= TARGET_BYTES_PER_SPAN;
+        if (res->day_checked) {
+                total++;
+                met += res->day_window_spans == day_spans_since(&res->day, res->day_since_ns);
+        }
         if (res->expand_done) {
                 total++;
                 met += !res->expand_failed &&
@@ -471,6 +537,12 @@ static void print_json(const struct bench_machine *m, const struct options *o, c
                         printf(", \"ok\": %s", latency_ok(l) ? "true" : "false");
                 printf("}%s\n", i + 1 < LAT_N ? "," : "");
         }
+        if (res->day_checked)
+                printf("  },\n  \"day\": {\"spans\": %" PRIu64 ", \"since_5m_ns\": %" PRIu64 ", \"window_spans\": %" PRIu64
+                       ", \"truth\": %" PRIu64 ", \"exact\": %s",
+                       res->day.spans, res->day_since_ns, res->day_window_spans,
+                       day_spans_since(&res->day, res->day_since_ns),
+                       res->day_window_spans == day_spans_since(&res->day, res->day_since_ns) ? "true" : "false");
         printf("  },\n  \"expand\": {\"done\": %s, \"failed\": %s, \"seconds\": %.3f, \"ferretd_before_kb\": %" PRIu64
                ", \"ferretd_peak_kb\": %" PRIu64 ", \"bound_mib\": %.0f},\n",
                res->expand_done ? "true" : "false", res->expand_failed ? "true" : "false", res->expand_s,
@@ -499,6 +571,20 @@ static int run_benchmark(const struct options *o, struct bench_daemon *d, struct
         snprintf(res->huge.run, sizeof(res->huge.run), "store-%s", short_count(res->huge.spans, n, sizeof(n)));
         if (o->huge && ingest_run(d, &res->huge, NULL) < 0)
                 return -EIO;
+        if (o->day) {
+                progress("sending %" PRIu64 " spans spread over the last 24 hours into run %s...", o->day, DAY_RUN);
+                if (day_emit(d->runtime_dir, DAY_RUN, o->day, &res->day) < 0)
+                        return -EIO;
+                uint64_t stored = 0;
+                bool known = bench_stored_spans(d->runtime_dir, DAY_RUN, &stored) == 0;
+                if (!quiet) {
+                        printf("  %-22s %10" PRIu64 " spans  %6.2f s  %10.0f spans/s stored, over 24 hours of timestamps",
+                               DAY_RUN, res->day.spans, res->day.seconds, (double)res->day.spans / res->day.seconds);
+                        if (!known || stored != res->day.spans)
+                                printf("  MISMATCH: %" PRIu64 " stored", stored);
+                        printf("\n");
+                }
+        }
 
         progress("emitting %u runs of %d spans, a process each, %d at a time...", o->small_runs, SMALL_RUN_SPANS,
                  SMALL_PARALLEL);
@@ -531,13 +617,15 @@ static int run_benchmark(const struct options *o, struct bench_daemon *d, struct
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: ferret-bench-store [--spans N] [--huge N] [--small-runs N] [--no-expand] [--keep] [--json]\n\n"
+        fprintf(f, "Usage: ferret-bench-store [--spans N] [--huge N] [--day N] [--small-runs N] [--no-expand] [--keep]\n"
+                   "                          [--json]\n\n"
                    "Ingests a run of N spans, two runs of N/10 spans and many small runs into a\n"
                    "private ferretd; prints spans/s stored, bytes a span on disk after a full\n"
                    "compaction, and the latency of ferret query, query --tree, runs and diff.\n\n"
                    "  -n, --spans N        spans in the large run (default 10000000)\n"
                    "  -H, --huge N         also a run of N spans (e.g. 100000000: a few minutes and\n"
                    "                       about 1 GB of disk), its tree timed the same way\n"
+                   "  -D, --day N          spans of the run spread over 24 hours (default 1000000, 0: none)\n"
                    "  -E, --no-expand      skip listing every span of the large run (--expand)\n"
                    "  -s, --small-runs N   runs of %d spans each (default 1000)\n"
                    "  -k, --keep           keep the database and print where it is\n"
@@ -547,11 +635,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-        struct options o = { .spans = 10000000, .small_runs = 1000 };
+        struct options o = { .spans = 10000000, .small_runs = 1000, .day = 1000000 };
         static const struct option longopts[] = {
                 { "spans", required_argument, NULL, 'n' },
                 { "small-runs", required_argument, NULL, 's' },
                 { "huge", required_argument, NULL, 'H' },
+                { "day", required_argument, NULL, 'D' },
                 { "no-expand", no_argument, NULL, 'E' },
                 { "keep", no_argument, NULL, 'k' },
                 { "json", no_argument, NULL, 'j' },
@@ -559,13 +648,16 @@ int main(int argc, char **argv)
                 {},
         };
         int opt;
-        while ((opt = getopt_long(argc, argv, "n:s:H:Ekjh", longopts, NULL)) != -1)
+        while ((opt = getopt_long(argc, argv, "n:s:H:D:Ekjh", longopts, NULL)) != -1)
                 switch (opt) {
                 case 'H':
                         o.huge = strtoull(optarg, NULL, 10);
                         break;
                 case 'E':
                         o.no_expand = true;
+                        break;
+                case 'D':
+                        o.day = strtoull(optarg, NULL, 10);
                         break;
                 case 'n':
                         o.spans = strtoull(optarg, NULL, 10);
@@ -633,5 +725,6 @@ int main(int argc, char **argv)
                 fprintf(stderr, "store: kept %s (database %s)\n", d.dir, d.db);
         } else
                 bench_daemon_cleanup(&d);
+        day_run_free(&res.day);
         return r < 0 ? 1 : 0;
 }

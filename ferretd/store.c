@@ -871,3 +871,25 @@ int store_commit(struct store *s, struct store_batch *b)
         rocksdb_writebatch_clear(b->wb);
         return 0;
 }
+
+void store_compact(struct store *s, bool rewrite_last_level)
+{
+        if (!rewrite_last_level) {
+                rocksdb_compact_range(s->db, NULL, 0, NULL, 0);
+                return;
+        }
+        rocksdb_compactoptions_t *co = rocksdb_compactoptions_create();
+        if (!co)
+                return;
+        rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* kForce */);
+        rocksdb_compact_range_opt(s->db, co, NULL, 0, NULL, 0);
+        rocksdb_compactoptions_destroy(co);
+}
+
+uint64_t store_sst_bytes(struct store *s)
+{
+        char *v = rocksdb_property_value(s->db, "rocksdb.total-sst-files-size");
+        uint64_t n = v ? strtoull(v, NULL, 10) : 0;
+        rocksdb_free(v);
+        return n;
+}

@@ -31,7 +31,9 @@
 #include "ferret.pb-c.h"
 #include "store.pb-c.h"
 
-#define STORE_FORMAT 1
+/* 2: time buckets, written as merge operands, which a ferretd of format 1
+ * could not read (it has no merge operator). */
+#define STORE_FORMAT 2
 /* Names and run ids are bounded by the wire limits, so keys are too. */
 #define STORE_MAX_KEY 1100
 
@@ -130,3 +132,9 @@ int store_delete_run(struct store *s, uint32_t run, const char *run_id);
 int store_trim_run(struct store *s, uint32_t run, double fraction);
 /* Writes the memtable out, so the write-ahead log can be dropped. */
 void store_flush(struct store *s);
+/* Compacts the whole key range (the store benchmark's look at what spans
+ * cost for good); with @rewrite_last_level, the last level too, which a
+ * compaction otherwise may move down as it is. */
+void store_compact(struct store *s, bool rewrite_last_level);
+/* "rocksdb.total-sst-files-size". */
+uint64_t store_sst_bytes(struct store *s);
