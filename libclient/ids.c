@@ -78,15 +78,6 @@ int ids_tracestate_format(ferret_ctx_t parent, uint64_t path, char *buf, size_t 
         return n < 0 || (size_t)n >= size ? -ENOBUFS : 0;
 }
 
-int ferret_ctx_tracestate(ferret_ctx_t ctx, char *buf, size_t size)
-{
-        if (!buf || !ferret_ctx_is_valid(ctx))
-                return -EINVAL;
-        if (size < FERRET_TRACESTATE_LEN + 1)
-                return -ENOBUFS;
-        return ids_tracestate_format(ctx, span_path_of(ctx), buf, size);
-}
-
 uint64_t ids_tracestate_path(const char *tracestate, ferret_ctx_t parent)
 {
         for (const char *p = tracestate; p && *p;) {

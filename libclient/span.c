@@ -175,6 +175,17 @@ uint64_t span_path_of(ferret_ctx_t ctx)
         return path_foreign(ctx.span_id);
 }
 
+/* Here, not in ids.c with the tracestate's format: that file is the
+ * parsers alone (its fuzzer compiles it by itself). */
+int ferret_ctx_tracestate(ferret_ctx_t ctx, char *buf, size_t size)
+{
+        if (!buf || !ferret_ctx_is_valid(ctx))
+                return -EINVAL;
+        if (size < FERRET_TRACESTATE_LEN + 1)
+                return -ENOBUFS;
+        return ids_tracestate_format(ctx, span_path_of(ctx), buf, size);
+}
+
 void span_set_root_parent(ferret_ctx_t parent, uint64_t path)
 {
         client_g.root_parent = parent;
