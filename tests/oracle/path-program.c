@@ -115,6 +115,31 @@ static void threads(uint64_t *rng, ferret_span_t *parent, bool end_first)
                 pthread_join(t[i], NULL);
 }
 
+/* The child's environment: ours with @tp and @ts (NULL: none) as its
+ * traceparent and tracestate. Never setenv(): other threads fork meanwhile,
+ * and a child forked while one held glibc's environment lock would wait on
+ * it forever. */
+static char **child_env(const char *tp, const char *ts)
+{
+        size_t n = 0, k = 0;
+        while (environ[n])
+                n++;
+        char **env = calloc(n + 3, sizeof(*env));
+        static __thread char tp_entry[128], ts_entry[128];
+        if (!env)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(environ[i], "FERRET_TRACEPARENT=", 19) != 0 && strncmp(environ[i], "FERRET_TRACESTATE=", 18) != 0)
+                        env[k++] = environ[i];
+        snprintf(tp_entry, sizeof(tp_entry), "FERRET_TRACEPARENT=%s", tp);
+        env[k++] = tp_entry;
+        if (ts) {
+                snprintf(ts_entry, sizeof(ts_entry), "FERRET_TRACESTATE=%s", ts);
+                env[k++] = ts_entry;
+        }
+        return env;
+}
+
 static void child_process(uint64_t *rng, ferret_span_t *parent)
 {
         if (below(rng, 2) == 0) {
@@ -131,18 +156,15 @@ static void child_process(uint64_t *rng, ferret_span_t *parent)
         char tp[FERRET_TRACEPARENT_LEN + 1], ts[FERRET_TRACESTATE_LEN + 1], seed[32];
         ferret_ctx_t ctx = ferret_span_context(parent);
         ferret_ctx_format(ctx, tp, sizeof(tp));
-        setenv("FERRET_TRACEPARENT", tp, 1);
-        if (below(rng, 2) == 0 && ferret_ctx_tracestate(ctx, ts, sizeof(ts)) == 0)
-                setenv("FERRET_TRACESTATE", ts, 1);
-        else
-                unsetenv("FERRET_TRACESTATE");  /* the daemon links it by the parent's id */
+        /* Without the tracestate, the daemon links it by the parent's id. */
+        bool with_state = below(rng, 2) == 0 && ferret_ctx_tracestate(ctx, ts, sizeof(ts)) == 0;
         snprintf(seed, sizeof(seed), "%llu", (unsigned long long)(next(rng) | 1));
         char *argv[] = { self_path, seed, "child", NULL };
+        char **env = child_env(tp, with_state ? ts : NULL);
         pid_t pid;
-        if (posix_spawn(&pid, self_path, NULL, NULL, argv, environ) == 0)
+        if (env && posix_spawn(&pid, self_path, NULL, NULL, argv, env) == 0)
                 waitpid(pid, NULL, 0);
-        unsetenv("FERRET_TRACEPARENT");
-        unsetenv("FERRET_TRACESTATE");
+        free(env);
 }
 
 /* A burst: many short nested spans at once, past what the buffer holds. */
