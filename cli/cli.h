@@ -98,6 +98,7 @@ int cmd_runs(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_rm(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
 
 /* Summary and tree of a run, shared by query and analyze (render-*.c). */
 struct query_options {

@@ -24,6 +24,7 @@ static const struct verb verbs[] = {
         { "analyze", cmd_analyze, "the same, reading a database directory: ferret analyze DB [--tree]" },
         { "runs", cmd_runs, "list the runs the daemon holds" },
         { "diff", cmd_diff, "compare two runs: ferret diff RUN_A RUN_B [--fail-over PCT]" },
+        { "export", cmd_export, "write a run for other tools: ferret export --format folded [-o FILE]" },
         { "rm", cmd_rm, "remove runs from the daemon's database" },
         { "status", cmd_status, "the daemon's health and counters" },
 };

@@ -315,6 +315,49 @@ class Run(CliTest):
         self.assertIn("[error: user 3 not found]", tree)
         self.assertIn("{table=users, shard=2, slow=true}", tree)
 
+    def test_export_folded(self):
+        """ferret export --format folded: one line a call path with its self
+        time, as the merged tree has them (names joined by ';'); -o writes
+        the file whole or not at all; bad input is one line and an error."""
+        self.run_traced(DEMO, run_id="folded")
+        db, rt = self.path("t.db"), self.path("rt")
+        d = Daemon(db, rt)
+        try:
+            out = self.path("demo.folded")
+            ferret("export", "--run", "folded", "--format", "folded", "-o", out, "--runtime-dir", rt, check=True)
+            folded = {}
+            with open(out) as f:
+                for line in f:
+                    stack, _, value = line.rstrip("\n").rpartition(" ")
+                    self.assertNotIn(stack, folded)
+                    folded[stack] = int(value)
+            tree = ferret_json("query", "--tree", "--run", "folded", "--runtime-dir", rt)
+            want = {}
+
+            def walk(nodes, prefix):
+                for n in nodes:
+                    stack = prefix + [n["name"]]
+                    if not n.get("process") and n["self_ns"]:
+                        want[";".join(stack)] = n["self_ns"]
+                    walk(n.get("children", []), stack)
+            walk(tree["roots"], [])
+            self.assertEqual(folded, want)
+            self.assertIn("ferret-demo;process_batch;worker;process_chunk", folded)
+            self.assertEqual(ferret("export", "--run", "folded", "--format", "folded", "--runtime-dir", rt,
+                                    check=True).stdout, open(out).read())
+
+            before = sorted(os.listdir(self.dir))
+            self.assert_one_line_error(ferret("export", "--format", "chrome-ish", "--runtime-dir", rt), 2,
+                                       "unknown format 'chrome-ish'")
+            self.assert_one_line_error(ferret("export", "--format", "folded", "-o", self.path("no/such/dir/x"),
+                                              "--runtime-dir", rt), 1, "cannot write")
+            self.assert_one_line_error(ferret("export", "--run", "nope", "--format", "folded", "-o",
+                                              self.path("nope.folded"), "--runtime-dir", rt), 1, "no run named 'nope'")
+            self.assert_one_line_error(ferret("export", "--runtime-dir", rt), 2, "which format")
+            self.assertEqual(sorted(os.listdir(self.dir)), before)     # no partial file left behind
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+
     def test_no_locale_means_ascii(self):
         """A minimal system's C locale cannot show UTF-8: every text output
         is then plain ASCII, and the same outputs use Unicode under UTF-8."""
