@@ -11,6 +11,7 @@ struct bucket_delta {
         uint64_t bucket, path;
         struct name_stats st;         /* min_ns UINT64_MAX while it has no span */
         uint64_t self_taken_ns;
+        bool dirty;                   /* live: changed since the last commit */
 };
 
 static uint64_t width_ns_g = BUCKET_SECONDS_DEFAULT * 1000000000ull;
@@ -27,7 +28,7 @@ uint64_t buckets_default_width_ns(void)
 
 int buckets_load(struct store *store, uint32_t run, struct run_buckets *b)
 {
-        *b = (struct run_buckets){ .width_ns = width_ns_g };
+        *b = (struct run_buckets){ .width_ns = width_ns_g, .store = store, .run = run };
         if (!store)
                 return 0;
         int r = store_get_bucket_width(store, run, &b->width_ns);
@@ -39,48 +40,116 @@ int buckets_load(struct store *store, uint32_t run, struct run_buckets *b)
         return r < 0 ? r : 0;
 }
 
-static void clear_deltas(struct run_buckets *b)
+static void table_clear(struct bucket_table *t)
 {
-        for (size_t i = 0; i < b->n; i++)
-                hist_free(&b->deltas[i].st.hist);
-        b->n = 0;
-        u64map_clear(&b->index);
+        for (size_t i = 0; i < t->n; i++)
+                hist_free(&t->entries[i].st.hist);
+        t->n = 0;
+        u64map_clear(&t->index);
+}
+
+static void table_free(struct bucket_table *t)
+{
+        table_clear(t);
+        free(t->entries);
+        u64map_free(&t->index);
 }
 
 void buckets_free(struct run_buckets *b)
 {
-        clear_deltas(b);
-        free(b->deltas);
-        u64map_free(&b->index);
+        table_free(&b->live);
+        table_free(&b->deltas);
         *b = (struct run_buckets){ 0 };
 }
 
-/* The delta of (@bucket, @path) in this commit, made if new. Of two pairs
- * whose keys mix to one value the index keeps the newer; the older keeps its
- * delta, written with the others (merge operands add up in any number). */
-static struct bucket_delta *delta(struct run_buckets *b, uint64_t bucket, uint64_t path)
+static uint64_t table_key(uint64_t bucket, uint64_t path)
 {
-        uint64_t key = path_mix(path ^ path_mix(bucket + 1)), at;
-        key = key ? key : 1;
-        if (u64map_get(&b->index, key, &at)) {
-                struct bucket_delta *d = &b->deltas[at - 1];
-                if (d->bucket == bucket && d->path == path)
-                        return d;
-        }
-        if (b->n == b->cap) {
-                size_t cap = b->cap ? 2 * b->cap : 256;
-                struct bucket_delta *p = realloc(b->deltas, cap * sizeof(*p));
+        uint64_t key = path_mix(path ^ path_mix(bucket + 1));
+        return key ? key : 1;
+}
+
+static struct bucket_delta *table_find(struct bucket_table *t, uint64_t bucket, uint64_t path)
+{
+        uint64_t at;
+        if (!u64map_get(&t->index, table_key(bucket, path), &at))
+                return NULL;
+        struct bucket_delta *d = &t->entries[at - 1];
+        return d->bucket == bucket && d->path == path ? d : NULL;
+}
+
+/* A new entry for (@bucket, @path). Of two pairs whose 64-bit keys mix to
+ * one value the index keeps the newer, and the older keeps its entry,
+ * written with the others: deltas add up in any number; a live bucket so
+ * hidden is written as it stands, and a later span of it makes a new entry,
+ * read again from what was committed (what that commit added to it is then
+ * lost: one chance in 2^64 a pair). */
+static struct bucket_delta *table_add(struct bucket_table *t, uint64_t bucket, uint64_t path)
+{
+        if (t->n == t->cap) {
+                size_t cap = t->cap ? 2 * t->cap : 256;
+                struct bucket_delta *p = realloc(t->entries, cap * sizeof(*p));
                 if (!p)
                         return NULL;
-                b->deltas = p;
-                b->cap = cap;
+                t->entries = p;
+                t->cap = cap;
         }
-        if (u64map_put(&b->index, key, b->n + 1) < 0)
+        if (u64map_put(&t->index, table_key(bucket, path), t->n + 1) < 0)
                 return NULL;
-        struct bucket_delta *d = &b->deltas[b->n++];
+        struct bucket_delta *d = &t->entries[t->n++];
         *d = (struct bucket_delta){ .bucket = bucket, .path = path };
         d->st.min_ns = UINT64_MAX;
         return d;
+}
+
+/* A live bucket, whole: as committed so far when a ferretd that restarted
+ * first touches it (one read), empty for a new run. */
+static int live(struct run_buckets *b, uint64_t bucket, uint64_t path, struct bucket_delta **ret)
+{
+        struct bucket_delta *d = table_find(&b->live, bucket, path);
+        if (!d) {
+                char *value = NULL;
+                size_t len = 0;
+                int r = b->store ? store_get_bucket(b->store, b->run, bucket, path, &value, &len) : -ENOENT;
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (!(d = table_add(&b->live, bucket, path))) {
+                        if (value)
+                                store_free_value(value);
+                        return -ENOMEM;
+                }
+                if (r == 0) {
+                        Ferretd__StoredStats *s = ferretd__stored_stats__unpack(NULL, len, (const uint8_t *)value);
+                        store_free_value(value);
+                        r = 0;
+                        if (s) {        /* else damaged: the bucket starts again */
+                                r = stats_from_stored(&d->st, s);
+                                d->self_taken_ns = s->self_taken_ns;
+                                if (!d->st.count)
+                                        d->st.min_ns = UINT64_MAX;
+                                ferretd__stored_stats__free_unpacked(s, NULL);
+                        }
+                        if (r < 0)
+                                return r;
+                }
+        }
+        d->dirty = true;
+        *ret = d;
+        return 0;
+}
+
+/* Where a span that started in @bucket counts: its live bucket, or a delta
+ * of an older one. */
+static int entry(struct run_buckets *b, uint64_t bucket, uint64_t path, struct bucket_delta **ret)
+{
+        if (bucket > b->newest)
+                b->newest = bucket;
+        if (bucket + 1 >= b->newest)
+                return live(b, bucket, path, ret);
+        struct bucket_delta *d = table_find(&b->deltas, bucket, path);
+        if (!d && !(d = table_add(&b->deltas, bucket, path)))
+                return -ENOMEM;
+        *ret = d;
+        return 0;
 }
 
 int buckets_add(struct run_buckets *b, uint64_t path, uint64_t start_ns, uint64_t duration_ns, uint64_t self_ns,
@@ -88,9 +157,10 @@ int buckets_add(struct run_buckets *b, uint64_t path, uint64_t start_ns, uint64_
 {
         if (!b->width_ns || !path)
                 return 0;
-        struct bucket_delta *d = delta(b, start_ns / b->width_ns, path);
-        if (!d)
-                return -ENOMEM;
+        struct bucket_delta *d;
+        int r = entry(b, start_ns / b->width_ns, path, &d);
+        if (r < 0)
+                return r;
         name_stats_add(&d->st, duration_ns, self_ns, status);
         return 0;
 }
@@ -99,9 +169,10 @@ int buckets_take_self(struct run_buckets *b, uint64_t path, uint64_t start_ns, u
 {
         if (!b->width_ns || !path || !ns)
                 return 0;
-        struct bucket_delta *d = delta(b, start_ns / b->width_ns, path);
-        if (!d)
-                return -ENOMEM;
+        struct bucket_delta *d;
+        int r = entry(b, start_ns / b->width_ns, path, &d);
+        if (r < 0)
+                return r;
         d->self_taken_ns += ns;
         return 0;
 }
@@ -122,6 +193,27 @@ static size_t pack(const struct name_stats *st, uint64_t self_taken_ns, void **r
         return len;
 }
 
+/* Live buckets the newest has left behind, written already, go. */
+static void evict(struct run_buckets *b)
+{
+        size_t kept = 0;
+        for (size_t i = 0; i < b->live.n; i++) {
+                struct bucket_delta *d = &b->live.entries[i];
+                if (d->bucket + 1 >= b->newest)
+                        b->live.entries[kept++] = *d;
+                else
+                        hist_free(&d->st.hist);
+        }
+        if (kept == b->live.n)
+                return;
+        b->live.n = kept;
+        u64map_clear(&b->live.index);
+        for (size_t i = 0; i < kept; i++)
+                if (u64map_put(&b->live.index, table_key(b->live.entries[i].bucket, b->live.entries[i].path),
+                               i + 1) < 0)
+                        break;  /* an entry out of the index is read again when next touched */
+}
+
 void buckets_write(struct run_buckets *b, uint32_t run, struct store_batch *sb)
 {
         if (!b->width_ns)
@@ -130,15 +222,27 @@ void buckets_write(struct run_buckets *b, uint32_t run, struct store_batch *sb)
                 store_batch_put_bucket_width(sb, run, b->width_ns);
                 b->width_stored = true;
         }
-        for (size_t i = 0; i < b->n; i++) {
-                const struct bucket_delta *d = &b->deltas[i];
+        for (size_t i = 0; i < b->live.n; i++) {
+                struct bucket_delta *d = &b->live.entries[i];
+                void *value = NULL;
+                if (!d->dirty)
+                        continue;
+                size_t len = pack(&d->st, d->self_taken_ns, &value);
+                if (value)
+                        store_batch_put_bucket(sb, run, d->bucket, d->path, value, len);
+                free(value);
+                d->dirty = false;
+        }
+        for (size_t i = 0; i < b->deltas.n; i++) {
+                const struct bucket_delta *d = &b->deltas.entries[i];
                 void *value = NULL;
                 size_t len = pack(&d->st, d->self_taken_ns, &value);
                 if (value)
                         store_batch_merge_bucket(sb, run, d->bucket, d->path, value, len);
                 free(value);
         }
-        clear_deltas(b);
+        table_clear(&b->deltas);
+        evict(b);
 }
 
 /* Adds one packed record to @sum (and its self_taken_ns to @taken). */

@@ -4,11 +4,13 @@
  * spans that started in each bucket (a minute by default), so that a window
  * of a long run (ferret query --since 5m --tree) is a sum of buckets, read
  * in time that grows with the buckets and paths in the window, never with
- * the spans. A bucket is written as RocksDB merge operands: each commit
- * adds what its spans add to the buckets they start in, and the store sums
- * the operands (store.c's merge operator calls buckets_merge()), so that a
- * span that ends hours after it began, or a child that takes from its
- * parent's self time later, costs no read.
+ * the spans. The latest two buckets of a run (its live buckets: most spans
+ * start there) are kept whole in memory and written whole, as put records,
+ * at each commit that changes them; a span that starts in an older bucket
+ * (it ended long after it began) adds to it as a RocksDB merge operand,
+ * which the store sums (store.c's merge operator calls buckets_merge()), so
+ * that it costs no read, and a bucket's operands stay few however many
+ * commits a minute makes.
  *
  * A run records its bucket width when it is made; a run made by a ferretd
  * that kept no buckets has none, and its windows are summed from its spans.
@@ -27,13 +29,23 @@
 
 struct bucket_delta;
 
-/* One run's: its width, and what the spans since the last commit add. */
+/* Entries of one kind, by (bucket, path). */
+struct bucket_table {
+        struct u64map index;          /* mix of (bucket, path) -> position + 1 */
+        struct bucket_delta *entries;
+        size_t n, cap;
+};
+
+/* One run's: its width, its live buckets, and what the spans since the
+ * last commit add to older ones. */
 struct run_buckets {
         uint64_t width_ns;            /* 0: the run keeps no buckets */
         bool width_stored;
-        struct u64map index;          /* mix of (bucket, path) -> position + 1 */
-        struct bucket_delta *deltas;
-        size_t n, cap;
+        struct store *store;          /* where a live bucket's record is read from, NULL for a new run */
+        uint32_t run;
+        uint64_t newest;              /* the latest bucket a span started in */
+        struct bucket_table live;     /* buckets newest - 1 and newest, whole */
+        struct bucket_table deltas;   /* older buckets: what this commit adds */
 };
 
 /* The width of the buckets of runs made from now on (ferretd --bucket-seconds). */
@@ -45,7 +57,7 @@ uint64_t buckets_default_width_ns(void);
 int buckets_load(struct store *store, uint32_t run, struct run_buckets *b);
 void buckets_free(struct run_buckets *b);
 
-/* A span of @path that started at @start_ns. Returns 0 or -ENOMEM. */
+/* A span of @path that started at @start_ns. Returns 0, -ENOMEM or -EIO. */
 int buckets_add(struct run_buckets *b, uint64_t path, uint64_t start_ns, uint64_t duration_ns, uint64_t self_ns,
                 unsigned status);
 /* A child that came after the span (of @path, started at @start_ns) took

@@ -648,14 +648,32 @@ void store_batch_put_process(struct store_batch *b, uint32_t run, uint32_t pid, 
         store_batch_put(b, key, sizeof(key), executable, strlen(executable));
 }
 
+static size_t store_key_bucket(uint8_t *key, uint32_t run, uint64_t bucket, uint64_t path)
+{
+        store_key_run_prefix(key, KEY_BUCKET, run);
+        put_be64(key + 5, bucket);
+        put_be64(key + 13, path);
+        return 21;
+}
+
 void store_batch_merge_bucket(struct store_batch *b, uint32_t run, uint64_t bucket, uint64_t path, const void *value,
                               size_t len)
 {
         uint8_t key[21];
-        store_key_run_prefix(key, KEY_BUCKET, run);
-        put_be64(key + 5, bucket);
-        put_be64(key + 13, path);
-        rocksdb_writebatch_merge(b->wb, (const char *)key, sizeof(key), value, len);
+        rocksdb_writebatch_merge(b->wb, (const char *)key, store_key_bucket(key, run, bucket, path), value, len);
+}
+
+void store_batch_put_bucket(struct store_batch *b, uint32_t run, uint64_t bucket, uint64_t path, const void *value,
+                            size_t len)
+{
+        uint8_t key[21];
+        store_batch_put(b, key, store_key_bucket(key, run, bucket, path), value, len);
+}
+
+int store_get_bucket(struct store *s, uint32_t run, uint64_t bucket, uint64_t path, char **ret, size_t *ret_len)
+{
+        uint8_t key[21];
+        return store_get(s, key, store_key_bucket(key, run, bucket, path), ret, ret_len);
 }
 
 void store_batch_put_bucket_width(struct store_batch *b, uint32_t run, uint64_t width_ns)

@@ -76,6 +76,8 @@ int store_scan_paths(struct store *s, uint32_t run, bool histograms, store_path_
 typedef int (*store_bucket_fn)(uint64_t bucket, uint64_t path, const void *record, size_t len, void *userdata);
 int store_scan_buckets(struct store *s, uint32_t run, uint64_t first, uint64_t end, store_bucket_fn visit,
                        void *userdata);
+/* One time bucket's record, as store_get() gives it (-ENOENT: none yet). */
+int store_get_bucket(struct store *s, uint32_t run, uint64_t bucket, uint64_t path, char **ret, size_t *ret_len);
 /* The bucket width @run was made with. Returns 0, -ENOENT (it has none) or -EIO. */
 int store_get_bucket_width(struct store *s, uint32_t run, uint64_t *ret_ns);
 
@@ -109,9 +111,12 @@ void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name
 void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, bool histogram, const void *value,
                           size_t len);
 void store_batch_put_process(struct store_batch *b, uint32_t run, uint32_t pid, const char *executable);
-/* Adds @value (a packed StoredStats) to a time bucket, as a merge operand. */
+/* Adds @value (a packed StoredStats) to a time bucket, as a merge operand;
+ * or, put, replaces what the bucket holds. */
 void store_batch_merge_bucket(struct store_batch *b, uint32_t run, uint64_t bucket, uint64_t path, const void *value,
                               size_t len);
+void store_batch_put_bucket(struct store_batch *b, uint32_t run, uint64_t bucket, uint64_t path, const void *value,
+                            size_t len);
 void store_batch_put_bucket_width(struct store_batch *b, uint32_t run, uint64_t width_ns);
 void store_batch_put_client(struct store_batch *b, uint32_t run, uint64_t client_id, uint64_t stored, uint64_t seq);
 size_t store_batch_bytes(const struct store_batch *b);
