@@ -12,6 +12,7 @@ ends.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,59 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
 # The interpreter itself (meson may have started us through a wrapper script).
 PYTHON = sys.executable
+
+
+def _stacks(session):
+    """What the processes of @session are doing: ps, then each one's stacks
+    (gdb's, with the kernel's where gdb is missing)."""
+    ps = subprocess.run(["ps", "-s", str(session), "-o", "pid,ppid,stat,wchan:24,etime,args"],
+                        capture_output=True, text=True).stdout
+    out = [f"processes of the command that hung:\n{ps}"]
+    for line in ps.splitlines()[1:]:
+        pid = line.split()[0]
+        if shutil.which("gdb"):
+            bt = subprocess.run(["gdb", "-p", pid, "-batch", "-ex", "thread apply all bt"],
+                                capture_output=True, text=True, timeout=60).stdout
+            out.append(f"--- {pid}: {bt[-6000:]}")
+        else:
+            for task in sorted(os.listdir(f"/proc/{pid}/task")) if os.path.isdir(f"/proc/{pid}") else []:
+                try:
+                    with open(f"/proc/{pid}/task/{task}/stack") as f:
+                        out.append(f"--- {pid}/{task}:\n{f.read()}")
+                except OSError:
+                    pass
+    return "\n".join(out)
+
+
+def run(args, timeout=120, **kw):
+    """subprocess.run(args, capture_output=True, text=True, ...), except
+    that a command still running at its timeout has the stacks of its
+    processes printed, and its Python processes' tracebacks (SIGABRT to
+    faulthandler), before it is killed: a hang in CI says where it was."""
+    env = dict(kw.pop("env", None) or os.environ)
+    env.setdefault("PYTHONFAULTHANDLER", "1")
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                          start_new_session=True, **kw) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"HANG: {args} still runs after {timeout} s", file=sys.stderr, flush=True)
+            print(_stacks(p.pid), file=sys.stderr, flush=True)
+            pythons = subprocess.run(["pgrep", "-s", str(p.pid), "python"], capture_output=True, text=True).stdout
+            for pid in pythons.split():
+                os.kill(int(pid), signal.SIGABRT)
+            try:
+                out, err = p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            print(f"its output:\n{out[-4000:]}\nits errors:\n{err[-8000:]}", file=sys.stderr, flush=True)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            raise
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 BUILD_PYTHONPATH = os.environ.get("FERRET_PYTHONPATH") or os.path.join(os.environ["FERRET_BUILD_ROOT"], "python")
 if BUILD_PYTHONPATH not in sys.path:
     sys.path.insert(0, BUILD_PYTHONPATH)
@@ -64,16 +118,14 @@ class TestCase(unittest.TestCase):
         """python3 ARGS in the test's directory; returns the CompletedProcess."""
         full = dict(self.env)
         full.update(env or {})
-        return subprocess.run([PYTHON, *args], cwd=self.dir, env=full, capture_output=True, text=True,
-                              timeout=timeout)
+        return run([PYTHON, *args], cwd=self.dir, env=full, timeout=timeout)
 
     def ferret_run(self, *args, env=None):
         """python3 -m ferret run ARGS."""
         return self.python("-m", "ferret", "run", *args, env=env)
 
     def ferret(self, *args):
-        r = subprocess.run([FERRET, *args], cwd=self.dir, env=self.env, capture_output=True, text=True,
-                           timeout=120)
+        r = run([FERRET, *args], cwd=self.dir, env=self.env)
         if r.returncode != 0:
             raise AssertionError(f"ferret {' '.join(args)} failed ({r.returncode}): {r.stderr}")
         return r.stdout
