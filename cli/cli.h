@@ -99,6 +99,8 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_rm(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_flame(struct cli *cli, int argc, char **argv);
+int cmd_report(struct cli *cli, int argc, char **argv);
 
 /* Summary and tree of a run, shared by query and analyze (render-*.c). */
 struct query_options {
@@ -132,3 +134,8 @@ int parse_count(const char *s, unsigned long max, unsigned long *ret);
  * the epoch. Returns 0, 1 for a duration back from now (a time that
  * ferretd may widen to its time buckets' edges), or -EINVAL. */
 int parse_time_bound(const char *s, uint64_t now_ns, uint64_t *ret);
+/* parse_time_bound() for option --@name: sets *@whole_buckets when the
+ * bound is relative. Prints the error and returns -EINVAL. */
+int parse_window_bound(const char *name, const char *s, uint64_t now_ns, uint64_t *ret, bool *whole_buckets);
+/* CLOCK_REALTIME in ns. */
+uint64_t wall_now_ns(void);

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "options.h"
+#include "source.h"
 
 #define QUERY_TIMEOUT_MS 60000
 
@@ -70,21 +71,15 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, stru
         int c, r;
         bool tree_option = false;
         cli_getopt_reset();
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+        uint64_t now_ns = wall_now_ns();
         while ((c = getopt_long(argc, argv, ":r:ated:m:f:s:u:hj", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's':
-                case 'u': {
-                        int relative = parse_time_bound(optarg, now_ns, c == 's' ? &o->since_ns : &o->until_ns);
-                        if (relative < 0)
-                                return cli_error(EINVAL,
-                                                 "--%s takes a time such as 5m, 2h, \"2026-12-04 10:30\" or @1764800000, not '%s'",
-                                                 c == 's' ? "since" : "until", optarg);
-                        o->whole_buckets = o->whole_buckets || relative == 1;
+                case 'u':
+                        if (parse_window_bound(c == 's' ? "since" : "until", optarg, now_ns,
+                                               c == 's' ? &o->since_ns : &o->until_ns, &o->whole_buckets) < 0)
+                                return -EINVAL;
                         break;
-                }
                 case 'e':
                         o->expand = tree_option = true;
                         break;
@@ -262,28 +257,14 @@ int cmd_query(struct cli *cli, int argc, char **argv)
 int cmd_analyze(struct cli *cli, int argc, char **argv)
 {
         struct query_options o = { 0 };
-        struct private_daemon d;
+        struct source src;
         const char *db;
-        char current[PATH_MAX];
-        struct stat st;
         int r = parse(cli, argc, argv, analyze_usage, &o, &db);
         if (r <= 0)
                 return r;
-
-        /* Not usage errors: the argument was well formed. */
-        if (stat(db, &st) < 0)
-                return errno == ENOENT ? cli_error(ENOENT, "no database at %s", db)
-                                       : cli_error(errno, "cannot read %s: %s", db, strerror(errno));
-        snprintf(current, sizeof(current), "%s/CURRENT", db);
-        if (S_ISDIR(st.st_mode) && (access(db, R_OK | X_OK) < 0 || (access(current, F_OK) < 0 && errno != ENOENT)))
-                return cli_error(errno, "cannot read %s: %s", db, strerror(errno));
-        if (!S_ISDIR(st.st_mode) || access(current, F_OK) < 0)
-                return cli_error(ENOMEDIUM, "%s is not a Ferret database", db);
-
-        r = private_daemon_start(db, NULL, true, &d);
+        r = source_open(cli, db, &src);
         if (r < 0)
                 return r;
-        r = query_execute(cli, d.runtime_dir, &o);
-        int s = private_daemon_stop(&d);
-        return r < 0 ? r : s;
+        r = query_execute(cli, src.runtime_dir, &o);
+        return source_close(&src, r);
 }

@@ -178,3 +178,20 @@ const char *color(const struct cli *cli, const char *escape)
 {
         return cli->color ? escape : "";
 }
+
+int parse_window_bound(const char *name, const char *s, uint64_t now_ns, uint64_t *ret, bool *whole_buckets)
+{
+        int relative = parse_time_bound(s, now_ns, ret);
+        if (relative < 0)
+                return cli_error(EINVAL, "--%s takes a time such as 5m, 2h, \"2026-12-04 10:30\" or @1764800000, not '%s'",
+                                 name, s);
+        *whole_buckets = *whole_buckets || relative == 1;
+        return 0;
+}
+
+uint64_t wall_now_ns(void)
+{
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}

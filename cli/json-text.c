@@ -76,3 +76,24 @@ int json_set_text_key(json_t *o, const char *key, json_t *value)
         free(copy);
         return r;
 }
+
+void json_put_text(FILE *f, const char *s)
+{
+        const unsigned char *p = (const unsigned char *)(s ? s : "");
+        fputc('"', f);
+        while (*p) {
+                size_t n = utf8_sequence(p);
+                if (n == 0) {
+                        fprintf(f, "\\\\x%02X", *p++);
+                } else if (*p == '"' || *p == '\\') {
+                        fputc('\\', f);
+                        fputc(*p++, f);
+                } else if (*p < 0x20) {
+                        fprintf(f, "\\u%04x", *p++);
+                } else {
+                        fwrite(p, 1, n, f);
+                        p += n;
+                }
+        }
+        fputc('"', f);
+}

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* @s as a JSON string: valid UTF-8 as it is, each other byte as the four
  * characters \xHH ("sl\xe9ep" becomes "sl\\xE9ep" in JSON). */
@@ -22,3 +23,6 @@ json_t *json_double(double d);
 json_t *json_uint(uint64_t v);
 /* json_object_set_new() with a key that is recorded text (escaped so). */
 int json_set_text_key(json_t *o, const char *key, json_t *value);
+/* Writes @s to @f as a quoted JSON string by the rule of json_text(), for
+ * outputs streamed without building a document (exports of every span). */
+void json_put_text(FILE *f, const char *s);

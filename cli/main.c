@@ -24,7 +24,9 @@ static const struct verb verbs[] = {
         { "analyze", cmd_analyze, "the same, reading a database directory: ferret analyze DB [--tree]" },
         { "runs", cmd_runs, "list the runs the daemon holds" },
         { "diff", cmd_diff, "compare two runs: ferret diff RUN_A RUN_B [--fail-over PCT]" },
-        { "export", cmd_export, "write a run for other tools: ferret export --format folded [-o FILE]" },
+        { "flame", cmd_flame, "an interactive SVG flame graph of a run: ferret flame -o FILE.svg" },
+        { "report", cmd_report, "one HTML page about a run (summary, flame graph, timeline): ferret report -o FILE.html" },
+        { "export", cmd_export, "write a run for other tools: ferret export --format chrome|speedscope|folded" },
         { "rm", cmd_rm, "remove runs from the daemon's database" },
         { "status", cmd_status, "the daemon's health and counters" },
 };

@@ -108,3 +108,24 @@ const char *term_text(const char *s, char **copy)
         *o = '\0';
         return *copy = out;
 }
+
+void markup_put(FILE *f, const char *s)
+{
+        const unsigned char *p = (const unsigned char *)(s ? s : "");
+        while (*p) {
+                const unsigned char *end = p + safe_run(p);
+                for (; p < end; p++) {
+                        switch (*p) {
+                        case '&': fputs("&amp;", f); break;
+                        case '<': fputs("&lt;", f); break;
+                        case '>': fputs("&gt;", f); break;
+                        case '"': fputs("&quot;", f); break;
+                        case '\'': fputs("&#39;", f); break;
+                        default: fputc(*p, f);
+                        }
+                }
+                if (*p)
+                        for (size_t k = unsafe_bytes(p); k--; p++)
+                                fprintf(f, "\\x%02X", *p);
+        }
+}

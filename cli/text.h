@@ -27,3 +27,8 @@ void term_put(FILE *f, const char *s);
  * escape, else a malloc'd copy in *@copy (the caller frees it); NULL when
  * memory is short. */
 const char *term_text(const char *s, char **copy);
+/* The same rule for SVG and HTML, with & < > " ' as character references
+ * too, so that recorded text is text wherever it lands in markup (element
+ * content or an attribute value), and never a control character, which
+ * XML does not allow. */
+void markup_put(FILE *f, const char *s);

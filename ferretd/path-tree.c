@@ -379,11 +379,12 @@ static int emit(struct path_tree *t, const struct tree_options *o)
                 out->pid = m->pid;
                 out->process = m->process;
                 if (!m->process && m->count && o->quantiles) {
-                        static const double qs[] = { 0.50, 0.95 };
-                        uint64_t v[2];
-                        hist_quantiles(&m->hist, qs, 2, m->min, m->max, v);
+                        static const double qs[] = { 0.50, 0.95, 0.99 };
+                        uint64_t v[3];
+                        hist_quantiles(&m->hist, qs, 3, m->min, m->max, v);
                         out->p50_ns = v[0];
                         out->p95_ns = v[1];
+                        out->p99_ns = v[2];
                         hist_quantile_interval(&m->hist, m->count, 0.50, m->min, m->max, &out->p50_low_ns,
                                                &out->p50_high_ns);
                         hist_quantile_interval(&m->hist, m->count, 0.95, m->min, m->max, &out->p95_low_ns,

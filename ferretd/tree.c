@@ -529,6 +529,7 @@ static int emit(struct merged_tree *t, const struct tree_options *o)
                         const uint64_t *d = t->durations + m->first_duration;
                         out->p50_ns = sorted_quantile(d, m->count, 0.50);
                         out->p95_ns = sorted_quantile(d, m->count, 0.95);
+                        out->p99_ns = sorted_quantile(d, m->count, 0.99);
                         sorted_interval(d, m->count, 0.50, &out->p50_low_ns, &out->p50_high_ns);
                         sorted_interval(d, m->count, 0.95, &out->p95_low_ns, &out->p95_high_ns);
                 }
