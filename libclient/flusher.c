@@ -510,6 +510,16 @@ static int request_flush(int timeout_ms, bool stop)
                 timeout_ms = 24 * 3600 * 1000;
         deadline_after(&until, timeout_ms);
 
+        /* A fatal signal's handler may flush (the agent's, the Python
+         * extension's): while this thread holds the lock, those signals
+         * wait, or the handler would wait for the lock for ever. */
+        sigset_t held, old;
+        sigemptyset(&held);
+        sigaddset(&held, SIGTERM);
+        sigaddset(&held, SIGINT);
+        sigaddset(&held, SIGHUP);
+        sigaddset(&held, SIGQUIT);
+        pthread_sigmask(SIG_BLOCK, &held, &old);
         pthread_mutex_lock(&client_g.flush_lock);
         uint64_t gen = ++client_g.flush_requested;
         client_g.flush_deadline_ns = (uint64_t)until.tv_sec * 1000000000u + (uint64_t)until.tv_nsec;
@@ -523,6 +533,7 @@ static int request_flush(int timeout_ms, bool stop)
                 r = pthread_cond_timedwait(&client_g.flush_cond, &client_g.flush_lock, &until);
         int result = client_g.flush_done >= gen ? client_g.flush_result : -ETIMEDOUT;
         pthread_mutex_unlock(&client_g.flush_lock);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         return result;
 }
 

@@ -118,22 +118,11 @@ class Decider:
 
 def _deliver_on_sigterm():
     """A forked child left to die of SIGTERM (multiprocessing.Pool
-    terminates its workers so) delivers its spans first, then dies of it."""
+    terminates its workers so) delivers its spans first, then dies of it.
+    The handler is C (_ferret.c says why a Python one can hang)."""
     import signal
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-
-        def deliver(signum, frame):
-            try:
-                _ferret.flush(2000)   # bounded: the signal is to end the process
-            finally:
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
-
-        signal.signal(signal.SIGTERM, deliver)
-    except (ValueError, OSError):
-        pass   # not the main thread, or no signals here
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _ferret.deliver_on_sigterm()
 
 _process_hooks = False
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -458,6 +459,36 @@ static PyObject *mod_after_fork_child(PyObject *module, PyObject *arg)
         Py_RETURN_NONE;
 }
 
+/* SIGTERM in a forked child that left it at its default (multiprocessing.Pool
+ * terminates its workers so): deliver the spans, then die of the signal.
+ * A C handler, not a Python one: Python runs its handlers between bytecodes
+ * of the main thread, and a SIGTERM that lands after the last such check
+ * but before the thread blocks in a lock (a Pool worker waiting for its
+ * next task, where the profile hook's work at each call widens the window)
+ * is never handled: the worker sleeps for ever and Pool.terminate() with
+ * it. ferret_flush() waits a bounded time, and request_flush() holds these
+ * signals while it holds its lock, so the handler cannot wait on itself. */
+#define DELIVER_BEFORE_DEATH_MS 2000
+
+static void deliver_then_die(int sig)
+{
+        if (fmod_client_used)
+                ferret_flush(DELIVER_BEFORE_DEATH_MS);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static PyObject *mod_deliver_on_sigterm(PyObject *module, PyObject *unused)
+{
+        struct sigaction old;
+        if (sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO)) {
+                struct sigaction sa = { .sa_handler = deliver_then_die, .sa_flags = SA_RESETHAND };
+                sigemptyset(&sa.sa_mask);
+                sigaction(SIGTERM, &sa, NULL);
+        }
+        Py_RETURN_NONE;
+}
+
 static PyMethodDef mod_methods[] = {
         { "begin", (PyCFunction)(void (*)(void))mod_begin, METH_VARARGS | METH_KEYWORDS,
           "begin(name, is_async=False, parent=None) -> SpanHandle" },
@@ -476,6 +507,8 @@ static PyMethodDef mod_methods[] = {
           "Tells the hook that current_var holds spans from now on." },
         { "after_fork_child", mod_after_fork_child, METH_O,
           "after_fork_child(reparent): for os.register_at_fork(after_in_child=)." },
+        { "deliver_on_sigterm", mod_deliver_on_sigterm, METH_NOARGS,
+          "Left at its default, SIGTERM delivers the spans first, then ends the process." },
         { NULL, NULL, 0, NULL },
 };
 

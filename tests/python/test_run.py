@@ -199,6 +199,63 @@ if __name__ == "__main__":
             counts = {row["name"]: row["count"] for row in s["rows"]}
             self.assertEqual((counts.get("work"), s["dropped"]), (200, 0), run)
 
+    def test_sigterm_while_the_main_thread_sleeps_in_a_lock(self):
+        """A forked child whose main thread sleeps in a lock (a Pool worker
+        waiting for work) and that gets SIGTERM on another thread dies of it
+        and delivers its spans. Python runs its own handlers only when the
+        main thread comes back to the interpreter, which it never does:
+        with a handler of Python's the child slept for ever (CI: a Pool
+        whose terminate() waited on such a worker for 120 s)."""
+        script = self.write("sleeper.py", """
+import multiprocessing as mp, signal, threading, time
+
+def work():
+    return 1
+
+def child(lock):
+    work()
+    main = threading.get_native_id()
+
+    def signal_me_once_main_sleeps():
+        # Waits for the main thread to sleep in the lock's futex.
+        while True:
+            with open(f"/proc/self/task/{main}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/self/task/{main}/wchan") as f:
+                wchan = f.read()
+            if state == "S" and "futex" in wchan:
+                break
+            time.sleep(0.001)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=signal_me_once_main_sleeps).start()
+    lock.acquire()   # the parent holds it
+
+def main():
+    lock = mp.Lock()
+    lock.acquire()
+    p = mp.get_context("fork").Process(target=child, args=(lock,))
+    p.start()
+    p.join(30)
+    print("exitcode", p.exitcode)
+    if p.exitcode is None:
+        p.kill()
+
+if __name__ == "__main__":
+    main()
+""")
+        runs = {
+            "agent": ferrettest.run([FERRET, "run", "--db", self.path("s.db"), "--run-id", "agent", script],
+                                    cwd=self.dir, env=self.env),
+            "module": self.ferret_run(script, "--db", "s.db", "--run-id", "module"),
+        }
+        for run, r in runs.items():
+            self.assert_ok(r)
+            self.assertIn("exitcode -15", r.stdout, run)
+            s = self.summary("s.db", run)
+            counts = {row["name"]: row["count"] for row in s["rows"]}
+            self.assertEqual((counts.get("work"), s["dropped"]), (1, 0), run)
+
     def test_sys_exit_passes_through(self):
         """sys.exit(3): exit status 3, spans stored, the functions sys.exit
         unwound are not errors; the process span says exit status 3."""
