@@ -185,7 +185,13 @@ static void put_frame(FILE *f, const struct layout *l, size_t i, const char *run
                 snprintf(color, sizeof(color), "hsl(210,22%%,74%%)");
         else
                 pic_color(name, color, sizeof(color));
-        fprintf(f, "<g class=\"f%s%s\" data-n=\"", n && n->errors ? " err" : "", n && n->warnings ? " warn" : "");
+        /* A path whose every call failed (or warned) has its border in
+         * the legend's colour; one where some did shows them as a strip
+         * along its bottom edge, as wide as their share of its calls. */
+        bool all_failed = n && n->count && n->errors >= n->count;
+        bool all_warned = n && n->count && !all_failed && n->warnings >= n->count;
+        fprintf(f, "<g class=\"f%s%s%s%s\" data-n=\"", n && n->errors ? " err" : "", n && n->warnings ? " warn" : "",
+                all_failed ? " all-err" : "", all_warned ? " all-warn" : "");
         markup_put(f, name);
         fprintf(f, "\" data-x=\"%.0f\" data-w=\"%.0f\" data-d=\"%" PRIu32 "\" data-p=\"%" PRId32 "\"", fr->x, fr->w,
                 fr->depth, fr->parent);
@@ -196,8 +202,18 @@ static void put_frame(FILE *f, const struct layout *l, size_t i, const char *run
                         n->total_ns, n->process ? 0 : n->self_ns, n->count, n->errors, n->warnings);
         fputs(">", f);
         put_title(f, l, fr, run);
-        fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" rx=\"2\" fill=\"%s\"/>", px, y, pw, ROW - 1,
-                color);
+        fprintf(f, "<rect class=\"fr\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" rx=\"2\" fill=\"%s\"/>", px, y, pw,
+                ROW - 1, color);
+        if (n && n->count && (n->errors || n->warnings) && !all_failed && !all_warned) {
+                double e = (double)n->errors / (double)n->count, w = (double)n->warnings / (double)n->count;
+                if (e > 0)
+                        fprintf(f, "<rect class=\"strip err-strip\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"3\" data-share=\"%.6f\"/>",
+                                px, y + ROW - 4, pw * e, e);
+                if (w > 0)
+                        fprintf(f,
+                                "<rect class=\"strip warn-strip\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"3\" data-share=\"%.6f\" data-after=\"%.6f\"/>",
+                                px + pw * e, y + ROW - 4, pw * w, w, e);
+        }
         fprintf(f, "<text x=\"%.2f\" y=\"%d\">", px + 3, y + ROW - 5);
         pic_label(f, name, (long)((pw - 6) / CHAR_W));
         fputs("</text></g>\n", f);
@@ -217,15 +233,18 @@ static void put_chrome(FILE *f, const struct layout *l, const char *run, int hei
                 "<text class=\"fg-text fg-button fg-hidden\" x=\"%d\" y=\"26\" data-role=\"reset\">Reset zoom</text>\n"
                 "<text class=\"fg-text fg-button\" x=\"%d\" y=\"26\" text-anchor=\"end\" data-role=\"search\">Search</text>\n",
                 PAD, WIDTH - PAD);
-        /* The legend: what width, colour and a border mean. */
+        /* The legend: what width, a border and a strip mean. */
         fprintf(f,
                 "<g class=\"fg-text fg-dim\"><text x=\"%d\" y=\"68\">width: total time \u00b7 the part of a frame "
                 "no frame above covers: self time \u00b7 click to zoom</text>\n"
                 "<rect class=\"fg-legend-err\" x=\"%d\" y=\"58\" width=\"14\" height=\"12\" fill=\"none\"/>"
-                "<text x=\"%d\" y=\"68\">errors</text>\n"
+                "<text x=\"%d\" y=\"68\">all failed</text>\n"
                 "<rect class=\"fg-legend-warn\" x=\"%d\" y=\"58\" width=\"14\" height=\"12\" fill=\"none\"/>"
-                "<text x=\"%d\" y=\"68\">warnings</text></g>\n",
-                PAD, WIDTH - 190, WIDTH - 170, WIDTH - 100, WIDTH - 80);
+                "<text x=\"%d\" y=\"68\">all warned</text>\n"
+                "<rect class=\"err-strip\" x=\"%d\" y=\"65\" width=\"9\" height=\"3\"/>"
+                "<rect class=\"warn-strip\" x=\"%d\" y=\"65\" width=\"5\" height=\"3\"/>"
+                "<text x=\"%d\" y=\"68\">share failed, warned</text></g>\n",
+                PAD, WIDTH - 430, WIDTH - 410, WIDTH - 330, WIDTH - 310, WIDTH - 220, WIDTH - 211, WIDTH - 200);
         fprintf(f, "<text class=\"fg-text\" x=\"%d\" y=\"%d\" data-role=\"details\"> </text>\n", PAD, height - 20);
         fprintf(f, "<text class=\"fg-text\" x=\"%d\" y=\"%d\" text-anchor=\"end\" data-role=\"matched\"></text>\n",
                 WIDTH - PAD, height - 6);

@@ -57,7 +57,7 @@ static int64_t lane_of(struct lane_sort *s, uint32_t pid, uint32_t tid, bool asy
         *l = (struct lane){ .pid = pid, .tid = tid, .async = async };
         char proc[300], thread[64];
         if (asprintf(&l->label, "%s, %s%s", export_process_label(process, pid, proc, sizeof(proc)),
-                     export_thread_label(pid, tid, thread, sizeof(thread)), async ? " (async spans)" : "") < 0) {
+                     export_thread_label(pid, tid, thread, sizeof(thread)), async ? ", async" : "") < 0) {
                 l->label = NULL;
                 return -ENOMEM;
         }

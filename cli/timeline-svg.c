@@ -11,7 +11,7 @@
 #include "timeline-svg.h"
 
 #define WIDTH 1200
-#define LABEL_W 230                    /* the lanes' names, left of the plot */
+#define LABEL_W 270                    /* the lanes' names, left of the plot */
 #define PLOT_W (WIDTH - LABEL_W - 10)
 #define AXIS_H 28
 #define BAR_H 11                       /* a row of bars; a row per nesting level */
@@ -74,14 +74,19 @@ static void put_axis(struct timeline *t)
                 double x = x_of(t, t->first_ns + (uint64_t)v);
                 fprintf(t->f, "<line class=\"tl-tick\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>", x, AXIS_H - 6, x,
                         AXIS_H);
-                fprintf(t->f, "<text class=\"tl-axis\" x=\"%.1f\" y=\"%d\">%s</text>\n", x + 2, AXIS_H - 10,
-                        pic_duration((uint64_t)v, a, sizeof(a)));
+                /* The last labels end at their tick, not past the picture. */
+                bool near_end = x > WIDTH - 70;
+                fprintf(t->f, "<text class=\"tl-axis\" x=\"%.1f\" y=\"%d\"%s>%s</text>\n", near_end ? x - 2 : x + 2,
+                        AXIS_H - 10, near_end ? " text-anchor=\"end\"" : "", pic_duration((uint64_t)v, a, sizeof(a)));
         }
 }
 
 static void lane_label(struct timeline *t, const struct lane *l, int height)
 {
         fprintf(t->f, "<text class=\"tl-lane\" x=\"4\" y=\"%d\">", t->y + (height < 14 ? height : 14) - 3);
+        fputs("<title>", t->f);
+        markup_put(t->f, l->label);
+        fputs("</title>", t->f);
         pic_label(t->f, l->label, (LABEL_W - 8) / 6);
         fputs("</text>\n", t->f);
 }

@@ -18,7 +18,8 @@ function ferretFlame(svg) {
   const reset = byId('reset'), searchButton = byId('search'), matched = byId('matched'), details = byId('details');
   const frames = Array.from(svg.querySelectorAll('g.f')).map((g) => ({
     g: g,
-    rect: g.querySelector('rect'),
+    rect: g.querySelector('rect.fr'),
+    strips: Array.from(g.querySelectorAll('rect.strip')),
     text: g.querySelector('text'),
     name: g.dataset.n,
     x: +g.dataset.x,
@@ -46,6 +47,10 @@ function ferretFlame(svg) {
     f.g.classList.remove('fg-hidden');
     f.rect.setAttribute('x', x.toFixed(2));
     f.rect.setAttribute('width', Math.max(w, 0).toFixed(2));
+    for (const s of f.strips) {
+      s.setAttribute('x', (x + w * (+s.dataset.after || 0)).toFixed(2));
+      s.setAttribute('width', (w * +s.dataset.share).toFixed(2));
+    }
     f.text.setAttribute('x', (x + 3).toFixed(2));
     f.text.textContent = label(f.name, w);
   }
