@@ -358,6 +358,65 @@ class Run(CliTest):
         finally:
             self.assertEqual(d.stop()[0], 0)
 
+    def test_pictures_and_exports_refuse_bad_input(self):
+        """ferret flame, report and export: an unknown run, an unwritable
+        path, a missing database, a bad window and a full disk each get one
+        line and an error, and leave no file behind; markup is not written
+        to a terminal; a picture that is written is whole, and the user's
+        ordinary file (their umask, not mkstemp's 0600)."""
+        self.run_traced(DEMO, run_id="pics")
+        db, out = self.path("t.db"), self.path("out.file")
+        before = sorted(os.listdir(self.dir))
+        verbs = [["flame"], ["report"], ["export", "--format", "chrome"], ["export", "--format", "speedscope"],
+                 ["export", "--format", "folded"]]
+        for verb in verbs:
+            self.assert_one_line_error(ferret(*verb, "--db", db, "--run", "nope", "-o", out), 1, "no run named 'nope'")
+            self.assert_one_line_error(ferret(*verb, "--db", db, "-o", self.path("no/such/dir/x")), 1, "cannot write")
+            self.assert_one_line_error(ferret(*verb, "--db", self.path("missing.db"), "-o", out), 1, "no database at")
+            self.assert_one_line_error(ferret(*verb, "--db", db, "--bogus"), 2, "unknown option '--bogus'")
+        for verb in (["flame"], ["report"]):
+            self.assert_one_line_error(ferret(*verb, "--db", db, "--since", "yesterday-ish", "-o", out), 2,
+                                       "--since takes")
+        self.assertEqual(sorted(os.listdir(self.dir)), before)
+
+        master, slave = pty.openpty()
+        try:
+            r = subprocess.run([FERRET, "flame", "--db", db], stdout=slave, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+        finally:
+            os.close(slave)
+            os.close(master)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("not writing markup to a terminal: give -o FILE", r.stderr)
+
+        old = os.umask(0o022)
+        try:
+            r = ferret("flame", "--db", db, "-o", self.path("ok.svg"), check=True)
+        finally:
+            os.umask(old)
+        self.assertIn("flame graph of run pics written to", r.stderr)
+        self.assertEqual(os.stat(self.path("ok.svg")).st_mode & 0o777, 0o644)
+        with open(self.path("ok.svg")) as f:
+            self.assertTrue(f.read().rstrip().endswith("</svg>"))
+
+    @unittest.skipUnless(os.getuid() == 0, "needs root to mount a small tmpfs")
+    def test_exports_to_a_full_disk_leave_nothing(self):
+        """An export that meets a full disk says so in one line, exits 1,
+        and leaves neither a partial file nor the one beside it."""
+        self.run_traced(DEMO, run_id="full")
+        disk = self.path("disk")
+        os.mkdir(disk)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", disk]).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        try:
+            fill_up(os.path.join(disk, "filler"))
+            for verb in (["report"], ["export", "--format", "chrome"], ["export", "--format", "speedscope"]):
+                r = ferret(*verb, "--db", self.path("t.db"), "-o", os.path.join(disk, "out"))
+                self.assert_one_line_error(r, 1, "No space left on device")
+                self.assertEqual(os.listdir(disk), ["filler"])
+        finally:
+            subprocess.run(["umount", "-l", disk])
+
     def test_no_locale_means_ascii(self):
         """A minimal system's C locale cannot show UTF-8: every text output
         is then plain ASCII, and the same outputs use Unicode under UTF-8."""
