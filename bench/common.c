@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,6 +95,11 @@ static char *slurp_and_unlink(int fd, const char *path)
 
 int bench_run(char *const argv[], char **ret_out, char **ret_err)
 {
+        return bench_run_usage(argv, ret_out, ret_err, NULL);
+}
+
+int bench_run_usage(char *const argv[], char **ret_out, char **ret_err, struct rusage *ret_usage)
+{
         /* Files rather than pipes: nothing can deadlock on a full pipe, and
          * the child's output can be as long as it likes. */
         char out_path[] = "/tmp/ferret-bench-out-XXXXXX", err_path[] = "/tmp/ferret-bench-err-XXXXXX";
@@ -129,8 +135,11 @@ int bench_run(char *const argv[], char **ret_out, char **ret_err)
                 return -r;
         }
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        struct rusage usage;
+        while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR)
                 ;
+        if (ret_usage)
+                *ret_usage = usage;
         if (ret_out)
                 *ret_out = slurp_and_unlink(out, out_path);
         if (ret_err)

@@ -31,6 +31,10 @@ void bench_rmtree(const char *path);
  * @return the wait status, or -errno when it could not be started.
  */
 int bench_run(char *const argv[], char **ret_out, char **ret_err);
+/* The same, with the child's resource usage (its peak resident memory is
+ * ru_maxrss, in KiB) in *@ret_usage when it is not NULL. */
+struct rusage;
+int bench_run_usage(char *const argv[], char **ret_out, char **ret_err, struct rusage *ret_usage);
 
 /* The daemon and the command: $FERRETD and $FERRET_CLI when set, else the
  * ones of the build tree this benchmark was built in. */

@@ -24,22 +24,15 @@
 #include "export.h"
 #include "json-text.h"
 #include "lane-sort.h"
+#include "lane-walk.h"
 #include "span-stream.h"
-
-struct open_frame {
-        uint32_t name;
-        uint64_t end_ns;
-};
 
 struct speedscope {
         FILE *f;
         struct lane_sort sort;
         char *run;                     /* the run's id, from its record */
         uint64_t first_ns, last_ns;
-        uint32_t lane;                 /* the lane being written, UINT32_MAX before the first */
-        struct open_frame *stack;
-        size_t depth, cap;
-        bool first_event;
+        bool any_profile, first_event;
 };
 
 static int on_run(void *ctx, const Ferret__RunInfo *run)
@@ -70,56 +63,45 @@ static void put_event(struct speedscope *s, char type, uint32_t name, uint64_t a
         s->first_event = false;
 }
 
-/* Closes the frames open at @until (all of them at UINT64_MAX). */
-static void close_until(struct speedscope *s, uint64_t until)
-{
-        while (s->depth && (until == UINT64_MAX || s->stack[s->depth - 1].end_ns <= until)) {
-                s->depth--;
-                put_event(s, 'C', s->stack[s->depth].name, s->stack[s->depth].end_ns);
-        }
-}
-
-static void end_profile(struct speedscope *s)
-{
-        close_until(s, UINT64_MAX);
-        fputs("]}", s->f);
-}
-
-static void begin_profile(struct speedscope *s, uint32_t index)
-{
-        const struct lane *l = &s->sort.lanes[index];
-        fputs(s->lane == UINT32_MAX ? "\n{" : ",\n{", s->f);
-        fputs("\"type\":\"evented\",\"name\":", s->f);
-        json_put_text(s->f, l->label);
-        fprintf(s->f, ",\"unit\":\"nanoseconds\",\"startValue\":0,\"endValue\":%" PRIu64 ",\"events\":[",
-                s->last_ns - s->first_ns);
-        s->lane = index;
-        s->first_event = true;
-}
-
-static int on_span(void *ctx, const struct lane_span *sp)
+static int on_lane(void *ctx, uint32_t index)
 {
         struct speedscope *s = ctx;
-        if (sp->lane != s->lane) {
-                if (s->lane != UINT32_MAX)
-                        end_profile(s);
-                begin_profile(s, sp->lane);
-        }
-        close_until(s, sp->start_ns);
-        uint64_t end = sp->end_ns;
-        if (s->depth && end > s->stack[s->depth - 1].end_ns)
-                end = s->stack[s->depth - 1].end_ns;    /* outlives its enclosing span */
-        if (wire_grow((void **)&s->stack, &s->cap, s->depth + 1, sizeof(*s->stack)) < 0)
-                return -ENOMEM;
-        s->stack[s->depth++] = (struct open_frame){ .name = sp->name, .end_ns = end };
+        fputs(s->any_profile ? ",\n{" : "\n{", s->f);
+        fputs("\"type\":\"evented\",\"name\":", s->f);
+        json_put_text(s->f, s->sort.lanes[index].label);
+        fprintf(s->f, ",\"unit\":\"nanoseconds\",\"startValue\":0,\"endValue\":%" PRIu64 ",\"events\":[",
+                s->last_ns - s->first_ns);
+        s->any_profile = true;
+        s->first_event = true;
+        return 0;
+}
+
+static int on_open(void *ctx, const struct lane_span *sp, uint64_t end_ns, size_t depth)
+{
+        struct speedscope *s = ctx;
         put_event(s, 'O', sp->name, sp->start_ns);
         return ferror(s->f) ? -EIO : 0;
 }
 
+static int on_close(void *ctx, uint32_t name, uint64_t at_ns, size_t depth)
+{
+        put_event(ctx, 'C', name, at_ns);
+        return 0;
+}
+
+static int on_lane_end(void *ctx)
+{
+        struct speedscope *s = ctx;
+        fputs("]}", s->f);
+        return 0;
+}
+
 int export_speedscope(const char *runtime_dir, const char *run, FILE *f)
 {
-        struct speedscope s = { .f = f, .lane = UINT32_MAX };
+        struct speedscope s = { .f = f };
         static const struct span_stream_ops ops = { .run = on_run, .batch = on_batch };
+        static const struct lane_walk_ops walk = { .lane = on_lane, .open = on_open, .close = on_close,
+                                                   .lane_end = on_lane_end };
         int r = lane_sort_init(&s.sort, 0);
         if (r < 0)
                 return cli_error(r, "out of memory");
@@ -130,15 +112,13 @@ int export_speedscope(const char *runtime_dir, const char *run, FILE *f)
                       f);
                 json_put_text(f, s.run);
                 fputs(",\"activeProfileIndex\":0,\n\"profiles\":[", f);
-                r = lane_sort_each(&s.sort, on_span, &s);
+                r = lane_walk(&s.sort, &walk, &s);
                 if (r == -ENOMEM)
                         r = cli_error(r, "out of memory");
                 else if (r < 0 && r != -EIO)
                         r = cli_error(r, "cannot sort the spans in a temporary file: %s", strerror(-r));
         }
         if (r >= 0) {
-                if (s.lane != UINT32_MAX)
-                        end_profile(&s);
                 fputs("\n],\n\"shared\":{\"frames\":[", f);
                 for (size_t i = 0; i < s.sort.names.n; i++) {
                         fputs(i ? ",\n{\"name\":" : "\n{\"name\":", f);
@@ -148,7 +128,6 @@ int export_speedscope(const char *runtime_dir, const char *run, FILE *f)
                 fputs("\n]}}\n", f);
         }
         lane_sort_free(&s.sort);
-        free(s.stack);
         free(s.run);
         return r;
 }

@@ -7,8 +7,9 @@
  * by start, and a parent before the children that start with it; ferretd
  * streams them in the order their batches were stored. The spans are
  * sorted in memory up to a bound, then in sorted runs written to temporary
- * files and merged: memory stays at the bound (32 MiB by default) whatever
- * the size of the run.
+ * files and merged: memory stays at the bound (16 MiB by default, and as
+ * much again for glibc's qsort, which merges through a copy) whatever the
+ * size of the run.
  */
 #pragma once
 
@@ -47,7 +48,7 @@ struct lane_sort {
         size_t n_lane_slots;
 };
 
-#define LANE_SORT_DEFAULT_SPANS (1u << 20)   /* 32 MiB of lane_span */
+#define LANE_SORT_DEFAULT_SPANS (1u << 19)   /* 16 MiB of lane_span (and as much for qsort's merge) */
 #define LANE_SORT_MAX_NAMES 100000u          /* as ferretd's statistics */
 
 int lane_sort_init(struct lane_sort *s, size_t memory_spans);

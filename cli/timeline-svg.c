@@ -8,6 +8,7 @@
 #include "export.h"
 #include "picture.h"
 #include "text.h"
+#include "lane-walk.h"
 #include "timeline-svg.h"
 
 #define WIDTH 1200
@@ -35,8 +36,6 @@ struct timeline {
         uint64_t lanes_drawn, lanes_left_out, rows_left_out;
         int y;                         /* top of the lane being drawn */
         /* The lane being drawn. */
-        uint64_t *open_end;            /* ends of the spans open at each nesting level */
-        size_t depth, cap_depth;
         uint32_t rows;                 /* nesting levels it used */
         char *bars;                    /* its bars, drawn once its height is known */
         size_t bars_len;
@@ -94,7 +93,6 @@ static void lane_label(struct timeline *t, const struct lane *l, int height)
 static int begin_lane(struct timeline *t, uint32_t lane)
 {
         t->lane = lane;
-        t->depth = 0;
         t->rows = 1;
         t->drawing = t->lanes_drawn < TIMELINE_MAX_LANES;
         if (!t->drawing) {
@@ -142,7 +140,7 @@ static void end_slices(struct timeline *t)
 
 static int end_lane(struct timeline *t)
 {
-        if (t->lane == UINT32_MAX || !t->drawing)
+        if (!t->drawing)
                 return 0;
         t->drawing = false;
         if (!t->detailed) {
@@ -165,12 +163,12 @@ static int end_lane(struct timeline *t)
         return 0;
 }
 
-static void add_bar(struct timeline *t, const struct lane_span *sp, size_t row)
+static void add_bar(struct timeline *t, const struct lane_span *sp, uint64_t end_ns, size_t row)
 {
         FILE *f = t->bars_f;
         const char *name = t->sort->names.names[sp->name];
         unsigned status = sp->flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK;
-        double x = x_of(t, sp->start_ns), x2 = x_of(t, sp->end_ns);
+        double x = x_of(t, sp->start_ns), x2 = x_of(t, end_ns);
         char color[40], a[40], b[40];
         fprintf(f, "<rect class=\"tl-span%s\" x=\"%.2f\" y=\"%zu\" width=\"%.2f\" height=\"%d\" fill=\"%s\" data-n=\"",
                 status == 2 ? " err" : status == 1 ? " warn" : "", x, row * (BAR_H + 1), x2 - x > 0.5 ? x2 - x : 0.5,
@@ -184,13 +182,13 @@ static void add_bar(struct timeline *t, const struct lane_span *sp, size_t row)
 }
 
 /* Adds an outermost span's time to the slices it covers. */
-static void add_to_slices(struct timeline *t, const struct lane_span *sp)
+static void add_to_slices(struct timeline *t, uint64_t start_ns, uint64_t end_ns, uint32_t name)
 {
         double width_ns = (double)t->span_ns / TIMELINE_COLUMNS;
         if (width_ns <= 0)
                 width_ns = 1;
-        uint64_t a = sp->start_ns > t->first_ns ? sp->start_ns - t->first_ns : 0;
-        uint64_t b = sp->end_ns > t->first_ns ? sp->end_ns - t->first_ns : 0;
+        uint64_t a = start_ns > t->first_ns ? start_ns - t->first_ns : 0;
+        uint64_t b = end_ns > t->first_ns ? end_ns - t->first_ns : 0;
         size_t c0 = (size_t)(a / width_ns), c1 = (size_t)(b / width_ns);
         for (size_t c = c0; c <= c1 && c < TIMELINE_COLUMNS; c++) {
                 double lo = c * width_ns, hi = lo + width_ns;
@@ -199,7 +197,7 @@ static void add_to_slices(struct timeline *t, const struct lane_span *sp)
                 struct slice *s = &t->slices[c];
                 s->busy_ns += ns;
                 size_t k = 0, least = 0;
-                while (k < CANDIDATES && s->name_ns[k] && s->name[k] != sp->name)
+                while (k < CANDIDATES && s->name_ns[k] && s->name[k] != name)
                         k++;
                 if (k == CANDIDATES) {
                         /* Space-saving: the least-held candidate gives way. */
@@ -207,40 +205,40 @@ static void add_to_slices(struct timeline *t, const struct lane_span *sp)
                                 if (s->name_ns[i] < s->name_ns[least])
                                         least = i;
                         k = least;
-                        s->name[k] = sp->name;
+                        s->name[k] = name;
                 } else if (!s->name_ns[k]) {
-                        s->name[k] = sp->name;
+                        s->name[k] = name;
                 }
                 s->name_ns[k] += ns ? ns : 1;
         }
 }
 
-static int on_span(void *ctx, const struct lane_span *sp)
+static int on_lane(void *ctx, uint32_t index)
+{
+        return begin_lane(ctx, index);
+}
+
+static int on_open(void *ctx, const struct lane_span *sp, uint64_t end_ns, size_t depth)
 {
         struct timeline *t = ctx;
-        int r;
-        if (sp->lane != t->lane) {
-                if ((r = end_lane(t)) < 0 || (r = begin_lane(t, sp->lane)) < 0)
-                        return r;
-        }
         if (!t->drawing)
                 return 0;
-        while (t->depth && t->open_end[t->depth - 1] <= sp->start_ns)
-                t->depth--;
         if (!t->detailed) {
-                if (t->depth == 0)
-                        add_to_slices(t, sp);
-        } else if (t->depth < MAX_ROWS) {
-                add_bar(t, sp, t->depth);
-                if (t->depth + 1 > t->rows)
-                        t->rows = (uint32_t)t->depth + 1;
+                if (depth == 0)
+                        add_to_slices(t, sp->start_ns, end_ns, sp->name);
+        } else if (depth < MAX_ROWS) {
+                add_bar(t, sp, end_ns, depth);
+                if (depth + 1 > t->rows)
+                        t->rows = (uint32_t)depth + 1;
         } else {
                 t->rows_left_out++;
         }
-        if (wire_grow((void **)&t->open_end, &t->cap_depth, t->depth + 1, sizeof(*t->open_end)) < 0)
-                return -ENOMEM;
-        t->open_end[t->depth++] = sp->end_ns;
         return 0;
+}
+
+static int on_lane_end(void *ctx)
+{
+        return end_lane(ctx);
 }
 
 int timeline_svg_write(FILE *f, struct lane_sort *sort, const Ferret__RunInfo *run)
@@ -265,13 +263,11 @@ int timeline_svg_write(FILE *f, struct lane_sort *sort, const Ferret__RunInfo *r
                 return cli_error(ENOMEM, "out of memory");
         }
         put_axis(&t);
-        int r = lane_sort_each(sort, on_span, &t);
-        if (r >= 0)
-                r = end_lane(&t);
+        static const struct lane_walk_ops walk = { .lane = on_lane, .open = on_open, .lane_end = on_lane_end };
+        int r = lane_walk(sort, &walk, &t);
         if (t.bars_f)
                 fclose(t.bars_f);
         free(t.bars);
-        free(t.open_end);
         free(t.slices);
         if (fclose(t.f) != 0 && r >= 0)
                 r = -ENOMEM;

@@ -137,15 +137,40 @@ uint64_t hist_quantile(const struct histogram *h, double q, uint64_t min, uint64
  * 1.96 sqrt(n q (1 - q)), so the interval runs between the values at those
  * ranks. A rank that falls outside the sample leaves that side unbounded
  * (0, or UINT64_MAX): a handful of spans says little about their p95. */
+static double interval_half_width(uint64_t count, double q)
+{
+        double n = (double)count;
+        return n > 0 ? 1.96 * sqrt(q * (1 - q) / n) : 1;
+}
+
+/* The sides of the interval from the values at its ranks @v. */
+static void interval_sides(uint64_t count, double q, const uint64_t v[2], uint64_t *ret_low, uint64_t *ret_high)
+{
+        double n = (double)count, d = interval_half_width(count, q);
+        *ret_low = (q - d) * n >= 1 ? v[0] : 0;
+        *ret_high = (q + d) * n <= n - 1 ? v[1] : UINT64_MAX;
+}
+
 void hist_quantile_interval(const struct histogram *h, uint64_t count, double q, uint64_t min, uint64_t max,
                             uint64_t *ret_low, uint64_t *ret_high)
 {
-        double n = (double)count, d = n > 0 ? 1.96 * sqrt(q * (1 - q) / n) : 1;
+        double d = interval_half_width(count, q);
         double qs[2] = { q - d, q + d };
         uint64_t v[2];
         hist_quantiles(h, qs, 2, min, max, v);
-        *ret_low = (q - d) * n >= 1 ? v[0] : 0;
-        *ret_high = (q + d) * n <= n - 1 ? v[1] : UINT64_MAX;
+        interval_sides(count, q, v, ret_low, ret_high);
+}
+
+void hist_percentiles(const struct histogram *h, uint64_t count, uint64_t min, uint64_t max,
+                      struct hist_percentiles *ret)
+{
+        double d50 = interval_half_width(count, 0.50), d95 = interval_half_width(count, 0.95);
+        const double qs[9] = { 0.50, 0.90, 0.95, 0.99, 0.999, 0.50 - d50, 0.50 + d50, 0.95 - d95, 0.95 + d95 };
+        uint64_t v[9];
+        hist_quantiles(h, qs, 9, min, max, v);
+        *ret = (struct hist_percentiles){ .p50 = v[0], .p90 = v[1], .p95 = v[2], .p99 = v[3], .p999 = v[4] };
+        interval_sides(count, 0.50, v + 5, &ret->p50_low, &ret->p50_high);
+        interval_sides(count, 0.95, v + 7, &ret->p95_low, &ret->p95_high);
 }
 
 void hist_free(struct histogram *h)

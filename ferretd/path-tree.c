@@ -379,16 +379,15 @@ static int emit(struct path_tree *t, const struct tree_options *o)
                 out->pid = m->pid;
                 out->process = m->process;
                 if (!m->process && m->count && o->quantiles) {
-                        static const double qs[] = { 0.50, 0.95, 0.99 };
-                        uint64_t v[3];
-                        hist_quantiles(&m->hist, qs, 3, m->min, m->max, v);
-                        out->p50_ns = v[0];
-                        out->p95_ns = v[1];
-                        out->p99_ns = v[2];
-                        hist_quantile_interval(&m->hist, m->count, 0.50, m->min, m->max, &out->p50_low_ns,
-                                               &out->p50_high_ns);
-                        hist_quantile_interval(&m->hist, m->count, 0.95, m->min, m->max, &out->p95_low_ns,
-                                               &out->p95_high_ns);
+                        struct hist_percentiles p;
+                        hist_percentiles(&m->hist, m->count, m->min, m->max, &p);
+                        out->p50_ns = p.p50;
+                        out->p95_ns = p.p95;
+                        out->p99_ns = p.p99;
+                        out->p50_low_ns = p.p50_low;
+                        out->p50_high_ns = p.p50_high;
+                        out->p95_low_ns = p.p95_low;
+                        out->p95_high_ns = p.p95_high;
                 }
                 if (!m->process && m->count == 1 && m->single != NONE && t->paths[m->single].exemplar_len &&
                     (!t->window || t->run_count[m->single] == 1)) {

@@ -376,14 +376,96 @@ int path_from_stored(struct path_stats *ps, uint64_t path, const void *value, si
         return r;
 }
 
+/* A varint at *@p (before @end): 0, or -EIO when it runs past @end or is
+ * longer than ten bytes. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t)(b & 0x7F) << shift;
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return 0;
+                }
+        }
+        return -EIO;
+}
+
+/* The histogram of a StoredStats ('q' record), decoded by hand straight
+ * into @h: fields hist_first (7, sint32) and hist (8, packed uint64) of
+ * store.proto, every other field skipped. A histogram is a dense array of
+ * a few thousand counts, mostly zero: protobuf-c's generic unpack, which
+ * allocated and copied it twice, was most of the time of a tree with
+ * percentiles (the flame graph's). -EIO for a malformed record. */
+static int decode_stored_histogram(const uint8_t *p, size_t len, struct histogram *h)
+{
+        const uint8_t *end = p + len;
+        int64_t first = 0;
+        const uint8_t *counts = NULL, *counts_end = NULL;
+        while (p < end) {
+                uint64_t key, v;
+                if (read_varint(&p, end, &key) < 0)
+                        return -EIO;
+                switch (key & 7) {
+                case 0:
+                        if (read_varint(&p, end, &v) < 0)
+                                return -EIO;
+                        if (key >> 3 == 7)
+                                first = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+                        else if (key >> 3 == 8)
+                                return -EIO;    /* unpacked counts: no writer of ours makes them */
+                        break;
+                case 1:
+                        if (end - p < 8)
+                                return -EIO;
+                        p += 8;
+                        break;
+                case 2:
+                        if (read_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+                                return -EIO;
+                        if (key >> 3 == 8) {
+                                counts = p;
+                                counts_end = p + v;
+                        }
+                        p += v;
+                        break;
+                case 5:
+                        if (end - p < 4)
+                                return -EIO;
+                        p += 4;
+                        break;
+                default:
+                        return -EIO;
+                }
+        }
+        size_t n = 0;
+        for (const uint8_t *q = counts; q < counts_end; q++)
+                n += !(*q & 0x80);
+        hist_free(h);
+        if (!n)
+                return 0;
+        if (first < INT32_MIN || first > INT32_MAX || !(h->counts = calloc(n, sizeof(*h->counts))))
+                return first < INT32_MIN || first > INT32_MAX ? -EIO : -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                if (*counts == 0) {     /* most buckets: one byte, already 0 */
+                        counts++;
+                        continue;
+                }
+                if (read_varint(&counts, counts_end, &h->counts[i]) < 0) {
+                        hist_free(h);
+                        return -EIO;
+                }
+        }
+        h->first = (int32_t)first;
+        h->n = (uint32_t)n;
+        return 0;
+}
+
 int path_histogram_from_stored(struct path_stats *ps, const void *value, size_t len)
 {
-        Ferretd__StoredStats *s = ferretd__stored_stats__unpack(NULL, len, value);
-        if (!s)
-                return 0;       /* damaged: percentiles start again */
-        int r = hist_set(&ps->st.hist, s->hist_first, s->hist, s->n_hist);
-        ferretd__stored_stats__free_unpacked(s, NULL);
-        return r;
+        int r = decode_stored_histogram(value, len, &ps->st.hist);
+        return r == -EIO ? 0 : r;       /* damaged: percentiles start again */
 }
 
 static int load_one(uint64_t path, const void *value, size_t len, void *userdata)

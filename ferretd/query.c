@@ -242,18 +242,19 @@ static void fill_row(Ferret__SummaryRow *row, const char *name, const struct nam
         row->self_ns = st->self_ns;
         row->min_ns = st->count ? st->min_ns : 0;
         row->max_ns = st->max_ns;
-        static const double qs[] = { 0.50, 0.90, 0.95, 0.99, 0.999 };
-        uint64_t v[5];
-        hist_quantiles(&st->hist, qs, 5, st->min_ns, st->max_ns, v);
-        row->p50_ns = v[0];
-        row->p90_ns = v[1];
-        row->p95_ns = v[2];
-        row->p99_ns = v[3];
-        row->p999_ns = v[4];
+        struct hist_percentiles p;
+        hist_percentiles(&st->hist, st->count, st->min_ns, st->max_ns, &p);
+        row->p50_ns = p.p50;
+        row->p90_ns = p.p90;
+        row->p95_ns = p.p95;
+        row->p99_ns = p.p99;
+        row->p999_ns = p.p999;
         row->errors = st->errors;
         row->warnings = st->warnings;
-        hist_quantile_interval(&st->hist, st->count, 0.50, st->min_ns, st->max_ns, &row->p50_low_ns, &row->p50_high_ns);
-        hist_quantile_interval(&st->hist, st->count, 0.95, st->min_ns, st->max_ns, &row->p95_low_ns, &row->p95_high_ns);
+        row->p50_low_ns = p.p50_low;
+        row->p50_high_ns = p.p50_high;
+        row->p95_low_ns = p.p95_low;
+        row->p95_high_ns = p.p95_high;
 }
 
 static void handle_summary(struct query *q, const void *id, size_t id_len, const Ferret__SummaryRequest *req)

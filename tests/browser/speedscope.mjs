@@ -77,8 +77,10 @@ export function parseCell(text) {
 
 // Imports @name (served at /files/) into speedscope in a new page of
 // @browser; resolves to { profiles: [{ name, rows: [{ name, total, self }] }],
-// problems } once every profile's Sandwich table is read.
-export async function importIntoSpeedscope(browser, server, name, timeoutMs = 600000) {
+// problems, importMs } once every profile's Sandwich table is read (with
+// rows: false, once the profiles are listed).
+export async function importIntoSpeedscope(browser, server, name, { rows = true, timeoutMs = 600000 } = {}) {
+  const t0 = Date.now();
   const page = await browser.newPage();
   const problems = [];
   page.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss().catch(() => {}); });
@@ -91,9 +93,14 @@ export async function importIntoSpeedscope(browser, server, name, timeoutMs = 60
   await page.waitForFunction(`(${pageState})() !== 'loading'`, null, { timeout: timeoutMs, polling: 100 })
     .catch(() => problems.push('speedscope never showed the profile'));
   const state = await page.evaluate(pageState);
+  const importMs = Date.now() - t0;
   if (state !== 'loaded') {
     problems.push(`speedscope shows: ${(await page.evaluate(() => document.body.innerText)).slice(0, 300)}`);
-    return { page, profiles: [], problems };
+    return { page, profiles: [], problems, importMs };
+  }
+  if (!rows) {
+    const list = await page.evaluate(readProfiles);
+    return { page, profiles: list.names.map((n) => ({ name: n, rows: [] })), problems, importMs };
   }
   const tab = await page.evaluateHandle(() => [...document.querySelectorAll('div')].find(
     (d) => d.children.length === 1 && d.firstElementChild.tagName === 'SPAN' && d.textContent === '🥪Sandwich'));
@@ -106,5 +113,5 @@ export async function importIntoSpeedscope(browser, server, name, timeoutMs = 60
     const rows = (await page.evaluate(readSandwich, ROW_PX)).map((r) => ({ name: r.name, total: parseCell(r.total), self: parseCell(r.self) }));
     profiles.push({ name: list.names[i], rows });
   }
-  return { page, profiles, problems };
+  return { page, profiles, problems, importMs };
 }

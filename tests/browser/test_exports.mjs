@@ -61,9 +61,9 @@ function lanes(run, withAsync) {
 
 // Each profile speedscope shows is one of the lanes, name for name, each
 // total within 0.01 ms (or 0.1%): speedscope shows two decimals.
-// speedscope's trace-event importer names a frame by its event's name and
-// args ("fetch_user:3 {\"status\":\"error\",...}"): the frames of one name
-// are added up.
+// Frames of one name are added up: speedscope's reader of trace events
+// names a frame by its event's name and args ("fetch_user:3 {...}"), though
+// with the export's samples it reads those instead, by name.
 function assertProfilesAreLanes(profiles, want) {
   assert.equal(profiles.length, want.length, `profiles: ${profiles.map((p) => p.name).join(' | ')}`);
   const left = [...want];
