@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Units that need no daemon: the duration histogram, the column codec's
+ * Units that need no daemon: the duration histogram and its stored form, the column codec's
  * validation, and the traceparent format.
  */
 #include <errno.h>
@@ -10,6 +10,8 @@
 
 #include "harness.h"
 #include "histogram.h"
+#include "paths.h"
+#include "store.pb-c.h"
 #include "wire.h"
 
 static int cmp_u64(const void *a, const void *b)
@@ -261,6 +263,59 @@ TEST(wire_decoder_matches_protobuf_c)
  * off it): after wire_cut_cycles() every span reaches a root, exactly one
  * link per cycle was cut (counted by walking the graph before), and links
  * outside cycles are untouched. */
+/* ferretd decodes a call path's stored histogram by hand (paths.c): it must
+ * read what protobuf-c writes, bucket for bucket, for any first bucket and
+ * counts of any size; and a record cut anywhere is refused or read whole,
+ * never read past. */
+TEST(stored_histogram_decoder_matches_protobuf_c)
+{
+        uint64_t x = 0x2545f4914f6cdd1dull;
+        for (int round = 0; round < 300; round++) {
+                Ferretd__StoredStats st = FERRETD__STORED_STATS__INIT;
+                size_t n = round == 0 ? 0 : (size_t)(xorshift(&x) % 3000);
+                uint64_t *counts = calloc(n + 1, sizeof(*counts));
+                for (size_t i = 0; i < n; i++) {
+                        uint64_t r = xorshift(&x);
+                        counts[i] = r % 4 ? 0 : r % 3 == 0 ? r >> (r % 64) : r % 1000;
+                }
+                st.count = xorshift(&x);
+                st.total_ns = xorshift(&x);
+                st.self_ns = xorshift(&x) % 1000;
+                st.hist_first = (int32_t)(xorshift(&x) % 4000) - 100;
+                st.n_hist = n;
+                st.hist = counts;
+                size_t len = ferretd__stored_stats__get_packed_size(&st);
+                uint8_t *buf = malloc(len + 1);
+                ferretd__stored_stats__pack(&st, buf);
+
+                struct path_stats ps = { 0 };
+                CHECK_EQ(path_histogram_from_stored(&ps, buf, len), 0);
+                Ferretd__StoredStats *back = ferretd__stored_stats__unpack(NULL, len, buf);
+                CHECK(back != NULL);
+                CHECK_EQ(ps.st.hist.n, back->n_hist);
+                if (back->n_hist) {
+                        CHECK_EQ(ps.st.hist.first, back->hist_first);
+                        for (size_t i = 0; i < back->n_hist; i++)
+                                CHECK_EQ(ps.st.hist.counts[i], back->hist[i]);
+                }
+                ferretd__stored_stats__free_unpacked(back, NULL);
+                hist_free(&ps.st.hist);
+
+                /* Cut short: what is read is read within the record. */
+                for (size_t cut = 0; cut < len; cut += 1 + len / 40) {
+                        uint8_t *part = malloc(cut + 1);
+                        memcpy(part, buf, cut);
+                        struct path_stats q = { 0 };
+                        CHECK_EQ(path_histogram_from_stored(&q, part, cut), 0);
+                        CHECK(q.st.hist.n <= n);
+                        hist_free(&q.st.hist);
+                        free(part);
+                }
+                free(buf);
+                free(counts);
+        }
+}
+
 TEST(cutting_cycles_leaves_a_forest)
 {
         uint64_t rng = 0x9E3779B97F4A7C15ull;
