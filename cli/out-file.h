@@ -12,10 +12,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+struct out_sink;
+
 struct out_file {
         FILE *f;                       /* where to write */
         const char *path;              /* NULL: standard output */
         char tmp[PATH_MAX];            /* the file beside @path, until committed */
+        struct out_sink *sink;         /* the file's descriptor and its first write error */
 };
 
 /* Opens @path (NULL or "-": standard output) for writing. Prints the error
