@@ -20,16 +20,20 @@
 
 static const char usage[] =
         "Usage: ferret export [--run ID] [--db DB] --format FORMAT [-o FILE]\n"
-        "Write a run in a format other tools open.\n\n"
+        "       ferret export [--run ID] [--db DB] --format otlp --to URL [--service NAME]\n"
+        "Write a run in a format other tools open, or send it to an OpenTelemetry collector.\n\n"
         "  -r, --run ID            the run (default: the newest)\n"
         "      --db DB             read the database directory DB (read-only), not the daemon\n"
         "  -F, --format FORMAT     chrome: Chrome trace-event JSON (Perfetto UI, chrome://tracing,\n"
         "                          speedscope); speedscope: speedscope's own format, a profile a\n"
         "                          thread; folded: \"a;b;c SELF_NS\" lines, one a call path\n"
-        "                          (flamegraph.pl, inferno, speedscope)\n"
-        "  -o, --output FILE       write FILE (default: standard output)\n" COMMON_OPTIONS_HELP;
+        "                          (flamegraph.pl, inferno, speedscope); otlp: OTLP/HTTP\n"
+        "                          protobuf, posted to --to\n"
+        "  -o, --output FILE       write FILE (default: standard output)\n"
+        "      --to URL            with otlp: the collector (http://HOST:4318; /v1/traces is added)\n"
+        "      --service NAME      with otlp: service.name of every span (default: its program)\n" COMMON_OPTIONS_HELP;
 
-static const char *const formats[] = { "chrome", "speedscope", "folded" };
+static const char *const formats[] = { "chrome", "speedscope", "folded", "otlp" };
 
 static int write_folded(const char *dir, const char *run, FILE *f)
 {
@@ -50,16 +54,18 @@ static int write_folded(const char *dir, const char *run, FILE *f)
 
 int cmd_export(struct cli *cli, int argc, char **argv)
 {
-        enum { OPT_DB = 0x300 };
+        enum { OPT_DB = 0x300, OPT_TO, OPT_SERVICE };
         static const struct option opts[] = {
                 { "run", required_argument, NULL, 'r' },
                 { "db", required_argument, NULL, OPT_DB },
+                { "to", required_argument, NULL, OPT_TO },
+                { "service", required_argument, NULL, OPT_SERVICE },
                 { "format", required_argument, NULL, 'F' },
                 { "output", required_argument, NULL, 'o' },
                 COMMON_OPTIONS,
                 {},
         };
-        const char *run = NULL, *format = NULL, *output = NULL, *db = NULL;
+        const char *run = NULL, *format = NULL, *output = NULL, *db = NULL, *to = NULL, *service = NULL;
         int c, r;
         cli_getopt_reset();
         while ((c = getopt_long(argc, argv, ":r:F:o:hj", opts, NULL)) >= 0) {
@@ -69,6 +75,12 @@ int cmd_export(struct cli *cli, int argc, char **argv)
                         break;
                 case OPT_DB:
                         db = optarg;
+                        break;
+                case OPT_TO:
+                        to = optarg;
+                        break;
+                case OPT_SERVICE:
+                        service = optarg;
                         break;
                 case 'F':
                         format = optarg;
@@ -85,12 +97,23 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         if (optind < argc)
                 return cli_error(EINVAL, "unexpected argument '%s' (see ferret export --help)", argv[optind]);
         if (!format)
-                return cli_error(EINVAL, "which format? --format chrome, speedscope or folded");
+                return cli_error(EINVAL, "which format? --format chrome, speedscope, folded or otlp");
         size_t which = 0;
         while (which < sizeof(formats) / sizeof(formats[0]) && strcmp(format, formats[which]) != 0)
                 which++;
         if (which == sizeof(formats) / sizeof(formats[0]))
-                return cli_error(EINVAL, "unknown format '%s' (there are chrome, speedscope and folded)", format);
+                return cli_error(EINVAL, "unknown format '%s' (there are chrome, speedscope, folded and otlp)", format);
+        bool otlp = which == 3;
+        if (otlp && (!to || output))
+                return cli_error(EINVAL, "--format otlp sends the run to a collector: give --to URL (and no -o)");
+        if (!otlp && (to || service))
+                return cli_error(EINVAL, "--to and --service go with --format otlp");
+        if (otlp) {
+                struct source src;
+                if ((r = source_open(cli, db, &src)) < 0)
+                        return r;
+                return source_close(&src, export_otlp(src.runtime_dir, run, to, service));
+        }
 
         struct out_file out;
         struct source src;

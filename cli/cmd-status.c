@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "json-text.h"
 #include "options.h"
+#include "text.h"
 
 static const char usage[] =
         "Usage: ferret status [--json]\n"
@@ -51,6 +52,15 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                       "early_batches", json_uint(s->early_batches), "disk_full", s->disk_full,
                                       "refused_connections", json_uint(s->refused_connections),
                                       "held_bytes", json_uint(s->held_bytes));
+                if (*s->forward_url)
+                        json_object_set_new(o, "forward", json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                                                                     "url", json_text(s->forward_url),
+                                                                     "sent", json_uint(s->forward_sent),
+                                                                     "backlog", json_uint(s->forward_backlog),
+                                                                     "dropped", json_uint(s->forward_dropped),
+                                                                     "rejected", json_uint(s->forward_rejected),
+                                                                     "failures", json_uint(s->forward_failures),
+                                                                     "last_error", json_text(s->forward_error)));
                 r = json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
                 putchar('\n');
                 json_decref(o);
@@ -87,6 +97,25 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 if (s->refused_connections)
                         printf("  clients refused:    %s%llu%s connections (more than --max-clients at once; they retry)\n",
                                color(cli, C_YELLOW), (unsigned long long)s->refused_connections, color(cli, C_RESET));
+                if (*s->forward_url) {
+                        printf("  forwarding to:      ");
+                        term_put(stdout, s->forward_url);
+                        printf("\n");
+                        printf("  forwarded:          %llu spans sent, %llu waiting", (unsigned long long)s->forward_sent,
+                               (unsigned long long)s->forward_backlog);
+                        if (s->forward_dropped || s->forward_rejected)
+                                printf(", %s%llu dropped (backlog bound, or removed before sent), %llu rejected by the "
+                                       "collector%s",
+                                       color(cli, C_YELLOW), (unsigned long long)s->forward_dropped,
+                                       (unsigned long long)s->forward_rejected, color(cli, C_RESET));
+                        printf("\n");
+                        if (*s->forward_error) {
+                                printf("  last failure:       %s", color(cli, C_YELLOW));
+                                term_put(stdout, s->forward_error);
+                                printf("%s (%llu requests tried again)\n", color(cli, C_RESET),
+                                       (unsigned long long)s->forward_failures);
+                        }
+                }
                 /* Clients resend what a restarted daemon may not have. */
                 if (s->duplicate_batches || s->early_batches)
                         printf("  resent batches:     %llu already stored, %llu ahead of a missing one\n",

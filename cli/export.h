@@ -21,6 +21,9 @@ int export_chrome(const char *runtime_dir, const char *run, FILE *f);
 /* speedscope's file format: one evented profile per thread (and one for a
  * thread's async spans), frames shared. */
 int export_speedscope(const char *runtime_dir, const char *run, FILE *f);
+/* OTLP/HTTP to the collector at @url (proto/otlp-out.h's mapping);
+ * @service names every span's service (NULL: each process's program). */
+int export_otlp(const char *runtime_dir, const char *run, const char *url, const char *service);
 /* Folded stacks, "root;child;leaf SELF_NS", from a merged tree. */
 int export_folded(const Ferret__TreeResponse *t, FILE *f);
 

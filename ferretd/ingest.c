@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "forward.h"
 #include "ingest.h"
 #include "paths.h"
 #include "held.h"
@@ -41,6 +42,7 @@ struct ingest {
         struct acks *acks;
         void *socket;
         struct peers *peers;
+        struct forwarder *forwarder;     /* told what each commit stored, or NULL */
         int wake_fd;
         pthread_t thread;
         _Atomic bool stop;
@@ -366,7 +368,7 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
                 for (size_t i = 0; i < in->spans.n; i++)
                         if (in->spans.spans[i].start_ns < first)
                                 first = in->spans.spans[i].start_ns;
-                store_batch_put_chunk(in->store, in->batch, run->number, first, data, len);
+                store_batch_put_chunk(in->store, in->batch, run->number, first, data, len, (uint32_t)in->spans.n);
         }
 
         uint64_t seq;
@@ -407,6 +409,7 @@ static int commit(struct ingest *in)
         in->failing = false;
         atomic_store(&counters_g.disk_full, false);
         atomic_fetch_add(&counters_g.stored_spans, in->pending_spans);
+        forward_notify(in->forwarder, in->pending_spans);
         acks_publish(in->acks, &in->pending_acks);
         u64map_clear(&in->pending_acks);
         in->pending_spans = 0;
@@ -610,7 +613,7 @@ static void *ingest_main(void *arg)
 }
 
 int ingest_start(struct store *store, struct acks *acks, void *socket, struct peers *peers,
-                 const struct retention_config *retention, struct ingest **ret)
+                 const struct retention_config *retention, struct forwarder *forwarder, struct ingest **ret)
 {
         struct ingest *in = calloc(1, sizeof(*in));
         if (!in)
@@ -619,6 +622,7 @@ int ingest_start(struct store *store, struct acks *acks, void *socket, struct pe
         in->acks = acks;
         in->socket = socket;
         in->peers = peers;
+        in->forwarder = forwarder;
         in->retention = *retention;
         pthread_mutex_init(&in->remove_lock, NULL);
         pthread_cond_init(&in->remove_cond, NULL);

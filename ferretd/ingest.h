@@ -18,8 +18,10 @@ struct peers;
  * few seconds. */
 /* @peers (may be NULL) watches @socket's connections; the thread serves
  * its events. */
+/* @forwarder (may be NULL) is told what each commit stored. */
+struct forwarder;
 int ingest_start(struct store *store, struct acks *acks, void *socket, struct peers *peers,
-                 const struct retention_config *retention, struct ingest **ret);
+                 const struct retention_config *retention, struct forwarder *forwarder, struct ingest **ret);
 /* Removes a run, from another thread: the ingest thread does it between
  * commits and this waits for it. Returns 0, -ENOENT, -ETIMEDOUT or -EIO. */
 int ingest_remove_run(struct ingest *in, const char *run_id);

@@ -21,7 +21,9 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "forward.h"
 #include "ingest.h"
+#include "otlp-post.h"
 #include "log.h"
 #include "buckets.h"
 #include "paths.h"
@@ -35,6 +37,9 @@
 #define STATUS_EVERY_S 5
 
 #define DEFAULT_CONFIG "/etc/ferret/ferretd.conf"
+/* After SIGTERM, what is stored is forwarded for at most this long; the
+ * rest waits in the database for the next start. */
+#define FORWARD_STOP_GRACE_MS 2000
 
 static void usage(FILE *f)
 {
@@ -55,6 +60,12 @@ static void usage(FILE *f)
                 "                          %u); new ones past it are counted as \"(other paths)\"\n"
                 "      --bucket-seconds N  width of the time buckets that answer --since and --until\n"
                 "                          for new runs (default %u)\n"
+                "      --forward URL       send every span stored to an OpenTelemetry collector,\n"
+                "                          OTLP/HTTP protobuf (http://HOST:4318; /v1/traces is added)\n"
+                "      --forward-service NAME  service.name of what is forwarded (default: each\n"
+                "                          process's program)\n"
+                "      --forward-backlog N spans stored and not yet forwarded, at most (default %u);\n"
+                "                          past it the oldest are dropped and counted\n"
                 "      --read-only         serve queries on an existing database, accept no spans\n"
                 "      --exit-with-parent  stop (as on SIGTERM) when the process that started\n"
                 "                          ferretd ends: for private daemons of ferret run\n"
@@ -62,7 +73,7 @@ static void usage(FILE *f)
                 "                          names (default: " DEFAULT_CONFIG " if it exists)\n"
                 "  -h, --help              show this help\n"
                 "  -V, --version           show the version\n",
-                PEERS_MAX_DEFAULT, PATHS_MAX_DEFAULT, BUCKET_SECONDS_DEFAULT);
+                PEERS_MAX_DEFAULT, PATHS_MAX_DEFAULT, BUCKET_SECONDS_DEFAULT, FORWARD_BACKLOG_DEFAULT);
 }
 
 /* Returns 1 to go on, 0 to exit with success, or -EINVAL. The file comes
@@ -71,7 +82,7 @@ static void usage(FILE *f)
 static int parse_options(int argc, char **argv, struct settings *o)
 {
         enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE, OPT_EXIT_WITH_PARENT, OPT_MAX_CLIENTS, OPT_MAX_PATHS,
-               OPT_BUCKET_SECONDS };
+               OPT_BUCKET_SECONDS, OPT_FORWARD, OPT_FORWARD_SERVICE, OPT_FORWARD_BACKLOG };
         static const struct option longopts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "runtime-dir", required_argument, NULL, 'r' },
@@ -81,6 +92,9 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
                 { "max-paths", required_argument, NULL, OPT_MAX_PATHS },
                 { "bucket-seconds", required_argument, NULL, OPT_BUCKET_SECONDS },
+                { "forward", required_argument, NULL, OPT_FORWARD },
+                { "forward-service", required_argument, NULL, OPT_FORWARD_SERVICE },
+                { "forward-backlog", required_argument, NULL, OPT_FORWARD_BACKLOG },
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
                 { "exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT },
                 { "config", required_argument, NULL, 'c' },
@@ -98,6 +112,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
         o->max_clients = PEERS_MAX_DEFAULT;
         o->max_paths = PATHS_MAX_DEFAULT;
         o->bucket_seconds = BUCKET_SECONDS_DEFAULT;
+        o->forward_backlog = FORWARD_BACKLOG_DEFAULT;
         opterr = 0;
         while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
                 if (c == 'c')
@@ -133,6 +148,9 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 case OPT_MAX_CLIENTS: key = "max-clients"; break;
                 case OPT_MAX_PATHS: key = "max-paths"; break;
                 case OPT_BUCKET_SECONDS: key = "bucket-seconds"; break;
+                case OPT_FORWARD: key = "forward"; break;
+                case OPT_FORWARD_SERVICE: key = "forward-service"; break;
+                case OPT_FORWARD_BACKLOG: key = "forward-backlog"; break;
                 case OPT_READ_ONLY: o->read_only = true; break;
                 case OPT_EXIT_WITH_PARENT: o->exit_with_parent = true; break;
                 }
@@ -234,6 +252,7 @@ int main(int argc, char **argv)
         struct store *store = NULL;
         struct ingest *ingest = NULL;
         struct query *query = NULL;
+        struct forwarder *forwarder = NULL;
         struct acks acks;
         struct peers ingest_peers = { 0 }, query_peers = { 0 };
         void *ctx = NULL, *pull = NULL, *router = NULL;
@@ -242,6 +261,8 @@ int main(int argc, char **argv)
         r = parse_options(argc, argv, &o);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
+        /* libcurl's global set-up, before any thread. */
+        otlp_post_global_init();
 
         /* Sockets and files: owner and group (ferret) only. */
         umask(0007);
@@ -322,14 +343,24 @@ int main(int argc, char **argv)
                         log_error("Failed to listen on %s/ingest.sock: %s", o.runtime_dir, zmq_strerror(errno));
                         goto fail;
                 }
-                r = ingest_start(store, &acks, pull, &ingest_peers, &o.retention, &ingest);
+                if (o.forward_url[0]) {
+                        struct forward_config fc = { .url = o.forward_url, .backlog_spans = o.forward_backlog,
+                                                     .service = o.forward_service[0] ? o.forward_service : NULL };
+                        r = forward_start(store, &fc, &forwarder);
+                        if (r < 0) {
+                                log_error_errno(r, "Failed to start forwarding to %s: %m", o.forward_url);
+                                goto fail;
+                        }
+                }
+                r = ingest_start(store, &acks, pull, &ingest_peers, &o.retention, forwarder, &ingest);
                 if (r < 0) {
                         log_error_errno(r, "Failed to start the ingest thread: %m");
                         goto fail;
                 }
                 pull = NULL;
         }
-        struct query_config qc = { .runtime_dir = o.runtime_dir, .retention = o.retention, .peers = &query_peers };
+        struct query_config qc = { .runtime_dir = o.runtime_dir, .retention = o.retention, .peers = &query_peers,
+                                   .forwarder = forwarder };
         r = query_start(store, &acks, ingest, router, &qc, &query);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the query thread: %m");
@@ -348,6 +379,8 @@ int main(int argc, char **argv)
         /* Ingest first: it stores everything and publishes the last acks,
          * which the query thread then still answers. */
         ingest_stop(ingest);
+        /* What was just stored, sent while the collector answers at once. */
+        forward_stop(forwarder, FORWARD_STOP_GRACE_MS);
         query_stop(query);
         log_info("Stopped: %llu spans received, %llu stored, %llu messages rejected",
                  (unsigned long long)atomic_load(&counters_g.received_spans),
@@ -368,6 +401,7 @@ fail:
         if (router)
                 zmq_close(router);
         ingest_stop(ingest);
+        forward_stop(forwarder, 0);
         query_stop(query);
         peers_free(&ingest_peers);
         peers_free(&query_peers);

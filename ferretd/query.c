@@ -15,6 +15,7 @@
 #include "log.h"
 #include "peers.h"
 #include "path-tree.h"
+#include "forward.h"
 #include "query.h"
 #include "runs.h"
 #include "tree.h"
@@ -37,6 +38,7 @@ struct query {
         const char *runtime_dir;
         struct retention_config retention;
         struct peers *peers;
+        struct forwarder *forwarder;     /* shown by status, or NULL */
         int stop_fd;
         pthread_t thread;
         struct parked_flush *parked;
@@ -496,6 +498,17 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
         st.max_size_bytes = q->retention.max_size_bytes;
         st.runs_removed = atomic_load(&counters_g.runs_removed);
         store_scan_runs(q->store, false, count_run, &st.runs);
+        struct forward_status fs;
+        if (q->forwarder) {
+                forward_get_status(q->forwarder, &fs);
+                st.forward_url = (char *)forward_url(q->forwarder);
+                st.forward_sent = fs.sent;
+                st.forward_backlog = fs.backlog;
+                st.forward_dropped = fs.dropped;
+                st.forward_rejected = fs.rejected;
+                st.forward_failures = fs.failures;
+                st.forward_error = fs.last_error;
+        }
         resp.body_case = FERRET__RESPONSE__BODY_STATUS;
         resp.status = &st;
         send_response(q, id, id_len, &resp);
@@ -710,6 +723,7 @@ int query_start(struct store *store, struct acks *acks, struct ingest *ingest, v
         q->runtime_dir = config->runtime_dir;
         q->retention = config->retention;
         q->peers = config->peers;
+        q->forwarder = config->forwarder;
         q->parked = calloc(MAX_PARKED_FLUSHES, sizeof(*q->parked));
         q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         int r = !q->parked || q->stop_fd < 0 ? -ENOMEM : -pthread_create(&q->thread, NULL, query_main, q);

@@ -17,6 +17,7 @@ struct query_config {
         const char *runtime_dir;
         struct retention_config retention;     /* shown by status */
         struct peers *peers;                   /* the socket's connections; may be NULL */
+        struct forwarder *forwarder;           /* --forward, shown by status; may be NULL */
 };
 
 /* @socket is a bound ROUTER socket; the query thread owns it from now on.

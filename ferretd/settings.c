@@ -75,6 +75,25 @@ int settings_set(struct settings *s, const char *key, const char *value, const c
                         return log_error_errno(EINVAL, "%s'%s' takes a number of seconds from 1 to %u, not '%s'",
                                                where, key, BUCKET_SECONDS_LIMIT, value);
                 s->bucket_seconds = (unsigned)n;
+        } else if (strcmp(key, "forward") == 0) {
+                if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+                        return log_error_errno(EINVAL, "%s'forward' takes a collector's http:// or https:// URL, not '%s'",
+                                               where, value);
+                if (strlen(value) >= sizeof(s->forward_url))
+                        return log_error_errno(EINVAL, "%s'forward': the URL is too long", where);
+                snprintf(s->forward_url, sizeof(s->forward_url), "%s", value);
+        } else if (strcmp(key, "forward-service") == 0) {
+                if (strlen(value) >= sizeof(s->forward_service))
+                        return log_error_errno(EINVAL, "%s'forward-service': the name is too long", where);
+                snprintf(s->forward_service, sizeof(s->forward_service), "%s", value);
+        } else if (strcmp(key, "forward-backlog") == 0) {
+                char *end;
+                errno = 0;
+                unsigned long long n = strtoull(value, &end, 10);
+                if (errno || end == value || *end || value[0] == '-' || n < 1)
+                        return log_error_errno(EINVAL, "%s'forward-backlog' takes a number of spans, 1 or more, not '%s'",
+                                               where, value);
+                s->forward_backlog = n;
         } else if (strcmp(key, "read-only") == 0)
                 s->read_only = strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         else

@@ -11,6 +11,9 @@
  *         max-clients = 1024
  *         max-paths = 131072
  *         bucket-seconds = 60
+ *         forward = http://collector:4318
+ *         forward-service = checkout
+ *         forward-backlog = 10000000
  */
 #pragma once
 
@@ -39,6 +42,9 @@ struct settings {
         unsigned max_paths;              /* distinct call paths a run keeps (paths.h) */
         unsigned bucket_seconds;         /* width of the time buckets of new runs (buckets.h) */
         struct retention_config retention;
+        char forward_url[1024];          /* an OTLP/HTTP collector to send everything to, or "" */
+        char forward_service[256];       /* service.name of what is forwarded; "": each program's */
+        uint64_t forward_backlog;        /* spans stored and not yet forwarded, at most */
 };
 
 /* Applies one setting. Returns 0, or -EINVAL after logging why. */

@@ -12,52 +12,11 @@
 
 #include "buckets.h"
 #include "log.h"
+#include "store-private.h"
 #include "store.h"
 
-/* The tables: the first byte of every key (the layout is in store.h). */
-enum {
-        KEY_META = 'm',
-        KEY_RUN_NAME = 'n',
-        KEY_RUN = 'r',
-        KEY_CHUNK = 's',
-        KEY_STATS = 't',
-        KEY_CLIENT = 'c',
-        KEY_PATH = 'p',
-        KEY_PROCESS = 'o',
-        KEY_PATH_HISTOGRAM = 'q',
-        KEY_BUCKET = 'b',
-        KEY_BUCKET_WIDTH = 'w',
-};
 
-struct store {
-        rocksdb_t *db;
-        rocksdb_options_t *options;
-        rocksdb_writeoptions_t *write_options;
-        rocksdb_readoptions_t *read_options;
-        char *path;
-        bool read_only;
-        Ferretd__StoredMeta meta;
-};
 
-struct store_batch {
-        rocksdb_writebatch_t *wb;
-};
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-        p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-        put_be32(p, (uint32_t)(v >> 32));
-        put_be32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static size_t store_key_run_prefix(uint8_t *buf, char table, uint32_t run)
 {
@@ -273,12 +232,7 @@ void store_free_value(char *value)
         rocksdb_free(value);
 }
 
-typedef int (*store_visit_fn)(const void *key, size_t key_len, const void *value, size_t value_len,
-                              void *userdata);
-
-/* Visits the keys that start with @prefix (its first @prefix_len bytes),
- * from the first at or after @prefix itself on, or backwards from the last. */
-static int store_scan_from(struct store *s, const void *prefix, size_t seek_len, size_t prefix_len, bool reverse,
+int store_scan_from(struct store *s, const void *prefix, size_t seek_len, size_t prefix_len, bool reverse,
                            store_visit_fn visit, void *userdata)
 {
         /* An iterator reads one consistent snapshot of the database. */
@@ -324,13 +278,6 @@ static int store_scan(struct store *s, const void *prefix, size_t prefix_len, bo
         return store_scan_from(s, prefix, prefix_len, prefix_len, reverse, visit, userdata);
 }
 
-static uint64_t get_be64(const uint8_t *p)
-{
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-                v = v << 8 | p[i];
-        return v;
-}
 
 struct typed_scan {
         union {
@@ -596,13 +543,15 @@ void store_batch_put_run(struct store_batch *b, uint32_t run, const Ferret__RunI
 }
 
 void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run, uint64_t start_ns,
-                           const void *data, size_t len)
+                           const void *data, size_t len, uint32_t spans)
 {
         uint8_t key[21];
         store_key_run_prefix(key, KEY_CHUNK, run);
         put_be64(key + 5, start_ns);
         put_be64(key + 13, ++s->meta.next_chunk);
         store_batch_put(b, key, sizeof(key), data, len);
+        if (s->forwarding)
+                store_batch_put_forward(s, b, s->meta.next_chunk, run, start_ns, spans);
 }
 
 void store_batch_put_client(struct store_batch *b, uint32_t run, uint64_t client_id, uint64_t stored, uint64_t seq)

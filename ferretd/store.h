@@ -17,6 +17,10 @@
  *                                     that time bucket (start / width), summed by a merge
  *                                     operator from what each commit adds (buckets.h)
  *   'w' <run u32>                  -> the run's bucket width in ns (u64): absent, no buckets
+ *   'f' <seq u64>                  -> the forwarder's backlog: a batch stored as chunk seq that it
+ *                                     has not sent yet: <run u32> <start u64> <spans u32>, written
+ *                                     with the chunk when forwarding is on (store-forward.c)
+ *   'F'                            -> the forwarder's totals: spans sent, dropped, rejected (3 u64)
  *
  * Runs are numbered in creation order, so the newest run is the last 'r' key.
  * A run's batches sort by their first span's start time. One writer thread
@@ -106,7 +110,7 @@ void store_batch_put(struct store_batch *b, const void *key, size_t key_len, con
 void store_batch_put_run_name(struct store_batch *b, const char *run_id, uint32_t run);
 void store_batch_put_run(struct store_batch *b, uint32_t run, const Ferret__RunInfo *info);
 void store_batch_put_chunk(struct store *s, struct store_batch *b, uint32_t run, uint64_t start_ns,
-                           const void *data, size_t len);
+                           const void *data, size_t len, uint32_t spans);
 void store_batch_put_stats(struct store_batch *b, uint32_t run, const char *name, const Ferretd__StoredStats *st);
 void store_batch_put_path(struct store_batch *b, uint32_t run, uint64_t path, bool histogram, const void *value,
                           size_t len);
@@ -128,6 +132,25 @@ int store_commit(struct store *s, struct store_batch *b);
 bool store_has_room(struct store *s, size_t bytes);
 /* Whether the file system of @path has less than a commit's reserve free. */
 bool store_path_disk_full(const char *path);
+
+/* The forwarder's backlog (store-forward.c). From now on, the batches
+ * stored are indexed for it. */
+void store_set_forwarding(struct store *s, bool on);
+/* One entry: the batch stored as chunk @seq, of @spans spans. */
+typedef int (*store_forward_fn)(uint64_t seq, uint32_t run, uint64_t start_ns, uint32_t spans, void *userdata);
+/* The entries from chunk @from_seq on, oldest first. */
+int store_scan_forward(struct store *s, uint64_t from_seq, store_forward_fn visit, void *userdata);
+/* The batch the entry names (a ferret.Batch, as received); -ENOENT when it
+ * was removed since (retention, ferret rm). */
+int store_get_forward_chunk(struct store *s, uint64_t seq, uint32_t run, uint64_t start_ns, char **ret,
+                            size_t *ret_len);
+struct forward_totals {
+        uint64_t sent, dropped, rejected;
+};
+int store_get_forward_totals(struct store *s, struct forward_totals *ret);
+/* Removes the entries before chunk @end_seq and writes the totals, in one
+ * write: called from the forwarder's thread. Returns 0 or -EIO. */
+int store_forward_done(struct store *s, uint64_t end_seq, const struct forward_totals *totals);
 
 /* Deletes run @run (named @run_id) and reclaims its files where it can.
  * Returns 0 or -EIO. */

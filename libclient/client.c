@@ -4,6 +4,7 @@
  * the fork handlers, shutdown at exit, and the small public calls.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,10 +131,31 @@ static void default_run_id(char *buf, size_t size)
         snprintf(buf, size, "%s-%s-%d", program_invocation_short_name, stamp, (int)getpid());
 }
 
+/* The arguments of this process, joined by spaces and cut to @size: what
+ * OTLP calls process.command_line. Empty when /proc cannot say. */
+static void read_command_line(char *buf, size_t size)
+{
+        buf[0] = '\0';
+        int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        ssize_t n = read(fd, buf, size - 1);
+        close(fd);
+        if (n <= 0)
+                return;
+        while (n > 0 && buf[n - 1] == '\0')
+                n--;
+        for (ssize_t i = 0; i < n; i++)
+                if (buf[i] == '\0')
+                        buf[i] = ' ';
+        buf[n] = '\0';
+}
+
 static void read_identity(void)
 {
         ssize_t n = readlink("/proc/self/exe", client_g.executable, sizeof(client_g.executable) - 1);
         client_g.executable[n > 0 ? n : 0] = '\0';
+        read_command_line(client_g.command_line, sizeof(client_g.command_line));
         if (gethostname(client_g.hostname, sizeof(client_g.hostname)) < 0)
                 client_g.hostname[0] = '\0';
         client_g.hostname[sizeof(client_g.hostname) - 1] = '\0';

@@ -259,6 +259,7 @@ struct client {
         char runtime_dir[256];
         char run_id[256];
         char executable[512];
+        char command_line[1024];      /* /proc/self/cmdline, arguments joined by spaces */
         char hostname[256];
         uint64_t start_wall_ns;
         uint64_t buffer_bytes;

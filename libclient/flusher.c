@@ -463,6 +463,7 @@ int flusher_start(void)
         f->process.pid = (uint32_t)client_g.pid;
         f->process.ppid = (uint32_t)getppid();
         f->process.executable = client_g.executable;
+        f->process.command_line = client_g.command_line;
         f->process.hostname = client_g.hostname;
         f->process.start_ns = client_g.start_wall_ns;
         f->process.observer = client_g.observer;

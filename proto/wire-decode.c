@@ -298,11 +298,11 @@ static bool decode_process(struct reader r, Ferret__Process *p, struct arena *a)
                                 p->start_ns = v;
                         else
                                 p->observer = v != 0;
-                } else if ((field == 3 || field == 4) && wt == WT_LEN) {
+                } else if ((field == 3 || field == 4 || field == 7) && wt == WT_LEN) {
                         if (!read_len(&r, &s))
                                 return false;
-                        *(field == 3 ? &p->executable : &p->hostname) = take_string(a, s);
-                } else if (field <= 6 || !skip(&r, wt))
+                        *(field == 3 ? &p->executable : field == 4 ? &p->hostname : &p->command_line) = take_string(a, s);
+                } else if (field <= 7 || !skip(&r, wt))
                         return false;
         }
         return true;

@@ -9,47 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pb-write.h"
 #include "wire.h"
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
-
-static inline size_t varint_size(uint64_t v)
-{
-        return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
-}
-
-static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-        while (v >= 0x80) {
-                *p++ = (uint8_t)(v | 0x80);
-                v >>= 7;
-        }
-        *p++ = (uint8_t)v;
-        return p;
-}
-
-static inline uint64_t zigzag(int64_t v)
-{
-        return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static uint8_t *put_tag(uint8_t *p, unsigned field, unsigned wt)
-{
-        return put_varint(p, (uint64_t)field << 3 | wt);
-}
-
-static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
-{
-        p = put_tag(p, field, WT_LEN);
-        p = put_varint(p, len);
-        memcpy(p, data, len);
-        return p + len;
-}
-
-static size_t bytes_size(unsigned field, size_t len)
-{
-        return varint_size((uint64_t)field << 3) + varint_size(len) + len;
-}
 
 /* One packed column: its values' sizes first, then the values. */
 #define PACKED(kind, type, convert) \
@@ -57,23 +18,23 @@ static size_t bytes_size(unsigned field, size_t len)
         { \
                 size_t len = 0; \
                 for (size_t i = 0; i < n; i++) \
-                        len += varint_size(convert(v[i])); \
+                        len += pb_varint_size(convert(v[i])); \
                 return len; \
         } \
         static uint8_t *put_packed_##kind(uint8_t *p, unsigned field, const type *v, size_t n, size_t len) \
         { \
                 if (!n) \
                         return p; \
-                p = put_tag(p, field, WT_LEN); \
-                p = put_varint(p, len); \
+                p = pb_put_tag(p, field, PB_LEN); \
+                p = pb_put_varint(p, len); \
                 for (size_t i = 0; i < n; i++) \
-                        p = put_varint(p, convert(v[i])); \
+                        p = pb_put_varint(p, convert(v[i])); \
                 return p; \
         }
 #define AS_U64(x) ((uint64_t)(x))
 PACKED(u32, uint32_t, AS_U64)
 PACKED(u64, uint64_t, AS_U64)
-PACKED(s64, int64_t, zigzag)
+PACKED(s64, int64_t, pb_zigzag)
 PACKED(tag, Ferret__TagType, AS_U64)
 
 /* The columns, in field order, with their encoded lengths. */
@@ -93,7 +54,7 @@ static size_t column_len(struct column *c)
         case 3: c->len = packed_tag_len(c->values, c->n); break;
         default: c->len = 8 * c->n;
         }
-        return c->n ? bytes_size(c->field, c->len) : 0;
+        return c->n ? pb_len_size(c->field, c->len) : 0;
 }
 
 static uint8_t *put_column(uint8_t *p, const struct column *c)
@@ -103,7 +64,7 @@ static uint8_t *put_column(uint8_t *p, const struct column *c)
         case 1: return put_packed_u64(p, c->field, c->values, c->n, c->len);
         case 2: return put_packed_s64(p, c->field, c->values, c->n, c->len);
         case 3: return put_packed_tag(p, c->field, c->values, c->n, c->len);
-        default: return c->n ? put_bytes(p, c->field, c->values, c->len) : p;
+        default: return c->n ? pb_put_bytes(p, c->field, c->values, c->len) : p;
         }
 }
 
@@ -111,36 +72,40 @@ static size_t process_len(const Ferret__Process *pr)
 {
         size_t len = 0;
         if (pr->pid)
-                len += 1 + varint_size(pr->pid);
+                len += 1 + pb_varint_size(pr->pid);
         if (pr->ppid)
-                len += 1 + varint_size(pr->ppid);
+                len += 1 + pb_varint_size(pr->ppid);
         if (pr->executable && *pr->executable)
-                len += bytes_size(3, strlen(pr->executable));
+                len += pb_len_size(3, strlen(pr->executable));
         if (pr->hostname && *pr->hostname)
-                len += bytes_size(4, strlen(pr->hostname));
+                len += pb_len_size(4, strlen(pr->hostname));
         if (pr->start_ns)
-                len += 1 + varint_size(pr->start_ns);
+                len += 1 + pb_varint_size(pr->start_ns);
         if (pr->observer)
                 len += 2;
+        if (pr->command_line && *pr->command_line)
+                len += pb_len_size(7, strlen(pr->command_line));
         return len;
 }
 
 static uint8_t *put_process(uint8_t *p, const Ferret__Process *pr, size_t len)
 {
-        p = put_tag(p, 2, WT_LEN);
-        p = put_varint(p, len);
+        p = pb_put_tag(p, 2, PB_LEN);
+        p = pb_put_varint(p, len);
         if (pr->pid)
-                p = put_varint(put_tag(p, 1, WT_VARINT), pr->pid);
+                p = pb_put_varint(pb_put_tag(p, 1, PB_VARINT), pr->pid);
         if (pr->ppid)
-                p = put_varint(put_tag(p, 2, WT_VARINT), pr->ppid);
+                p = pb_put_varint(pb_put_tag(p, 2, PB_VARINT), pr->ppid);
         if (pr->executable && *pr->executable)
-                p = put_bytes(p, 3, pr->executable, strlen(pr->executable));
+                p = pb_put_bytes(p, 3, pr->executable, strlen(pr->executable));
         if (pr->hostname && *pr->hostname)
-                p = put_bytes(p, 4, pr->hostname, strlen(pr->hostname));
+                p = pb_put_bytes(p, 4, pr->hostname, strlen(pr->hostname));
         if (pr->start_ns)
-                p = put_varint(put_tag(p, 5, WT_VARINT), pr->start_ns);
+                p = pb_put_varint(pb_put_tag(p, 5, PB_VARINT), pr->start_ns);
         if (pr->observer)
-                p = put_varint(put_tag(p, 6, WT_VARINT), 1);
+                p = pb_put_varint(pb_put_tag(p, 6, PB_VARINT), 1);
+        if (pr->command_line && *pr->command_line)
+                p = pb_put_bytes(p, 7, pr->command_line, strlen(pr->command_line));
         return p;
 }
 
@@ -179,22 +144,22 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
 
         size_t spans_len = 0;
         for (size_t i = 0; i < c->n_strings; i++)
-                spans_len += bytes_size(1, strlen(c->strings[i]));
+                spans_len += pb_len_size(1, strlen(c->strings[i]));
         if (c->base_start_ns)
-                spans_len += 1 + varint_size(c->base_start_ns);
+                spans_len += 1 + pb_varint_size(c->base_start_ns);
         for (size_t i = 0; i < n_cols; i++)
                 spans_len += column_len(&cols[i]);
         size_t proc_len = b->process ? process_len(b->process) : 0;
         size_t run_len = strlen(b->run_id);
 
         /* proto3: scalars equal to zero are left out, as protobuf-c does. */
-        size_t total = (b->version ? 1 + varint_size(b->version) : 0) +
-                       (b->process ? bytes_size(2, proc_len) : 0) + (run_len ? bytes_size(3, run_len) : 0) +
-                       (b->client_id ? 1 + 8 : 0) + (b->seq ? 1 + varint_size(b->seq) : 0) +
-                       (b->dropped ? 1 + varint_size(b->dropped) : 0) + bytes_size(7, spans_len) +
-                       (b->sent_before ? 1 + varint_size(b->sent_before) : 0);
+        size_t total = (b->version ? 1 + pb_varint_size(b->version) : 0) +
+                       (b->process ? pb_len_size(2, proc_len) : 0) + (run_len ? pb_len_size(3, run_len) : 0) +
+                       (b->client_id ? 1 + 8 : 0) + (b->seq ? 1 + pb_varint_size(b->seq) : 0) +
+                       (b->dropped ? 1 + pb_varint_size(b->dropped) : 0) + pb_len_size(7, spans_len) +
+                       (b->sent_before ? 1 + pb_varint_size(b->sent_before) : 0);
         for (size_t i = 0; i < b->n_notes; i++)
-                total += bytes_size(8, strlen(b->notes[i]));
+                total += pb_len_size(8, strlen(b->notes[i]));
         if (total > *cap) {
                 uint8_t *p = realloc(*buf, total);
                 if (!p)
@@ -205,40 +170,40 @@ int wire_batch_pack(const Ferret__Batch *b, uint8_t **buf, size_t *cap, size_t *
 
         uint8_t *p = *buf;
         if (b->version)
-                p = put_varint(put_tag(p, 1, WT_VARINT), b->version);
+                p = pb_put_varint(pb_put_tag(p, 1, PB_VARINT), b->version);
         if (b->process)
                 p = put_process(p, b->process, proc_len);
         if (run_len)
-                p = put_bytes(p, 3, b->run_id, run_len);
+                p = pb_put_bytes(p, 3, b->run_id, run_len);
         if (b->client_id) {
-                p = put_tag(p, 4, WT_I64);
+                p = pb_put_tag(p, 4, PB_I64);
                 memcpy(p, &b->client_id, 8);
                 p += 8;
         }
         if (b->seq)
-                p = put_varint(put_tag(p, 5, WT_VARINT), b->seq);
+                p = pb_put_varint(pb_put_tag(p, 5, PB_VARINT), b->seq);
         if (b->dropped)
-                p = put_varint(put_tag(p, 6, WT_VARINT), b->dropped);
-        p = put_tag(p, 7, WT_LEN);
-        p = put_varint(p, spans_len);
+                p = pb_put_varint(pb_put_tag(p, 6, PB_VARINT), b->dropped);
+        p = pb_put_tag(p, 7, PB_LEN);
+        p = pb_put_varint(p, spans_len);
         for (size_t i = 0; i < c->n_strings; i++)
-                p = put_bytes(p, 1, c->strings[i], strlen(c->strings[i]));
+                p = pb_put_bytes(p, 1, c->strings[i], strlen(c->strings[i]));
         /* Fields in number order, as protobuf-c writes them: 8 sits among
          * the columns. */
         for (size_t i = 0; i < n_cols; i++) {
                 if (cols[i].field == 9 && c->base_start_ns)
-                        p = put_varint(put_tag(p, 8, WT_VARINT), c->base_start_ns);
+                        p = pb_put_varint(pb_put_tag(p, 8, PB_VARINT), c->base_start_ns);
                 p = put_column(p, &cols[i]);
         }
         for (size_t i = 0; i < b->n_notes; i++)
-                p = put_bytes(p, 8, b->notes[i], strlen(b->notes[i]));
+                p = pb_put_bytes(p, 8, b->notes[i], strlen(b->notes[i]));
         if (b->sent_before)
-                p = put_varint(put_tag(p, 9, WT_VARINT), b->sent_before);
+                p = pb_put_varint(pb_put_tag(p, 9, PB_VARINT), b->sent_before);
         *ret_len = (size_t)(p - *buf);
         return 0;
 }
 
 size_t wire_batch_first_unacked(uint8_t out[WIRE_FIRST_UNACKED_MAX], uint64_t first_unacked)
 {
-        return (size_t)(put_varint(put_tag(out, 10, WT_VARINT), first_unacked) - out);
+        return (size_t)(pb_put_varint(pb_put_tag(out, 10, PB_VARINT), first_unacked) - out);
 }

@@ -167,6 +167,7 @@ TEST(wire_decoder_matches_protobuf_c)
                 p.pid = (uint32_t)RND();
                 p.executable = "/usr/bin/thing";
                 p.hostname = "host";
+                p.command_line = round % 2 ? "/usr/bin/thing --flag value" : "";
                 c.n_strings = 4;
                 c.strings = strings;
                 c.n_traces = 4;
@@ -217,6 +218,7 @@ TEST(wire_decoder_matches_protobuf_c)
                 CHECK_STR(fast->run_id, ref->run_id);
                 CHECK_EQ(fast->process->pid, ref->process->pid);
                 CHECK_STR(fast->process->executable, ref->process->executable);
+                CHECK_STR(fast->process->command_line, ref->process->command_line);
                 CHECK_EQ(fast->n_notes, ref->n_notes);
                 CHECK(!fast->spans == !ref->spans);
                 if (ref->spans) {
