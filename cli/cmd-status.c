@@ -61,6 +61,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                                                      "rejected", json_uint(s->forward_rejected),
                                                                      "failures", json_uint(s->forward_failures),
                                                                      "last_error", json_text(s->forward_error)));
+                if (*s->otlp_listen)
+                        json_object_set_new(o, "otlp", json_pack("{s:o, s:o, s:o, s:o}", "listen", json_text(s->otlp_listen),
+                                                                  "requests", json_uint(s->otlp_requests),
+                                                                  "refused_requests", json_uint(s->otlp_refused_requests),
+                                                                  "rejected_spans", json_uint(s->otlp_rejected_spans)));
                 r = json_dumpf(o, stdout, JSON_INDENT(2)) < 0 ? -EIO : 0;
                 putchar('\n');
                 json_decref(o);
@@ -115,6 +120,15 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                 printf("%s (%llu requests tried again)\n", color(cli, C_RESET),
                                        (unsigned long long)s->forward_failures);
                         }
+                }
+                if (*s->otlp_listen) {
+                        printf("  OTLP listening on:  ");
+                        term_put(stdout, s->otlp_listen);
+                        printf(" (POST /v1/traces)\n");
+                        printf("  OTLP requests:      %llu stored, %s%llu refused%s, %llu spans rejected in them\n",
+                               (unsigned long long)s->otlp_requests, s->otlp_refused_requests ? color(cli, C_YELLOW) : "",
+                               (unsigned long long)s->otlp_refused_requests, s->otlp_refused_requests ? color(cli, C_RESET) : "",
+                               (unsigned long long)s->otlp_rejected_spans);
                 }
                 /* Clients resend what a restarted daemon may not have. */
                 if (s->duplicate_batches || s->early_batches)

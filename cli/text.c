@@ -5,37 +5,7 @@
 #include <string.h>
 
 #include "text.h"
-
-size_t utf8_sequence(const unsigned char *p)
-{
-        unsigned char c = p[0];
-        if (c < 0x80)
-                return 1;
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF)
-                n = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-                n = 3;
-                if (c == 0xE0)
-                        lo = 0xA0;
-                else if (c == 0xED)
-                        hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                n = 4;
-                if (c == 0xF0)
-                        lo = 0x90;
-                else if (c == 0xF4)
-                        hi = 0x8F;
-        } else
-                return 0;
-        if (p[1] < lo || p[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if (p[i] < 0x80 || p[i] > 0xBF)
-                        return 0;
-        return n;
-}
+#include "utf8.h"
 
 static uint32_t code_point(const unsigned char *p, size_t n)
 {

@@ -13,9 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* The length of the valid UTF-8 sequence at @p, or 0 (RFC 3629: no
- * overlong forms, no surrogates, nothing past U+10FFFF). */
-size_t utf8_sequence(const unsigned char *p);
+#include "utf8.h"      /* utf8_sequence() */
 
 /* Writes @s to @f as it is, except for each byte of a control character
  * (C0, DEL, C1), a line or paragraph separator (U+2028, U+2029), a

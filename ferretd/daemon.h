@@ -22,6 +22,9 @@ struct counters {
         _Atomic uint64_t refused_connections; /* over the cap of clients, on either socket */
         _Atomic uint64_t held_bytes;          /* of messages received while the disk is full */
         _Atomic bool disk_full;             /* ingest holds what it has and waits for space */
+        _Atomic uint64_t otlp_requests;     /* --otlp-listen: requests stored */
+        _Atomic uint64_t otlp_refused_requests; /* ... refused (400, 404, 405, 413, 415, 503) */
+        _Atomic uint64_t otlp_rejected_spans;   /* ... spans of stored requests rejected (no valid ids) */
         uint64_t start_mono_ns;
 };
 
@@ -37,6 +40,7 @@ extern struct counters counters_g;
 
 struct acks {
         pthread_mutex_t lock;
+        pthread_cond_t published;    /* broadcast at each publish (acks_wait) */
         struct u64map stored, older;
         int event_fd;
 };
@@ -46,6 +50,9 @@ void acks_free(struct acks *a);
 /* Merges @pending (client id -> seq) into the stored map and wakes readers. */
 void acks_publish(struct acks *a, const struct u64map *pending);
 uint64_t acks_stored(struct acks *a, uint64_t client_id);
+/* Waits until @client_id's batches up to @seq are stored, or
+ * CLOCK_MONOTONIC passes @until_mono_ns. Returns 0 or -ETIMEDOUT. */
+int acks_wait(struct acks *a, uint64_t client_id, uint64_t seq, uint64_t until_mono_ns);
 
 uint64_t now_mono_ns(void);
 uint64_t now_wall_ns(void);

@@ -23,6 +23,8 @@
 #include "daemon.h"
 #include "forward.h"
 #include "ingest.h"
+#include "otlp-in.h"
+#include "otlp-listen.h"
 #include "otlp-post.h"
 #include "log.h"
 #include "buckets.h"
@@ -66,6 +68,10 @@ static void usage(FILE *f)
                 "                          process's program)\n"
                 "      --forward-backlog N spans stored and not yet forwarded, at most (default %u);\n"
                 "                          past it the oldest are dropped and counted\n"
+                "      --otlp-listen ADDR:PORT  receive OTLP/HTTP (POST /v1/traces, protobuf or JSON)\n"
+                "                          from OpenTelemetry SDKs, e.g. 127.0.0.1:4318; loopback only\n"
+                "      --otlp-allow-remote let --otlp-listen take an address that is not loopback\n"
+                "                          (OTLP has no authentication: anyone who reaches it can write)\n"
                 "      --read-only         serve queries on an existing database, accept no spans\n"
                 "      --exit-with-parent  stop (as on SIGTERM) when the process that started\n"
                 "                          ferretd ends: for private daemons of ferret run\n"
@@ -82,7 +88,8 @@ static void usage(FILE *f)
 static int parse_options(int argc, char **argv, struct settings *o)
 {
         enum { OPT_READ_ONLY = 0x100, OPT_RETAIN, OPT_MAX_SIZE, OPT_EXIT_WITH_PARENT, OPT_MAX_CLIENTS, OPT_MAX_PATHS,
-               OPT_BUCKET_SECONDS, OPT_FORWARD, OPT_FORWARD_SERVICE, OPT_FORWARD_BACKLOG };
+               OPT_BUCKET_SECONDS, OPT_FORWARD, OPT_FORWARD_SERVICE, OPT_FORWARD_BACKLOG, OPT_OTLP_LISTEN,
+               OPT_OTLP_ALLOW_REMOTE };
         static const struct option longopts[] = {
                 { "db", required_argument, NULL, 'd' },
                 { "runtime-dir", required_argument, NULL, 'r' },
@@ -95,6 +102,8 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 { "forward", required_argument, NULL, OPT_FORWARD },
                 { "forward-service", required_argument, NULL, OPT_FORWARD_SERVICE },
                 { "forward-backlog", required_argument, NULL, OPT_FORWARD_BACKLOG },
+                { "otlp-listen", required_argument, NULL, OPT_OTLP_LISTEN },
+                { "otlp-allow-remote", no_argument, NULL, OPT_OTLP_ALLOW_REMOTE },
                 { "read-only", no_argument, NULL, OPT_READ_ONLY },
                 { "exit-with-parent", no_argument, NULL, OPT_EXIT_WITH_PARENT },
                 { "config", required_argument, NULL, 'c' },
@@ -151,6 +160,8 @@ static int parse_options(int argc, char **argv, struct settings *o)
                 case OPT_FORWARD: key = "forward"; break;
                 case OPT_FORWARD_SERVICE: key = "forward-service"; break;
                 case OPT_FORWARD_BACKLOG: key = "forward-backlog"; break;
+                case OPT_OTLP_LISTEN: key = "otlp-listen"; break;
+                case OPT_OTLP_ALLOW_REMOTE: o->otlp_allow_remote = true; break;
                 case OPT_READ_ONLY: o->read_only = true; break;
                 case OPT_EXIT_WITH_PARENT: o->exit_with_parent = true; break;
                 }
@@ -253,6 +264,8 @@ int main(int argc, char **argv)
         struct ingest *ingest = NULL;
         struct query *query = NULL;
         struct forwarder *forwarder = NULL;
+        struct otlp_in *otlp_in = NULL;
+        struct otlp_listen *otlp_listen = NULL;
         struct acks acks;
         struct peers ingest_peers = { 0 }, query_peers = { 0 };
         void *ctx = NULL, *pull = NULL, *router = NULL;
@@ -358,9 +371,20 @@ int main(int argc, char **argv)
                         goto fail;
                 }
                 pull = NULL;
+                if (o.otlp_listen[0]) {
+                        char endpoint[PATH_MAX + 32];
+                        snprintf(endpoint, sizeof(endpoint), "ipc://%s/ingest.sock", o.runtime_dir);
+                        r = otlp_in_new(ctx, endpoint, &acks, ingest, &otlp_in);
+                        if (r < 0) {
+                                log_error_errno(r, "Failed to set up the OTLP receiver: %m");
+                                goto fail;
+                        }
+                        if (otlp_listen_start(o.otlp_listen, o.otlp_allow_remote, otlp_in, &otlp_listen) < 0)
+                                goto fail;
+                }
         }
         struct query_config qc = { .runtime_dir = o.runtime_dir, .retention = o.retention, .peers = &query_peers,
-                                   .forwarder = forwarder };
+                                   .forwarder = forwarder, .otlp_listen = otlp_listen ? o.otlp_listen : NULL };
         r = query_start(store, &acks, ingest, router, &qc, &query);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the query thread: %m");
@@ -376,6 +400,9 @@ int main(int argc, char **argv)
         sd_notify(0, "STOPPING=1\nSTATUS=Storing what was received");
         log_info("Received %s, storing what was received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
+        /* No more OTLP requests; the ones in flight have their answer. */
+        otlp_listen_stop(otlp_listen);
+        otlp_in_free(otlp_in);
         /* Ingest first: it stores everything and publishes the last acks,
          * which the query thread then still answers. */
         ingest_stop(ingest);
@@ -396,6 +423,8 @@ int main(int argc, char **argv)
         return 0;
 
 fail:
+        otlp_listen_stop(otlp_listen);
+        otlp_in_free(otlp_in);
         if (pull)
                 zmq_close(pull);
         if (router)

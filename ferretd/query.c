@@ -39,6 +39,7 @@ struct query {
         struct retention_config retention;
         struct peers *peers;
         struct forwarder *forwarder;     /* shown by status, or NULL */
+        const char *otlp_listen;         /* shown by status, or NULL */
         int stop_fd;
         pthread_t thread;
         struct parked_flush *parked;
@@ -509,6 +510,12 @@ static void handle_status(struct query *q, const void *id, size_t id_len)
                 st.forward_failures = fs.failures;
                 st.forward_error = fs.last_error;
         }
+        if (q->otlp_listen) {
+                st.otlp_listen = (char *)q->otlp_listen;
+                st.otlp_requests = atomic_load(&counters_g.otlp_requests);
+                st.otlp_refused_requests = atomic_load(&counters_g.otlp_refused_requests);
+                st.otlp_rejected_spans = atomic_load(&counters_g.otlp_rejected_spans);
+        }
         resp.body_case = FERRET__RESPONSE__BODY_STATUS;
         resp.status = &st;
         send_response(q, id, id_len, &resp);
@@ -724,6 +731,7 @@ int query_start(struct store *store, struct acks *acks, struct ingest *ingest, v
         q->retention = config->retention;
         q->peers = config->peers;
         q->forwarder = config->forwarder;
+        q->otlp_listen = config->otlp_listen;
         q->parked = calloc(MAX_PARKED_FLUSHES, sizeof(*q->parked));
         q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         int r = !q->parked || q->stop_fd < 0 ? -ENOMEM : -pthread_create(&q->thread, NULL, query_main, q);

@@ -18,6 +18,7 @@ struct query_config {
         struct retention_config retention;     /* shown by status */
         struct peers *peers;                   /* the socket's connections; may be NULL */
         struct forwarder *forwarder;           /* --forward, shown by status; may be NULL */
+        const char *otlp_listen;               /* --otlp-listen's address, or NULL */
 };
 
 /* @socket is a bound ROUTER socket; the query thread owns it from now on.

@@ -94,7 +94,14 @@ int settings_set(struct settings *s, const char *key, const char *value, const c
                         return log_error_errno(EINVAL, "%s'forward-backlog' takes a number of spans, 1 or more, not '%s'",
                                                where, value);
                 s->forward_backlog = n;
-        } else if (strcmp(key, "read-only") == 0)
+        } else if (strcmp(key, "otlp-listen") == 0) {
+                if (strlen(value) >= sizeof(s->otlp_listen) || !strchr(value, ':'))
+                        return log_error_errno(EINVAL, "%s'otlp-listen' takes ADDRESS:PORT (127.0.0.1:4318), not '%s'",
+                                               where, value);
+                snprintf(s->otlp_listen, sizeof(s->otlp_listen), "%s", value);
+        } else if (strcmp(key, "otlp-allow-remote") == 0)
+                s->otlp_allow_remote = strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
+        else if (strcmp(key, "read-only") == 0)
                 s->read_only = strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         else
                 return log_error_errno(EINVAL, "%sUnknown setting '%s'", where, key);

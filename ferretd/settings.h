@@ -14,6 +14,8 @@
  *         forward = http://collector:4318
  *         forward-service = checkout
  *         forward-backlog = 10000000
+ *         otlp-listen = 127.0.0.1:4318
+ *         otlp-allow-remote = no
  */
 #pragma once
 
@@ -45,6 +47,8 @@ struct settings {
         char forward_url[1024];          /* an OTLP/HTTP collector to send everything to, or "" */
         char forward_service[256];       /* service.name of what is forwarded; "": each program's */
         uint64_t forward_backlog;        /* spans stored and not yet forwarded, at most */
+        char otlp_listen[256];           /* ADDRESS:PORT of the OTLP/HTTP receiver, or "" */
+        bool otlp_allow_remote;          /* it may listen on an address that is not loopback */
 };
 
 /* Applies one setting. Returns 0, or -EINVAL after logging why. */

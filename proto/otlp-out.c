@@ -6,6 +6,7 @@
 #include "config.h"
 #include "otlp-out.h"
 #include "pb-write.h"
+#include "utf8.h"
 
 /* Field numbers of otlp.proto. */
 enum {
@@ -32,25 +33,10 @@ static size_t utf8_len(const char *s, bool *ret_valid)
         size_t len = 0;
         bool valid = true;
         while (*p) {
-                size_t n = 0;
-                if (*p < 0x80)
-                        n = 1;
-                else if (*p >= 0xC2 && *p <= 0xDF && (p[1] & 0xC0) == 0x80)
-                        n = 2;
-                else if (*p >= 0xE0 && *p <= 0xEF && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
-                         !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] > 0x9F))
-                        n = 3;
-                else if (*p >= 0xF0 && *p <= 0xF4 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 &&
-                         (p[3] & 0xC0) == 0x80 && !(*p == 0xF0 && p[1] < 0x90) && !(*p == 0xF4 && p[1] > 0x8F))
-                        n = 4;
-                if (n) {
-                        len += n;
-                        p += n;
-                } else {
-                        len += 3;
-                        p++;
-                        valid = false;
-                }
+                size_t n = utf8_sequence(p);
+                len += n ? n : 3;
+                p += n ? n : 1;
+                valid = valid && n;
         }
         *ret_valid = valid;
         return len;
@@ -80,14 +66,8 @@ static uint8_t *put_text(uint8_t *p, unsigned field, const struct text *t)
         }
         const unsigned char *q = (const unsigned char *)t->s;
         while (*q) {
-                bool valid;
-                char one[5] = { 0 };
-                /* The sequence at q, checked alone. */
-                size_t n = *q < 0x80 ? 1 : *q >= 0xF0 ? 4 : *q >= 0xE0 ? 3 : 2;
-                for (size_t i = 0; i < n && q[i]; i++)
-                        one[i] = (char)q[i];
-                utf8_len(one, &valid);
-                if (valid && strlen(one) == n) {
+                size_t n = utf8_sequence(q);
+                if (n) {
                         memcpy(p, q, n);
                         p += n;
                         q += n;
