@@ -235,6 +235,10 @@ static json_t *span_json(const void *ctx, size_t i)
                               "pid", (int)s->pid, "tid", (int)s->tid, "tags", tags);
         if (s->message)
                 json_object_set_new(o, "message", json_text(s->message));
+        /* The W3C trace id: what an OpenTelemetry backend finds the span by. */
+        char trace[33];
+        snprintf(trace, sizeof(trace), "%016llx%016llx", (unsigned long long)s->trace_hi, (unsigned long long)s->trace_lo);
+        json_object_set_new(o, "trace_id", json_string(trace));
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNWOUND)
                 json_object_set_new(o, "unwound", json_true());
         if (s->flags & FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED)

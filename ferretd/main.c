@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -228,6 +229,23 @@ static unsigned clients_within_descriptors(unsigned wanted)
         return (unsigned)room;
 }
 
+/* Forwarding and the OTLP receiver need the network, which systemd's
+ * RestrictAddressFamilies=AF_UNIX (ferretd.service) takes away: said
+ * plainly at start rather than as every request failing. */
+static int check_network(const char *what)
+{
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+                close(fd);
+                return 0;
+        }
+        if (errno == EAFNOSUPPORT)
+                return log_error_errno(EAFNOSUPPORT, "%s needs the network, which this ferretd may not use (systemd's "
+                                       "RestrictAddressFamilies): allow AF_INET and AF_INET6 in a drop-in "
+                                       "(see README, OpenTelemetry)", what);
+        return 0;
+}
+
 /* Socket files outlive their sockets; a client that finds one would try
  * to connect to nobody. */
 static void remove_sockets(const char *dir)
@@ -356,6 +374,9 @@ int main(int argc, char **argv)
                         log_error("Failed to listen on %s/ingest.sock: %s", o.runtime_dir, zmq_strerror(errno));
                         goto fail;
                 }
+                if ((o.forward_url[0] && check_network("--forward") < 0) ||
+                    (o.otlp_listen[0] && check_network("--otlp-listen") < 0))
+                        goto fail;
                 if (o.forward_url[0]) {
                         struct forward_config fc = { .url = o.forward_url, .backlog_spans = o.forward_backlog,
                                                      .service = o.forward_service[0] ? o.forward_service : NULL };
@@ -384,7 +405,7 @@ int main(int argc, char **argv)
                 }
         }
         struct query_config qc = { .runtime_dir = o.runtime_dir, .retention = o.retention, .peers = &query_peers,
-                                   .forwarder = forwarder, .otlp_listen = otlp_listen ? o.otlp_listen : NULL };
+                                   .forwarder = forwarder, .otlp_listen = otlp_listen ? otlp_listen_address(otlp_listen) : NULL };
         r = query_start(store, &acks, ingest, router, &qc, &query);
         if (r < 0) {
                 log_error_errno(r, "Failed to start the query thread: %m");

@@ -107,8 +107,7 @@ static bool value_ok(const Otlp__AnyValue *v)
         }
 }
 
-/* Every string in @req is UTF-8, or the request is not OTLP. */
-static const char *request_text_ok(const Otlp__ExportTraceServiceRequest *req)
+const char *otlp_in_check_text(const Otlp__ExportTraceServiceRequest *req)
 {
         for (size_t r = 0; r < req->n_resource_spans; r++) {
                 const Otlp__ResourceSpans *rs = req->resource_spans[r];
@@ -713,7 +712,7 @@ static int store_locked(struct otlp_in *in, const Otlp__ExportTraceServiceReques
 int otlp_in_store(struct otlp_in *in, const Otlp__ExportTraceServiceRequest *req, struct otlp_in_result *ret)
 {
         struct otlp_in_result res = { 0 };
-        const char *bad = request_text_ok(req);
+        const char *bad = otlp_in_check_text(req);
         if (bad) {
                 snprintf(ret->message, sizeof(ret->message), "%s is not UTF-8", bad);
                 return -EBADMSG;

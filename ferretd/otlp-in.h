@@ -50,3 +50,6 @@ int otlp_in_new(void *zmq_ctx, const char *endpoint, struct acks *acks, struct i
  * -ETIMEDOUT when the store did not confirm in time, or -ENOMEM. */
 int otlp_in_store(struct otlp_in *in, const Otlp__ExportTraceServiceRequest *req, struct otlp_in_result *ret);
 void otlp_in_free(struct otlp_in *in);
+/* NULL when every string in @req is UTF-8 (else the request is not OTLP),
+ * or what holds one that is not ("a span's name"). */
+const char *otlp_in_check_text(const Otlp__ExportTraceServiceRequest *req);

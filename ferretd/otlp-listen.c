@@ -22,6 +22,7 @@ struct otlp_listen {
         struct MHD_Daemon *mhd;
         struct otlp_in *in;
         uint16_t port;
+        char address[280];            /* as given, with the port it got */
 };
 
 /* One request's state, from its headers to its answer. */
@@ -347,7 +348,9 @@ int otlp_listen_start(const char *address, bool allow_remote, struct otlp_in *in
         }
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
         l->port = info ? info->port : port;
-        log_info("Listening for OTLP/HTTP on %s (port %u): POST /v1/traces", address, l->port);
+        const char *colon = strrchr(address, ':');
+        snprintf(l->address, sizeof(l->address), "%.*s:%u", (int)(colon - address), address, l->port);
+        log_info("Listening for OTLP/HTTP on %s: POST /v1/traces", l->address);
         *ret = l;
         return 0;
 }
@@ -355,6 +358,11 @@ int otlp_listen_start(const char *address, bool allow_remote, struct otlp_in *in
 uint16_t otlp_listen_port(const struct otlp_listen *l)
 {
         return l->port;
+}
+
+const char *otlp_listen_address(const struct otlp_listen *l)
+{
+        return l->address;
 }
 
 void otlp_listen_stop(struct otlp_listen *l)

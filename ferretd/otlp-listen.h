@@ -33,6 +33,7 @@ struct otlp_in;
  * @in. Returns 0, -EPERM for an address that is not loopback without
  * @allow_remote (logged), -EINVAL for one that does not parse, or -errno. */
 int otlp_listen_start(const char *address, bool allow_remote, struct otlp_in *in, struct otlp_listen **ret);
-/* The port it listens on. */
+/* The port it listens on, and "ADDRESS:PORT" with it. */
 uint16_t otlp_listen_port(const struct otlp_listen *l);
+const char *otlp_listen_address(const struct otlp_listen *l);
 void otlp_listen_stop(struct otlp_listen *l);

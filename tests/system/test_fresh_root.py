@@ -12,9 +12,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rootfs  # noqa: E402
 from rootfs import check, log  # noqa: E402
 
-# scripts/test without the sanitizer, clang, fuzzing and browser passes (the
-# host's run has them) and without these tests, which cannot nest in the copy.
-TEST_ENV = {"FERRET_TEST_SKIP": "sanitizers,clang,fuzz,system,browser"}
+# scripts/test without the sanitizer, clang, fuzzing, browser and
+# OpenTelemetry passes (the host's run has them) and without these tests,
+# which cannot nest in the copy.
+TEST_ENV = {"FERRET_TEST_SKIP": "sanitizers,clang,fuzz,system,browser,otel"}
 SECTIONS = ["Tracing a program: `ferret run`", "Pictures and exports", "The C API", "Python"]
 
 
