@@ -96,8 +96,10 @@ static int daemon_spawn(struct bench_daemon *d)
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        char *argv[] = { (char *)bench_ferretd_path(), "--db", d->db, "--runtime-dir", d->runtime_dir,
-                         "--log-level", "warning", NULL };
+        char *argv[32] = { (char *)bench_ferretd_path(), "--db", d->db, "--runtime-dir", d->runtime_dir,
+                           "--log-level", "warning", NULL };
+        for (size_t i = 0, n = 7; d->extra && d->extra[i] && n < 31; i++)
+                argv[n++] = d->extra[i];
         r = env ? posix_spawn(&d->pid, argv[0], &fa, NULL, argv, env) : ENOMEM;
         posix_spawn_file_actions_destroy(&fa);
         free(env);
@@ -128,7 +130,13 @@ static int daemon_spawn(struct bench_daemon *d)
 
 int bench_daemon_start(struct bench_daemon *d)
 {
+        return bench_daemon_start_args(d, NULL);
+}
+
+int bench_daemon_start_args(struct bench_daemon *d, char *const *extra)
+{
         memset(d, 0, sizeof(*d));
+        d->extra = extra;
         int r = bench_mkdtemp("ferret-bench", d->dir, sizeof(d->dir));
         if (r < 0) {
                 fprintf(stderr, "Failed to create a temporary directory: %s\n", strerror(-r));

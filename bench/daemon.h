@@ -16,12 +16,16 @@ struct bench_daemon {
         char runtime_dir[192];
         char log[192];
         pid_t pid;
+        char *const *extra;     /* more arguments of ferretd (NULL-terminated), or NULL */
 };
 
 /* Creates the directory, starts ferretd and waits until it is ready.
  * 0, or -errno with a message on stderr (and the daemon's log); on
  * failure nothing is left behind. */
 int bench_daemon_start(struct bench_daemon *d);
+/* The same, with @extra (NULL-terminated, kept by the caller) after the
+ * daemon's usual arguments: --forward URL, --otlp-listen ADDR:PORT. */
+int bench_daemon_start_args(struct bench_daemon *d, char *const *extra);
 
 /* Starts ferretd again, stopped before with bench_daemon_stop(), on the
  * same database and runtime directory, and waits until it is ready.

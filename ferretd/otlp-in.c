@@ -20,6 +20,7 @@
 #define BATCH_BYTES (512u << 10)      /* a batch closes past about this much */
 #define STORE_TIMEOUT_MS 10000        /* for ferretd to confirm a request's spans stored */
 #define CLIENTS 1024                  /* (run, process) pairs remembered */
+#define RUN_ID_MAX 255                /* what ingest takes */
 
 /* What a (run, process) pair looks like to ingest: a client of its own,
  * whose batches are numbered and count what came before them. */
@@ -135,15 +136,25 @@ const char *otlp_in_check_text(const Otlp__ExportTraceServiceRequest *req)
         return NULL;
 }
 
+/* The length of @s cut to at most @max bytes at a character boundary. */
+static size_t cut_len(const char *s, size_t max)
+{
+        size_t len = strlen(s);
+        if (len <= max)
+                return len;
+        len = max;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+                len--;
+        return len;
+}
+
 /* @s cut to at most @max bytes at a character boundary, as a copy when
  * cut (added to the batch's owned strings); NULL when memory is short. */
 static const char *cut(struct columns *c, const char *s, size_t max)
 {
-        size_t len = strlen(s);
-        if (len <= max)
+        size_t len = cut_len(s, max);
+        if (!s[len])
                 return s;
-        while (len > max || (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80))
-                len--;
         char *copy = strndup(s, len);
         if (!copy || wire_grow((void **)&c->owned, &c->cap_owned, c->n_owned + 1, sizeof(*c->owned)) < 0) {
                 free(copy);
@@ -610,8 +621,7 @@ static uint64_t path_of(struct otlp_in *in, size_t i, size_t n, uint64_t *parent
                 size_t k = chain[--depth];
                 const char *name = *in->spans[k]->name ? in->spans[k]->name : "(unnamed)";
                 in->span_paths[2 * k + 1] = base;
-                base = path_step(base, path_key_bytes(name, strlen(name) < WIRE_MAX_NAME_BYTES ? strlen(name)
-                                                                                              : WIRE_MAX_NAME_BYTES));
+                base = path_step(base, path_key_bytes(name, cut_len(name, WIRE_MAX_NAME_BYTES)));
                 in->span_paths[2 * k] = base;
         }
         *parent_path = in->span_paths[2 * i + 1];
@@ -672,7 +682,11 @@ static int store_locked(struct otlp_in *in, const Otlp__ExportTraceServiceReques
         for (size_t rsi = 0; rsi < req->n_resource_spans; rsi++) {
                 const Otlp__ResourceSpans *rs = req->resource_spans[rsi];
                 struct resource res;
+                char run[RUN_ID_MAX + 1];
                 resource_of(rs, &res);
+                /* A run's id is at most RUN_ID_MAX bytes (ingest.c). */
+                snprintf(run, sizeof(run), "%.*s", (int)cut_len(res.run, RUN_ID_MAX), res.run);
+                res.run = run;
                 struct client *c = client_of(in, res.run, res.pid);
                 if (!c)
                         return -ENOMEM;
