@@ -23,7 +23,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +57,16 @@ extern char **environ;
 
 enum case_env {
         ENV_FERRET,             /* spans to the private daemon */
+        ENV_FERRET_NO_TSC,      /* the same, the library reading clock_gettime() (FERRET_NO_TSC=1) */
         ENV_FERRET_DISABLED,    /* FERRET_DISABLE=1 */
         ENV_PLAIN,              /* no tracer involved */
         ENV_LTTNG,              /* an LTTng session records ferret_bench:* */
+};
+
+enum case_mode {
+        MODE_FLOOD,             /* as fast as it goes: the buffer fills, spans drop */
+        MODE_DRAIN,             /* small repetitions, the buffer emptied between them */
+        MODE_SUSTAIN,           /* paced for seconds, the flusher draining beside the loop */
 };
 
 struct bench_case {
@@ -65,7 +74,9 @@ struct bench_case {
         const char *label;
         enum case_env env;
         void (*loop)(uint64_t n);
-        bool drain;             /* small repetitions, the buffer emptied between them */
+        enum case_mode mode;
+        unsigned threads;       /* MODE_SUSTAIN: recording threads, sharing the rate */
+        unsigned burst;         /* MODE_SUSTAIN: spans a thread records at a time */
 };
 
 /* Spans per repetition of a drained case, at most: few enough that the
@@ -75,6 +86,21 @@ struct bench_case {
  * which the flusher is woken, so that a repetition measures the recording
  * thread alone (the flood rows show it with the flusher draining beside it). */
 #define DRAIN_SPANS 16384
+
+/* The sustained rows: spans recorded for the length of a repetition at a
+ * rate the daemon keeps up with (bench/throughput stores 1M spans/s paced
+ * without a drop), SUSTAIN_BURST at a time, a few microseconds of recording
+ * every few hundred: the ring passes its half-full mark every few
+ * milliseconds and the flusher drains it while the loop goes on, as it does
+ * for a program that records continuously. Between bursts the thread spins
+ * on the clock rather than sleep, as a busy program would: a sleep would let
+ * other work cool its caches, and the row would time that instead. Only the
+ * bursts are timed. The long-bursts row records LONG_BURST spans
+ * back to back, more than a thread's home ring holds, at the same rate: the
+ * flusher drains in the middle of the burst, and the ring overflows. */
+#define SUSTAIN_BURST 256
+#define LONG_BURST 20000
+#define SUSTAIN_THREADS 8
 
 static void loop_literal(uint64_t n)
 {
@@ -131,20 +157,25 @@ static void loop_lttng(uint64_t n)
 #endif
 
 static const struct bench_case cases[] = {
-        { "literal", "literal name", ENV_FERRET, loop_literal, false },
-        { "drained", "literal, no drops", ENV_FERRET, loop_literal, true },
-        { "dynamic", "dynamic name", ENV_FERRET, loop_dynamic, false },
-        { "tags", "literal + 2 tags", ENV_FERRET, loop_tags, false },
-        { "tags-drained", "2 tags, no drops", ENV_FERRET, loop_tags, true },
-        { "disabled", "disabled", ENV_FERRET_DISABLED, loop_literal, false },
-        { "clock", "two clock reads", ENV_PLAIN, loop_clock, false },
+        { "literal", "literal name", ENV_FERRET, loop_literal, MODE_FLOOD, 1, 0 },
+        { "drained", "literal, no drops", ENV_FERRET, loop_literal, MODE_DRAIN, 1, 0 },
+        { "sustained", "literal, sustained", ENV_FERRET, loop_literal, MODE_SUSTAIN, 1, SUSTAIN_BURST },
+        { "threads", "literal, 8 threads", ENV_FERRET, loop_literal, MODE_SUSTAIN, SUSTAIN_THREADS, SUSTAIN_BURST },
+        { "long-bursts", "literal, long bursts", ENV_FERRET, loop_literal, MODE_SUSTAIN, 1, LONG_BURST },
+        { "drained-no-tsc", "no drops, no TSC", ENV_FERRET_NO_TSC, loop_literal, MODE_DRAIN, 1, 0 },
+        { "sustained-no-tsc", "sustained, no TSC", ENV_FERRET_NO_TSC, loop_literal, MODE_SUSTAIN, 1, SUSTAIN_BURST },
+        { "dynamic", "dynamic name", ENV_FERRET, loop_dynamic, MODE_FLOOD, 1, 0 },
+        { "tags", "literal + 2 tags", ENV_FERRET, loop_tags, MODE_FLOOD, 1, 0 },
+        { "tags-drained", "2 tags, no drops", ENV_FERRET, loop_tags, MODE_DRAIN, 1, 0 },
+        { "disabled", "disabled", ENV_FERRET_DISABLED, loop_literal, MODE_FLOOD, 1, 0 },
+        { "clock", "two clock reads", ENV_PLAIN, loop_clock, MODE_FLOOD, 1, 0 },
 #ifdef HAVE_RDTSC
-        { "rdtsc", "two rdtsc reads", ENV_PLAIN, loop_rdtsc, false },
+        { "rdtsc", "two rdtsc reads", ENV_PLAIN, loop_rdtsc, MODE_FLOOD, 1, 0 },
 #endif
 #if BENCH_HAVE_LTTNG
-        { "lttng", "LTTng-UST event", ENV_LTTNG, loop_lttng, false },
+        { "lttng", "LTTng-UST event", ENV_LTTNG, loop_lttng, MODE_FLOOD, 1, 0 },
 #else
-        { "lttng", "LTTng-UST event", ENV_LTTNG, NULL, false },
+        { "lttng", "LTTng-UST event", ENV_LTTNG, NULL, MODE_FLOOD, 1, 0 },
 #endif
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -152,6 +183,8 @@ static const struct bench_case cases[] = {
 struct options {
         unsigned reps;
         uint64_t spans;
+        uint64_t rate;          /* sustained rows: spans per second, all threads together */
+        unsigned sustain_ms;    /* sustained rows: length of a repetition */
         bool json;
         const char *only;       /* run this case here, in this process */
         int recorder_cpu;       /* the measured thread's CPU, or -1: see bench_pin_services() */
@@ -198,6 +231,87 @@ static uint64_t drained_spans(const struct bench_case *c, uint64_t max, uint64_t
         }
 }
 
+/* A spin-wait's pause: leaves the core's resources to whatever else runs
+ * on it. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+}
+
+/* A sustained case's recording threads, kept from one repetition to the
+ * next (as their rings are), started and stopped by two barriers. */
+struct sustain {
+        const struct bench_case *c;
+        pthread_barrier_t start, done;
+        uint64_t burst;         /* spans */
+        uint64_t interval_ns;   /* between a thread's bursts */
+        uint64_t length_ns;     /* of a repetition */
+        bool quit;
+        _Atomic uint64_t spans, busy_ns;  /* of the repetition, all threads */
+};
+
+static void *sustain_thread(void *arg)
+{
+        struct sustain *su = arg;
+        su->c->loop(su->burst);     /* the thread's ring, and the caches */
+        for (;;) {
+                pthread_barrier_wait(&su->start);
+                if (su->quit)
+                        return NULL;
+                uint64_t spans = 0, busy = 0;
+                uint64_t next = bench_now_ns(), end = next + su->length_ns;
+                while (next < end) {
+                        uint64_t t0;
+                        while ((t0 = bench_now_ns()) < next)
+                                cpu_relax();
+                        su->c->loop(su->burst);
+                        busy += bench_now_ns() - t0;
+                        spans += su->burst;
+                        next += su->interval_ns;
+                }
+                atomic_fetch_add(&su->spans, spans);
+                atomic_fetch_add(&su->busy_ns, busy);
+                pthread_barrier_wait(&su->done);
+        }
+}
+
+static bool sustain_start(struct sustain *su, pthread_t *threads, const struct bench_case *c, const struct options *o)
+{
+        su->c = c;
+        su->burst = c->burst;
+        su->interval_ns = (uint64_t)c->burst * c->threads * 1000000000u / o->rate;
+        su->length_ns = (uint64_t)o->sustain_ms * 1000000u;
+        su->quit = false;
+        pthread_barrier_init(&su->start, NULL, c->threads + 1);
+        pthread_barrier_init(&su->done, NULL, c->threads + 1);
+        for (unsigned i = 0; i < c->threads; i++)
+                if (pthread_create(&threads[i], NULL, sustain_thread, su) != 0)
+                        return false;
+        return true;
+}
+
+/* One repetition of every thread; returns the spans recorded and sets
+ * @ret_ns to the time they took, all threads together. */
+static uint64_t sustain_rep(struct sustain *su, uint64_t *ret_ns)
+{
+        atomic_store(&su->spans, 0);
+        atomic_store(&su->busy_ns, 0);
+        pthread_barrier_wait(&su->start);
+        pthread_barrier_wait(&su->done);
+        *ret_ns = atomic_load(&su->busy_ns);
+        return atomic_load(&su->spans);
+}
+
+static void sustain_stop(struct sustain *su, pthread_t *threads)
+{
+        su->quit = true;
+        pthread_barrier_wait(&su->start);
+        for (unsigned i = 0; i < su->c->threads; i++)
+                pthread_join(threads[i], NULL);
+}
+
 /* The case's process: warms up, says "ready n=N", then runs one repetition
  * for each "rep" line on stdin and answers "v=NS_PER_SPAN"; at the end of
  * its input it prints its counts and exits. */
@@ -211,10 +325,14 @@ static int case_main(const struct bench_case *c, const struct options *o)
                 return 1;
         }
 #endif
-        bool ferret = c->env == ENV_FERRET;
+        bool ferret = c->env == ENV_FERRET || c->env == ENV_FERRET_NO_TSC;
         uint64_t n = o->spans, emitted = 0;
-        if (c->drain)
+        struct sustain su;
+        pthread_t threads[SUSTAIN_THREADS];
+        if (c->mode == MODE_DRAIN)
                 n = drained_spans(c, o->spans, &emitted);
+        else if (c->mode == MODE_SUSTAIN)
+                n = o->rate * o->sustain_ms / 1000;
         else {
                 /* The warm-up: the thread's first span allocates its
                  * buffers, and the code and data come into the caches. */
@@ -226,6 +344,15 @@ static int case_main(const struct bench_case *c, const struct options *o)
         if (o->recorder_cpu >= 0 && !bench_pin_recorder(o->recorder_cpu)) {
                 printf("error=cannot move to CPU %d\n", o->recorder_cpu);
                 return 1;
+        }
+        /* Started on the recorder's CPU, and warmed up by one repetition. */
+        if (c->mode == MODE_SUSTAIN) {
+                uint64_t ns;
+                if (!sustain_start(&su, threads, c, o)) {
+                        printf("error=cannot start the recording threads\n");
+                        return 1;
+                }
+                emitted += sustain_rep(&su, &ns) + (uint64_t)c->burst * c->threads;
         }
         ferret_stats_t st0 = { 0 }, st1 = { 0 };
         if (ferret) {
@@ -240,21 +367,28 @@ static int case_main(const struct bench_case *c, const struct options *o)
                 /* Outside the timed loop: the daemon stores what the last
                  * repetition recorded, so a drained case's buffer starts
                  * empty. */
-                if (c->drain)
+                if (c->mode == MODE_DRAIN)
                         ferret_flush(60000);
-                uint64_t t0 = bench_now_ns();
-                c->loop(n);
-                uint64_t t1 = bench_now_ns();
+                uint64_t ns, done = n;
+                if (c->mode == MODE_SUSTAIN) {
+                        done = sustain_rep(&su, &ns);
+                } else {
+                        uint64_t t0 = bench_now_ns();
+                        c->loop(n);
+                        ns = bench_now_ns() - t0;
+                }
                 /* Outside too: the flusher and the daemon go quiet before
                  * the next case's repetition, as they would between cases
                  * run one after the other. */
-                if (ferret && !c->drain)
+                if (ferret && c->mode != MODE_DRAIN)
                         ferret_flush(60000);
-                emitted += n;
-                printf("v=%.3f\n", (double)(t1 - t0) / (double)n);
+                emitted += done;
+                printf("v=%.3f\n", (double)ns / (double)(done ? done : 1));
                 fflush(stdout);
         }
 
+        if (c->mode == MODE_SUSTAIN)
+                sustain_stop(&su, threads);
         int flush = 0;
         if (ferret) {
                 /* Outside the measurement: let the daemon store what was
@@ -359,10 +493,13 @@ static int case_start(struct case_run *cr, const struct options *o, char *const 
         if (len <= 0)
                 return -errno;
         exe[len] = '\0';
-        char spans[32], cpu[32];
+        char spans[32], cpu[32], rate[32], length[32];
         snprintf(spans, sizeof(spans), "%" PRIu64, o->spans);
         snprintf(cpu, sizeof(cpu), "%d", o->recorder_cpu);
-        char *argv[] = { exe, "--case", (char *)cr->c->id, "--spans", spans, "--recorder-cpu", cpu, NULL };
+        snprintf(rate, sizeof(rate), "%" PRIu64, o->rate);
+        snprintf(length, sizeof(length), "%u", o->sustain_ms);
+        char *argv[] = { exe,      "--case", (char *)cr->c->id, "--spans", spans, "--recorder-cpu", cpu,
+                         "--rate", rate,     "--sustain-ms",    length,    NULL };
 
         int in[2], out[2];
         if (pipe2(in, O_CLOEXEC) < 0)
@@ -437,7 +574,7 @@ static void case_finish(struct case_run *cr)
         res->p99 = bench_percentile(cr->v, cr->nv, 99);
         if (kv_get(line, "emitted", &v))
                 res->emitted = (uint64_t)v;
-        if (cr->c->env != ENV_FERRET)
+        if (cr->c->env != ENV_FERRET && cr->c->env != ENV_FERRET_NO_TSC)
                 return;
         if (kv_get(line, "dropped", &v))
                 res->dropped = (uint64_t)v;
@@ -476,7 +613,10 @@ static void case_prepare(struct case_run *cr, const struct options *o)
         snprintf(runtime, sizeof(runtime), "FERRET_RUNTIME_DIR=%s", cr->d.runtime_dir);
         snprintf(cr->run_id, sizeof(cr->run_id), "ferret-bench-hotpath-%d-%s", (int)getpid(), cr->c->id);
         snprintf(run_env, sizeof(run_env), "FERRET_RUN_ID=%s", cr->run_id);
-        char *env[] = { runtime, run_env, cr->c->env == ENV_FERRET_DISABLED ? "FERRET_DISABLE=1" : NULL, NULL };
+        char *env[] = { runtime, run_env,
+                        cr->c->env == ENV_FERRET_DISABLED ? "FERRET_DISABLE=1" :
+                        cr->c->env == ENV_FERRET_NO_TSC ? "FERRET_NO_TSC=1" : NULL,
+                        NULL };
         case_start(cr, o, env);
 }
 
@@ -551,17 +691,32 @@ static void run_cases(const struct options *o, struct result *res)
 
 /* --- Output. --- */
 
+/* The ratios the benchmark exists for; goal 0: shown, no goal. The goals
+ * are libferret-client's: a sustained program pays little more than the
+ * best case, threads do not slow each other down, and a span costs about
+ * what reading the clock twice does where the library must call
+ * clock_gettime(), a fraction of an LTTng-UST event where it reads the TSC. */
+static const struct {
+        const char *key, *label, *num, *den;
+        double goal;
+} ratios[] = {
+        { "sustained_over_no_drops", "Ferret sustained / literal, no drops", "sustained", "drained", 1.2 },
+        { "long_bursts_over_no_drops", "Ferret long bursts / literal, no drops", "long-bursts", "drained", 0 },
+        { "threads_over_sustained", "Ferret 8 threads / sustained", "threads", "sustained", 1.3 },
+        { "no_drops_over_lttng", "Ferret literal, no drops / LTTng-UST event", "drained", "lttng", 0.3 },
+        { "no_tsc_no_drops_over_two_clock_reads", "Ferret no drops, no TSC / two clock reads", "drained-no-tsc",
+          "clock", 1.25 },
+        { "no_tsc_sustained_over_no_drops", "Ferret sustained / no drops, no TSC", "sustained-no-tsc",
+          "drained-no-tsc", 1.2 },
+        { "no_drops_over_two_clock_reads", "Ferret literal, no drops / two clock reads", "drained", "clock", 0 },
+        { "tags_no_drops_over_lttng", "Ferret 2 tags, no drops / LTTng-UST event", "tags-drained", "lttng", 0 },
+        { "literal_over_lttng", "Ferret literal (drops) / LTTng-UST event", "literal", "lttng", 0 },
+};
+#define N_RATIOS (sizeof(ratios) / sizeof(ratios[0]))
+
 static double ratio(const struct result *a, const struct result *b)
 {
         return a->ran && b->ran && b->median > 0 ? a->median / b->median : 0;
-}
-
-static void print_ratio(const char *label, double v)
-{
-        if (v > 0)
-                printf("  %-44s %6.2f\n", label, v);
-        else
-                printf("  %-44s not available\n", label);
 }
 
 static void print_table(const struct options *o, const struct bench_machine *m, const struct result *res)
@@ -608,17 +763,29 @@ static void print_table(const struct options *o, const struct bench_machine *m, 
         printf("\n\"dropped\": the share of the measured spans (or events) that the tracer discarded\n"
                "because its buffer or send queue was full. \"stored\": what the daemon holds\n"
                "afterwards, warm-up included. \"literal, no drops\" runs %" PRIu64 " spans per repetition\n"
-               "(well within the buffer) and lets the daemon store them between repetitions.\n"
+               "(well within the buffer) and lets the daemon store them between repetitions, so\n"
+               "the flusher sleeps while it runs. The sustained rows record %" PRIu64 " spans/s for\n"
+               "%u ms a repetition in bursts of %d, the flusher draining beside them, and time\n"
+               "the bursts only; \"long bursts\" records %d spans at a time, more than a ring's\n"
+               "home holds, at the same rate; \"8 threads\" shares the rate among\n"
+               "%d threads on the measured CPU. \"no TSC\" rows make the library read\n"
+               "clock_gettime() (FERRET_NO_TSC=1), as it must where the kernel distrusts the TSC.\n"
                "The other Ferret rows end spans faster than any daemon stores them: once the\n"
                "buffer is full, new spans are dropped as they begin, so their medians are mostly\n"
-               "the cost of a drop, and only the no-drops rows are compared below.\n",
-               dr ? dr->spans : 0);
+               "the cost of a drop.\n",
+               dr ? dr->spans : 0, o->rate, o->sustain_ms, SUSTAIN_BURST, LONG_BURST, SUSTAIN_THREADS);
 
-        const struct result *clk = find_result(res, "clock"), *lt = find_result(res, "lttng");
-        printf("\nratios (of medians):\n");
-        print_ratio("Ferret literal, no drops / LTTng-UST event", ratio(dr, lt));
-        print_ratio("Ferret literal, no drops / two clock reads", ratio(dr, clk));
-        print_ratio("Ferret 2 tags, no drops / LTTng-UST event", ratio(find_result(res, "tags-drained"), lt));
+        printf("\nratios (of medians), with their goals:\n");
+        for (size_t i = 0; i < N_RATIOS; i++) {
+                double v = ratio(find_result(res, ratios[i].num), find_result(res, ratios[i].den));
+                if (v <= 0)
+                        printf("  %-46s not available\n", ratios[i].label);
+                else if (ratios[i].goal > 0)
+                        printf("  %-46s %6.2f   goal <= %.2f: %s\n", ratios[i].label, v, ratios[i].goal,
+                               v <= ratios[i].goal ? "ok" : "over");
+                else
+                        printf("  %-46s %6.2f\n", ratios[i].label, v);
+        }
 }
 
 static void print_json_ratio(const char *key, double v, bool last)
@@ -666,35 +833,36 @@ static void print_json(const struct options *o, const struct bench_machine *m, c
                 }
                 printf("}%s\n", i + 1 < N_CASES ? "," : "");
         }
-        const struct result *lit = find_result(res, "literal"), *clk = find_result(res, "clock"),
-                            *lt = find_result(res, "lttng");
         printf("  ],\n  \"ratios\": {\n");
-        print_json_ratio("literal_over_lttng", ratio(lit, lt), false);
-        print_json_ratio("literal_over_two_clock_reads", ratio(lit, clk), false);
-        print_json_ratio("literal_no_drops_over_lttng", ratio(find_result(res, "drained"), lt), false);
-        print_json_ratio("literal_no_drops_over_two_clock_reads", ratio(find_result(res, "drained"), clk), true);
+        for (size_t i = 0; i < N_RATIOS; i++)
+                print_json_ratio(ratios[i].key, ratio(find_result(res, ratios[i].num), find_result(res, ratios[i].den)),
+                                 i + 1 == N_RATIOS);
         printf("  }\n}\n");
 }
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: ferret-bench-hotpath [--reps N] [--spans N] [--json]\n\n"
+        fprintf(f, "Usage: ferret-bench-hotpath [--reps N] [--spans N] [--rate N] [--sustain-ms MS] [--json]\n\n"
                    "Measures the cost of one span (begin + end) on the recording thread, against a\n"
                    "private ferretd, beside two clock reads and an enabled LTTng-UST event.\n\n"
-                   "  --reps N    rounds, each one repetition of every case (default 101)\n"
-                   "  --spans N   spans per repetition (default 1000000)\n"
-                   "  --json      print the results as JSON\n");
+                   "  --reps N         rounds, each one repetition of every case (default 101)\n"
+                   "  --spans N        spans per repetition (default 1000000)\n"
+                   "  --rate N         the sustained rows' spans per second, all threads (default 1000000)\n"
+                   "  --sustain-ms MS  length of a sustained repetition (default 300)\n"
+                   "  --json           print the results as JSON\n");
 }
 
 int main(int argc, char **argv)
 {
-        struct options o = { .reps = 101, .spans = 1000000, .recorder_cpu = -1 };
+        struct options o = { .reps = 101, .spans = 1000000, .rate = 1000000, .sustain_ms = 300, .recorder_cpu = -1 };
         static const struct option longopts[] = {
                 { "reps", required_argument, NULL, 'r' },
                 { "spans", required_argument, NULL, 'n' },
                 { "json", no_argument, NULL, 'j' },
                 { "case", required_argument, NULL, 'c' },
                 { "recorder-cpu", required_argument, NULL, 'p' },
+                { "rate", required_argument, NULL, 'R' },
+                { "sustain-ms", required_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -716,6 +884,12 @@ int main(int argc, char **argv)
                 case 'p':
                         o.recorder_cpu = atoi(optarg);
                         break;
+                case 'R':
+                        o.rate = strtoull(optarg, NULL, 10);
+                        break;
+                case 'S':
+                        o.sustain_ms = (unsigned)strtoul(optarg, NULL, 10);
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -723,7 +897,8 @@ int main(int argc, char **argv)
                         usage(stderr);
                         return 2;
                 }
-        if (optind < argc || o.reps == 0 || o.reps > 100000 || o.spans == 0) {
+        if (optind < argc || o.reps == 0 || o.reps > 100000 || o.spans == 0 || o.rate == 0 ||
+            o.rate > 100000000 || o.sustain_ms == 0 || o.sustain_ms > 600000) {
                 usage(stderr);
                 return 2;
         }
