@@ -18,10 +18,16 @@
 #include <unistd.h>
 
 #include "client.h"
-#include "notes.h"
 #include "clock.h"
+#include "flusher.h"
+#include "function.h"
+#include "ids.h"
+#include "intern.h"
+#include "notes.h"
 #include "ring.h"
 #include "runtime-dir.h"
+#include "span.h"
+#include "thread.h"
 
 struct client client_g = {
         .free_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -317,7 +323,7 @@ static void atfork_child(void)
         if (ferret_ctx_is_valid(at_fork))
                 span_set_root_parent(at_fork, span_path_of(at_fork));
         read_identity();
-        thread_states_after_fork_child(tls_state ? tls_state->current : NULL);
+        thread_states_after_fork_child();
         notes_after_fork_child();
         flusher_after_fork_child();
 

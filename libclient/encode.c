@@ -5,6 +5,9 @@
 
 #include "clock.h"
 #include "encode.h"
+#include "intern.h"
+#include "slot.h"
+#include "symbols.h"
 
 /* Distinct function addresses remembered per batch. */
 #define ADDR_SLOTS 4096
@@ -144,16 +147,11 @@ static int64_t interned_string(struct encoder *e, uint32_t id)
         return index;
 }
 
-static int64_t name_string(struct encoder *e, const struct record *r, const char **inline_end)
+static int64_t name_string(struct encoder *e, const struct record *r, const char **ret_entries)
 {
-        const char *inline_name = record_payload(r);
-        *inline_end = record_payload(r);
-        if (!r->name_id) {
-                size_t len = strlen(inline_name);
-                *inline_end = inline_name + len + 1;
-                return wire_strtab_add(&e->strtab, inline_name, len);
-        }
-        return interned_string(e, r->name_id);
+        size_t len;
+        const char *inline_name = payload_name(r, &len, ret_entries);
+        return inline_name ? wire_strtab_add(&e->strtab, inline_name, len) : interned_string(e, r->name_id);
 }
 
 static uint32_t trace_index(struct encoder *e, uint64_t hi, uint64_t lo)
@@ -167,6 +165,16 @@ static uint32_t trace_index(struct encoder *e, uint64_t hi, uint64_t lo)
         return (uint32_t)e->n_traces++;
 }
 
+/* Makes @*array room for @cap elements of @elem bytes; unchanged on failure. */
+static int grow(void **array, size_t cap, size_t elem)
+{
+        void *p = realloc(*array, cap * elem);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        return 0;
+}
+
 static int tags_reserve(struct encoder *e, size_t more)
 {
         if (e->n_tags + more <= e->cap_tags)
@@ -174,19 +182,10 @@ static int tags_reserve(struct encoder *e, size_t more)
         size_t cap = e->cap_tags ? e->cap_tags * 2 : 4096;
         while (cap < e->n_tags + more)
                 cap *= 2;
-        uint32_t *key = realloc(e->tag_key, cap * sizeof(*key));
-        if (key)
-                e->tag_key = key;
-        Ferret__TagType *type = realloc(e->tag_type, cap * sizeof(*type));
-        if (type)
-                e->tag_type = type;
-        int64_t *value = realloc(e->tag_value, cap * sizeof(*value));
-        if (value)
-                e->tag_value = value;
-        double *dbl = realloc(e->tag_double, cap * sizeof(*dbl));
-        if (dbl)
-                e->tag_double = dbl;
-        if (!key || !type || !value || !dbl)
+        if (grow((void **)&e->tag_key, cap, sizeof(*e->tag_key)) < 0 ||
+            grow((void **)&e->tag_type, cap, sizeof(*e->tag_type)) < 0 ||
+            grow((void **)&e->tag_value, cap, sizeof(*e->tag_value)) < 0 ||
+            grow((void **)&e->tag_double, cap, sizeof(*e->tag_double)) < 0)
                 return -ENOMEM;
         e->cap_tags = cap;
         return 0;
@@ -198,48 +197,37 @@ static int add_entries(struct encoder *e, const char *p, const char *end, uint32
 {
         uint32_t count = 0;
         int64_t message = 0;
-        while (p + 2 <= end) {
-                enum entry_kind kind = (uint8_t)p[0] & ~ENTRY_KEY_ID;
-                int64_t key_index;
-                const char *value;
-                if ((uint8_t)p[0] & ENTRY_KEY_ID) {
-                        uint32_t id;
-                        memcpy(&id, p + 1, 4);
-                        key_index = interned_string(e, id);
-                        value = p + 5;
-                } else {
-                        size_t key_len = (uint8_t)p[1];
-                        const char *key = p + 2;
-                        value = key + key_len;
-                        key_index = key_len ? wire_strtab_add(&e->strtab, key, key_len - 1) : 0;
-                }
+        struct payload_entry entry;
+        while ((p = payload_next(p, end, &entry))) {
+                int64_t key_index = entry.key_id ? interned_string(e, entry.key_id) :
+                                    entry.key ? wire_strtab_add(&e->strtab, entry.key, entry.key_len) : 0;
                 if (key_index < 0 || tags_reserve(e, 1) < 0)
                         return -ENOMEM;
-
-                if (kind == ENTRY_TAG_STRING || kind == ENTRY_MESSAGE) {
-                        uint16_t len;
-                        memcpy(&len, value, 2);
-                        int64_t s = wire_strtab_add(&e->strtab, value + 2, len - 1u);
-                        if (s < 0)
+                switch (entry.kind) {
+                case ENTRY_MESSAGE:
+                case ENTRY_TAG_STRING: {
+                        int64_t text = wire_strtab_add(&e->strtab, entry.value, entry.value_len);
+                        if (text < 0)
                                 return -ENOMEM;
-                        p = value + 2 + len;
-                        if (kind == ENTRY_MESSAGE) {
-                                message = s;
+                        if (entry.kind == ENTRY_MESSAGE) {
+                                message = text;
                                 continue;
                         }
-                        e->tag_value[e->n_values++] = s;
-                } else if (kind == ENTRY_TAG_DOUBLE) {
-                        memcpy(&e->tag_double[e->n_doubles++], value, 8);
-                        p = value + 8;
-                } else if (kind == ENTRY_TAG_INT) {
-                        memcpy(&e->tag_value[e->n_values++], value, 8);
-                        p = value + 8;
-                } else {
-                        e->tag_value[e->n_values++] = (uint8_t)value[0];
-                        p = value + 1;
+                        e->tag_value[e->n_values++] = text;
+                        break;
+                }
+                case ENTRY_TAG_DOUBLE:
+                        memcpy(&e->tag_double[e->n_doubles++], entry.value, 8);
+                        break;
+                case ENTRY_TAG_INT:
+                        memcpy(&e->tag_value[e->n_values++], entry.value, 8);
+                        break;
+                default:
+                        e->tag_value[e->n_values++] = (uint8_t)entry.value[0];
+                        break;
                 }
                 e->tag_key[e->n_tags] = (uint32_t)key_index;
-                e->tag_type[e->n_tags++] = (Ferret__TagType)kind;
+                e->tag_type[e->n_tags++] = (Ferret__TagType)entry.kind;
                 count++;
         }
         *ret_count = count;
@@ -280,6 +268,35 @@ static bool encoder_full(const struct encoder *e)
         return e->n >= ENCODER_MAX_SPANS || encoded_bound(e) + RECORD_MAX_BYTES > ENCODER_MAX_BYTES;
 }
 
+/* The columns every span has, span records and function calls alike. */
+struct span_row {
+        uint64_t trace_hi, trace_lo, span_id, parent_id, t0, t1, path, parent_path;
+        uint32_t name, tid;
+        uint8_t flags;
+};
+
+/* Adds @s as the next span; its tags and message are in place already.
+ * Ids and starts go as differences from the span before. */
+static void add_row(struct encoder *e, const struct span_row *s)
+{
+        size_t i = e->n;
+        uint64_t start = clock_to_wall(&e->conv, s->t0);
+        if (i == 0)
+                e->prev_start = e->base_start = start;
+        e->trace[i] = trace_index(e, s->trace_hi, s->trace_lo);
+        e->span_id[i] = (int64_t)(s->span_id - e->prev_id);
+        e->parent[i] = s->parent_id ? (int64_t)(s->span_id - s->parent_id) : 0;
+        e->name[i] = s->name;
+        e->start[i] = (int64_t)(start - e->prev_start);
+        e->duration[i] = clock_span_ns(&e->conv, s->t0, s->t1, start);
+        e->tid[i] = s->tid;
+        e->flags[i] = s->flags;
+        e->path[i] = path_entry(e, s->path, s->parent_path);
+        e->prev_id = s->span_id;
+        e->prev_start = start;
+        e->n++;
+}
+
 int encoder_add(struct encoder *e, const struct record *r)
 {
         if (encoder_full(e))
@@ -297,21 +314,10 @@ int encoder_add(struct encoder *e, const struct record *r)
                 return -ENOMEM;
         }
 
-        uint64_t start = clock_to_wall(&e->conv, r->t0);
-        if (i == 0)
-                e->prev_start = e->base_start = start;
-        e->trace[i] = trace_index(e, r->trace_hi, r->trace_lo);
-        e->span_id[i] = (int64_t)(r->span_id - e->prev_id);
-        e->parent[i] = r->parent_id ? (int64_t)(r->span_id - r->parent_id) : 0;
-        e->name[i] = (uint32_t)name;
-        e->start[i] = (int64_t)(start - e->prev_start);
-        e->duration[i] = clock_span_ns(&e->conv, r->t0, r->t1, start);
-        e->tid[i] = r->tid;
-        e->flags[i] = r->flags;
-        e->path[i] = path_entry(e, r->path, r->parent_path);
-        e->prev_id = r->span_id;
-        e->prev_start = start;
-        e->n++;
+        add_row(e, &(struct span_row){ .trace_hi = r->trace_hi, .trace_lo = r->trace_lo, .span_id = r->span_id,
+                                       .parent_id = r->parent_id, .t0 = r->t0, .t1 = r->t1, .path = r->path,
+                                       .parent_path = r->parent_path, .name = (uint32_t)name, .tid = r->tid,
+                                       .flags = r->flags });
         return 0;
 }
 
@@ -335,40 +341,19 @@ static int64_t function_name(struct encoder *e, uint64_t address)
         return index;
 }
 
-int encoder_add_func(struct encoder *e, const struct func_record *r, const struct thread_state *ts)
+int encoder_add_func(struct encoder *e, const struct func_record *r, const struct call_context *ctx)
 {
         if (encoder_full(e))
                 return -ENOSPC;
         int64_t name = function_name(e, r->fn);
         if (name < 0)
                 return -ENOMEM;
-        size_t i = e->n;
-        uint64_t start = clock_to_wall(&e->conv, r->t0);
-        if (i == 0)
-                e->prev_start = e->base_start = start;
-        e->trace[i] = trace_index(e, ts->func_trace_hi, ts->func_trace_lo);
-        e->span_id[i] = (int64_t)(r->span_id - e->prev_id);
-        e->parent[i] = r->parent_id ? (int64_t)(r->span_id - r->parent_id) : 0;
-        e->name[i] = (uint32_t)name;
-        e->start[i] = (int64_t)(start - e->prev_start);
-        e->duration[i] = clock_span_ns(&e->conv, r->t0, r->t1, start);
-        e->tid[i] = ts->func_tid;
-        e->flags[i] = r->h.flags;
-        e->message[i] = 0;
-        e->tag_count[i] = 0;
-        e->path[i] = path_entry(e, r->path, r->parent_path);
-        e->prev_id = r->span_id;
-        e->prev_start = start;
-        e->n++;
-        return 0;
-}
-
-static int grow(void **array, size_t cap, size_t elem)
-{
-        void *p = realloc(*array, cap * elem);
-        if (!p)
-                return -ENOMEM;
-        *array = p;
+        e->message[e->n] = 0;
+        e->tag_count[e->n] = 0;
+        add_row(e, &(struct span_row){ .trace_hi = ctx->trace_hi, .trace_lo = ctx->trace_lo, .span_id = r->span_id,
+                                       .parent_id = r->parent_id, .t0 = r->t0, .t1 = r->t1, .path = r->path,
+                                       .parent_path = r->parent_path, .name = (uint32_t)name, .tid = ctx->tid,
+                                       .flags = r->h.flags });
         return 0;
 }
 
@@ -436,47 +421,29 @@ bool encoder_has_content(const struct encoder *e)
 
 int encoder_pack(struct encoder *e, const Ferret__Batch *header, const uint8_t **ret, size_t *ret_len)
 {
-        Ferret__SpanColumns cols = FERRET__SPAN_COLUMNS__INIT;
-        cols.n_strings = e->strtab.n;
-        cols.strings = (char **)e->strtab.strings;
-        cols.n_traces = 2 * e->n_traces;
-        cols.traces = e->traces;
-        cols.n_trace = cols.n_span_id = cols.n_parent = cols.n_name = cols.n_start = e->n;
-        cols.n_duration = cols.n_tid = cols.n_flags = cols.n_message = cols.n_tag_count = e->n;
-        cols.trace = e->trace;
-        cols.span_id = e->span_id;
-        cols.parent = e->parent;
-        cols.name = e->name;
-        cols.start = e->start;
-        cols.base_start_ns = e->base_start;
-        cols.duration = e->duration;
-        cols.tid = e->tid;
-        cols.flags = e->flags;
-        cols.message = e->message;
-        cols.tag_count = e->tag_count;
-        cols.n_tag_key = cols.n_tag_type = e->n_tags;
-        cols.tag_key = e->tag_key;
-        cols.tag_type = e->tag_type;
-        cols.n_tag_value = e->n_values;
-        cols.tag_value = e->tag_value;
-        cols.n_tag_double = e->n_doubles;
-        cols.tag_double = e->tag_double;
-        cols.n_folded_name = cols.n_folded_count = cols.n_folded_total_ns = cols.n_folded_max_ns = e->n_folded;
-        cols.folded_name = e->folded_name;
-        cols.folded_count = e->folded_count;
-        cols.folded_total_ns = e->folded_total;
-        cols.folded_max_ns = e->folded_max;
-        cols.n_folded_untimed = e->n_folded;
-        cols.folded_untimed = e->folded_untimed;
-        cols.n_lost_span = cols.n_lost_parent = e->n_lost;
-        cols.lost_span = e->lost_span;
-        cols.lost_parent = e->lost_parent;
-        cols.n_lost_path = e->n_lost;
-        cols.lost_path = e->lost_path;
-        cols.n_path = e->n;
-        cols.path = e->path;
-        cols.n_paths = 2 * e->n_paths;
-        cols.paths = e->paths;
+        /* The columns point at the encoder's arrays: n entries per span,
+         * then as many as each kind of entry has. */
+        size_t n = e->n;
+        Ferret__SpanColumns cols = {
+                .base = PROTOBUF_C_MESSAGE_INIT(&ferret__span_columns__descriptor),
+                .n_strings = e->strtab.n, .strings = (char **)e->strtab.strings,
+                .n_traces = 2 * e->n_traces, .traces = e->traces,
+                .n_trace = n, .trace = e->trace, .n_span_id = n, .span_id = e->span_id,
+                .n_parent = n, .parent = e->parent, .n_name = n, .name = e->name, .n_tid = n, .tid = e->tid,
+                .base_start_ns = e->base_start, .n_start = n, .start = e->start, .n_duration = n, .duration = e->duration,
+                .n_flags = n, .flags = e->flags, .n_message = n, .message = e->message,
+                .n_path = n, .path = e->path, .n_paths = 2 * e->n_paths, .paths = e->paths,
+                .n_tag_count = n, .tag_count = e->tag_count,
+                .n_tag_key = e->n_tags, .tag_key = e->tag_key, .n_tag_type = e->n_tags, .tag_type = e->tag_type,
+                .n_tag_value = e->n_values, .tag_value = e->tag_value, .n_tag_double = e->n_doubles,
+                .tag_double = e->tag_double,
+                .n_folded_name = e->n_folded, .folded_name = e->folded_name,
+                .n_folded_count = e->n_folded, .folded_count = e->folded_count, .n_folded_total_ns = e->n_folded,
+                .folded_total_ns = e->folded_total, .n_folded_max_ns = e->n_folded, .folded_max_ns = e->folded_max,
+                .n_folded_untimed = e->n_folded, .folded_untimed = e->folded_untimed,
+                .n_lost_span = e->n_lost, .lost_span = e->lost_span, .n_lost_parent = e->n_lost,
+                .lost_parent = e->lost_parent, .n_lost_path = e->n_lost, .lost_path = e->lost_path,
+        };
 
         Ferret__Batch batch = *header;
         batch.spans = &cols;

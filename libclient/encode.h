@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client.h"
 #include "clock.h"
+#include "record.h"
 #include "wire.h"
 
 #define ENCODER_MAX_SPANS 4096
@@ -75,8 +75,8 @@ void encoder_reset(struct encoder *e);
 /* Adds one span record. Returns 0, -ENOSPC when the batch is full (in spans
  * or in bytes), -ENOMEM. */
 int encoder_add(struct encoder *e, const struct record *r);
-/* A function call; @ts gives the trace and thread its ring last announced. */
-int encoder_add_func(struct encoder *e, const struct func_record *r, const struct thread_state *ts);
+/* A function call; @ctx gives the trace and thread its ring last announced. */
+int encoder_add_func(struct encoder *e, const struct func_record *r, const struct call_context *ctx);
 int encoder_add_fold(struct encoder *e, const struct fold_record *r);
 int encoder_add_lost(struct encoder *e, const struct lost_record *r);
 int encoder_add_note(struct encoder *e, const char *text);

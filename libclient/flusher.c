@@ -17,9 +17,12 @@
 #include "client.h"
 #include "clock.h"
 #include "encode.h"
+#include "flusher.h"
+#include "function.h"
 #include "notes.h"
 #include "retain.h"
 #include "ring.h"
+#include "thread.h"
 #include "transport.h"
 
 #define IDLE_WAKE_MS 250
@@ -65,13 +68,6 @@ struct flusher {
         uint64_t connections_seen;
         uint64_t next_ack_poll_ns;
 };
-
-static uint64_t mono_ns(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void release_pending(struct flusher *f)
 {
@@ -127,7 +123,7 @@ static void send_retained(struct flusher *f, bool patient)
         /* Waiting for room only makes sense when a daemon reads. In
          * FERRET_ON_FULL=block mode the flusher waits like producers. */
         if (f->transport.peer == PEER_CONNECTED) {
-                uint64_t now = mono_ns();
+                uint64_t now = clock_mono_ns();
                 if (patient)
                         wait = f->flush_deadline_ns > now ? (int)((f->flush_deadline_ns - now) / 1000000) : 0;
                 if (client_g.full_wait_ms > wait)
@@ -156,7 +152,7 @@ static void follow_acks(struct flusher *f)
                         retain_rewind(&f->retain);
                 f->connections_seen = f->transport.connections;
         }
-        uint64_t now = mono_ns();
+        uint64_t now = clock_mono_ns();
         if (retain_has_sent(&f->retain) && f->transport.peer == PEER_CONNECTED && now >= f->next_ack_poll_ns) {
                 transport_request_flush(&f->transport, client_g.client_id, f->seq, ACK_POLL_MS, true);
                 f->next_ack_poll_ns = now + ACK_POLL_MS * 1000000ull;
@@ -235,12 +231,10 @@ static int encode_record(struct flusher *f, struct thread_state *ts, const struc
         case RECORD_SPAN:
                 return encoder_add(&f->enc, (const struct record *)h);
         case RECORD_FUNC:
-                return encoder_add_func(&f->enc, (const struct func_record *)h, ts);
+                return encoder_add_func(&f->enc, (const struct func_record *)h, &ts->calls);
         case RECORD_CONTEXT: {
                 const struct context_record *c = (const void *)h;
-                ts->func_trace_hi = c->trace_hi;
-                ts->func_trace_lo = c->trace_lo;
-                ts->func_tid = c->tid;
+                ts->calls = (struct call_context){ .trace_hi = c->trace_hi, .trace_lo = c->trace_lo, .tid = c->tid };
                 return 0;
         }
         case RECORD_FOLD:
@@ -307,7 +301,7 @@ static void drain_all(struct flusher *f, bool patient)
 {
         clock_convert_now(&f->enc.conv);
         func_calibrated(f->enc.conv.ns_per_tick);
-        uint64_t now_ns = mono_ns();
+        uint64_t now_ns = clock_mono_ns();
         /* Every ring up to where it was at one instant: a span that ended
          * before another, in any thread, is in this drain if the other is. */
         size_t n = 0;
@@ -368,7 +362,7 @@ static void start_flush(struct flusher *f, uint64_t gen)
                 complete_flush(f, 0);
                 return;
         }
-        uint64_t now = mono_ns();
+        uint64_t now = clock_mono_ns();
         transport_request_flush(&f->transport, client_g.client_id, f->flush_target,
                                 f->flush_deadline_ns > now ? (uint32_t)((f->flush_deadline_ns - now) / 1000000) : 0,
                                 false);
@@ -385,7 +379,7 @@ static void check_flush(struct flusher *f)
                 complete_flush(f, lost ? -ENODATA : 0);
         } else if (f->transport.peer == PEER_ABSENT)
                 complete_flush(f, -ECONNREFUSED);
-        else if (mono_ns() >= f->flush_deadline_ns)
+        else if (clock_mono_ns() >= f->flush_deadline_ns)
                 complete_flush(f, -ETIMEDOUT);
 }
 
@@ -421,7 +415,7 @@ static void *flusher_main(void *arg)
                 /* A flush waits for the connection outcome before deciding
                  * there is no daemon. */
                 if (new_flush && f->transport.peer == PEER_UNKNOWN && f->transport_ok &&
-                    mono_ns() < f->flush_deadline_ns) {
+                    clock_mono_ns() < f->flush_deadline_ns) {
                         transport_poll(&f->transport, client_g.wake_fd, 1);
                         if (f->transport.peer == PEER_UNKNOWN)
                                 continue;

@@ -28,8 +28,15 @@
 
 #include "client.h"
 #include "clock.h"
+#include "compiler.h"
+#include "function.h"
 #include "notes.h"
+#include "pages.h"
+#include "path.h"
 #include "ring.h"
+#include "span.h"
+#include "symbols.h"
+#include "thread.h"
 
 /* Frames a thread may hold: reserved address space, touched as deep as the
  * program goes. Deeper calls are counted as dropped, and the run's summary
@@ -71,7 +78,6 @@ struct func_entry {
         bool dirty;                   /* has folded calls not yet written (and is in the dirty list) */
         uint32_t calls;               /* timed, recorded or not: for the guard */
         uint32_t tiny;                /* of which shorter than GUARD_TINY_NS */
-        uint64_t ticks;               /* of the timed calls: their average stands in for guarded ones */
         uint64_t fold_count, fold_ticks, fold_max;
         uint64_t untimed;             /* guarded calls: counted only */
 };
@@ -169,9 +175,8 @@ static void *ring_write(struct thread_state *ts, uint64_t size, uint64_t *ret_he
 
 static void ring_done(struct thread_state *ts, uint64_t head)
 {
-        ring_publish(&ts->ring, head);
-        if (unlikely(head > ts->ring.wake_at))
-                thread_state_wake_flusher(ts);
+        if (ring_commit(&ts->ring, head))
+                ring_wake(&ts->ring);
 }
 
 static void mark_dirty(struct func_state *fs, struct func_entry *e, uint32_t index);
@@ -188,11 +193,11 @@ static void write_fold(struct thread_state *ts, struct func_entry *e, enum fold_
         uint64_t head;
         struct fold_record *r = ring_write(ts, sizeof(*r), &head);
         if (!r && when_full == FOLD_WAIT)
-                r = ring_wait_room(ts, sizeof(*r), &head, client_g.exit_timeout_ms);
+                r = (struct fold_record *)ring_reserve_waiting(&ts->ring, sizeof(*r), &head, client_g.exit_timeout_ms);
         if (!r && when_full == FOLD_KEEP)
                 return;
         if (r) {
-                r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FOLD };
+                r->h = record_header_of(RECORD_FOLD, sizeof(*r), 0);
                 r->fn = e->fn;
                 r->count = e->fold_count;
                 r->total_ticks = e->fold_ticks;
@@ -266,7 +271,7 @@ static __attribute__((noinline)) uint64_t context_parent(struct thread_state *ts
         uint64_t head;
         struct context_record *r = ring_write(ts, sizeof(*r), &head);
         if (r) {
-                r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_CONTEXT };
+                r->h = record_header_of(RECORD_CONTEXT, sizeof(*r), 0);
                 r->tid = ts->tid;
                 r->trace_hi = ctx.span_id ? ctx.trace_hi : ts->trace_hi;
                 r->trace_lo = ctx.span_id ? ctx.trace_lo : ts->id_next;
@@ -472,12 +477,14 @@ static inline void record_call(struct thread_state *ts, struct func_state *fs, c
         uint64_t parent = under_frame ? fs->stack[fs->top - 1].ctx : fs->base_parent;
         uint64_t parent_path = under_frame ? fs->stack[fs->top - 1].path : fs->base_path;
         struct func_record *r = ring_write(ts, sizeof(*r), &head);
-        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, sizeof(*r), &head, client_g.full_wait_ms)))) {
+        if (unlikely(!r) && client_g.full_wait_ms)
+                r = (struct func_record *)ring_reserve_waiting(&ts->ring, sizeof(*r), &head, client_g.full_wait_ms);
+        if (unlikely(!r)) {
                 counter_add(&ts->dropped, 1);
                 span_note_lost(ts, f->id, parent, f->path, parent_path);   /* its recorded calls hang under its parent */
                 return;
         }
-        r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_FUNC, .flags = flags };
+        r->h = record_header_of(RECORD_FUNC, sizeof(*r), flags);
         r->fn = f->fn;
         r->t0 = f->t0;
         r->t1 = t1;
@@ -558,7 +565,6 @@ static inline __attribute__((always_inline)) void leave(void *fn, uintptr_t sp)
          * about what the function costs to record, not where it went. */
         struct func_entry *e = &fs->table[f->entry];
         if (e->fn == f->fn) {
-                e->ticks += ticks;
                 e->tiny += ticks < atomic_load_explicit(&func_g.guard_ticks, memory_order_relaxed);
                 if (unlikely(++e->calls % GUARD_CHECK_EVERY == 0))
                         guard_check(ts, e);

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "ids.h"
 
 uint64_t ids_random64(void)
 {

@@ -8,7 +8,12 @@
  */
 #include <string.h>
 
-#include "client.h"
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "intern.h"
+#include "pages.h"
+#include "record.h"
 
 #define CHUNK_BITS 10
 #define CHUNK_SIZE (1u << CHUNK_BITS)

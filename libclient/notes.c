@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "encode.h"
 #include "notes.h"
 
 #define NOTES_MAX 32

@@ -6,7 +6,7 @@
  */
 #pragma once
 
-#include "encode.h"
+struct encoder;
 
 /* Queues @text (truncated to 511 bytes). Safe in a signal handler. */
 void notes_add(const char *text);

@@ -17,7 +17,10 @@
 #include <cpuid.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <time.h>
 
+#include "client.h"
+#include "clock.h"
 #include "ring.h"
 
 #define DESCRIPTOR_ROOM 4096u
@@ -156,9 +159,7 @@ static void ring_try_home(struct ring *r, uint64_t head, uint64_t tail)
 static bool ring_fits(struct ring *r, uint64_t need)
 {
         uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        uint64_t off = head & RING_MASK(r);
-        uint64_t pad = off + need > r->size ? r->size - off : 0;
-        return head + pad + need - r->tail_seen <= r->size;
+        return ring_has_room(r, head, ring_pad_before(r, head, need) + need);
 }
 
 __attribute__((noinline)) char *ring_reserve_full(struct ring *r, uint64_t need, uint64_t *ret_head)
@@ -176,10 +177,27 @@ __attribute__((noinline)) char *ring_reserve_full(struct ring *r, uint64_t need,
                 /* Full: head stops moving, so no write will pass wake_at.
                  * A flusher that went to sleep just before must be woken
                  * here, or it sleeps its whole idle period while spans drop. */
-                thread_state_wake_flusher((struct thread_state *)((char *)r - offsetof(struct thread_state, ring)));
+                ring_wake(r);
                 return NULL;
         }
         return ring_reserve(r, need, ret_head);
+}
+
+__attribute__((noinline)) char *ring_reserve_waiting(struct ring *r, uint64_t need, uint64_t *ret_head, int wait_ms)
+{
+        char *p = ring_reserve(r, need, ret_head);
+        if (p || wait_ms <= 0)
+                return p;
+        uint64_t until = clock_mono_ns() + (uint64_t)wait_ms * 1000000u;
+        do {
+                r->wake_at = 0;
+                r->full_skip = 0;
+                ring_wake(r);
+                struct timespec pause = { 0, 20000 };
+                nanosleep(&pause, NULL);
+                p = ring_reserve(r, need, ret_head);
+        } while (!p && clock_mono_ns() < until);
+        return p;
 }
 
 bool ring_wake_check(struct ring *r)

@@ -2,7 +2,9 @@
 /*
  * A thread's ring (ring.c): the producer side, shared by spans (span.c)
  * and function calls (function.c), which only the owning thread calls, and
- * the flusher's side.
+ * the flusher's side. Each ring has one producer and one consumer, so both
+ * sides only load and store: no lock and no read-modify-write on the hot
+ * path. What the records in it hold is record.h's business.
  */
 #pragma once
 
@@ -10,7 +12,46 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "compiler.h"
+#include "record.h"
+
+/* A thread's ring is a chain of segments. It starts in its home segment;
+ * when that fills, the producer links an overflow segment twice the size
+ * (charged to FERRET_BUFFER_SIZE) and writes there, while the flusher
+ * finishes the older one and follows the link. Once the flusher has left
+ * home, the producer goes back to it: the home segment stays warm in the
+ * cache, overflow segments only absorb bursts. Segments are mmap()ed, so
+ * that growing is safe in a signal handler; the descriptor sits in the page
+ * after the data. */
+struct ring_segment {
+        char *data;
+        uint64_t size;                        /* a power of two */
+        uint64_t start;                       /* first ring position stored here */
+        uint64_t end;                         /* one past the last; set before next */
+        _Atomic(struct ring_segment *) next;  /* the segment the producer went on to */
+        struct ring_segment *retired_next;    /* the flusher's list of segments to unmap */
+        bool charged;                         /* counted in client.allocated_bytes */
+};
+
+struct ring {
+        _Atomic uint64_t head;        /* written by the producer */
+        char pad0[56];
+        _Atomic uint64_t tail;        /* written by the consumer */
+        _Atomic(struct ring_segment *) cseg;  /* the consumer's segment */
+        struct ring_segment *retired; /* left by the consumer, unmapped once released */
+        _Atomic(struct ring_segment *) spare; /* a released overflow segment, kept for the next burst */
+        uint64_t spare_since_ns;      /* when the consumer kept it (consumer only) */
+        char pad1[24];
+        /* The producer's side: its segment, copied out for the hot path. */
+        uint64_t tail_seen;           /* the producer's last view of tail, at least start */
+        uint64_t wake_at;             /* head position past which to check on the flusher */
+        uint32_t full_skip;           /* records to drop before looking at tail again */
+        uint64_t size;                /* seg->size */
+        char *data;                   /* seg->data */
+        uint64_t start;               /* seg->start */
+        struct ring_segment *seg;
+        struct ring_segment *home;
+};
 
 #define RING_MASK(r) ((r)->size - 1)
 #define RING_FULL_SKIP 64
@@ -40,21 +81,34 @@ static inline void ring_prefetch(struct ring *r, uint64_t head)
 /* The slow side of ring_reserve(): the ring is full, or looks full. */
 char *ring_reserve_full(struct ring *r, uint64_t need, uint64_t *ret_head);
 
+/* The pad a record of @need bytes at @head needs first: the room left
+ * before the end of the buffer when it is too short, else 0. */
+static inline uint64_t ring_pad_before(const struct ring *r, uint64_t head, uint64_t need)
+{
+        uint64_t off = head & RING_MASK(r);
+        return off + need > r->size ? r->size - off : 0;
+}
+
+/* Whether @bytes from @head on are free, as far as the producer has seen
+ * the tail: the one test of room, on every path that writes. */
+static inline bool ring_has_room(const struct ring *r, uint64_t head, uint64_t bytes)
+{
+        return head + bytes - r->tail_seen <= r->size;
+}
+
 /* Reserves @need bytes of @r, writing a pad record first when the space left
  * before the end of the buffer is too short. Returns NULL when full and the
  * ring may not grow. */
 static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_head)
 {
         uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        uint64_t off = head & RING_MASK(r);
-        uint64_t pad = off + need > r->size ? r->size - off : 0;
+        uint64_t pad = ring_pad_before(r, head, need);
 
-        if (unlikely(head + pad + need - r->tail_seen > r->size))
+        if (unlikely(!ring_has_room(r, head, pad + need)))
                 return ring_reserve_full(r, need, ret_head);
         if (unlikely(pad)) {
-                struct record *p = (struct record *)(r->data + off);
-                p->size = (uint32_t)pad;
-                p->type = RECORD_PAD;
+                struct record_header h = record_header_of(RECORD_PAD, (uint32_t)pad, 0);
+                memcpy(r->data + (head & RING_MASK(r)), &h, sizeof(h));
                 head += pad;
         }
         ring_prefetch(r, head);
@@ -99,12 +153,21 @@ static inline uint64_t ring_segment_limit(struct ring_segment *seg, uint64_t hea
  * the spare. */
 void ring_consumer_release(struct ring *r, uint64_t now_ns);
 
-/* Waits up to @wait_ms for the flusher to make room (FERRET_ON_FULL=block,
- * and a thread's last counts) rather than drop. */
-void *ring_wait_room(struct thread_state *ts, uint64_t need, uint64_t *ret_head, int wait_ms);
+/* ring_reserve() that waits up to @wait_ms for the flusher to make room
+ * (FERRET_ON_FULL=block, and a thread's last counts) rather than drop. */
+char *ring_reserve_waiting(struct ring *r, uint64_t need, uint64_t *ret_head, int wait_ms);
 
-/* Makes what was written up to @new_head visible to the flusher. */
-static inline void ring_publish(struct ring *r, uint64_t new_head)
+/* The one commit: makes the records written up to @new_head visible to the
+ * flusher. Returns true when the ring passed the mark past which the
+ * producer looks at the flusher's progress: the caller then calls
+ * ring_wake(), when it suits it (span.c's fast end does so last, having
+ * released the span's slot, so that it keeps nothing live across a call). */
+static inline bool ring_commit(struct ring *r, uint64_t new_head)
 {
         atomic_store_explicit(&r->head, new_head, memory_order_release);
+        return unlikely(new_head > r->wake_at);
 }
+
+/* After ring_commit() said so: checks on the flusher and wakes it when more
+ * than half a home of records waits (thread.c). */
+void ring_wake(struct ring *r);

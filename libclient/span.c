@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The hot path: begin, tag and end a span. Nothing here locks, allocates
- * (after a thread's first span) or enters the kernel, except the rare wake-up
- * of the flusher when a ring passes half full.
+ * The hot path: begin and end a span (tags.c writes what it carries).
+ * Nothing here locks, allocates (after a thread's first span) or enters the
+ * kernel, except the rare wake-up of the flusher when a ring passes half
+ * full.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,9 +12,14 @@
 
 #include "client.h"
 #include "clock.h"
+#include "compiler.h"
+#include "ids.h"
+#include "intern.h"
+#include "path.h"
 #include "ring.h"
-#include "ferret.pb-c.h"
-
+#include "slot.h"
+#include "span.h"
+#include "thread.h"
 
 /* Exported for the header's macros: nonzero once tracing is known to be off
  * (disabled or shut down), so that they skip the calls altogether. */
@@ -192,6 +198,26 @@ void span_set_root_parent(ferret_ctx_t parent, uint64_t path)
         client_g.root_path = parent.span_id ? (path ? path : path_foreign(parent.span_id)) : PATH_NONE;
 }
 
+/* --- Beginning a span. ---
+ *
+ * Every begin takes the same steps, in this order: claim a free slot (its
+ * state becomes SLOT_OPEN), take a span id, fill the slot's record
+ * (slot_fill(), then the name and the call path), link the slot in as the
+ * thread's current span (slot_link()), and read the clock last, so that
+ * none of this counts in the span. A signal handler may begin and end
+ * spans of its own between any two steps: by the time the next step runs it
+ * has returned, its spans ended and the current span restored, and the
+ * order makes each step safe against it (a claimed slot is not the
+ * handler's, an id is taken in one instruction, the span is current only
+ * once filled).
+ *
+ * The common case, a literal name in a thread that has recorded before,
+ * needs nothing more (ferret_span_begin_named()). Every other begin has a
+ * step that is not one instruction (searching for a slot, compacting the
+ * chain, taking a block of ids, freeing ended spans, copying a name) and
+ * runs with the thread's signal guard up (in_api): a handler that begins a
+ * span meanwhile drops it instead. */
+
 /* Gives @r its id and its place: under @parent, or first of a new trace.
  * A trace id needs to be unique, not secret: the thread's random high half
  * and the root span's own id (random per process, then counted) as the low
@@ -205,6 +231,32 @@ static inline void record_place(struct thread_state *ts, struct record *r, ferre
         r->parent_id = parent.span_id;
         r->trace_hi = root ? ts->trace_hi : parent.trace_hi;
         r->trace_lo = root ? span_id : parent.trace_lo;
+}
+
+/* Fills the record of a claimed slot: its id and place under @parent (whose
+ * call path is @parent_path), its name's number (0: the caller copies the
+ * name into the payload), no payload and no flags, but HANDED_ON when the
+ * parent is not the thread's current span (@handed_on: given explicitly, or
+ * the process's). The call path follows, once the name's key is known. */
+static inline __attribute__((always_inline)) void slot_fill(struct thread_state *ts, struct record *r,
+                                                            ferret_ctx_t parent, uint64_t parent_path,
+                                                            bool handed_on, uint64_t span_id, uint32_t name_id)
+{
+        record_place(ts, r, parent, span_id);
+        r->parent_path = parent_path;
+        r->name_id = name_id;
+        record_header_reset(r);
+        if (handed_on && parent.span_id)
+                r->flags = FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON;
+}
+
+/* Makes @s, filled in, the thread's current span, @prev the one it was. */
+static inline __attribute__((always_inline)) void slot_link(struct thread_state *ts, struct ferret_span *s,
+                                                            struct ferret_span *prev)
+{
+        s->prev = prev;
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->current = s;
 }
 
 /* Without the TSC. Out of line and called last, so that the begin paths
@@ -224,20 +276,6 @@ static inline __attribute__((always_inline)) struct ferret_span *begin_clock_sta
                 return s;
         }
         return begin_clock_fallback(s);
-}
-
-/* The end of every begin: @s, filled in, becomes the thread's current span
- * (the one before it its prev), the signal guard is lifted, and the clock
- * starts last, so that none of this counts in the span. */
-static inline __attribute__((always_inline)) struct ferret_span *slot_make_current(struct thread_state *ts,
-                                                                                   struct ferret_span *s)
-{
-        s->prev = ts->current;
-        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
-        ts->current = s;
-        atomic_signal_fence(memory_order_seq_cst);
-        ts->in_api = 0;
-        return begin_clock_start(s);
 }
 
 /* The end of every end. Ended as its thread's current span, @s leaves the
@@ -275,6 +313,7 @@ static inline bool ring_full_drop(struct thread_state *ts)
         return true;
 }
 
+/* Every begin but the common case (see above), with the signal guard up. */
 static inline __attribute__((always_inline)) struct ferret_span *
 begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t name_id, const char *name)
 {
@@ -282,53 +321,38 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
                 drop_one(ts);
                 return NULL;
         }
-        /* A signal handler that begins a span in the middle of this one
-         * would take the same slot: it drops instead (see in_api). */
         ts->in_api = 1;
         atomic_signal_fence(memory_order_seq_cst);
-        if (unlikely(ring_full_drop(ts))) {
+        struct ferret_span *s = NULL;
+        if (likely(!ring_full_drop(ts)) && unlikely(!(s = slot_alloc(ts))))
+                drop_one(ts);
+        if (unlikely(!s)) {
                 atomic_signal_fence(memory_order_seq_cst);
                 ts->in_api = 0;
                 return NULL;
         }
-        struct ferret_span *s = slot_alloc(ts);
-        if (unlikely(!s)) {
-                ts->in_api = 0;
-                drop_one(ts);
-                return NULL;
-        }
-        struct record *r = &s->rec;
+        atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
 
-        ferret_ctx_t parent;
-        bool handed_on = true;
-        if (parent_in) {
-                parent = *parent_in;
-                r->parent_path = span_path_of(parent);
-        } else {
-                struct ferret_span *cur = thread_current(ts);
-                parent = implicit_parent(cur);
-                r->parent_path = implicit_parent_path(cur);
-                handed_on = !cur;
-        }
+        struct ferret_span *cur = thread_current(ts);
+        ferret_ctx_t parent = parent_in ? *parent_in : implicit_parent(cur);
+        uint64_t parent_path = parent_in ? span_path_of(parent) : implicit_parent_path(cur);
         if (unlikely(ts->id_next >= ts->id_end))
                 thread_state_next_id_block(ts);
-        record_place(ts, r, parent, ts->id_next++);
-        r->name_id = name_id;
-        record_header_reset(r);
-        if (handed_on && parent.span_id)
-                r->flags = FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON;
+        struct record *r = &s->rec;
+        slot_fill(ts, r, parent, parent_path, parent_in || !cur, id_claim(ts), name_id);
         uint64_t key;
         if (!name_id) {
                 size_t len = text_len(name ? name : "", NAME_MAX_BYTES);
-                memcpy(s->payload, name ? name : "", len);
-                s->payload[len] = '\0';
-                r->payload_len = (uint16_t)(len + 1);
+                r->payload_len = (uint16_t)payload_put_name(s->payload, name ? name : "", len);
                 key = path_key_bytes(s->payload, len);
         } else {
                 key = path_key_local(client_g.path_salt, name_id);
         }
-        r->path = path_step(r->parent_path, key);
-        return slot_make_current(ts, s);
+        r->path = path_step(parent_path, key);
+        slot_link(ts, s, cur);
+        atomic_signal_fence(memory_order_seq_cst);
+        ts->in_api = 0;
+        return begin_clock_start(s);
 }
 
 ferret_span_t *ferret_span_begin(const char *name)
@@ -357,16 +381,11 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
         return begin_common(ts, NULL, id, name);
 }
 
-/* The common case, a literal name in a thread that has recorded before, is
- * begin_common() with every rare case left to begin_named_slow(): with no
- * calls on the way, it is about sixty instructions, the rdtsc among them.
- *
- * It runs without the signal guard (in_api), so a signal handler may begin
- * and end spans of its own anywhere in it; each step is safe against that,
- * as the handler has returned, its spans ended and the thread's current
- * span restored, before the next step runs. The slot is claimed before it
- * is filled (a handler then takes another), the id in one instruction, and
- * the span becomes current last. */
+/* The common case, a literal name in a thread that has recorded before:
+ * begin_common()'s steps without a guard, each safe against a signal
+ * handler by itself (see above), and every rare case left to
+ * begin_named_slow(). With no calls on the way, it is about sixty
+ * instructions, the rdtsc among them. */
 ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
 {
         struct thread_state *ts = tls_state;
@@ -394,16 +413,10 @@ ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
                 return begin_named_slow(cache, name);
         }
         struct record *r = &s->rec;
-        record_place(ts, r, implicit_parent(cur), span_id);
-        r->parent_path = implicit_parent_path(cur);
-        r->path = path_step(r->parent_path, path_key_local(client_g.path_salt, name_id));
-        r->name_id = name_id;
-        record_header_reset(r);
-        if (unlikely(!cur) && client_g.root_parent.span_id)
-                r->flags = FERRET__SPAN_FLAG__SPAN_FLAG_HANDED_ON;
-        s->prev = cur;
-        atomic_signal_fence(memory_order_seq_cst);
-        ts->current = s;
+        uint64_t parent_path = implicit_parent_path(cur);
+        slot_fill(ts, r, implicit_parent(cur), parent_path, !cur, span_id, name_id);
+        r->path = path_step(parent_path, path_key_local(client_g.path_salt, name_id));
+        slot_link(ts, s, cur);
         return begin_clock_start(s);
 }
 
@@ -427,35 +440,6 @@ ferret_span_t *ferret_span_begin_in(ferret_ctx_t parent, const char *name)
                 return NULL;
         struct thread_state *ts = thread_get();
         return ts ? begin_common(ts, &parent, 0, name) : NULL;
-}
-
-/* FERRET_ON_FULL=block:MS, and a thread's last counts: wait (up to
- * @wait_ms) for the flusher to make room rather than drop. */
-__attribute__((noinline)) void *ring_wait_room(struct thread_state *ts, uint64_t need, uint64_t *ret_head, int wait_ms)
-{
-        uint64_t until = clock_mono_ns() + (uint64_t)wait_ms * 1000000u;
-        ts->ring.wake_at = 0;
-        ts->ring.full_skip = 0;
-        do {
-                ts->ring.full_skip = 0;
-                thread_state_wake_flusher(ts);
-                struct timespec pause = { 0, 20000 };
-                nanosleep(&pause, NULL);
-                char *r = ring_reserve(&ts->ring, need, ret_head);
-                if (r)
-                        return r;
-        } while (clock_mono_ns() < until);
-        return NULL;
-}
-
-/* Hands the records up to @new_head to the flusher, counts the span, and
- * wakes the flusher when the ring passed the mark it set. */
-static inline void span_commit(struct thread_state *ts, uint64_t new_head)
-{
-        ring_publish(&ts->ring, new_head);
-        counter_add(&ts->recorded, 1);
-        if (unlikely(new_head > ts->ring.wake_at))
-                thread_state_wake_flusher(ts);
 }
 
 /* A span whose end could not be recorded: its children, recorded with it
@@ -504,37 +488,56 @@ static __attribute__((noinline)) void write_lost(struct thread_state *ts)
                 struct lost_record *r = (struct lost_record *)ring_reserve(&ts->ring, sizeof(*r), &head);
                 if (!r)
                         break;
-                r->h = (struct record_header){ .size = sizeof(*r), .type = RECORD_LOST };
+                r->h = record_header_of(RECORD_LOST, sizeof(*r), 0);
                 r->span_id = ts->lost[done][0];
                 r->parent_id = ts->lost[done][1];
                 r->path = ts->lost[done][2];
                 r->parent_path = ts->lost[done][3];
-                ring_publish(&ts->ring, head + sizeof(*r));
+                if (ring_commit(&ts->ring, head + sizeof(*r)))
+                        ring_wake(&ts->ring);
         }
         memmove(ts->lost, ts->lost + done, (ts->n_lost - done) * sizeof(ts->lost[0]));
         ts->n_lost -= done;
 }
 
+/* --- Ending a span. ---
+ *
+ * Ending copies the slot's record and its payload into the ring with the
+ * end time, commits it, and releases the slot, with the signal guard up
+ * from the copy to the commit (a handler's span would go to the same place
+ * in the ring). The common case, the thread's current span with room in
+ * the ring and no pad needed, is ferret_span_end() through end_record();
+ * every other goes through end_slow() and record_span(), which pad, grow
+ * the ring, wait or drop as ring_reserve() decides. */
+
+/* The fields of the copy @r of a span's record known only now: written
+ * into the copy, not the slot, where they would stall the loads that copy
+ * it. The slot's size is a record's without payload (record_header_reset()). */
+static inline __attribute__((always_inline)) void record_finish(struct record *r, uint64_t size, uint64_t t1)
+{
+        if (size != sizeof(struct record))
+                r->size = (uint32_t)size;
+        r->t1 = t1;
+}
+
 static inline __attribute__((always_inline)) void record_span(struct thread_state *ts, struct ferret_span *s,
                                                              uint64_t t1)
 {
-        uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
+        uint64_t need = record_span_size(&s->rec);
         uint64_t head;
         struct record *r = (struct record *)ring_reserve(&ts->ring, need, &head);
-        if (unlikely(!r) && !(client_g.full_wait_ms && (r = ring_wait_room(ts, need, &head, client_g.full_wait_ms)))) {
+        if (unlikely(!r) && client_g.full_wait_ms)
+                r = (struct record *)ring_reserve_waiting(&ts->ring, need, &head, client_g.full_wait_ms);
+        if (unlikely(!r)) {
                 note_lost(ts, s);
                 drop_one(ts);
                 return;
         }
-        /* A fixed-size copy the compiler turns into a few vector moves; the
-         * fields known only now go straight to the copy (written into the
-         * slot first, they would stall the vector loads that follow). */
-        memcpy(r, &s->rec, sizeof(*r));
-        r->size = (uint32_t)need;
-        r->t1 = t1;
-        if (s->rec.payload_len)
-                memcpy(record_payload(r), s->payload, s->rec.payload_len);
-        span_commit(ts, head + need);
+        memcpy(r, &s->rec, sizeof(*r) + s->rec.payload_len);
+        record_finish(r, need, t1);
+        counter_add(&ts->recorded, 1);
+        if (ring_commit(&ts->ring, head + need))
+                ring_wake(&ts->ring);
         if (unlikely(ts->n_lost))
                 write_lost(ts);
 }
@@ -579,7 +582,6 @@ static inline void copy_blocks(void *dst, const void *src, size_t n)
 /* copy_blocks() of a record without payload, unrolled. */
 static inline void copy_record(struct record *dst, const struct record *src)
 {
-        _Static_assert(sizeof(struct record) == 80, "a record is five 16-byte moves");
         __m128i a = _mm_loadu_si128((const __m128i *)src), b = _mm_loadu_si128((const __m128i *)src + 1),
                 c = _mm_loadu_si128((const __m128i *)src + 2), d = _mm_loadu_si128((const __m128i *)src + 3),
                 e = _mm_loadu_si128((const __m128i *)src + 4);
@@ -590,13 +592,13 @@ static inline void copy_record(struct record *dst, const struct record *src)
         _mm_storeu_si128((__m128i *)dst + 4, e);
 }
 
-/* span_commit()'s wake-up check, for ferret_span_end(): it moves the
- * producer's view of the ring, so it runs under the signal guard too. */
+/* ring_wake() for ferret_span_end(): it moves the producer's view of the
+ * ring, so it runs under the signal guard too. */
 static __attribute__((noinline)) void end_wake(struct thread_state *ts)
 {
         ts->in_api = 1;
         atomic_signal_fence(memory_order_seq_cst);
-        thread_state_wake_flusher(ts);
+        ring_wake(&ts->ring);
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
 }
@@ -615,32 +617,25 @@ static inline __attribute__((always_inline)) void end_record(struct thread_state
 {
         struct ring *ring = &ts->ring;
         uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
-        uint64_t off = head & RING_MASK(ring);
-        if (unlikely(off + copy > ring->size || head + copy - ring->tail_seen > ring->size)) {
+        if (unlikely(ring_pad_before(ring, head, copy) || !ring_has_room(ring, head, copy))) {
                 /* A pad first, or full: end_slow() drops, grows or waits. */
                 atomic_signal_fence(memory_order_seq_cst);
                 ts->in_api = 0;
                 return end_slow(s, t1);
         }
         ring_prefetch(ring, head);
-        struct record *r = (struct record *)(ring->data + off);
+        struct record *r = (struct record *)(ring->data + (head & RING_MASK(ring)));
         if (copy == sizeof(struct record))
                 copy_record(r, &s->rec);
         else
                 copy_blocks(r, &s->rec, copy);
-        /* Known only now, so written into the copy: stored into the slot,
-         * they would stall the loads that follow. The slot's size is a
-         * record's without payload (record_header_reset()). */
-        if (need != sizeof(struct record))
-                r->size = (uint32_t)need;
-        r->t1 = t1;
-        uint64_t new_head = head + need;
-        ring_publish(ring, new_head);
+        record_finish(r, need, t1);
         counter_add(&ts->recorded, 1);
+        bool wake = ring_commit(ring, head + need);
         atomic_signal_fence(memory_order_seq_cst);
         ts->in_api = 0;
         slot_release(ts, s, true);
-        if (unlikely(new_head > ring->wake_at))
+        if (wake)
                 end_wake(ts);
 }
 
@@ -666,228 +661,8 @@ void ferret_span_end(ferret_span_t *s)
         /* A span without tags, the usual one, is a copy of fixed size. */
         if (likely(!s->rec.payload_len))
                 return end_record(ts, s, t1, sizeof(struct record), sizeof(struct record));
-        uint64_t need = (sizeof(struct record) + s->rec.payload_len + 7) & ~(uint64_t)7;
+        uint64_t need = record_span_size(&s->rec);
         end_record(ts, s, t1, need, (need + 15) & ~(uint64_t)15);
-}
-
-/* What does not fit in a span's payload is not dropped unseen: an int tag
- * OMITTED_KEY counts the entries (tags, the status message) left out. Room
- * for it is kept at the end, and its offset in the payload's last two bytes
- * (plus one), which no entry reaches; an offset left by the slot's previous
- * span is told apart by what it points at. */
-#define OMITTED_KEY "ferret.omitted"
-#define OMITTED_ENTRY_BYTES (2 + sizeof(OMITTED_KEY) + 8)
-#define PAYLOAD_ROOM (SLOT_PAYLOAD - OMITTED_ENTRY_BYTES - 2)
-
-static bool omitted_entry_at(const struct ferret_span *s, size_t at)
-{
-        const char *p = s->payload + at;
-        return at + OMITTED_ENTRY_BYTES <= s->rec.payload_len && p[0] == (char)ENTRY_TAG_INT &&
-               p[1] == (char)sizeof(OMITTED_KEY) && memcmp(p + 2, OMITTED_KEY, sizeof(OMITTED_KEY)) == 0;
-}
-
-static __attribute__((noinline)) void payload_omit(struct ferret_span *s)
-{
-        char *where = s->payload + SLOT_PAYLOAD - 2;
-        uint16_t stored;
-        int64_t n = 1;
-        memcpy(&stored, where, 2);
-        if (stored && omitted_entry_at(s, stored - 1u)) {
-                char *count = s->payload + stored - 1 + 2 + sizeof(OMITTED_KEY);
-                memcpy(&n, count, 8);
-                n++;
-                memcpy(count, &n, 8);
-                return;
-        }
-        uint16_t at = s->rec.payload_len;
-        char *p = s->payload + at;
-        p[0] = (char)ENTRY_TAG_INT;
-        p[1] = (char)sizeof(OMITTED_KEY);
-        memcpy(p + 2, OMITTED_KEY, sizeof(OMITTED_KEY));
-        memcpy(p + 2 + sizeof(OMITTED_KEY), &n, 8);
-        s->rec.payload_len = (uint16_t)(at + OMITTED_ENTRY_BYTES);
-        stored = (uint16_t)(at + 1);
-        memcpy(where, &stored, 2);
-}
-_Static_assert(PAYLOAD_ROOM + OMITTED_ENTRY_BYTES + 2 == SLOT_PAYLOAD, "the count always has room");
-
-/* Appends a payload entry; entries that do not fit are counted (above). */
-static void payload_put(struct ferret_span *s, enum entry_kind kind, const char *key,
-                        const void *value, size_t value_len)
-{
-        size_t key_len = 0;
-        if (kind != ENTRY_MESSAGE)
-                key_len = text_len(key ? key : "", TAG_KEY_MAX_BYTES) + 1;
-        bool is_string = kind == ENTRY_TAG_STRING || kind == ENTRY_MESSAGE;
-        size_t need = 2 + key_len + (is_string ? 2 + value_len + 1 : value_len);
-        if (s->rec.payload_len + need > PAYLOAD_ROOM) {
-                payload_omit(s);
-                return;
-        }
-
-        char *p = s->payload + s->rec.payload_len;
-        *p++ = (char)kind;
-        *p++ = (char)key_len;
-        if (key_len) {
-                memcpy(p, key ? key : "", key_len - 1);
-                p[key_len - 1] = '\0';
-                p += key_len;
-        }
-        if (is_string) {
-                uint16_t len = (uint16_t)(value_len + 1);
-                memcpy(p, &len, 2);
-                memcpy(p + 2, value, value_len);
-                p[2 + value_len] = '\0';
-        } else
-                memcpy(p, value, value_len);
-        s->rec.payload_len = (uint16_t)(s->rec.payload_len + need);
-}
-
-void (ferret_span_tag_str)(ferret_span_t *s, const char *key, const char *value)
-{
-        if (!s)
-                return;
-        value = value ? value : "";
-        payload_put(s, ENTRY_TAG_STRING, key, value, text_len(value, TAG_VALUE_MAX_BYTES));
-}
-
-void (ferret_span_tag_int)(ferret_span_t *s, const char *key, int64_t value)
-{
-        if (s)
-                payload_put(s, ENTRY_TAG_INT, key, &value, sizeof(value));
-}
-
-void (ferret_span_tag_double)(ferret_span_t *s, const char *key, double value)
-{
-        if (s)
-                payload_put(s, ENTRY_TAG_DOUBLE, key, &value, sizeof(value));
-}
-
-void (ferret_span_tag_bool)(ferret_span_t *s, const char *key, bool value)
-{
-        uint8_t v = value;
-        if (s)
-                payload_put(s, ENTRY_TAG_BOOL, key, &v, 1);
-}
-
-/* The same with the key as its interned number: fixed-size stores only. */
-static inline void payload_put_id(struct ferret_span *s, enum entry_kind kind, ferret_name_t *cache, const char *key,
-                                  const void *value, size_t value_len)
-{
-        uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
-        if (unlikely(!id)) {
-                id = intern_name(key);
-                if (!id) {
-                        payload_put(s, kind, key, value, value_len);
-                        return;
-                }
-                __atomic_store_n(cache, id, __ATOMIC_RELEASE);
-        }
-        bool is_string = kind == ENTRY_TAG_STRING;
-        size_t need = 1 + 4 + (is_string ? 2 + value_len + 1 : value_len);
-        if (unlikely(s->rec.payload_len + need > PAYLOAD_ROOM)) {
-                payload_omit(s);
-                return;
-        }
-        char *p = s->payload + s->rec.payload_len;
-        *p = (char)(kind | ENTRY_KEY_ID);
-        memcpy(p + 1, &id, 4);
-        if (is_string) {
-                uint16_t len = (uint16_t)(value_len + 1);
-                memcpy(p + 5, &len, 2);
-                memcpy(p + 7, value, value_len);
-                p[7 + value_len] = '\0';
-        } else
-                memcpy(p + 5, value, value_len);
-        s->rec.payload_len = (uint16_t)(s->rec.payload_len + need);
-}
-
-static __attribute__((noinline)) void tag_str_slow(struct ferret_span *s, ferret_name_t *cache, const char *key,
-                                                    const char *value)
-{
-        value = value ? value : "";
-        payload_put_id(s, ENTRY_TAG_STRING, cache, key, value, text_len(value, TAG_VALUE_MAX_BYTES));
-}
-
-/* Values are mostly short: up to TAG_STR_SHORT bytes are measured while
- * they are copied, without the calls to strnlen() and memcpy(). */
-#define TAG_STR_SHORT 16
-
-void ferret_span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const char *key, const char *value)
-{
-        if (!s)
-                return;
-        uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
-        size_t used = s->rec.payload_len;
-        if (unlikely(!id || !value || used + 7 + TAG_STR_SHORT + 1 > PAYLOAD_ROOM))
-                return tag_str_slow(s, cache, key, value);
-        char *p = s->payload + used;
-        size_t n = 0;
-        while (n < TAG_STR_SHORT && value[n]) {
-                p[7 + n] = value[n];
-                n++;
-        }
-        if (unlikely(n == TAG_STR_SHORT && value[n]))
-                return tag_str_slow(s, cache, key, value);     /* overwrites what was copied */
-        p[7 + n] = '\0';
-        *p = (char)(ENTRY_TAG_STRING | ENTRY_KEY_ID);
-        memcpy(p + 1, &id, 4);
-        uint16_t len = (uint16_t)(n + 1);
-        memcpy(p + 5, &len, 2);
-        s->rec.payload_len = (uint16_t)(used + 7 + n + 1);
-}
-
-static __attribute__((noinline)) void tag_int_slow(struct ferret_span *s, ferret_name_t *cache, const char *key,
-                                                    int64_t value)
-{
-        payload_put_id(s, ENTRY_TAG_INT, cache, key, &value, sizeof(value));
-}
-
-void ferret_span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const char *key, int64_t value)
-{
-        if (!s)
-                return;
-        uint32_t id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
-        size_t used = s->rec.payload_len;
-        if (unlikely(!id || used + 1 + 4 + 8 > PAYLOAD_ROOM))
-                return tag_int_slow(s, cache, key, value);
-        char *p = s->payload + used;
-        *p = (char)(ENTRY_TAG_INT | ENTRY_KEY_ID);
-        memcpy(p + 1, &id, 4);
-        memcpy(p + 5, &value, 8);
-        s->rec.payload_len = (uint16_t)(used + 1 + 4 + 8);
-}
-
-void ferret_span_tag_double_named(ferret_span_t *s, ferret_name_t *cache, const char *key, double value)
-{
-        if (s)
-                payload_put_id(s, ENTRY_TAG_DOUBLE, cache, key, &value, sizeof(value));
-}
-
-void ferret_span_tag_bool_named(ferret_span_t *s, ferret_name_t *cache, const char *key, bool value)
-{
-        uint8_t v = value;
-        if (s)
-                payload_put_id(s, ENTRY_TAG_BOOL, cache, key, &v, 1);
-}
-
-void ferret_span_set_status(ferret_span_t *s, ferret_status_t status, const char *message)
-{
-        if (!s || (unsigned)status > FERRET_STATUS_ERROR)
-                return;
-        s->rec.flags = (uint8_t)((s->rec.flags & ~FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) | status);
-        if (message)
-                payload_put(s, ENTRY_MESSAGE, NULL, message, text_len(message, TAG_VALUE_MAX_BYTES));
-}
-
-void ferret_span_set_kind(ferret_span_t *s, ferret_kind_t kind)
-{
-        if (!s)
-                return;
-        uint8_t bits = (kind & FERRET_KIND_ASYNC ? FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC : 0) |
-                       (kind & FERRET_KIND_SUSPENSION ? FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION : 0);
-        s->rec.flags = (uint8_t)((s->rec.flags & ~(FERRET__SPAN_FLAG__SPAN_FLAG_ASYNC |
-                                                   FERRET__SPAN_FLAG__SPAN_FLAG_SUSPENSION)) | bits);
 }
 
 void ferret_span_set_start_monotonic(ferret_span_t *s, uint64_t monotonic_ns)

@@ -14,12 +14,14 @@
 #include <libelf.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "record.h"
+#include "symbols.h"
 
 struct sym {
         uint64_t start, size;

@@ -15,8 +15,13 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "function.h"
+#include "ids.h"
 #include "notes.h"
+#include "pages.h"
 #include "ring.h"
+#include "span.h"
+#include "thread.h"
 
 __thread struct thread_state *tls_state __attribute__((tls_model("initial-exec")));
 
@@ -181,10 +186,11 @@ uint64_t thread_state_next_id_block(struct thread_state *ts)
         return ts->id_next;
 }
 
-/* Called when the ring's head passes wake_at (see ring_wake_check). */
-void thread_state_wake_flusher(struct thread_state *ts)
+/* Called when the ring's head passes wake_at (see ring_wake_check()). */
+void ring_wake(struct ring *ring)
 {
-        if (!ring_wake_check(&ts->ring))
+        struct thread_state *ts = (struct thread_state *)((char *)ring - offsetof(struct thread_state, ring));
+        if (!ring_wake_check(ring))
                 return;
         if (atomic_load_explicit(&ts->wake_pending, memory_order_relaxed))
                 return;
@@ -198,9 +204,8 @@ void thread_state_wake_flusher(struct thread_state *ts)
  * parent will send, so it starts empty; its open spans belong to the parent
  * (ending them here records nothing) but stay current, so the child's first
  * spans are their children. Every other state is free for reuse. */
-void thread_states_after_fork_child(struct ferret_span *keep_current)
+void thread_states_after_fork_child(void)
 {
-        (void)keep_current;
         client_g.free_states = NULL;
         for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
                 ring_reset_after_fork(&ts->ring);
