@@ -471,12 +471,6 @@ static void burst_process(const char *run, const char *buffer, const char *on_fu
         WAIT_OK(child);
 }
 
-static json_t *run_summary(struct daemon_fixture *f, const char *run)
-{
-        const char *args[] = { "query", "--run", run, NULL };
-        return fixture_ferret_json(f, args);
-}
-
 /* A small buffer overflows: what is not stored is counted as dropped, and
  * the two add up to what was emitted. With FERRET_ON_FULL=block nothing is
  * dropped at all. */
