@@ -57,6 +57,12 @@ json_t *span_tag(json_t *span, const char *key)
         return json_object_get(json_object_get(span, "tags"), key);
 }
 
+json_t *run_summary(struct daemon_fixture *f, const char *run)
+{
+        const char *args[] = { "query", "--run", run, NULL };
+        return fixture_ferret_json(f, args);
+}
+
 json_t *summary_row(json_t *summary, const char *name)
 {
         size_t i;
@@ -65,4 +71,10 @@ json_t *summary_row(json_t *summary, const char *name)
                 if (strcmp(json_string_value(json_object_get(row, "name")), name) == 0)
                         return row;
         return NULL;
+}
+
+long long summary_number(json_t *summary, const char *name, const char *key)
+{
+        /* jansson gives 0 for the number of a missing object. */
+        return json_integer_value(json_object_get(summary_row(summary, name), key));
 }

@@ -18,6 +18,7 @@
 #include "fixture.h"
 #include "harness.h"
 #include "spans.h"
+#include "traced-child.h"
 
 #define MANY_THREADS 64
 #define SPANS_PER_THREAD 2000
@@ -36,24 +37,11 @@ static void *busy_thread(void *unused)
         return NULL;
 }
 
-/* Forks a child that traces into @run; returns 0 in the child. */
-static pid_t fork_traced(const char *run)
-{
-        pid_t child = fork();
-        CHECK(child >= 0);
-        if (child == 0) {
-                alarm(60);
-                setenv("FERRET_RUN_ID", run, 1);
-        }
-        return child;
-}
-
+/* How many spans named @name run @run stored, and how many it dropped. */
 static long long run_count(struct daemon_fixture *f, const char *run, const char *name, long long *dropped)
 {
-        const char *args[] = { "query", "--run", run, NULL };
-        json_t *sum = fixture_ferret_json(f, args);
-        json_t *row = summary_row(sum, name);
-        long long n = row ? json_integer_value(json_object_get(row, "count")) : 0;
+        json_t *sum = run_summary(f, run);
+        long long n = summary_number(sum, name, "count");
         *dropped = json_integer_value(json_object_get(sum, "dropped"));
         json_decref(sum);
         return n;
@@ -66,7 +54,7 @@ TEST(many_threads_at_once)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        pid_t child = fork_traced("many");
+        pid_t child = fork_in_run("many", 60);
         if (child == 0) {
                 pthread_barrier_init(&all_started, NULL, MANY_THREADS);
                 pthread_barrier_init(&all_done, NULL, MANY_THREADS);
@@ -98,7 +86,7 @@ TEST(burst_overflows_into_the_budget)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        pid_t child = fork_traced("burst");
+        pid_t child = fork_in_run("burst", 60);
         if (child == 0) {
                 for (int i = 0; i < BURST; i++)
                         FERRET_SCOPE(s, "burst") {
@@ -124,7 +112,7 @@ TEST(burst_overflows_into_the_budget)
          * 9 MiB where 120,000 spans need 9.6 unless the flusher keeps up
          * (a loaded machine, a sanitizer). The budget here holds the burst
          * beside that segment, as the first burst's 16 MiB hold it alone. */
-        child = fork_traced("bursts");
+        child = fork_in_run("bursts", 60);
         if (child == 0) {
                 setenv("FERRET_BUFFER_SIZE", "32M", 1);
                 for (int round = 0; round < 3; round++) {
@@ -167,14 +155,10 @@ TEST(client_starts_under_a_signal_storm)
         struct daemon_fixture f;
         fixture_start(&f);
         for (int n = 0; n < STARTS; n++) {
-                pid_t child = fork_traced("storm");
+                pid_t child = fork_in_run("storm", 60);
                 if (child == 0) {
-                        struct sigaction sa = { .sa_handler = on_tick, .sa_flags = SA_RESTART };
-                        sigaction(SIGPROF, &sa, NULL);
                         timer_t timer;
-                        struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGPROF };
-                        struct itimerspec every = { { 0, 20000 }, { 0, 20000 } };
-                        if (timer_create(CLOCK_MONOTONIC, &ev, &timer) < 0 || timer_settime(timer, 0, &every, NULL) < 0)
+                        if (start_profiling_timer(on_tick, 20, &timer) < 0)
                                 _exit(3);
                         FERRET_SCOPE(s, "storm") {
                         }
@@ -215,7 +199,7 @@ TEST(library_threads_block_signals)
 {
         struct daemon_fixture f;
         fixture_start(&f);
-        pid_t child = fork_traced("signals");
+        pid_t child = fork_in_run("signals", 60);
         if (child == 0) {
                 FERRET_SCOPE(s, "start") {
                 }

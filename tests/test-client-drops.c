@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spans the client drops, against a real ferretd: a buffer too small for a
+ * burst, with and without FERRET_ON_FULL=block, and a span whose end is
+ * dropped while its children were stored. The client never blocks a
+ * program by default, so it drops when full; what it drops must be
+ * counted, so that stored and dropped add up to what was emitted, and the
+ * spans it did store must still hang in the right place.
+ */
+#include <ferret.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "spans.h"
+#include "traced-child.h"
+
+#define BURST 300000
+
+/* Emits BURST spans as fast as possible from one thread, then flushes. */
+static void burst_process(const char *run, const char *buffer, const char *on_full)
+{
+        pid_t child = fork_in_run(run, 60);
+        if (child == 0) {
+                setenv("FERRET_BUFFER_SIZE", buffer, 1);
+                if (on_full)
+                        setenv("FERRET_ON_FULL", on_full, 1);
+                for (int i = 0; i < BURST; i++)
+                        FERRET_SCOPE(s, "burst") {
+                                ferret_span_tag_int(s, "i", i);
+                        }
+                exit_when_flushed();
+        }
+        WAIT_OK(child);
+}
+
+/* A small buffer overflows: what is not stored is counted as dropped, and
+ * the two add up to what was emitted. With FERRET_ON_FULL=block nothing is
+ * dropped at all. */
+TEST(drops_add_up)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        burst_process("dropping", "64k", NULL);
+        json_t *sum = run_summary(&f, "dropping");
+        long long stored = json_integer_value(json_object_get(sum, "spans"));
+        long long dropped = json_integer_value(json_object_get(sum, "dropped"));
+        printf("stored %lld, dropped %lld of %d\n", stored, dropped, BURST);
+        CHECK_CMP(dropped, >, 0);
+        CHECK_EQ(stored + dropped, BURST);
+        CHECK_EQ(summary_number(sum, "burst", "count"), stored);
+        json_decref(sum);
+
+        const char *status_args[] = { "status", NULL };
+        json_t *st = fixture_ferret_json(&f, status_args);
+        CHECK_EQ(json_integer_value(json_object_get(st, "dropped_by_clients")), dropped);
+        json_decref(st);
+
+        burst_process("blocking", "64k", "block:10000");
+        sum = run_summary(&f, "blocking");
+        CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), BURST);
+        CHECK_EQ(json_integer_value(json_object_get(sum, "dropped")), 0);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+/* A span whose end is dropped (its children filled the buffer): the
+ * children that were stored hang under its parent, not at the root. */
+TEST(children_of_a_dropped_span_hang_under_its_parent)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        pid_t child = fork_in_run("orphans", 60);
+        if (child == 0) {
+                setenv("FERRET_BUFFER_SIZE", "64k", 1);
+                ferret_span_t *grand = ferret_span_begin("grand");
+                ferret_span_t *parent = ferret_span_begin("parent");
+                for (int i = 0; i < 100000; i++)
+                        ferret_span_end(ferret_span_begin("child"));
+                ferret_span_end(parent);      /* the buffer is full: dropped */
+                ferret_flush(10000);
+                /* The first of these are dropped too, until the thread looks
+                 * at its buffer again (see ring_full_drop()). */
+                for (int i = 0; i < 1000; i++)
+                        ferret_span_end(ferret_span_begin("pad"));
+                ferret_span_end(grand);
+                exit_when_flushed();
+        }
+        WAIT_OK(child);
+        struct flat_tree t;
+        flat_tree_load(&f, "orphans", &t);
+        size_t parents = flat_tree_count(&t, "parent"), children = flat_tree_count(&t, "child");
+        printf("%zu children stored, parent %s\n", children, parents ? "stored" : "dropped");
+        CHECK_CMP(children, >, 0);
+        CHECK_EQ(flat_tree_count(&t, "grand"), 1);
+        for (size_t i = 0; i < t.n; i++)
+                if (strcmp(span_name(t.spans[i].span), "child") == 0) {
+                        CHECK(t.spans[i].parent != NULL);
+                        CHECK_EQ(strcmp(span_name(t.spans[i].parent), parents ? "parent" : "grand"), 0);
+                }
+        flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
