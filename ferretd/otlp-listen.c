@@ -265,6 +265,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return decode_and_store(l, c, r);
 }
 
+/* libmicrohttpd's messages: its own format strings. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
         char line[512];
