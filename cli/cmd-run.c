@@ -184,8 +184,8 @@ static int parse_python_tail(struct cli *cli, int argc, char **argv, struct run_
  * command and the Python package alike, and says what the user should
  * know. Returns its runtime directory in @dir, the database's one name in
  * @db ("" for the default daemon's own), and fills @own when we started it. */
-static int choose_daemon(const struct run_options *o, char *dir, size_t size, char *db, size_t db_size,
-                         struct runtime_daemon *own)
+static int choose_daemon(const struct cli *cli, const struct run_options *o, char *dir, size_t size, char *db,
+                         size_t db_size, struct runtime_daemon *own)
 {
         char ferretd[PATH_MAX], why[PATH_MAX + 256];
         struct runtime_choice *c = malloc(sizeof(*c));
@@ -193,7 +193,7 @@ static int choose_daemon(const struct run_options *o, char *dir, size_t size, ch
                 return cli_error(ENOMEM, "out of memory");
         /* Needed only when no daemon serves the database. */
         bool found = cli_locate_helper("ferretd", "ferretd", ferretd, sizeof(ferretd)) == 0;
-        int r = runtime_choose(o->db, found ? ferretd : NULL, c, why, sizeof(why));
+        int r = runtime_choose(cli->runtime_dir, o->db, found ? ferretd : NULL, c, why, sizeof(why));
         if (r < 0) {
                 free(c);
                 return found || r != -ENOENT ? cli_error(r, "%s", why)
@@ -508,7 +508,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         r = cli_find_helper("libferret-agent.so", "libclient", agent, sizeof(agent));
         if (r < 0)
                 return r;
-        r = choose_daemon(&o, dir, sizeof(dir), db, sizeof(db), &own);
+        r = choose_daemon(cli, &o, dir, sizeof(dir), db, sizeof(db), &own);
         if (r < 0)
                 return r;
 

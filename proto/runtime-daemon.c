@@ -347,7 +347,8 @@ static void note(struct runtime_choice *c, const char *fmt, ...)
         va_end(ap);
 }
 
-int runtime_choose(const char *db, const char *ferretd, struct runtime_choice *ret, char *why, size_t why_size)
+int runtime_choose(const char *override, const char *db, const char *ferretd, struct runtime_choice *ret, char *why,
+                   size_t why_size)
 {
         static const char *const args[] = { "--log-level", "warning", NULL };
         struct runtime_choice *c = calloc(1, sizeof(*c));
@@ -358,7 +359,7 @@ int runtime_choose(const char *db, const char *ferretd, struct runtime_choice *r
                 return -ENOMEM;
         }
 
-        int shared_r = runtime_find(NULL, shared, sizeof(shared), shared_why, sizeof(shared_why));
+        int shared_r = runtime_find(override, shared, sizeof(shared), shared_why, sizeof(shared_why));
         if (!db && shared_r == 0 && runtime_daemon_serves(shared, NULL, STATUS_TIMEOUT_MS)) {
                 snprintf(c->runtime_dir, sizeof(c->runtime_dir), "%s", shared);
                 goto done;

@@ -68,7 +68,8 @@ bool runtime_daemon_serves(const char *dir, const char *db, int timeout_ms);
 
 /* Where spans go when a run names database @db (NULL: none), as `ferret
  * run` and Python's Profiler(db_path=) decide:
- * - without @db, the default daemon (runtime_find()) when it takes spans;
+ * - without @db, the default daemon (runtime_find(@override): the
+ *   command's --runtime-dir, or NULL) when it takes spans;
  * - else @db's one name (./ferret.db without @db), served by the default
  *   daemon when it serves that database;
  * - else by the daemon listening in its private directory;
@@ -84,4 +85,5 @@ struct runtime_choice {
         char notes[RUNTIME_NOTES_MAX][PATH_MAX + 256];
         size_t n_notes;
 };
-int runtime_choose(const char *db, const char *ferretd, struct runtime_choice *ret, char *why, size_t why_size);
+int runtime_choose(const char *override, const char *db, const char *ferretd, struct runtime_choice *ret, char *why,
+                   size_t why_size);

@@ -503,18 +503,24 @@ TEST(a_run_into_a_database_finds_its_private_daemon)
         setup();
         setenv("FERRET_RUNTIME_DIR", path("nobody-here"), 1);
         snprintf(db, sizeof(db), "%s", path("x.db"));
-        CHECK_OK(runtime_choose(db, fixture_ferretd_path(), &c, why, sizeof(why)));
+        CHECK_OK(runtime_choose(NULL, db, fixture_ferretd_path(), &c, why, sizeof(why)));
         runtime_private_dir(db, dir, sizeof(dir));
         CHECK_STR(c.runtime_dir, dir);
         CHECK_STR(c.db, db);
         CHECK(c.daemon.pid > 0);
         CHECK_EQ(c.n_notes, 0);
-        CHECK_OK(runtime_choose(path("./x.db"), fixture_ferretd_path(), &again, why, sizeof(why)));
+        CHECK_OK(runtime_choose(NULL, path("./x.db"), fixture_ferretd_path(), &again, why, sizeof(why)));
         CHECK_STR(again.runtime_dir, dir);
         CHECK_EQ(again.daemon.pid, 0);
-        /* The default daemon, when it serves the database, takes the run. */
+        /* The default daemon, when it serves the database, takes the run;
+         * without a database, any default daemon that takes spans: the
+         * command's --runtime-dir before FERRET_RUNTIME_DIR. */
+        CHECK_OK(runtime_choose(dir, NULL, NULL, &again, why, sizeof(why)));
+        CHECK_STR(again.runtime_dir, dir);
+        CHECK_STR(again.db, "");
+        CHECK_EQ(again.daemon.pid, 0);
         setenv("FERRET_RUNTIME_DIR", dir, 1);
-        CHECK_OK(runtime_choose(db, NULL, &again, why, sizeof(why)));
+        CHECK_OK(runtime_choose(NULL, db, NULL, &again, why, sizeof(why)));
         CHECK_STR(again.runtime_dir, dir);
         CHECK_EQ(again.daemon.pid, 0);
         int status = runtime_daemon_stop(&c.daemon);
@@ -525,7 +531,7 @@ TEST(a_run_into_a_database_finds_its_private_daemon)
         if (mkdir(dir, 0700) < 0)
                 CHECK(errno == EEXIST);         /* ferretd removes it as it stops */
         CHECK(chmod(dir, 0777) == 0);
-        CHECK_OK(runtime_choose(db, fixture_ferretd_path(), &c, why, sizeof(why)));
+        CHECK_OK(runtime_choose(NULL, db, fixture_ferretd_path(), &c, why, sizeof(why)));
         CHECK(strcmp(c.runtime_dir, dir) != 0 && c.daemon.pid > 0 && c.daemon.remove_dir);
         CHECK_EQ(c.n_notes, 1);
         CHECK(strstr(c.notes[0], "not using ") && strstr(c.notes[0], "recording with a private ferretd elsewhere"));

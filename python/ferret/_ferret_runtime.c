@@ -163,7 +163,7 @@ static PyObject *fr_choose_daemon(PyObject *module, PyObject *args)
                 goto out;
         }
         Py_BEGIN_ALLOW_THREADS
-        r = runtime_choose(bytes_or_null(db), bytes_or_null(ferretd), c, why, sizeof(why));
+        r = runtime_choose(NULL, bytes_or_null(db), bytes_or_null(ferretd), c, why, sizeof(why));
         Py_END_ALLOW_THREADS
         if (r < 0) {
                 raise_os_error(r, why);
