@@ -1,130 +1,39 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
 #include "daemon.h"
+#include "runtime-daemon.h"
 
-extern char **environ;
-
-/* How long a daemon may take to become ready. Only a bound on a hang:
- * readiness (or the daemon's death) ends the wait. */
-#define READY_TIMEOUT_MS 60000
-
-/* The environment for the daemon: ours without what would confuse it (a
- * preloaded tracing agent, another notify socket), plus our NOTIFY_SOCKET. */
-static char **daemon_env(const char *notify_entry)
-{
-        size_t n = 0;
-        while (environ[n])
-                n++;
-        char **env = calloc(n + 2, sizeof(*env));
-        if (!env)
-                return NULL;
-        size_t j = 0;
-        for (size_t i = 0; i < n; i++)
-                if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
-                        env[j++] = environ[i];
-        env[j++] = (char *)notify_entry;
-        return env;
-}
-
-/* Waits for "READY=1" on @fd, or for the daemon (@pidfd) to exit. */
-static int wait_ready(int fd, int pidfd)
-{
-        uint64_t deadline = bench_now_ns() + (uint64_t)READY_TIMEOUT_MS * 1000000u;
-        for (;;) {
-                struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-                uint64_t now = bench_now_ns();
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                int r = poll(p, pidfd >= 0 ? 2 : 1, (int)((deadline - now) / 1000000u) + 1);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return -errno;
-                if (p[0].revents & POLLIN) {
-                        char msg[512];
-                        ssize_t len = recv(fd, msg, sizeof(msg) - 1, 0);
-                        if (len > 0) {
-                                msg[len] = '\0';
-                                /* The protocol sends newline-separated
-                                 * assignments; READY=1 may come with others. */
-                                if (strncmp(msg, "READY=1", 7) == 0 || strstr(msg, "\nREADY=1"))
-                                        return 0;
-                        }
-                        continue;
-                }
-                if (pidfd >= 0 && (p[1].revents & POLLIN))
-                        return -ECHILD;
-        }
-}
-
-/* Starts ferretd on the paths of @d and waits for it to be ready; on
- * failure the daemon is stopped, its log printed, and the directory left
- * to the caller. */
+/* Starts ferretd on the paths of @d as runtime_daemon_start() starts every
+ * private daemon, waiting for its READY=1 or its exit; on failure its log
+ * is printed, and the directory left to the caller. */
 static int daemon_spawn(struct bench_daemon *d)
 {
-        int r;
-        char notify[256], notify_entry[300];
-        snprintf(notify, sizeof(notify), "%s/notify.sock", d->dir);
-        snprintf(notify_entry, sizeof(notify_entry), "NOTIFY_SOCKET=%s", notify);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify);
-        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-                r = -errno;
-                fprintf(stderr, "Failed to bind %s: %s\n", notify, strerror(errno));
-                if (fd >= 0)
-                        close(fd);
-                return r;
-        }
-
-        char **env = daemon_env(notify_entry);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        char *argv[32] = { (char *)bench_ferretd_path(), "--db", d->db, "--runtime-dir", d->runtime_dir,
-                           "--log-level", "warning", NULL };
-        for (size_t i = 0, n = 7; d->extra && d->extra[i] && n < 31; i++)
-                argv[n++] = d->extra[i];
-        r = env ? posix_spawn(&d->pid, argv[0], &fa, NULL, argv, env) : ENOMEM;
-        posix_spawn_file_actions_destroy(&fa);
-        free(env);
-        if (r) {
-                fprintf(stderr, "Failed to start %s: %s\n", argv[0], strerror(r));
-                close(fd);
-                d->pid = 0;
-                return -r;
-        }
-
-        /* A pidfd makes the daemon's early death an event to poll, so a
-         * daemon that fails to start is reported at once. */
-        int pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
-        r = wait_ready(fd, pidfd);
-        if (pidfd >= 0)
-                close(pidfd);
-        close(fd);
-        unlink(notify);
+        const char *args[32] = { "--log-level", "warning" };
+        size_t n = 2;
+        for (size_t i = 0; d->extra && d->extra[i] && n < 31; i++)
+                args[n++] = d->extra[i];
+        args[n] = NULL;
+        struct runtime_start s = { .ferretd = bench_ferretd_path(), .db = d->db, .runtime_dir = d->runtime_dir,
+                                   .args = args, .log = d->log };
+        struct runtime_daemon rd;
+        char why[512];
+        int r = runtime_daemon_start(&s, &rd, why, sizeof(why));
         if (r < 0) {
-                fprintf(stderr, "ferretd did not become ready: %s\n",
-                        r == -ECHILD ? "it exited" : strerror(-r));
-                bench_daemon_stop(d);
+                fprintf(stderr, "%s\n", why);
+                d->pid = 0;
                 bench_daemon_print_log(d);
                 return r;
         }
+        d->pid = rd.pid;
         return 0;
 }
 
@@ -252,9 +161,8 @@ int bench_daemon_stop(struct bench_daemon *d)
         int status = 0;
         if (d->pid <= 0)
                 return 0;
-        kill(d->pid, SIGTERM);
-        while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
-                ;
+        struct runtime_daemon rd = { .pid = d->pid };
+        status = runtime_daemon_stop(&rd);
         d->pid = 0;
         return status;
 }

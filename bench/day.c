@@ -9,6 +9,7 @@
 #include "day.h"
 #include "ferret.pb-c.h"
 #include "path.h"
+#include "runtime-dir.h"
 #include "wire.h"
 
 #define DAY_NS (86400ull * 1000000000ull)
@@ -194,11 +195,13 @@ int day_emit(const char *runtime_dir, const char *run, uint64_t spans, struct da
         int zero = 0, r = 0;
         zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof(zero));
         zmq_setsockopt(dealer, ZMQ_LINGER, &zero, sizeof(zero));
-        snprintf(ep, sizeof(ep), "ipc://%s/ingest.sock", runtime_dir);
-        if (zmq_connect(push, ep) < 0)
+        if (runtime_endpoint(runtime_dir, RUNTIME_INGEST_SOCKET, ep, sizeof(ep)) < 0)
+                r = -ENAMETOOLONG;
+        else if (zmq_connect(push, ep) < 0)
                 r = -errno;
-        snprintf(ep, sizeof(ep), "ipc://%s/query.sock", runtime_dir);
-        if (r == 0 && zmq_connect(dealer, ep) < 0)
+        if (r == 0 && runtime_endpoint(runtime_dir, RUNTIME_QUERY_SOCKET, ep, sizeof(ep)) < 0)
+                r = -ENAMETOOLONG;
+        else if (r == 0 && zmq_connect(dealer, ep) < 0)
                 r = -errno;
         uint64_t t0 = now_ns(CLOCK_MONOTONIC), seq = 0;
         for (uint64_t at = 0; r == 0 && at < requests; at += REQUESTS_PER_BATCH) {

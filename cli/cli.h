@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "ferret.pb-c.h"
+#include "runtime-daemon.h"
 
 struct cli {
         bool json;
@@ -39,36 +40,27 @@ int cli_error(int error, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* --- Talking to a daemon (connect.c) --- */
 
-/* The runtime directory to use: --runtime-dir, FERRET_RUNTIME_DIR, the
- * user's daemon if one listens, else /run/ferret. */
+/* The runtime directory to use, as runtime_find() decides it for every
+ * part of Ferret: --runtime-dir, FERRET_RUNTIME_DIR, the user's daemon if
+ * one listens, else /run/ferret. */
 void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size);
-/* Whether a daemon accepts connections in @dir. */
-bool cli_daemon_alive(const char *dir);
-/* 0 when a daemon answers in @dir, else why not: -ENOENT, -ECONNREFUSED,
- * -EACCES (the socket or its directory is not ours to use). */
-int cli_probe_daemon(const char *dir);
-/* For -EACCES: "you are not in the ferret group", or what else is true. */
-const char *cli_denied_why(const char *dir, char *buf, size_t size);
 /* Sends @req to the daemon in @dir and returns its response (free with
  * ferret__response__free_unpacked()), which carries the body that answers
  * @req. A response carrying an error, or another body, is printed and
  * turned into an error. */
 int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__Response **ret);
 
-/* --- A private daemon (spawn-daemon.c) --- */
+/* --- A private daemon (spawn-daemon.c; runtime-daemon.h starts it) --- */
 
-struct private_daemon {
-        pid_t pid;
-        char runtime_dir[256];
-        bool remove_dir;               /* a temporary runtime directory */
-};
-
-/* Starts ferretd on @db with its sockets in @runtime_dir (a new temporary
- * directory when NULL) and waits until it is ready. */
-int private_daemon_start(const char *db, const char *runtime_dir, bool read_only, struct private_daemon *ret);
-/* SIGTERM, then waits for it to store everything and exit. */
-int private_daemon_stop(struct private_daemon *d);
-/* The directory of a helper program or library installed beside us. */
+/* Starts a read-only ferretd on @db, with its sockets in a new private
+ * directory, and waits until it is ready; says why not. */
+int private_daemon_start(const char *db, struct runtime_daemon *ret);
+/* SIGTERM, then waits for it to store everything and exit; says so when
+ * it did not stop cleanly. */
+int private_daemon_stop(struct runtime_daemon *d);
+/* The path of a helper program or library installed beside us: 0, or
+ * -ENOENT. cli_find_helper() says so. */
+int cli_locate_helper(const char *name, const char *build_subdir, char *buf, size_t size);
 int cli_find_helper(const char *name, const char *build_subdir, char *buf, size_t size);
 
 /* --- Output (format.c) --- */

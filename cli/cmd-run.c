@@ -28,7 +28,7 @@
 #include "ferret.h"
 #include "options.h"
 #include "text.h"
-#include "runtime-dir.h"
+#include "runtime-daemon.h"
 
 #define FLUSH_TIMEOUT_MS 10000
 
@@ -180,101 +180,33 @@ static int parse_python_tail(struct cli *cli, int argc, char **argv, struct run_
         return 1;
 }
 
-/* The database's one name: `dbs/../x.db`, `./x.db` and a symbolic link to
- * it are one database, with one private daemon. A database not made yet
- * is named after its directory's real path. */
-static void absolute_path(const char *path, char *buf, size_t size)
+/* Picks the daemon for this run, as runtime_choose() decides for the
+ * command and the Python package alike, and says what the user should
+ * know. Returns its runtime directory in @dir, the database's one name in
+ * @db ("" for the default daemon's own), and fills @own when we started it. */
+static int choose_daemon(const struct cli *cli, const struct run_options *o, char *dir, size_t size, char *db,
+                         size_t db_size, struct runtime_daemon *own)
 {
-        char cwd[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
-        if (realpath(path, real)) {
-                snprintf(buf, size, "%s", real);
-                return;
+        char ferretd[PATH_MAX], why[PATH_MAX + 256];
+        struct runtime_choice *c = malloc(sizeof(*c));
+        if (!c)
+                return cli_error(ENOMEM, "out of memory");
+        /* Needed only when no daemon serves the database. */
+        bool found = cli_locate_helper("ferretd", "ferretd", ferretd, sizeof(ferretd)) == 0;
+        int r = runtime_choose(cli->runtime_dir, o->db, found ? ferretd : NULL, c, why, sizeof(why));
+        if (r < 0) {
+                free(c);
+                return found || r != -ENOENT ? cli_error(r, "%s", why)
+                                             : cli_error(r, "cannot find ferretd (looked beside this program and in "
+                                                            "the install directories)");
         }
-        snprintf(dir, sizeof(dir), "%s", path);
-        char *slash = strrchr(dir, '/');
-        const char *base = slash ? slash + 1 : path;
-        if (slash)
-                *(slash == dir ? slash + 1 : slash) = '\0';
-        if (*base && realpath(slash ? dir : ".", real)) {
-                snprintf(buf, size, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
-                return;
-        }
-        if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-                snprintf(buf, size, "%s", path);
-        else
-                snprintf(buf, size, "%s/%s", cwd, path);
-}
-
-/* The private daemon of a database listens in a directory named after it, so
- * that concurrent runs on one database share that daemon. */
-static void private_runtime_dir(const char *db, char *buf, size_t size)
-{
-        uint64_t h = 1469598103934665603ull;
-        for (const char *p = db; *p; p++)
-                h = (h ^ (uint8_t)*p) * 1099511628211ull;
-        const char *base = getenv("XDG_RUNTIME_DIR");
-        if (base && *base)
-                snprintf(buf, size, "%s/ferret-db-%016llx", base, (unsigned long long)h);
-        else
-                snprintf(buf, size, "/tmp/ferret-%u-db-%016llx", (unsigned)getuid(), (unsigned long long)h);
-}
-
-/* Whether the daemon in @dir takes spans now (not read-only, its disk not
- * full) into @db, or into any database when @db is NULL. */
-static bool daemon_serves(const char *dir, const char *db)
-{
-        Ferret__Request req = FERRET__REQUEST__INIT;
-        Ferret__StatusRequest st = FERRET__STATUS_REQUEST__INIT;
-        Ferret__Response *resp;
-        if (!cli_daemon_alive(dir))
-                return false;
-        req.body_case = FERRET__REQUEST__BODY_STATUS;
-        req.status = &st;
-        if (cli_request(dir, &req, 5000, &resp) < 0)
-                return false;
-        bool same = !resp->status->read_only && !resp->status->disk_full &&
-                    (!db || strcmp(resp->status->db_path, db) == 0);
-        ferret__response__free_unpacked(resp, NULL);
-        return same;
-}
-
-/* Picks the daemon for this run; starts a private one if needed. Returns
- * its runtime directory in @dir, and fills @own when we started it. */
-static int choose_daemon(struct cli *cli, const struct run_options *o, char *dir, size_t size, char *db,
-                         size_t db_size, struct private_daemon *own)
-{
-        char shared[PATH_MAX];
-        own->pid = -1;
-        cli_find_runtime_dir(cli, shared, sizeof(shared));
-        if (!o->db && daemon_serves(shared, NULL)) {
-                snprintf(dir, size, "%s", shared);
-                db[0] = '\0';
-                return 0;
-        }
-        absolute_path(o->db ? o->db : "ferret.db", db, db_size);
-        int shared_r = cli_probe_daemon(shared);
-        if (!o->db && (shared_r == -EACCES || shared_r == -EPERM)) {
-                char why[PATH_MAX + 64];
-                fprintf(stderr, "ferret: note: permission denied by the ferretd in %s (%s): recording into %s "
-                        "with a private ferretd\n", shared, cli_denied_why(shared, why, sizeof(why)), db);
-        }
-        if (daemon_serves(shared, db)) {
-                snprintf(dir, size, "%s", shared);
-                return 0;
-        }
-        private_runtime_dir(db, dir, size);
-        char why[PATH_MAX + 64];
-        if (runtime_dir_check(dir, why, sizeof(why)) == -EPERM) {
-                /* Someone else's: a directory of our own for this run. */
-                fprintf(stderr, "ferret: note: not using %s; recording with a private ferretd elsewhere\n", why);
-                int r = private_daemon_start(db, NULL, false, own);
-                if (r == 0)
-                        snprintf(dir, size, "%s", own->runtime_dir);
-                return r;
-        }
-        if (cli_daemon_alive(dir))
-                return 0;
-        return private_daemon_start(db, dir, false, own);
+        for (size_t i = 0; i < c->n_notes; i++)
+                fprintf(stderr, "ferret: note: %s\n", c->notes[i]);
+        snprintf(dir, size, "%s", c->runtime_dir);
+        snprintf(db, db_size, "%s", c->db);
+        *own = c->daemon;
+        free(c);
+        return 0;
 }
 
 /* A build with AddressSanitizer (the test suite's second pass) has an agent
@@ -443,7 +375,7 @@ static void traced_command(const struct run_options *o, bool python, char *buf, 
 /* The last line on stderr (stdout is the program's): a sentence, or with
  * --json one JSON object. */
 static void print_summary(const struct cli *cli, const char *dir, const char *run_id, const char *db,
-                          const struct private_daemon *own)
+                          const struct runtime_daemon *own)
 {
         Ferret__Request req = FERRET__REQUEST__INIT;
         Ferret__SummaryRequest s = FERRET__SUMMARY_REQUEST__INIT;
@@ -550,7 +482,7 @@ static char **python_command(const struct run_options *o, char *const *exe_argv)
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
         struct run_options o = { 0 };
-        struct private_daemon own = { .pid = -1 };
+        struct runtime_daemon own = { .pid = 0 };
         char dir[PATH_MAX], db[PATH_MAX], agent[PATH_MAX], run_id[256], cmdline[1024], tp[FERRET_TRACEPARENT_LEN + 1],
              ts[FERRET_TRACESTATE_LEN + 1];
         char **spawn_argv, **python_argv = NULL;

@@ -1,15 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #include "cli.h"
@@ -27,66 +22,12 @@ int cli_error(int error, const char *fmt, ...)
         return error ? -abs(error) : -EINVAL;
 }
 
-int cli_probe_daemon(const char *dir)
-{
-        char why[PATH_MAX + 64];
-        if (runtime_dir_check(dir, why, sizeof(why)) == -EPERM)
-                return -EPERM;          /* not even looked at: runtime-dir.h */
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/query.sock", dir) >= (int)sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
-        close(fd);
-        return r;
-}
-
-bool cli_daemon_alive(const char *dir)
-{
-        return cli_probe_daemon(dir) == 0;
-}
-
-const char *cli_denied_why(const char *dir, char *buf, size_t size)
-{
-        struct stat st;
-        struct group *g;
-        char path[PATH_MAX];
-        if (runtime_dir_check(dir, buf, size) == -EPERM)
-                return buf;
-        snprintf(path, sizeof(path), "%s/query.sock", dir);
-        /* The socket, or the directory when it cannot even be looked at. */
-        if (stat(path, &st) < 0 && stat(dir, &st) < 0)
-                snprintf(buf, size, "you may not use %s", dir);
-        else if ((g = getgrgid(st.st_gid)) && st.st_uid != getuid())
-                snprintf(buf, size, "you are not in the %s group", g->gr_name);
-        else
-                snprintf(buf, size, "you may not use %s", dir);
-        return buf;
-}
-
 void cli_find_runtime_dir(const struct cli *cli, char *buf, size_t size)
 {
-        const char *env = getenv("FERRET_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-        if (cli->runtime_dir) {
-                snprintf(buf, size, "%s", cli->runtime_dir);
-                return;
-        }
-        if (env && *env) {
-                snprintf(buf, size, "%s", env);
-                return;
-        }
-        if (xdg && *xdg)
-                snprintf(buf, size, "%s/ferret", xdg);
-        else
-                snprintf(buf, size, "/tmp/ferret-%u", (unsigned)getuid());
-        /* The user's directory when its daemon answers; the system's else,
-         * unless the user's is not to be trusted and no system daemon is
-         * there either: then the user's, so that the refusal names it. */
-        if (!cli_daemon_alive(buf) &&
-            (cli_probe_daemon(buf) != -EPERM || cli_daemon_alive("/run/ferret")))
-                snprintf(buf, size, "/run/ferret");
+        char why[PATH_MAX + 64];
+        /* A directory refused here is refused again, with its reason, by
+         * cli_request(): the command that asks says why. */
+        runtime_find(cli->runtime_dir, buf, size, why, sizeof(why));
 }
 
 /* The answer each question expects. */
@@ -115,21 +56,20 @@ int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__R
         char endpoint[PATH_MAX];
         int r = 0;
 
-        char untrusted[PATH_MAX + 64];
-        if (runtime_dir_check(dir, untrusted, sizeof(untrusted)) == -EPERM)
-                return cli_error(EPERM, "will not use the ferretd in %s: %s", dir, untrusted);
-        r = cli_probe_daemon(dir);
-        if (r == -EACCES || r == -EPERM) {
-                char why[PATH_MAX + 64];
+        char why[PATH_MAX + 64];
+        r = runtime_probe(dir, RUNTIME_QUERY_SOCKET, why, sizeof(why));
+        if (r == -EPERM)
+                return cli_error(EPERM, "will not use the ferretd in %s: %s", dir, why);
+        if (r == -EACCES)
                 return cli_error(EACCES, "permission denied: cannot talk to the ferretd in %s (%s)", dir,
-                                 cli_denied_why(dir, why, sizeof(why)));
-        }
+                                 runtime_denied_why(dir, why, sizeof(why)));
         if (r < 0)
                 return cli_error(ECONNREFUSED,
                                  "no ferretd is running in %s (start one with `ferretd` or `systemctl start ferretd`, "
                                  "or read a database directly with `ferret analyze DB`)", dir);
-
-        snprintf(endpoint, sizeof(endpoint), "ipc://%s/query.sock", dir);
+        r = runtime_endpoint(dir, RUNTIME_QUERY_SOCKET, endpoint, sizeof(endpoint));
+        if (r < 0)
+                return cli_error(r, "runtime directory %s is too long for a socket path", dir);
         void *ctx = zmq_ctx_new();
         void *sock = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
         if (!sock) {

@@ -36,7 +36,7 @@ int source_open(const struct cli *cli, const char *db, struct source *ret)
         int r = check_database(db);
         if (r < 0)
                 return r;
-        r = private_daemon_start(db, NULL, true, &s.daemon);
+        r = private_daemon_start(db, &s.daemon);
         if (r < 0)
                 return r;
         s.own_daemon = true;

@@ -15,7 +15,7 @@
 
 struct source {
         char runtime_dir[PATH_MAX];    /* where to send requests */
-        struct private_daemon daemon;
+        struct runtime_daemon daemon;
         bool own_daemon;               /* daemon was started for @db */
 };
 

@@ -33,6 +33,7 @@
 #include "peers.h"
 #include "query.h"
 #include "runtime.h"
+#include "runtime-dir.h"
 #include "settings.h"
 #include "store.h"
 #include "wire.h"
@@ -52,7 +53,7 @@ static void usage(FILE *f)
                 "  -d, --db DIR            database directory (default: /var/lib/ferret/db as root,\n"
                 "                          else $XDG_DATA_HOME/ferret/db)\n"
                 "  -r, --runtime-dir DIR   where the sockets live (default: /run/ferret as root,\n"
-                "                          else $XDG_RUNTIME_DIR/ferret)\n"
+                "                          else $XDG_RUNTIME_DIR/ferret, or /tmp/ferret-UID without it)\n"
                 "  -l, --log-level LEVEL   error, warning, notice, info (default) or debug\n"
                 "      --retain DAYS       remove runs whose last span is older than DAYS\n"
                 "      --max-size SIZE     keep the database under SIZE (e.g. 500M, 20G) by removing\n"
@@ -117,7 +118,7 @@ static int parse_options(int argc, char **argv, struct settings *o)
         int c, r;
 
         runtime_default_db(o->db, sizeof(o->db));
-        runtime_default_dir(o->runtime_dir, sizeof(o->runtime_dir));
+        runtime_listen_dir(o->runtime_dir, sizeof(o->runtime_dir));
         o->log_level = LOG_INFO;
         o->max_clients = PEERS_MAX_DEFAULT;
         o->max_paths = PATHS_MAX_DEFAULT;
@@ -185,8 +186,11 @@ static void *bind_socket(void *ctx, int type, const char *dir, const char *name,
 {
         char path[PATH_MAX], endpoint[PATH_MAX + 8];
         int hwm = PEER_QUEUE_MESSAGES, replies = REPLIES_QUEUED, zero = 0;
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        snprintf(endpoint, sizeof(endpoint), "ipc://%s", path);
+        if (runtime_socket_path(dir, name, path, sizeof(path)) < 0 ||
+            runtime_endpoint(dir, name, endpoint, sizeof(endpoint)) < 0) {
+                errno = ENAMETOOLONG;
+                return NULL;
+        }
         /* We hold the directory's lock, so a socket file left here is stale. */
         unlink(path);
         void *s = zmq_socket(ctx, type);
@@ -251,10 +255,10 @@ static int check_network(const char *what)
 static void remove_sockets(const char *dir)
 {
         char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/query.sock", dir);
-        unlink(path);
+        if (runtime_socket_path(dir, RUNTIME_INGEST_SOCKET, path, sizeof(path)) == 0)
+                unlink(path);
+        if (runtime_socket_path(dir, RUNTIME_QUERY_SOCKET, path, sizeof(path)) == 0)
+                unlink(path);
 }
 
 static int wait_for_stop(void)
@@ -361,17 +365,17 @@ int main(int argc, char **argv)
         unsigned max_clients = clients_within_descriptors(o.max_clients);
         paths_set_max(o.max_paths);
         buckets_set_width(o.bucket_seconds);
-        router = bind_socket(ctx, ZMQ_ROUTER, o.runtime_dir, "query.sock", WIRE_MAX_REQUEST_BYTES, &query_peers,
+        router = bind_socket(ctx, ZMQ_ROUTER, o.runtime_dir, RUNTIME_QUERY_SOCKET, WIRE_MAX_REQUEST_BYTES, &query_peers,
                              max_clients);
         if (!router) {
-                log_error("Failed to listen on %s/query.sock: %s", o.runtime_dir, zmq_strerror(errno));
+                log_error("Failed to listen on %s/%s: %s", o.runtime_dir, RUNTIME_QUERY_SOCKET, zmq_strerror(errno));
                 goto fail;
         }
         if (!o.read_only) {
-                pull = bind_socket(ctx, ZMQ_PULL, o.runtime_dir, "ingest.sock", WIRE_MAX_MESSAGE_BYTES,
+                pull = bind_socket(ctx, ZMQ_PULL, o.runtime_dir, RUNTIME_INGEST_SOCKET, WIRE_MAX_MESSAGE_BYTES,
                                    &ingest_peers, max_clients);
                 if (!pull) {
-                        log_error("Failed to listen on %s/ingest.sock: %s", o.runtime_dir, zmq_strerror(errno));
+                        log_error("Failed to listen on %s/%s: %s", o.runtime_dir, RUNTIME_INGEST_SOCKET, zmq_strerror(errno));
                         goto fail;
                 }
                 if ((o.forward_url[0] && check_network("--forward") < 0) ||
@@ -394,7 +398,7 @@ int main(int argc, char **argv)
                 pull = NULL;
                 if (o.otlp_listen[0]) {
                         char endpoint[PATH_MAX + 32];
-                        snprintf(endpoint, sizeof(endpoint), "ipc://%s/ingest.sock", o.runtime_dir);
+                        runtime_endpoint(o.runtime_dir, RUNTIME_INGEST_SOCKET, endpoint, sizeof(endpoint));
                         r = otlp_in_new(ctx, endpoint, &acks, ingest, &otlp_in);
                         if (r < 0) {
                                 log_error_errno(r, "Failed to set up the OTLP receiver: %m");

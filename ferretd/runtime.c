@@ -24,17 +24,6 @@ void runtime_default_db(char *buf, size_t size)
                 snprintf(buf, size, "%s/.local/share/ferret/db", home && *home ? home : "/tmp");
 }
 
-void runtime_default_dir(char *buf, size_t size)
-{
-        const char *xdg = getenv("XDG_RUNTIME_DIR");
-        if (geteuid() == 0)
-                snprintf(buf, size, "/run/ferret");
-        else if (xdg && *xdg)
-                snprintf(buf, size, "%s/ferret", xdg);
-        else
-                snprintf(buf, size, "/tmp/ferret-%u", (unsigned)getuid());
-}
-
 int runtime_mkdir_parents(const char *path, int mode)
 {
         char buf[PATH_MAX];

@@ -5,11 +5,10 @@
 
 #include <stddef.h>
 
-/* Fills in the defaults: as root /var/lib/ferret/db and /run/ferret; else
- * $XDG_DATA_HOME/ferret/db (~/.local/share) and $XDG_RUNTIME_DIR/ferret
- * (/tmp/ferret-$UID). */
+/* The default database: as root /var/lib/ferret/db; else
+ * $XDG_DATA_HOME/ferret/db (~/.local/share). The default runtime directory
+ * is runtime_listen_dir()'s (proto/runtime-dir.h). */
 void runtime_default_db(char *buf, size_t size);
-void runtime_default_dir(char *buf, size_t size);
 
 /* Creates @dir (and missing parents) and takes its lock. Returns the lock's
  * fd, -EBUSY (logged) when another ferretd holds it, or another -errno. */

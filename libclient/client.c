@@ -10,10 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,16 +56,8 @@ static uint64_t parse_size(const char *s, uint64_t fallback)
         return *end ? fallback : v;
 }
 
-static bool socket_exists(const char *dir)
-{
-        char path[PATH_MAX];
-        struct stat st;
-        snprintf(path, sizeof(path), "%s/ingest.sock", dir);
-        return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
-/* Says once, on stderr, why spans do not go to @dir: the one line a
- * library that never fails its program may write. */
+/* Says once, on stderr, why spans do not go to a directory: the one line
+ * a library that never fails its program may write. */
 static void warn_untrusted(const char *why)
 {
         static _Atomic bool said;
@@ -76,55 +65,25 @@ static void warn_untrusted(const char *why)
                 fprintf(stderr, "ferret: not sending spans there: %s\n", why);
 }
 
-/* FERRET_RUNTIME_DIR, else the user's daemon if one listens, else the
- * system's. Mirrors what ferretd picks when started by that user. A
- * directory someone else could have made or may write is never used
- * (runtime-dir.h): false then, and nothing is traced. */
+/* The runtime directory, as runtime-dir.h decides for every part of
+ * Ferret. A directory someone else could have made or may write is never
+ * used: false then, and nothing is traced. */
 static bool pick_runtime_dir(char *buf, size_t size)
 {
         char why[PATH_MAX + 64];
-        const char *env = getenv("FERRET_RUNTIME_DIR");
-        if (env && *env) {
-                snprintf(buf, size, "%s", env);
-                if (runtime_dir_check(buf, why, sizeof(why)) == -EPERM) {
-                        warn_untrusted(why);
-                        return false;
-                }
-                return true;
-        }
-        const char *xdg = getenv("XDG_RUNTIME_DIR");
-        if (xdg && *xdg)
-                snprintf(buf, size, "%s/ferret", xdg);
-        else
-                snprintf(buf, size, "/tmp/ferret-%u", (unsigned)getuid());
-        int r = runtime_dir_check(buf, why, sizeof(why));
+        int r = runtime_find(NULL, buf, size, why, sizeof(why));
         if (r == -EPERM)
                 warn_untrusted(why);
-        if (r < 0 || !socket_exists(buf))
-                snprintf(buf, size, "/run/ferret");
-        if (runtime_dir_check(buf, why, sizeof(why)) == -EPERM) {
-                warn_untrusted(why);
-                return false;
-        }
-        return true;
+        return r == 0;
 }
 
-/* Whether a daemon accepts connections in @dir now: a connect() to its
- * ingest socket, closed at once (ZeroMQ forgets a peer that never spoke). A
- * full backlog means a busy daemon, not an absent one; a check that cannot
- * be made counts as a daemon, so that tracing stays on. */
+/* Whether a daemon that takes spans listens in @dir now. A check that
+ * cannot be made counts as a daemon, so that tracing stays on. */
 static bool daemon_listens(const char *dir)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ingest.sock", dir) >= sizeof(sa.sun_path))
-                return true;
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return true;
-        int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-        bool up = r == 0 || errno == EAGAIN || errno == EINPROGRESS || errno == EINTR;
-        close(fd);
-        return up;
+        char why[PATH_MAX + 64];
+        int r = runtime_probe(dir, RUNTIME_INGEST_SOCKET, why, sizeof(why));
+        return r != -ENOENT && r != -ECONNREFUSED && r != -EACCES && r != -EPERM;
 }
 
 static void default_run_id(char *buf, size_t size)

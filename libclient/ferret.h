@@ -8,7 +8,11 @@
  * The library configures itself from the environment on first use:
  *
  * - FERRET_RUNTIME_DIR: the directory holding the daemon's sockets. Without
- *   it: $XDG_RUNTIME_DIR/ferret when a daemon listens there, else /run/ferret.
+ *   it: the user's own ($XDG_RUNTIME_DIR/ferret, or /tmp/ferret-UID without
+ *   XDG_RUNTIME_DIR) when a daemon listens there, else /run/ferret. A
+ *   directory is used only if it is one (not a symbolic link), belongs to
+ *   the user, root or the system's ferret user, and nobody else may write
+ *   it; otherwise nothing is recorded, and stderr says why, once.
  * - FERRET_RUN_ID: the run the spans belong to (default: program name, start
  *   time and pid).
  * - FERRET_TRACEPARENT: a W3C traceparent; root spans become its children.

@@ -15,12 +15,6 @@
  * flusher drops (and counts) instead of using more memory. */
 #define SEND_QUEUE_BATCHES 64
 
-static int endpoint(char *buf, size_t size, const char *dir, const char *name)
-{
-        int n = snprintf(buf, size, "ipc://%s/%s", dir, name);
-        return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
-}
-
 int transport_open(struct transport *t, const char *runtime_dir)
 {
         char ingest[512], query[512], monitor[64], dealer_monitor[64];
@@ -28,8 +22,8 @@ int transport_open(struct transport *t, const char *runtime_dir)
 
         *t = (struct transport){ .peer = PEER_UNKNOWN };
         snprintf(t->runtime_dir, sizeof(t->runtime_dir), "%s", runtime_dir);
-        if (endpoint(ingest, sizeof(ingest), runtime_dir, "ingest.sock") < 0 ||
-            endpoint(query, sizeof(query), runtime_dir, "query.sock") < 0)
+        if (runtime_endpoint(runtime_dir, RUNTIME_INGEST_SOCKET, ingest, sizeof(ingest)) < 0 ||
+            runtime_endpoint(runtime_dir, RUNTIME_QUERY_SOCKET, query, sizeof(query)) < 0)
                 return -ENAMETOOLONG;
 
         t->ctx = zmq_ctx_new();
@@ -181,7 +175,7 @@ static int check_peer(struct transport *t, int fd, const char *name)
 
 static void connected(struct transport *t, int fd)
 {
-        int r = check_peer(t, fd, "ingest.sock");
+        int r = check_peer(t, fd, RUNTIME_INGEST_SOCKET);
         if (r > 0) {
                 t->peer = PEER_CONNECTED;
                 t->connections++;
@@ -205,7 +199,7 @@ static void handle_dealer_monitor(struct transport *t)
                          * may be read after it has gone. A new listener's
                          * arrival is read before anything it sends. */
                         if (event == ZMQ_EVENT_CONNECTED) {
-                                int r = check_peer(t, (int)fd, "query.sock");
+                                int r = check_peer(t, (int)fd, RUNTIME_QUERY_SOCKET);
                                 if (r != 0)
                                         t->dealer_refused = r < 0;
                         }

@@ -1,21 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
 #include "harness.h"
+#include "runtime-daemon.h"
 
 extern char **environ;
 
@@ -85,68 +81,25 @@ char *fixture_log(struct daemon_fixture *f)
         return read_file(f->log);
 }
 
-/* Starts ferretd and waits for READY=1 on a notify socket of ours, or for
- * the daemon to exit: never a fixed sleep. */
+/* Starts ferretd as runtime_daemon_start() starts every private daemon:
+ * it waits for its READY=1, or for its exit, never for a fixed time. */
 static void start_daemon(struct daemon_fixture *f, const char *const extra[])
 {
-        char notify[256], env_notify[300];
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(notify, sizeof(notify), "%s/notify.sock", f->dir);
-        unlink(notify);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", notify);
-        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-                harness_fail(__FILE__, __LINE__, "cannot bind %s: %s", notify, strerror(errno));
-
-        size_t n = 0;
-        while (environ[n])
-                n++;
-        char **env = calloc(n + 2, sizeof(*env));
-        size_t j = 0;
-        for (size_t i = 0; i < n; i++)
-                if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
-                        env[j++] = environ[i];
-        snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify);
-        env[j++] = env_notify;
-
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        char *argv[16] = { (char *)fixture_ferretd_path(), "--db", f->db, "--runtime-dir", f->runtime_dir,
-                           "--log-level", "debug" };
-        for (size_t i = 0, k = 7; extra && extra[i] && k < 15; i++)
-                argv[k++] = (char *)extra[i];
-        int r = posix_spawn(&f->pid, argv[0], &fa, NULL, argv, env);
-        posix_spawn_file_actions_destroy(&fa);
-        free(env);
-        if (r)
-                harness_fail(__FILE__, __LINE__, "cannot start %s: %s", argv[0], strerror(r));
-        track(f->pid, 0);
-
-        /* The daemon's exit ends the wait too: a pidfd becomes readable. */
-        int pidfd = (int)syscall(SYS_pidfd_open, f->pid, 0);
-        for (;;) {
-                struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-                /* The timeout only bounds a hang; readiness ends the wait. */
-                if (poll(p, pidfd >= 0 ? 2 : 1, 30000) <= 0)
-                        harness_fail(__FILE__, __LINE__, "ferretd did not become ready");
-                if (pidfd >= 0 && (p[1].revents & POLLIN) && !(p[0].revents & POLLIN)) {
-                        char *log = read_file(f->log);
-                        harness_fail(__FILE__, __LINE__, "ferretd exited before it was ready; its log:\n%s",
-                                     log ? log : "");
-                }
-                char msg[256];
-                ssize_t len = recv(fd, msg, sizeof(msg) - 1, 0);
-                if (len > 0) {
-                        msg[len] = '\0';
-                        if (strstr(msg, "READY=1"))
-                                break;
-                }
+        const char *args[16] = { "--log-level", "debug" };
+        size_t k = 2;
+        for (size_t i = 0; extra && extra[i] && k < 15; i++)
+                args[k++] = extra[i];
+        args[k] = NULL;
+        struct runtime_start s = { .ferretd = fixture_ferretd_path(), .db = f->db, .runtime_dir = f->runtime_dir,
+                                   .args = args, .log = f->log };
+        struct runtime_daemon d;
+        char why[512];
+        if (runtime_daemon_start(&s, &d, why, sizeof(why)) < 0) {
+                char *log = read_file(f->log);
+                harness_fail(__FILE__, __LINE__, "%s; its log:\n%s", why, log ? log : "");
         }
-        close(fd);
-        if (pidfd >= 0)
-                close(pidfd);
+        f->pid = d.pid;
+        track(f->pid, 0);
 }
 
 void fixture_start(struct daemon_fixture *f)
@@ -176,9 +129,8 @@ int fixture_stop(struct daemon_fixture *f)
         int status = 0;
         if (f->pid <= 0)
                 return 0;
-        kill(f->pid, SIGTERM);
-        while (waitpid(f->pid, &status, 0) < 0 && errno == EINTR)
-                ;
+        struct runtime_daemon d = { .pid = f->pid };
+        status = runtime_daemon_stop(&d);
         track(0, f->pid);
         f->pid = 0;
         char *log = fixture_log(f);

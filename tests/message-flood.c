@@ -17,6 +17,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "runtime-dir.h"
 #include "wire.h"
 
 static void *ctx;
@@ -70,8 +71,8 @@ static void *connection_main(void *arg)
         void *push = zmq_socket(ctx, ZMQ_PUSH);
         zmq_setsockopt(push, ZMQ_SNDHWM, &one, sizeof(one));
         zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof(zero));
-        snprintf(endpoint, sizeof(endpoint), "ipc://%s/ingest.sock", dir);
-        if (zmq_connect(push, endpoint) < 0) {
+        if (runtime_endpoint(dir, RUNTIME_INGEST_SOCKET, endpoint, sizeof(endpoint)) < 0 ||
+            zmq_connect(push, endpoint) < 0) {
                 fprintf(stderr, "message-flood: cannot connect to %s: %s\n", endpoint, zmq_strerror(errno));
                 exit(1);
         }

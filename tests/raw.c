@@ -6,6 +6,7 @@
 
 #include "harness.h"
 #include "raw.h"
+#include "runtime-dir.h"
 
 void raw_open(struct raw_client *c, const char *dir)
 {
@@ -17,9 +18,9 @@ void raw_open(struct raw_client *c, const char *dir)
         int zero = 0;
         zmq_setsockopt(c->push, ZMQ_LINGER, &zero, sizeof(zero));
         zmq_setsockopt(c->dealer, ZMQ_LINGER, &zero, sizeof(zero));
-        snprintf(ep, sizeof(ep), "ipc://%s/ingest.sock", dir);
+        CHECK(runtime_endpoint(dir, RUNTIME_INGEST_SOCKET, ep, sizeof(ep)) == 0);
         CHECK(zmq_connect(c->push, ep) == 0);
-        snprintf(ep, sizeof(ep), "ipc://%s/query.sock", dir);
+        CHECK(runtime_endpoint(dir, RUNTIME_QUERY_SOCKET, ep, sizeof(ep)) == 0);
         CHECK(zmq_connect(c->dealer, ep) == 0);
 }
 

@@ -19,6 +19,7 @@
 
 #include "fixture.h"
 #include "harness.h"
+#include "runtime-dir.h"
 #include "spans.h"
 #include "traced-child.h"
 
@@ -45,7 +46,7 @@ static void run_without_daemon(const char *runtime_dir)
  * nobody listens. Its path goes to @path. */
 static void leave_dead_socket(const char *dir, char *path, size_t size)
 {
-        snprintf(path, size, "%s/ingest.sock", dir);
+        CHECK(runtime_socket_path(dir, RUNTIME_INGEST_SOCKET, path, size) == 0);
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);

@@ -537,7 +537,7 @@ PyMODINIT_FUNC PyInit__ferret(void)
             PyModule_AddIntConstant(m, "STATUS_OK", FERRET_STATUS_OK) < 0 ||
             PyModule_AddIntConstant(m, "STATUS_WARNING", FERRET_STATUS_WARNING) < 0 ||
             PyModule_AddIntConstant(m, "STATUS_ERROR", FERRET_STATUS_ERROR) < 0 ||
-            fprofile_init(m) < 0)
+            fprofile_init(m) < 0 || fruntime_init(m) < 0)
                 goto fail;
         return m;
 fail:

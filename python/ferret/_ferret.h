@@ -82,3 +82,7 @@ bool fprofile_top(struct fparent *ret);
  * with @parent, new spans go under it instead of under the frames that
  * were running at fork(). */
 void fprofile_after_fork_child(const ferret_ctx_t *parent);
+
+/* _ferret_runtime.c: where a daemon's sockets are, and starting one, as
+ * proto/runtime-dir.h and proto/runtime-daemon.h decide. */
+int fruntime_init(PyObject *module);

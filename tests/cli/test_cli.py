@@ -558,6 +558,18 @@ class Run(CliTest):
                 subprocess.run(as_user(user) + ["chmod", "777", os.path.join(runtime_dir, sock)], check=True)
         return d
 
+    def test_run_records_into_the_daemon_runtime_dir_names(self):
+        # --runtime-dir names ferret run's daemon too, before FERRET_RUNTIME_DIR.
+        rt = self.path("rt")
+        d = Daemon(self.path("t.db"), rt)
+        try:
+            r = ferret("run", "--runtime-dir", rt, "--run-id", "given", "--", "true", env=self.env, cwd=self.dir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(ferret_json("query", "--run", "given", "--runtime-dir", rt)["spans"], 1)
+            self.assertFalse(os.path.exists(self.path("ferret.db")))
+        finally:
+            self.assertEqual(d.stop()[0], 0)
+
     @unittest.skipUnless(FLOOD, "needs the flood program")
     def test_a_daemon_given_a_relative_directory_is_reached(self):
         # ferretd --runtime-dir ./rt binds "./rt/ingest.sock": the name the

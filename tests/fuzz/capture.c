@@ -13,6 +13,8 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "runtime-dir.h"
+
 static long long now_ms(void)
 {
         struct timespec t;
@@ -40,10 +42,10 @@ int main(int argc, char **argv)
         char endpoint[4096];
         void *ctx = zmq_ctx_new();
         void *pull = zmq_socket(ctx, ZMQ_PULL), *router = zmq_socket(ctx, ZMQ_ROUTER);
-        snprintf(endpoint, sizeof(endpoint), "ipc://%s/ingest.sock", argv[1]);
+        runtime_endpoint(argv[1], RUNTIME_INGEST_SOCKET, endpoint, sizeof(endpoint));
         if (zmq_bind(pull, endpoint) < 0)
                 return fprintf(stderr, "bind %s: %s\n", endpoint, zmq_strerror(errno)), 1;
-        snprintf(endpoint, sizeof(endpoint), "ipc://%s/query.sock", argv[1]);
+        runtime_endpoint(argv[1], RUNTIME_QUERY_SOCKET, endpoint, sizeof(endpoint));
         if (zmq_bind(router, endpoint) < 0)
                 return fprintf(stderr, "bind %s: %s\n", endpoint, zmq_strerror(errno)), 1;
         long long until = now_ms() + atol(argv[3]);
