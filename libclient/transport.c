@@ -183,53 +183,57 @@ static void connected(struct transport *t, int fd)
                 t->peer = PEER_ABSENT;
 }
 
-/* Acknowledgements are believed from a checked listener only: a forged
- * one would make the library let go of batches never stored. */
-static void handle_dealer_monitor(struct transport *t)
+/* Reads the events waiting on @monitor, a socket monitor's PAIR, and hands
+ * each with its file descriptor to @on_event. */
+static void read_monitor(struct transport *t, void *monitor, void (*on_event)(struct transport *t, uint16_t event,
+                                                                             int fd))
 {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        while (zmq_msg_recv(&msg, t->dealer_monitor, ZMQ_DONTWAIT) >= 0) {
+        while (zmq_msg_recv(&msg, monitor, ZMQ_DONTWAIT) >= 0) {
                 if (zmq_msg_size(&msg) == 6) {
                         uint16_t event;
                         uint32_t fd;
                         memcpy(&event, zmq_msg_data(&msg), 2);
                         memcpy(&fd, (const char *)zmq_msg_data(&msg) + 2, 4);
-                        /* Not undone by a departure: a daemon's last answer
-                         * may be read after it has gone. A new listener's
-                         * arrival is read before anything it sends. */
-                        if (event == ZMQ_EVENT_CONNECTED) {
-                                int r = check_peer(t, (int)fd, RUNTIME_QUERY_SOCKET);
-                                if (r != 0)
-                                        t->dealer_refused = r < 0;
-                        }
+                        on_event(t, event, (int)fd);
                 }
-                while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, t->dealer_monitor, ZMQ_DONTWAIT) >= 0)
+                /* The second frame (the endpoint) carries nothing we need. */
+                while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, monitor, ZMQ_DONTWAIT) >= 0)
                         ;
         }
         zmq_msg_close(&msg);
 }
 
+/* Not undone by a departure: a daemon's last answer may be read after it
+ * has gone. A new listener's arrival is read before anything it sends. */
+static void dealer_event(struct transport *t, uint16_t event, int fd)
+{
+        if (event != ZMQ_EVENT_CONNECTED)
+                return;
+        int r = check_peer(t, fd, RUNTIME_QUERY_SOCKET);
+        if (r != 0)
+                t->dealer_refused = r < 0;
+}
+
+static void push_event(struct transport *t, uint16_t event, int fd)
+{
+        if (event == ZMQ_EVENT_CONNECTED)
+                connected(t, fd);
+        else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED)
+                t->peer = PEER_ABSENT;
+}
+
+/* Acknowledgements are believed from a checked listener only: a forged
+ * one would make the library let go of batches never stored. */
+static void handle_dealer_monitor(struct transport *t)
+{
+        read_monitor(t, t->dealer_monitor, dealer_event);
+}
+
 static void handle_monitor(struct transport *t)
 {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        while (zmq_msg_recv(&msg, t->monitor, ZMQ_DONTWAIT) >= 0) {
-                if (zmq_msg_size(&msg) == 6) {
-                        uint16_t event;
-                        uint32_t fd;
-                        memcpy(&event, zmq_msg_data(&msg), 2);
-                        memcpy(&fd, (const char *)zmq_msg_data(&msg) + 2, 4);
-                        if (event == ZMQ_EVENT_CONNECTED)
-                                connected(t, (int)fd);
-                        else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CONNECT_RETRIED)
-                                t->peer = PEER_ABSENT;
-                }
-                /* The second frame (the endpoint) carries nothing we need. */
-                while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, t->monitor, ZMQ_DONTWAIT) >= 0)
-                        ;
-        }
-        zmq_msg_close(&msg);
+        read_monitor(t, t->monitor, push_event);
 }
 
 static void handle_replies(struct transport *t)
