@@ -66,7 +66,7 @@ static void busy(unsigned n)
 
 static ferret_span_t *begin_tagged(unsigned name, uint64_t r)
 {
-        ferret_span_t *s = ferret_span_begin_named(&name_cache[name], names[name]);
+        ferret_span_t *s = ferret__span_begin_named(&name_cache[name], names[name]);
         ferret_span_tag_int(s, "shard", (int64_t)(r % 64));
         ferret_span_tag_str(s, "region", regions[(r >> 6) % 4]);
         return s;

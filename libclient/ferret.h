@@ -153,17 +153,18 @@ FERRET_EXPORT void ferret_span_tag_double(ferret_span_t *span, const char *key, 
 FERRET_EXPORT void ferret_span_tag_bool(ferret_span_t *span, const char *key, bool value);
 
 /*
- * With a literal key, the macros below intern the key once per call site
- * and record its number, like FERRET_SCOPE does for names; with any other
- * key they call the functions above. Either way the result is the same.
+ * Not API (version node FERRET_PRIVATE_0.1, may change in any release):
+ * with a literal key, the macros below intern the key once per call site
+ * and record its number through these, like FERRET_SCOPE does for names;
+ * with any other key they call the functions above.
  */
-FERRET_EXPORT void ferret_span_tag_str_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+FERRET_EXPORT void ferret__span_tag_str_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
                                              const char *value);
-FERRET_EXPORT void ferret_span_tag_int_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+FERRET_EXPORT void ferret__span_tag_int_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
                                              int64_t value);
-FERRET_EXPORT void ferret_span_tag_double_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+FERRET_EXPORT void ferret__span_tag_double_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
                                                 double value);
-FERRET_EXPORT void ferret_span_tag_bool_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
+FERRET_EXPORT void ferret__span_tag_bool_named(ferret_span_t *span, ferret_name_t *key_cache, const char *key,
                                               bool value);
 
 #if defined(__GNUC__) && !defined(FERRET_NO_TAG_MACROS)
@@ -173,7 +174,7 @@ FERRET_EXPORT void ferret_span_tag_bool_named(ferret_span_t *span, ferret_name_t
                 static ferret_name_t ferret_tag_key_; \
                 if (ferret_tag_span_) { \
                         if (__builtin_constant_p(key)) \
-                                ferret_span_tag_##kind##_named(ferret_tag_span_, &ferret_tag_key_, (key), (value)); \
+                                ferret__span_tag_##kind##_named(ferret_tag_span_, &ferret_tag_key_, (key), (value)); \
                         else \
                                 (ferret_span_tag_##kind)(ferret_tag_span_, (key), (value)); \
                 } \
@@ -289,54 +290,20 @@ FERRET_EXPORT const char *ferret_strerror(int error);
  */
 
 
-/**
- * Begins a span named by a string that lives as long as the program (a
- * literal). @p cache is a per-call-site variable, zero-initialised.
- * Prefer the ferret_span_begin_literal() macro.
- */
-FERRET_EXPORT ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name);
+/* Not API (FERRET_PRIVATE_0.1): what ferret_span_begin_literal() calls. */
+FERRET_EXPORT ferret_span_t *ferret__span_begin_named(ferret_name_t *cache, const char *name);
 
-/**
- * Function calls, for instrumentation hooks: the agent `ferret run` preloads
- * calls these from __cyg_profile_func_enter/exit, for programs built with
- * -finstrument-functions. Each call becomes a span named after the function
- * (resolved from @p fn later, off the hot path), child of the enclosing
- * call or of the thread's current span. Enter and exit must pair up on one
- * thread. FERRET_MIN_DURATION_NS, FERRET_MAX_DEPTH, FERRET_INCLUDE and
- * FERRET_EXCLUDE (comma-separated globs on names) limit what is recorded.
- */
-FERRET_EXPORT void ferret_function_enter(void *fn);
-FERRET_EXPORT void ferret_function_exit(void *fn);
-/**
- * ferret_function_enter() and _exit() with what the hook knows: the call
- * site (the hook's second argument, the return address of @p fn) and @p sp,
- * the stack pointer of @p fn when it called the hook (NULL: the library
- * uses its own frame's address, which compares alike between calls). Exits
- * are matched to their frames by function and stack pointer.
- */
-FERRET_EXPORT void ferret_function_enter_at(void *fn, void *call_site, void *sp);
-FERRET_EXPORT void ferret_function_exit_at(void *fn, void *sp);
-/**
- * The calling thread is about to leave functions without their exit hooks
- * (longjmp, siglongjmp), restoring the stack pointer @p target_sp: the
- * frames below it are closed now, marked unwound. With @p target_sp NULL
- * (not known), they are closed at the next enter: the jump landed in the
- * function holding that call's call site. The agent calls this from its
- * longjmp wrappers.
- */
-FERRET_EXPORT void ferret_function_jumped(void *target_sp);
-
-/** Nonzero once tracing is known to be off: lets the macros below skip the
- * calls. Not for direct use. Another thread may set it at any time, so it is
+/* Not API (FERRET_PRIVATE_0.1). Nonzero once tracing is known to be off:
+ * lets the macros below skip the calls. Another thread may set it at any time, so it is
  * read with a relaxed atomic load (a plain load on x86 and ARM). */
-FERRET_EXPORT extern volatile int ferret_off_;
+FERRET_EXPORT extern volatile int ferret__off;
 
 /** ferret_span_begin() for a string literal, interned once per call site.
  * With tracing off it costs one load and a branch. */
 #define ferret_span_begin_literal(name) \
         __extension__({ static ferret_name_t ferret_name_cache_; \
-                        __builtin_expect(__atomic_load_n(&ferret_off_, __ATOMIC_RELAXED), 0) ? (ferret_span_t *)0 \
-                                : ferret_span_begin_named(&ferret_name_cache_, "" name ""); })
+                        __builtin_expect(__atomic_load_n(&ferret__off, __ATOMIC_RELAXED), 0) ? (ferret_span_t *)0 \
+                                : ferret__span_begin_named(&ferret_name_cache_, "" name ""); })
 
 /** For FERRET_SCOPE's cleanup; not to be called directly. */
 static inline void ferret_scope_end_(ferret_span_t **span)
