@@ -146,6 +146,11 @@ FERRET_EXPORT void ferret_span_end(ferret_span_t *span);
  * string values up to 255 bytes are kept whole, longer ones are truncated. A
  * span has about 400 bytes for its copied name, tags and status message;
  * what does not fit is left out.
+ *
+ * With GCC or Clang these are macros (unless FERRET_NO_TAG_MACROS is
+ * defined) that evaluate @p span, @p key and @p value exactly once, like a
+ * function call, whether tracing is on or off:
+ * `ferret_span_tag_int(s, "n", i++)` adds one to i either way.
  */
 FERRET_EXPORT void ferret_span_tag_str(ferret_span_t *span, const char *key, const char *value);
 FERRET_EXPORT void ferret_span_tag_int(ferret_span_t *span, const char *key, int64_t value);
@@ -168,21 +173,29 @@ FERRET_EXPORT void ferret__span_tag_bool_named(ferret_span_t *span, ferret_name_
                                               bool value);
 
 #if defined(__GNUC__) && !defined(FERRET_NO_TAG_MACROS)
-#define FERRET_TAG_(kind, span, key, value) \
+/* Like a function call, the macros evaluate each argument once, whatever
+ * the span (NULL included): a side effect in an argument must not depend
+ * on whether tracing is on. So all three are evaluated into variables
+ * first; __builtin_constant_p() evaluates nothing, it only chooses the path
+ * (a literal key's number cached per call site, or the key copied). */
+#define FERRET__TAG(kind, type, span, key, value) \
         __extension__({ \
-                ferret_span_t *ferret_tag_span_ = (span); \
-                static ferret_name_t ferret_tag_key_; \
-                if (ferret_tag_span_) { \
+                ferret_span_t *ferret__tag_span = (span); \
+                const char *ferret__tag_key = (key); \
+                type ferret__tag_value = (value); \
+                static ferret_name_t ferret__tag_key_id; \
+                if (ferret__tag_span) { \
                         if (__builtin_constant_p(key)) \
-                                ferret__span_tag_##kind##_named(ferret_tag_span_, &ferret_tag_key_, (key), (value)); \
+                                ferret__span_tag_##kind##_named(ferret__tag_span, &ferret__tag_key_id, \
+                                                                ferret__tag_key, ferret__tag_value); \
                         else \
-                                (ferret_span_tag_##kind)(ferret_tag_span_, (key), (value)); \
+                                (ferret_span_tag_##kind)(ferret__tag_span, ferret__tag_key, ferret__tag_value); \
                 } \
         })
-#define ferret_span_tag_str(span, key, value) FERRET_TAG_(str, span, key, value)
-#define ferret_span_tag_int(span, key, value) FERRET_TAG_(int, span, key, value)
-#define ferret_span_tag_double(span, key, value) FERRET_TAG_(double, span, key, value)
-#define ferret_span_tag_bool(span, key, value) FERRET_TAG_(bool, span, key, value)
+#define ferret_span_tag_str(span, key, value) FERRET__TAG(str, const char *, span, key, value)
+#define ferret_span_tag_int(span, key, value) FERRET__TAG(int, int64_t, span, key, value)
+#define ferret_span_tag_double(span, key, value) FERRET__TAG(double, double, span, key, value)
+#define ferret_span_tag_bool(span, key, value) FERRET__TAG(bool, bool, span, key, value)
 #endif
 
 /** Sets the status; @p message (may be NULL) is copied, up to 255 bytes. */
