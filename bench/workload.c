@@ -153,7 +153,7 @@ static int producer_main(uint64_t spans, uint64_t seed, int slow, int report_fd,
         emit_spans(spans, seed, slow);
         struct report rep = { .emitted = spans };
         rep.flush_result = ferret_flush(600000);
-        ferret_stats_t st = { 0 };
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         rep.dropped = st.dropped;
         return write_all(report_fd, &rep, sizeof(rep)) < 0 ? 1 : 0;

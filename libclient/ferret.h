@@ -103,13 +103,29 @@ typedef enum ferret_kind {
 /** A call site's cached number for a literal name or key; 0 until first use. */
 typedef uint32_t ferret_name_t;
 
-/** Counters of this process's client since it started (or forked). */
+/**
+ * Counters of this process's client since it started (or forked), for
+ * ferret_get_stats(). The structure may grow at its end in later releases:
+ * the caller sets @c size to the size it was compiled with, and the library
+ * fills what that covers.
+ *
+ * @code
+ * ferret_stats_t st = { .size = sizeof(st) };
+ * if (ferret_get_stats(&st) == 0)
+ *         printf("%" PRIu64 " spans dropped\n", st.dropped);
+ * @endcode
+ */
 typedef struct ferret_stats {
+        size_t size;            /**< in: sizeof(ferret_stats_t); out: the bytes filled */
         uint64_t recorded;      /**< spans ended and buffered */
         uint64_t dropped;       /**< spans lost: buffer full, no daemon, too deep */
         uint64_t sent;          /**< spans handed to the daemon's socket */
         uint64_t batches;       /**< batches sent */
 } ferret_stats_t;
+
+/** The size of the first ferret_stats_t (up to @c batches), the least
+ * ferret_get_stats() takes. */
+#define FERRET_STATS_SIZE_V1 (offsetof(ferret_stats_t, batches) + sizeof(uint64_t))
 
 /**
  * Begins a span named @p name as a child of the calling thread's current span
@@ -290,7 +306,12 @@ FERRET_EXPORT bool ferret_enabled(void);
 /** This process's run id (valid until exit). */
 FERRET_EXPORT const char *ferret_run_id(void);
 
-/** Copies the client's counters into @p ret. @return 0, or -EINVAL. */
+/**
+ * Copies the client's counters into @p ret, as far as @p ret->size (set by
+ * the caller) covers, and sets @p ret->size to the bytes it filled.
+ * @return 0, or -EINVAL when @p ret is NULL or its size is below
+ * FERRET_STATS_SIZE_V1 (then @p ret is untouched).
+ */
 FERRET_EXPORT int ferret_get_stats(ferret_stats_t *ret);
 
 /** A message for a negative errno returned by this library. */

@@ -9,8 +9,9 @@
  * tracing is on or off: `ferret_span_tag_int(s, "n", i++)` must not change
  * what the program does when tracing is disabled. FERRET_SCOPE is a for
  * loop, so `break` and `continue` inside it leave the scope, not the loop
- * around it, as the header warns.
+ * around it, as the header warns. ferret_stats_t carries its size.
  */
+#include <errno.h>
 #include <ferret.h>
 #include <unistd.h>
 
@@ -158,4 +159,40 @@ TEST(scope_continue_leaves_the_scope)
                 after_scope++;
         }
         CHECK_EQ(after_scope, 3);
+}
+
+/* ferret_stats_t's size: the caller says how much it knows, the library
+ * fills that much and says how much it filled; less than the first
+ * version's is refused, leaving the structure as it was. */
+TEST(stats_size)
+{
+        ferret_span_end(span_for_test());
+        CHECK_EQ(ferret_get_stats(NULL), -EINVAL);
+
+        ferret_stats_t st = { .size = sizeof(st) };
+        CHECK_EQ(ferret_get_stats(&st), 0);
+        CHECK_EQ(st.size, sizeof(st));
+        if (tracing_expected())
+                CHECK_CMP(st.recorded + st.dropped, >=, 1);     /* the span above, at least */
+        else
+                CHECK_EQ(st.recorded + st.dropped, 0);
+
+        ferret_stats_t zero = { 0 };
+        CHECK_EQ(ferret_get_stats(&zero), -EINVAL);
+        CHECK_EQ(zero.size, 0);
+        ferret_stats_t short_one = { .size = FERRET_STATS_SIZE_V1 - 1, .recorded = 12345 };
+        CHECK_EQ(ferret_get_stats(&short_one), -EINVAL);
+        CHECK_EQ(short_one.size, FERRET_STATS_SIZE_V1 - 1);
+        CHECK_EQ(short_one.recorded, 12345);
+
+        /* A program built with a later header, whose structure has a field
+         * this library does not know: it is left alone, and size says so. */
+        struct {
+                ferret_stats_t known;
+                uint64_t later;
+        } newer = { .known.size = sizeof(newer), .later = 777 };
+        CHECK_EQ(ferret_get_stats(&newer.known), 0);
+        CHECK_EQ(newer.known.size, sizeof(ferret_stats_t));
+        CHECK_EQ(newer.known.recorded, st.recorded);
+        CHECK_EQ(newer.later, 777);
 }
