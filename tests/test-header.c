@@ -161,6 +161,21 @@ TEST(scope_continue_leaves_the_scope)
         CHECK_EQ(after_scope, 3);
 }
 
+/* Ending a scope's span early, as the header shows: the scope then ends
+ * nothing more (one span recorded, not two). */
+TEST(scope_end_early)
+{
+        bool on = tracing_expected();
+        ferret_stats_t before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
+        CHECK_EQ(ferret_get_stats(&before), 0);
+        FERRET_SCOPE(s, "early") {
+                ferret_span_end(s);
+                s = NULL;
+        }
+        CHECK_EQ(ferret_get_stats(&after), 0);
+        CHECK_EQ(after.recorded - before.recorded, on ? 1 : 0);
+}
+
 /* ferret_stats_t's size: the caller says how much it knows, the library
  * fills that much and says how much it filled; less than the first
  * version's is refused, leaving the structure as it was. */
