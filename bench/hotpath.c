@@ -216,7 +216,7 @@ static uint64_t drained_spans(const struct bench_case *c, uint64_t max, uint64_t
 {
         uint64_t n = max < DRAIN_SPANS ? max : DRAIN_SPANS;
         for (;;) {
-                ferret_stats_t a = { 0 }, b = { 0 };
+                ferret_stats_t a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
                 ferret_flush(60000);
                 ferret_get_stats(&a);
                 c->loop(n);
@@ -354,7 +354,7 @@ static int case_main(const struct bench_case *c, const struct options *o)
                 }
                 emitted += sustain_rep(&su, &ns) + (uint64_t)c->burst * c->threads;
         }
-        ferret_stats_t st0 = { 0 }, st1 = { 0 };
+        ferret_stats_t st0 = { .size = sizeof(st0) }, st1 = { .size = sizeof(st1) };
         if (ferret) {
                 ferret_flush(60000);
                 ferret_get_stats(&st0);

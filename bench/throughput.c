@@ -190,7 +190,7 @@ static int producer_main(const struct options *o, double seconds, double total_r
         rep.window_ns = end - start;
         rep.flush_result = ferret_flush(60000);
         rep.flush_ns = bench_now_ns() - end;
-        ferret_stats_t st = { 0 };
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         rep.recorded = st.recorded;
         rep.dropped = st.dropped;

@@ -66,7 +66,7 @@ static void busy(unsigned n)
 
 static ferret_span_t *begin_tagged(unsigned name, uint64_t r)
 {
-        ferret_span_t *s = ferret_span_begin_named(&name_cache[name], names[name]);
+        ferret_span_t *s = ferret__span_begin_named(&name_cache[name], names[name]);
         ferret_span_tag_int(s, "shard", (int64_t)(r % 64));
         ferret_span_tag_str(s, "region", regions[(r >> 6) % 4]);
         return s;
@@ -153,7 +153,7 @@ static int producer_main(uint64_t spans, uint64_t seed, int slow, int report_fd,
         emit_spans(spans, seed, slow);
         struct report rep = { .emitted = spans };
         rep.flush_result = ferret_flush(600000);
-        ferret_stats_t st = { 0 };
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         rep.dropped = st.dropped;
         return write_all(report_fd, &rep, sizeof(rep)) < 0 ? 1 : 0;

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "ferret.h"
+#include "hooks.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define CMDLINE_MAX 255
@@ -737,13 +738,13 @@ void __cyg_profile_func_exit(void *fn, void *call_site);
 
 EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void *fn, void *call_site)
 {
-        ferret_function_enter_at(fn, call_site, CALLER_SP());
+        ferret__function_enter_at(fn, call_site, CALLER_SP());
 }
 
 EXPORT __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void *fn, void *call_site)
 {
         (void)call_site;
-        ferret_function_exit_at(fn, CALLER_SP());
+        ferret__function_exit_at(fn, CALLER_SP());
 }
 
 /* longjmp leaves functions without their exit hooks: function tracing is
@@ -793,7 +794,7 @@ static __attribute__((no_instrument_function)) void *jump_target_sp(void *env)
         {                                                                                       \
                 if (!real_##name)                                                               \
                         resolve_jumps();                                                        \
-                ferret_function_jumped(jump_target_sp(env));                                    \
+                ferret__function_jumped(jump_target_sp(env));                                    \
                 real_##name(env, value);                                                        \
                 abort();                                                                        \
         }

@@ -367,9 +367,14 @@ const char *ferret_run_id(void)
         return client_g.run_id;
 }
 
+/* The caller's ferret_stats_t is as large as the header it was compiled
+ * with says (its first field): it gets the counters that fit, so that the
+ * structure can grow at its end without breaking a program built with an
+ * older header, nor one built with a newer header and run with this
+ * library (its size then says which fields it got). */
 int ferret_get_stats(ferret_stats_t *ret)
 {
-        if (!ret)
+        if (!ret || ret->size < FERRET_STATS_SIZE_V1)
                 return -EINVAL;
         ferret_stats_t s = { 0 };
         for (struct thread_state *ts = atomic_load(&client_g.all_states); ts; ts = ts->next) {
@@ -379,7 +384,8 @@ int ferret_get_stats(ferret_stats_t *ret)
         s.dropped += atomic_load(&client_g.dropped_global) + atomic_load(&client_g.dropped_sending);
         s.sent = atomic_load(&client_g.sent_spans);
         s.batches = atomic_load(&client_g.sent_batches);
-        *ret = s;
+        s.size = ret->size < sizeof(s) ? ret->size : sizeof(s);
+        memcpy(ret, &s, s.size);
         return 0;
 }
 

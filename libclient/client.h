@@ -75,13 +75,13 @@ struct client {
 };
 
 extern struct client client_g;
-extern volatile int ferret_off_;
-/* ferret_off_ is read by every thread without a lock (the header's macros
+extern volatile int ferret__off;
+/* ferret__off is read by every thread without a lock (the header's macros
  * load it relaxed): it only lets them skip a call that would find the state
  * anyway, so relaxed stores suffice, but they must be atomic ones. */
 static inline void client_set_off(int off)
 {
-        __atomic_store_n(&ferret_off_, off, __ATOMIC_RELAXED);
+        __atomic_store_n(&ferret__off, off, __ATOMIC_RELAXED);
 }
 
 /* Starts the client on first use (configuration, thread, sockets): 0, or

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include "clock.h"
+
 #include <cpuid.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "clock.h"
 
 bool clock_use_tsc;
 static uint64_t first_tick, first_mono;

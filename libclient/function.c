@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Function calls of programs built with -finstrument-functions: the agent's
- * __cyg_profile_func_enter/exit call ferret_function_enter/exit here. This
+ * __cyg_profile_func_enter/exit call ferret__function_enter/exit here. This
  * path is leaner than a span's: enter pushes (function, start, id) on a
  * per-thread stack; exit pops it and writes a 48-byte record. Names are
  * resolved from addresses later, by the flusher (symbols.c).
@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "compiler.h"
 #include "function.h"
+#include "hooks.h"
 #include "notes.h"
 #include "pages.h"
 #include "path.h"
@@ -88,7 +89,7 @@ struct func_state {
         uint32_t top;                 /* frames, recorded or not */
         uint32_t n_recorded;          /* of which recorded */
         uint32_t too_deep;            /* calls past FUNC_STACK_MAX, not yet returned */
-        bool jumped;                  /* ferret_function_jumped(): find the landing */
+        bool jumped;                  /* ferret__function_jumped(): find the landing */
         uint64_t base_parent;         /* the parent of the bottom recorded frame */
         uint64_t base_path;           /* and its call path */
         uint32_t n_dirty;             /* entries with folded calls, to write out */
@@ -238,7 +239,7 @@ static __attribute__((noinline)) struct func_entry *entry_slow(struct thread_sta
 
 static __attribute__((noinline)) struct thread_state *thread_for_functions(void)
 {
-        if (__atomic_load_n(&ferret_off_, __ATOMIC_RELAXED) || client_start_slow() < 0)
+        if (__atomic_load_n(&ferret__off, __ATOMIC_RELAXED) || client_start_slow() < 0)
                 return NULL;
         struct thread_state *ts = tls_state ? tls_state : thread_state_create();
         if (ts && !ts->func) {
@@ -337,7 +338,7 @@ static __attribute__((noinline)) void land(struct thread_state *ts, struct func_
         fs->too_deep = 0;
 }
 
-void ferret_function_jumped(void *target_sp)
+void ferret__function_jumped(void *target_sp)
 {
         struct thread_state *ts = tls_state;
         if (!ts || !ts->func)
@@ -411,12 +412,12 @@ static inline __attribute__((always_inline)) void enter(void *fn, uint64_t call_
         f->t0 = clock_ticks();
 }
 
-void ferret_function_enter(void *fn)
+void ferret__function_enter(void *fn)
 {
         enter(fn, 0, (uintptr_t)__builtin_frame_address(0));
 }
 
-void ferret_function_enter_at(void *fn, void *call_site, void *sp)
+void ferret__function_enter_at(void *fn, void *call_site, void *sp)
 {
         enter(fn, (uint64_t)call_site, sp ? (uintptr_t)sp : (uintptr_t)__builtin_frame_address(0));
 }
@@ -574,12 +575,12 @@ out:
                 flush_folds(ts, fs);
 }
 
-void ferret_function_exit(void *fn)
+void ferret__function_exit(void *fn)
 {
         leave(fn, (uintptr_t)__builtin_frame_address(0));
 }
 
-void ferret_function_exit_at(void *fn, void *sp)
+void ferret__function_exit_at(void *fn, void *sp)
 {
         leave(fn, sp ? (uintptr_t)sp : (uintptr_t)__builtin_frame_address(0));
 }

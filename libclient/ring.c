@@ -14,14 +14,14 @@
  * Positions stay one monotonic count across segments: a segment holds
  * positions [start, end) at offset (position & (size - 1)).
  */
+#include "client.h"
+#include "clock.h"
+#include "ring.h"
+
 #include <cpuid.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <time.h>
-
-#include "client.h"
-#include "clock.h"
-#include "ring.h"
 
 #define DESCRIPTOR_ROOM 4096u
 #define RING_SPARE_KEEP_NS 2000000000ull

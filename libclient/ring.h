@@ -8,6 +8,8 @@
  */
 #pragma once
 
+#include "cpu.h"          /* first: elsewhere than x86-64, a clear error before anything else */
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -23,7 +23,7 @@
 
 /* Exported for the header's macros: nonzero once tracing is known to be off
  * (disabled or shut down), so that they skip the calls altogether. */
-volatile int ferret_off_;
+volatile int ferret__off;
 
 static inline bool client_ready(void)
 {
@@ -212,7 +212,7 @@ void span_set_root_parent(ferret_ctx_t parent, uint64_t path)
  * once filled).
  *
  * The common case, a literal name in a thread that has recorded before,
- * needs nothing more (ferret_span_begin_named()). Every other begin has a
+ * needs nothing more (ferret__span_begin_named()). Every other begin has a
  * step that is not one instruction (searching for a slot, compacting the
  * chain, taking a block of ids, freeing ended spans, copying a name) and
  * runs with the thread's signal guard up (in_api): a handler that begins a
@@ -363,7 +363,7 @@ ferret_span_t *ferret_span_begin(const char *name)
         return ts ? begin_common(ts, NULL, 0, name) : NULL;
 }
 
-/* Everything ferret_span_begin_named() does not do itself: the first span of
+/* Everything ferret__span_begin_named() does not do itself: the first span of
  * the process or thread, a name not yet interned, a signal handler, a slot
  * search, a new block of span ids, a current span ended elsewhere. */
 static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *cache, const char *name)
@@ -386,7 +386,7 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
  * handler by itself (see above), and every rare case left to
  * begin_named_slow(). With no calls on the way, it is about sixty
  * instructions, the rdtsc among them. */
-ferret_span_t *ferret_span_begin_named(ferret_name_t *cache, const char *name)
+ferret_span_t *ferret__span_begin_named(ferret_name_t *cache, const char *name)
 {
         struct thread_state *ts = tls_state;
         /* Acquire: pairs with the release that published the number, so

@@ -148,7 +148,7 @@ static __attribute__((noinline)) void tag_str_slow(struct ferret_span *s, ferret
  * they are copied, without the calls to strnlen() and memcpy(). */
 #define TAG_STR_SHORT 16
 
-void ferret_span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const char *key, const char *value)
+void ferret__span_tag_str_named(ferret_span_t *s, ferret_name_t *cache, const char *key, const char *value)
 {
         if (!s)
                 return;
@@ -176,7 +176,7 @@ static __attribute__((noinline)) void tag_int_slow(struct ferret_span *s, ferret
         payload_put_keyed(s, ENTRY_TAG_INT, cache, key, &value, sizeof(value));
 }
 
-void ferret_span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const char *key, int64_t value)
+void ferret__span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const char *key, int64_t value)
 {
         if (!s)
                 return;
@@ -189,13 +189,13 @@ void ferret_span_tag_int_named(ferret_span_t *s, ferret_name_t *cache, const cha
         s->rec.payload_len = (uint16_t)(used + need);
 }
 
-void ferret_span_tag_double_named(ferret_span_t *s, ferret_name_t *cache, const char *key, double value)
+void ferret__span_tag_double_named(ferret_span_t *s, ferret_name_t *cache, const char *key, double value)
 {
         if (s)
                 payload_put_keyed(s, ENTRY_TAG_DOUBLE, cache, key, &value, sizeof(value));
 }
 
-void ferret_span_tag_bool_named(ferret_span_t *s, ferret_name_t *cache, const char *key, bool value)
+void ferret__span_tag_bool_named(ferret_span_t *s, ferret_name_t *cache, const char *key, bool value)
 {
         uint8_t v = value;
         if (s)

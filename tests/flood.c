@@ -23,7 +23,7 @@ int main(int argc, char **argv)
         }
         clock_gettime(CLOCK_MONOTONIC, &b);
         int r = ferret_flush(timeout_ms);
-        ferret_stats_t st;
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         printf("{\"seconds\": %.6f, \"recorded\": %llu, \"dropped\": %llu, \"flush\": %d}\n",
                (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9,

@@ -27,7 +27,7 @@ int main(int argc, char **argv)
                 return 1;
         record("after", n);
         int r = ferret_flush(2000);
-        ferret_stats_t st;
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         printf("{\"flush\": %d, \"recorded\": %llu, \"dropped\": %llu}\n", r, (unsigned long long)st.recorded,
                (unsigned long long)st.dropped);

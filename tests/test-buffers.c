@@ -91,7 +91,7 @@ TEST(burst_overflows_into_the_budget)
                 for (int i = 0; i < BURST; i++)
                         FERRET_SCOPE(s, "burst") {
                         }
-                ferret_stats_t st;
+                ferret_stats_t st = { .size = sizeof(st) };
                 ferret_get_stats(&st);
                 int r = ferret_flush(30000);
                 if (r != 0 || st.dropped)
@@ -125,7 +125,7 @@ TEST(burst_overflows_into_the_budget)
                                 _exit(1);
                         }
                 }
-                ferret_stats_t st;
+                ferret_stats_t st = { .size = sizeof(st) };
                 ferret_get_stats(&st);
                 if (st.dropped)
                         fprintf(stderr, "%llu dropped\n", (unsigned long long)st.dropped);

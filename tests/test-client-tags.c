@@ -158,7 +158,7 @@ TEST(tags_past_the_room_are_counted)
                 }
                 for (int i = 0; i < 10; i++) {
                         snprintf(key, sizeof(key), "n%d", i);
-                        ferret_span_tag_int_named(s, &named[i], key, i);
+                        ferret__span_tag_int_named(s, &named[i], key, i);
                 }
                 ferret_span_set_status(s, FERRET_STATUS_ERROR, "and a message");
                 ferret_span_end(s);

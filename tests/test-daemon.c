@@ -569,7 +569,7 @@ TEST(resent_batches_are_stored_once_in_order)
 
 static uint64_t client_sent(void)
 {
-        ferret_stats_t st = { 0 };
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         return st.sent;
 }
@@ -609,7 +609,7 @@ TEST(spans_queued_in_a_killed_daemon_are_sent_again)
                 for (int i = 0; i < 100 && r != 0; i++)
                         if ((r = ferret_flush(10000)) != 0)
                                 usleep(50000);
-                ferret_stats_t st = { 0 };
+                ferret_stats_t st = { .size = sizeof(st) };
                 ferret_get_stats(&st);
                 _exit(r != 0 ? 12 : st.dropped != 0 ? 13 : 0);
         }

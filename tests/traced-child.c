@@ -28,7 +28,7 @@ pid_t fork_in_run(const char *run, unsigned watchdog_seconds)
 
 noreturn void exit_when_all_stored(void)
 {
-        ferret_stats_t st;
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         _exit(ferret_flush(30000) == 0 && st.dropped == 0 ? 0 : 1);
 }

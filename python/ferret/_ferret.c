@@ -400,7 +400,7 @@ static PyObject *mod_shutdown(PyObject *module, PyObject *unused)
 
 static PyObject *mod_stats(PyObject *module, PyObject *unused)
 {
-        ferret_stats_t st = { 0 };
+        ferret_stats_t st = { .size = sizeof(st) };
         if (fmod_client_used)
                 ferret_get_stats(&st);
         return Py_BuildValue("{s:K,s:K,s:K,s:K}", "recorded", (unsigned long long)st.recorded, "dropped",

@@ -264,7 +264,7 @@ static ferret_span_t *span_begin(struct code_info *ci, const struct fparent *p)
 {
         fmod_client_used = true;
         if (ferret_current().span_id == p->ctx.span_id)
-                return ferret_span_begin_named(&ci->name_id, ci->name);
+                return ferret__span_begin_named(&ci->name_id, ci->name);
         return ferret_span_begin_in(p->ctx, ci->name);
 }
 

@@ -54,7 +54,7 @@ static ferret_span_t *begin_any(uint64_t *rng, const ferret_ctx_t *parent)
         case 0:
                 return ferret_span_begin(names[k]);
         case 1:
-                return ferret_span_begin_named(&cached[k], names[k]);
+                return ferret__span_begin_named(&cached[k], names[k]);
         case 2:
                 return ferret_span_beginf("item-%u", below(rng, 40));   /* names made at run time */
         default:

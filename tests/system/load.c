@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         }
 
         int flush = ferret_flush(30000);
-        ferret_stats_t st = { 0 };
+        ferret_stats_t st = { .size = sizeof(st) };
         ferret_get_stats(&st);
         printf("{\"run\": \"%s\", \"made\": %llu, \"flush\": %d, \"recorded\": %llu, "
                "\"dropped\": %llu, \"sent\": %llu, \"batches\": %llu}\n",
