@@ -690,25 +690,21 @@ EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
                         argv[i_] = va_arg(ap, char *); \
         } while (0)
 
-EXPORT int execl(const char *path, const char *arg, ...)
-{
-        char **argv;
-        va_list ap;
-        va_start(ap, arg);
-        COLLECT_ARGS(arg, ap, argv);
-        va_end(ap);
-        return execv(path, argv);
-}
+/* execl() and execlp(): their list of arguments as an array, for the
+ * matching execv() or execvp(). */
+#define EXEC_FROM_LIST(name, exec_v) \
+        EXPORT int name(const char *file, const char *arg, ...) \
+        { \
+                char **argv; \
+                va_list ap; \
+                va_start(ap, arg); \
+                COLLECT_ARGS(arg, ap, argv); \
+                va_end(ap); \
+                return exec_v(file, argv); \
+        }
 
-EXPORT int execlp(const char *file, const char *arg, ...)
-{
-        char **argv;
-        va_list ap;
-        va_start(ap, arg);
-        COLLECT_ARGS(arg, ap, argv);
-        va_end(ap);
-        return execvp(file, argv);
-}
+EXEC_FROM_LIST(execl, execv)
+EXEC_FROM_LIST(execlp, execvp)
 
 EXPORT int execle(const char *path, const char *arg, ...)
 {
