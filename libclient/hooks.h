@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent's hooks: what function.c exports to libferret-agent, whose
- * __cyg_profile_func_enter/exit (for programs built with
- * -finstrument-functions) and longjmp wrappers call them across the shared
- * library's boundary. Not API: not installed, and exported in the
- * version node FERRET_PRIVATE_0.1 only because the agent is a library of
- * its own (see libferret-client.sym).
+ * The hooks of Ferret's own tracers: what function.c exports to
+ * libferret-agent, whose __cyg_profile_func_enter/exit (for programs built
+ * with -finstrument-functions) and longjmp wrappers call them across the
+ * shared library's boundary, and what span.c exports to the Python
+ * extension's profile hook. Not API: not installed, and exported in the
+ * version node FERRET_PRIVATE_0.1 only because the agent and the extension
+ * are libraries of their own (see libferret-client.sym).
  *
  * Each call becomes a span named after the function (resolved from @fn
  * later, off the hot path), child of the enclosing call or of the thread's
@@ -35,3 +36,13 @@ FERRET_EXPORT void ferret__function_exit(void *fn);
  * known), they are closed at the next enter: the jump landed in the
  * function holding that call's call site. */
 FERRET_EXPORT void ferret__function_jumped(void *target_sp);
+
+/* The Python extension's profile hook: ferret__span_begin_named() under
+ * @parent, the frame's caller's span. When @parent is the thread's current
+ * span (plain nested calls) it is as fast; otherwise @parent is explicit,
+ * and the name is still recorded as its number. @ret_ctx gets the span's
+ * context (@parent when NULL is returned), without what
+ * ferret_span_context() does besides: remembering the span's call path for
+ * spans that other threads begin under it later. */
+FERRET_EXPORT ferret_span_t *ferret__span_begin_named_in(ferret_ctx_t parent, ferret_name_t *cache, const char *name,
+                                                         ferret_ctx_t *ret_ctx);

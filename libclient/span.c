@@ -13,6 +13,7 @@
 #include "client.h"
 #include "clock.h"
 #include "compiler.h"
+#include "hooks.h"
 #include "ids.h"
 #include "intern.h"
 #include "path.h"
@@ -334,6 +335,9 @@ begin_common(struct thread_state *ts, const ferret_ctx_t *parent_in, uint32_t na
         atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
 
         struct ferret_span *cur = thread_current(ts);
+        /* A parent given that is the current span is the implicit one. */
+        if (parent_in && parent_in->span_id == implicit_parent(cur).span_id)
+                parent_in = NULL;
         ferret_ctx_t parent = parent_in ? *parent_in : implicit_parent(cur);
         uint64_t parent_path = parent_in ? span_path_of(parent) : implicit_parent_path(cur);
         if (unlikely(ts->id_next >= ts->id_end))
@@ -363,10 +367,12 @@ ferret_span_t *ferret_span_begin(const char *name)
         return ts ? begin_common(ts, NULL, 0, name) : NULL;
 }
 
-/* Everything ferret__span_begin_named() does not do itself: the first span of
- * the process or thread, a name not yet interned, a signal handler, a slot
- * search, a new block of span ids, a current span ended elsewhere. */
-static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *cache, const char *name)
+/* Everything begin_named() does not do itself: the first span of the
+ * process or thread, a name not yet interned, a signal handler, a slot
+ * search, a new block of span ids, a current span ended elsewhere, a parent
+ * other than the current span. */
+static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *cache, const char *name,
+                                                                 const ferret_ctx_t *parent)
 {
         if (unlikely(!client_ready()))
                 return NULL;
@@ -378,15 +384,17 @@ static __attribute__((noinline)) ferret_span_t *begin_named_slow(ferret_name_t *
                 id = intern_name(name);
                 __atomic_store_n(cache, id, __ATOMIC_RELEASE);
         }
-        return begin_common(ts, NULL, id, name);
+        return begin_common(ts, parent, id, name);
 }
 
-/* The common case, a literal name in a thread that has recorded before:
+/* The common case, a literal name in a thread that has recorded before,
+ * under the thread's current span (which @parent, when given, must be):
  * begin_common()'s steps without a guard, each safe against a signal
  * handler by itself (see above), and every rare case left to
  * begin_named_slow(). With no calls on the way, it is about sixty
  * instructions, the rdtsc among them. */
-ferret_span_t *ferret__span_begin_named(ferret_name_t *cache, const char *name)
+static inline __attribute__((always_inline)) ferret_span_t *begin_named(ferret_name_t *cache, const char *name,
+                                                                        const ferret_ctx_t *parent)
 {
         struct thread_state *ts = tls_state;
         /* Acquire: pairs with the release that published the number, so
@@ -396,21 +404,22 @@ ferret_span_t *ferret__span_begin_named(ferret_name_t *cache, const char *name)
         uint32_t name_id = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
         if (unlikely(!ts || !name_id || ts->in_api || ts->ring.full_skip ||
                      atomic_load_explicit(&client_g.state, memory_order_relaxed) != CLIENT_READY))
-                return begin_named_slow(cache, name);
+                return begin_named_slow(cache, name, parent);
         /* Spans nest, so the slot after the current span's is nearly
          * always free. */
         struct ferret_span *cur = ts->current;
         struct ferret_span *s = cur ? cur + 1 : ts->slots;
         if (unlikely((cur && (atomic_load_explicit(&cur->state, memory_order_relaxed) != SLOT_OPEN ||
                               cur->index + 1 >= ts->slots_ready)) ||
-                     slot_busy(s)))
-                return begin_named_slow(cache, name);
+                     slot_busy(s) ||
+                     (parent && parent->span_id != (cur ? cur->rec.span_id : client_g.root_parent.span_id))))
+                return begin_named_slow(cache, name, parent);
         atomic_store_explicit(&s->state, SLOT_OPEN, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
         uint64_t span_id = id_claim(ts);
         if (unlikely(span_id >= ts->id_end)) {
                 atomic_store_explicit(&s->state, 0, memory_order_relaxed);
-                return begin_named_slow(cache, name);
+                return begin_named_slow(cache, name, parent);
         }
         struct record *r = &s->rec;
         uint64_t parent_path = implicit_parent_path(cur);
@@ -418,6 +427,19 @@ ferret_span_t *ferret__span_begin_named(ferret_name_t *cache, const char *name)
         r->path = path_step(parent_path, path_key_local(client_g.path_salt, name_id));
         slot_link(ts, s, cur);
         return begin_clock_start(s);
+}
+
+ferret_span_t *ferret__span_begin_named(ferret_name_t *cache, const char *name)
+{
+        return begin_named(cache, name, NULL);
+}
+
+ferret_span_t *ferret__span_begin_named_in(ferret_ctx_t parent, ferret_name_t *cache, const char *name,
+                                           ferret_ctx_t *ret_ctx)
+{
+        ferret_span_t *s = begin_named(cache, name, &parent);
+        *ret_ctx = s ? slot_context(s) : parent;
+        return s;
 }
 
 ferret_span_t *ferret_span_beginf(const char *fmt, ...)

@@ -26,6 +26,7 @@
  * context, start their coroutines under it.
  */
 #include "_ferret.h"
+#include "hooks.h"
 
 #include <opcode.h>
 #include <string.h>
@@ -256,16 +257,15 @@ static void parent_of_new(fthread_object *t, struct fparent *p)
         fparent_consider_var(p);
 }
 
-/* Begins @ci's span under @p. When @p is already the client's current span
- * on this thread (the common case: plain nested calls), the interned name
- * is recorded as a number; otherwise (a coroutine interleaved with others)
- * the parent is explicit and the name is copied. */
-static ferret_span_t *span_begin(struct code_info *ci, const struct fparent *p)
+/* Begins @ci's span under @p, its name recorded as the number interned for
+ * it; @ret_ctx gets its context (@p's when it is dropped). The library
+ * checks whether @p is the thread's current span (the common case, plain
+ * nested calls: the fast path) or an explicit parent (a coroutine
+ * interleaved with others), in one call. */
+static ferret_span_t *span_begin(struct code_info *ci, const struct fparent *p, ferret_ctx_t *ret_ctx)
 {
         fmod_client_used = true;
-        if (ferret_current().span_id == p->ctx.span_id)
-                return ferret__span_begin_named(&ci->name_id, ci->name);
-        return ferret_span_begin_in(p->ctx, ci->name);
+        return ferret__span_begin_named_in(p->ctx, &ci->name_id, ci->name, ret_ctx);
 }
 
 static void span_finish(fthread_object *t, ferret_span_t *span, PyObject *arg, bool thrown)
@@ -377,10 +377,16 @@ static int on_call(fthread_object *t, PyFrameObject *frame)
         }
 
         struct fparent p;
+        ferret_ctx_t ctx;
         parent_of_new(t, &p);
-        ferret_span_t *span = span_begin(ci, &p);
+        ferret_span_t *span = span_begin(ci, &p, &ctx);
+        /* A generator's or coroutine's span is a parent again after it
+         * resumes, maybe on another thread: the library remembers its call
+         * path for that. A plain frame's children begin while it runs. */
+        if (g && span)
+                ctx = ferret_span_context(span);
         struct entry *e = &t->stack[t->depth++];
-        *e = (struct entry){ frame, span, span ? ferret_span_context(span) : p.ctx, ++fmod_seq, g, false };
+        *e = (struct entry){ frame, span, ctx, ++fmod_seq, g, false };
         if (g) {
                 g->span = span;
                 g->ctx = e->ctx;

@@ -91,6 +91,15 @@ class Daemon:
     def status(self):
         return ferret_json("status", "--runtime-dir", self.runtime_dir)
 
+    def describe(self):
+        """Whether it still runs, and the end of its log: for a failure's message."""
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            tail = f.read()[-4000:]
+        code = self.proc.poll()
+        state = "still running" if code is None else f"exited with {code}"
+        return f"ferretd {state}; its log ends:\n{tail}"
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
@@ -146,12 +155,13 @@ def stored_spans(runtime_dir, run):
     return out
 
 
-def send(url, encoding, seed, traces=2, extra=()):
+def send(url, encoding, seed, traces=2, extra=(), daemon=None):
     r = subprocess.run([NODE, os.path.join(HERE, "send.mjs"), "--url", url + "/v1/traces", "--encoding", encoding,
                         "--seed", str(seed), "--traces", str(traces), *extra],
                        capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
-        raise AssertionError(f"send.mjs failed: {r.stderr[-2000:]}\n{r.stdout[-2000:]}")
+        raise AssertionError(f"send.mjs failed: {r.stderr[-2000:]}\n{r.stdout[-1000:]}\n"
+                             + (daemon.describe() if daemon else ""))
     return json.loads(r.stdout)
 
 
@@ -269,7 +279,7 @@ class In(OtlpTest):
         d, url, _ = self.listening()
         total = 0
         for encoding, seed, extra in (("proto", 1, []), ("json", 2, ["--gzip"])):
-            sent = send(url, encoding, seed=seed, extra=extra)
+            sent = send(url, encoding, seed=seed, extra=extra, daemon=d)
             self.assertTrue(sent["ok"], sent.get("errors"))
             self.check_sent(d, sent)
             total += len(sent["spans"])
@@ -355,7 +365,7 @@ class In(OtlpTest):
         self.assertEqual(st["otlp"]["refused_requests"], refused)
         self.assertEqual(st["otlp"]["rejected_spans"], 1)
         self.assertGreaterEqual(st["rejected_messages"], refused)
-        sent = send(url, "proto", seed=3)   # and it serves on
+        sent = send(url, "proto", seed=3, daemon=d)   # and it serves on
         self.check_sent(d, sent)
 
     def test_only_loopback_unless_told(self):
