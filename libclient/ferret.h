@@ -80,7 +80,9 @@
  * - Safe: ending a span on another thread than the one that began it, while
  *   that thread goes on beginning and ending spans of its own; handing a
  *   span over (through a queue, a mutex, pthread_create(), pthread_join())
- *   and tagging it on the other side.
+ *   and tagging it on the other side; ending a span while the thread that
+ *   began it exits (it is stored once: ended, or unfinished if the exit
+ *   came first).
  * - Not safe: two threads tagging the same span at the same time, or one
  *   tagging (or setting its status, or taking its context) while another
  *   ends it. Nothing detects it: tags are lost or garbled, or land on

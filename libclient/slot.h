@@ -27,7 +27,12 @@ enum {
         SLOT_INHERITED = 2,           /* opened before fork(): the parent records it */
         SLOT_ORPHANED = 4,            /* recorded as unfinished when its thread exited */
         SLOT_ENDED = 8,               /* ended while not its thread's current span */
+        SLOT_ENDING = 16,             /* being ended by a call that is not the owner's fast path */
 };
+
+/* Who records a span that is ended while its thread exits: the end sets
+ * SLOT_ENDING, the exit SLOT_ORPHANED, each with one atomic OR, and the one
+ * that finds the other's bit absent records it (the other leaves it). */
 
 struct thread_state;
 

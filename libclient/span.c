@@ -581,7 +581,8 @@ static __attribute__((noinline)) void end_slow(ferret_span_t *s, uint64_t t1)
         if (likely(ts && state == SLOT_OPEN)) {
                 if (unlikely(ts->in_api))
                         drop_one(ts);
-                else if (likely(atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY)) {
+                else if (likely(atomic_load_explicit(&client_g.state, memory_order_relaxed) == CLIENT_READY) &&
+                         atomic_fetch_or_explicit(&s->state, SLOT_ENDING, memory_order_acquire) == SLOT_OPEN) {
                         ts->in_api = 1;
                         atomic_signal_fence(memory_order_seq_cst);
                         record_span(ts, s, t1);
@@ -724,13 +725,13 @@ void span_close_thread(struct thread_state *ts)
 {
         uint64_t t1 = clock_ticks();
         for (struct ferret_span *s = thread_current(ts); s; s = thread_current(ts)) {
-                if (atomic_load(&s->state) == SLOT_OPEN) {
+                /* Another thread may be ending it right now (see slot.h). */
+                if (atomic_fetch_or(&s->state, SLOT_ORPHANED) == SLOT_OPEN) {
                         s->rec.flags |= FERRET__SPAN_FLAG__SPAN_FLAG_UNFINISHED;
                         if ((s->rec.flags & FERRET__SPAN_FLAG__SPAN_FLAG_STATUS_MASK) == FERRET_STATUS_OK)
                                 ferret_span_set_status(s, FERRET_STATUS_WARNING, "not ended before its thread exited");
                         record_span(ts, s, t1);
                 }
-                atomic_fetch_or(&s->state, SLOT_ORPHANED);
                 ts->current = s->prev;
         }
         span_write_lost(ts);

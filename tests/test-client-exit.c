@@ -10,6 +10,7 @@
  */
 #include <ferret.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -184,6 +185,59 @@ TEST(spans_outlive_their_threads)
         CHECK_EQ(json_integer_value(json_object_get(row, "count")), got[0]);
         CHECK_EQ(json_integer_value(json_object_get(row, "warnings")), got[0] - got[1]);
         CHECK_EQ(json_integer_value(json_object_get(sum, "spans")), got[0]);
+        json_decref(sum);
+        fixture_cleanup(&f);
+}
+
+/* A span one thread ends just as its own thread exits: the exit records it
+ * as unfinished, or the other thread records it ended, never both. The two
+ * threads are let go together, round after round, so that the end and the
+ * exit overlap. */
+#define RACE_ROUNDS 3000
+
+struct exit_race {
+        pthread_barrier_t go;
+        ferret_span_t *_Atomic span;
+};
+
+static void *race_owner(void *arg)
+{
+        struct exit_race *r = arg;
+        atomic_store(&r->span, ferret_span_begin("raced"));
+        pthread_barrier_wait(&r->go);
+        return NULL;    /* the thread exits with the span open */
+}
+
+static void *race_ender(void *arg)
+{
+        struct exit_race *r = arg;
+        pthread_barrier_wait(&r->go);
+        ferret_span_end(atomic_load(&r->span));
+        return NULL;
+}
+
+TEST(a_span_ended_as_its_thread_exits_is_stored_once)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        pid_t child = fork_in_run("exit-race", 120);
+        if (child == 0) {
+                for (int i = 0; i < RACE_ROUNDS; i++) {
+                        struct exit_race r = { .span = NULL };
+                        pthread_barrier_init(&r.go, NULL, 2);
+                        pthread_t owner, ender;
+                        if (pthread_create(&ender, NULL, race_ender, &r) != 0 ||
+                            pthread_create(&owner, NULL, race_owner, &r) != 0)
+                                _exit(2);
+                        pthread_join(owner, NULL);
+                        pthread_join(ender, NULL);
+                        pthread_barrier_destroy(&r.go);
+                }
+                exit_when_all_stored();
+        }
+        WAIT_OK(child);
+        json_t *sum = run_summary(&f, "exit-race");
+        CHECK_EQ(summary_number(sum, "raced", "count"), RACE_ROUNDS);
         json_decref(sum);
         fixture_cleanup(&f);
 }
