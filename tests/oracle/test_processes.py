@@ -66,8 +66,12 @@ def unescape(s):
 
 def read_strace(prefix):
     """{pid: facts}: who created it, whether as a fork (its own memory), the
-    command lines it exec'd, its exit status."""
+    command lines it exec'd, its exit status; and the pids the kernel gave
+    out twice while the batch ran (strace -ff keeps one file per pid, and
+    Ferret's spans are told apart by pid: neither can say which process
+    such a pid was)."""
     procs = defaultdict(lambda: {"parent": None, "forked": False, "execs": [], "exit": None, "children": []})
+    created = defaultdict(int)
     for path in glob.glob(prefix + ".*"):
         pid = int(path.rsplit(".", 1)[1])
         me = procs[pid]
@@ -78,6 +82,7 @@ def read_strace(prefix):
                 call, args, child = m.group(1), m.group(2), int(m.group(3))
                 if "CLONE_THREAD" in args:
                     continue
+                created[child] += 1
                 procs[child]["parent"] = pid
                 procs[child]["forked"] = call == "fork" or (call.startswith("clone") and "CLONE_VM" not in args)
                 me["children"].append(child)
@@ -90,7 +95,7 @@ def read_strace(prefix):
             m = EXITED.match(line)
             if m:
                 me["exit"] = int(m.group(1))
-    return procs
+    return procs, sorted(pid for pid, n in created.items() if n > 1)
 
 
 def read_ferret(tree):
@@ -155,6 +160,24 @@ def compare(procs, spans, parents, root_pid, plan):
     return [f"  program {plan!r}: {d}" for d in diff]
 
 
+class Reused:
+    """A batch during which the kernel gave a pid out twice (pid_max
+    wrapped while the machine forked a lot): it says nothing either way."""
+
+    def __init__(self, pids):
+        self.pids = pids
+
+
+def run_batch_until_told_apart(tmp, plans, index, attempts=3):
+    """run_batch(), again (in a fresh directory and database) while pids were reused."""
+    for attempt in range(attempts):
+        result = run_batch(tmp, plans, f"{index}-{attempt}")
+        if not isinstance(result, Reused):
+            return result
+        print(f"batch {index}: pids {result.pids[:5]} were given out twice while it ran; running it again")
+    return f"FAIL (seed {SEED}): batch {index}: pids were reused in each of {attempts} attempts"
+
+
 def run_batch(tmp, plans, index):
     plan_file = os.path.join(tmp, f"plans{index}")
     with open(plan_file, "w") as f:
@@ -175,7 +198,9 @@ def run_batch(tmp, plans, index):
     summary = json.loads(last[0])
     tree = json.loads(subprocess.run([FERRET, "analyze", db, "--run", run_id, "--tree", "--expand", "--json"],
                                      capture_output=True, text=True, check=True).stdout)
-    procs = read_strace(out)
+    procs, reused = read_strace(out)
+    if reused:
+        return Reused(reused)
     spans = read_ferret(tree)
     parents = span_parents(tree)
     driver = [pid for pid, p in procs.items() if p["execs"] == [f"{PROC_TREE} @{plan_file}"]]
@@ -207,7 +232,8 @@ def main():
         # Two batches at a time: most of a batch is waiting on ptrace stops.
         batches = [plans[first:first + PER_RUN] for first in range(0, GRAPHS, PER_RUN)]
         with ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(lambda b: run_batch(tmp, *b), [(p, i) for i, p in enumerate(batches)]))
+            results = list(pool.map(lambda b: run_batch_until_told_apart(tmp, *b),
+                                    [(p, i) for i, p in enumerate(batches)]))
         failures = [r for r in results if isinstance(r, str)]
         if failures:
             sys.exit("\n".join(failures))
