@@ -331,8 +331,15 @@ static int case_main(const struct bench_case *c, const struct options *o)
         pthread_t threads[SUSTAIN_THREADS];
         if (c->mode == MODE_DRAIN)
                 n = drained_spans(c, o->spans, &emitted);
-        else if (c->mode == MODE_SUSTAIN)
+        else if (c->mode == MODE_SUSTAIN) {
+                /* The library's first span starts its flusher thread here,
+                 * before the move to the recorder's CPU, so that the
+                 * flusher stays off it as in the other cases (begun on the
+                 * recording threads, it would share their CPU). */
                 n = o->rate * o->sustain_ms / 1000;
+                c->loop(1);
+                emitted += 1;
+        }
         else {
                 /* The warm-up: the thread's first span allocates its
                  * buffers, and the code and data come into the caches. */

@@ -264,7 +264,7 @@ static inline __attribute__((always_inline)) void slot_link(struct thread_state 
  * keep nothing live across a call and need no saved registers. */
 static __attribute__((noinline)) struct ferret_span *begin_clock_fallback(struct ferret_span *s)
 {
-        s->rec.t0 = clock_ticks_fallback();
+        s->rec.t0 = clock_mono_ns();
         return s;
 }
 
@@ -626,11 +626,6 @@ static __attribute__((noinline)) void end_wake(struct thread_state *ts)
         ts->in_api = 0;
 }
 
-static __attribute__((noinline)) void end_clock_fallback(ferret_span_t *s)
-{
-        end_slow(s, clock_ticks_fallback());
-}
-
 /* ferret_span_end() from the signal guard on, for a record of @need bytes
  * copied as @copy (@need rounded up to 16: the room the copy takes past the
  * record is free, as the next record goes there, but must be in the ring).
@@ -663,17 +658,12 @@ static inline __attribute__((always_inline)) void end_record(struct thread_state
 }
 
 /* The common case: the thread's current span, room in the ring. The record
- * is the slot's, its tags behind it, copied whole with the end time. Every
- * other case goes to end_slow() as the last thing done, and the wake-up
- * comes last, so that the fast path calls nothing and keeps nothing across
- * a call: no saved registers, no stack frame. */
-void ferret_span_end(ferret_span_t *s)
+ * is the slot's, its tags behind it, copied whole with the end time @t1.
+ * Every other case goes to end_slow() as the last thing done, and the
+ * wake-up comes last, so that the fast path calls nothing and keeps nothing
+ * across a call: no saved registers, no stack frame. */
+static inline __attribute__((always_inline)) void end_at(ferret_span_t *s, uint64_t t1)
 {
-        if (unlikely(!s))
-                return;
-        if (unlikely(!clock_use_tsc))
-                return end_clock_fallback(s);
-        uint64_t t1 = __rdtsc();
         struct thread_state *ts = tls_state;
         if (unlikely(!ts || ts->current != s || ts->in_api || ts->n_lost ||
                      atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_OPEN ||
@@ -686,6 +676,22 @@ void ferret_span_end(ferret_span_t *s)
                 return end_record(ts, s, t1, sizeof(struct record), sizeof(struct record));
         uint64_t need = record_span_size(&s->rec);
         end_record(ts, s, t1, need, (need + 15) & ~(uint64_t)15);
+}
+
+/* Without the TSC: the clock read is a call, so this copy of the fast path
+ * has a frame of its own, and the TSC's copy none. */
+static __attribute__((noinline)) void end_clock_fallback(ferret_span_t *s)
+{
+        end_at(s, clock_mono_ns());
+}
+
+void ferret_span_end(ferret_span_t *s)
+{
+        if (unlikely(!s))
+                return;
+        if (unlikely(!clock_use_tsc))
+                return end_clock_fallback(s);
+        end_at(s, __rdtsc());
 }
 
 void ferret_span_set_start_monotonic(ferret_span_t *s, uint64_t monotonic_ns)
