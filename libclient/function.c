@@ -361,6 +361,17 @@ void ferret__function_jumped(void *target_sp)
         fs->too_deep = 0;
 }
 
+static void guard_check(struct thread_state *ts, struct func_entry *e);
+
+/* A call the guard counts without its duration (dropped as it began): as
+ * the calls timed so far, tiny if most of them were. */
+static inline void guard_count_untimed(struct thread_state *ts, struct func_entry *e)
+{
+        e->tiny += 2 * e->tiny >= e->calls;
+        if (unlikely(++e->calls % GUARD_CHECK_EVERY == 0))
+                guard_check(ts, e);
+}
+
 static inline __attribute__((always_inline)) void enter(void *fn, uint64_t call_site, uintptr_t sp)
 {
         struct thread_state *ts = tls_state;
@@ -395,6 +406,18 @@ static inline __attribute__((always_inline)) void enter(void *fn, uint64_t call_
                                 mark_dirty(fs, e, h);
                         e->untimed++;
                 }
+                return;
+        }
+        /* The ring was full a moment ago (see ring_reserve_full()): the
+         * call is dropped as it begins, without reading the clock, and its
+         * callees hang under its caller, as span.c's ring_full_drop() does
+         * for spans. A program that calls faster than the flusher drains
+         * pays least for what is lost. With FERRET_ON_FULL=block calls wait
+         * at their exit instead. */
+        if (unlikely(ts->ring.full_skip) && !client_g.full_wait_ms) {
+                ts->ring.full_skip--;
+                counter_add(&ts->dropped, 1);
+                guard_count_untimed(ts, e);
                 return;
         }
         if (unlikely(fs->n_recorded == 0))

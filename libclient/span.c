@@ -472,14 +472,15 @@ ferret_span_t *ferret_span_begin_in(ferret_ctx_t parent, const char *name)
 static void lost_push(struct thread_state *ts, uint64_t span_id, uint64_t parent_id, uint64_t path,
                       uint64_t parent_path)
 {
-        if (ts->n_lost == LOST_PENDING) {
-                memmove(ts->lost, ts->lost + 1, (LOST_PENDING - 1) * sizeof(ts->lost[0]));
+        if (ts->n_lost == LOST_PENDING) {     /* the oldest goes */
+                ts->lost_first = (ts->lost_first + 1) % LOST_PENDING;
                 ts->n_lost--;
         }
-        ts->lost[ts->n_lost][0] = span_id;
-        ts->lost[ts->n_lost][1] = parent_id;
-        ts->lost[ts->n_lost][2] = path;
-        ts->lost[ts->n_lost][3] = parent_path;
+        uint64_t *at = ts->lost[(ts->lost_first + ts->n_lost) % LOST_PENDING];
+        at[0] = span_id;
+        at[1] = parent_id;
+        at[2] = path;
+        at[3] = parent_path;
         ts->n_lost++;
 }
 
@@ -506,19 +507,20 @@ static __attribute__((noinline)) void write_lost(struct thread_state *ts)
         /* Rare, and worth a look at the flusher's progress: no skipping. */
         ts->ring.full_skip = 0;
         for (; done < ts->n_lost; done++) {
+                const uint64_t *lost = ts->lost[(ts->lost_first + done) % LOST_PENDING];
                 uint64_t head;
                 struct lost_record *r = (struct lost_record *)ring_reserve(&ts->ring, sizeof(*r), &head);
                 if (!r)
                         break;
                 r->h = record_header_of(RECORD_LOST, sizeof(*r), 0);
-                r->span_id = ts->lost[done][0];
-                r->parent_id = ts->lost[done][1];
-                r->path = ts->lost[done][2];
-                r->parent_path = ts->lost[done][3];
+                r->span_id = lost[0];
+                r->parent_id = lost[1];
+                r->path = lost[2];
+                r->parent_path = lost[3];
                 if (ring_commit(&ts->ring, head + sizeof(*r)))
                         ring_wake(&ts->ring);
         }
-        memmove(ts->lost, ts->lost + done, (ts->n_lost - done) * sizeof(ts->lost[0]));
+        ts->lost_first = (ts->lost_first + done) % LOST_PENDING;
         ts->n_lost -= done;
 }
 

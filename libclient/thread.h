@@ -31,9 +31,10 @@ struct thread_state {
         uint64_t trace_hi;            /* high half of the traces this thread starts */
         volatile sig_atomic_t in_api; /* a signal handler calling in drops instead */
         /* Spans whose end was dropped, with their parents, until the ring
-         * has room to say so (written with in_api up). */
+         * has room to say so (written with in_api up): the last
+         * LOST_PENDING, oldest at lost_first, in a circle. */
         uint64_t lost[LOST_PENDING][4];   /* span id, parent id, path, parent path */
-        unsigned n_lost;
+        unsigned n_lost, lost_first;
         _Atomic uint64_t recorded;    /* producer-only counters: load + store */
         _Atomic uint64_t dropped;
         uint64_t dropped_reported;    /* flusher-only */

@@ -1069,6 +1069,9 @@ class Run(CliTest):
         print(f"leaf stored {counts.get('leaf')}, dropped {dropped}, under {placed}, "
               f"outer {'stored' if 'outer' in counts else 'dropped'}")
         self.assertGreater(counts.get("leaf", 0), 0)
+        # Every call is stored or counted as dropped: main, outer, 200,000
+        # leaf, and the process's own span.
+        self.assertEqual(sum(counts.values()) + dropped, 1 + 1 + 200000 + 1, counts)
         # Under the nearest of outer, main and the process that was stored.
         nearest = next(name for name in ("outer", "main", "instrumented") if name in counts)
         self.assertEqual(set(placed), {nearest})
