@@ -370,7 +370,7 @@ static int bench_accept_js(unsigned traces)
 int main(int argc, char **argv)
 {
         uint64_t spans = 2000000, c_spans = 1000000;
-        unsigned js_traces = 5000;
+        unsigned js_traces = 1000;
         static const struct option longopts[] = {
                 { "spans", required_argument, NULL, 'n' },
                 { "c-spans", required_argument, NULL, 'c' },

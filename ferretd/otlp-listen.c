@@ -51,6 +51,20 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
         *con_cls = NULL;
 }
 
+/* Connections past OTLP_MAX_CONNECTIONS wait in the kernel's backlog until
+ * one of ours closes, and the SDKs keep theirs open between requests: a
+ * burst of exports from one SDK (the JavaScript one sends up to 30 at once)
+ * could hold every place while idle, and the requests waiting behind them
+ * would time out. So near the limit each answer closes its connection, and
+ * frees its place for the next. */
+static bool nearly_full(struct MHD_Connection *c)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
+        const union MHD_DaemonInfo *di = ci ? MHD_get_daemon_info(ci->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+                                            : NULL;
+        return !di || di->num_connections >= OTLP_MAX_CONNECTIONS * 3 / 4;
+}
+
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type, const void *body,
                                size_t len, const char *retry_after)
 {
@@ -63,6 +77,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
         if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+        if (nearly_full(c))
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         enum MHD_Result r = MHD_queue_response(c, status, resp);
         MHD_destroy_response(resp);
         return r;

@@ -292,6 +292,17 @@ class In(OtlpTest):
         ferret("query", "--tree", "--run", "ferret-backend", "--runtime-dir", d.runtime_dir)
         ferret("flame", "--run", "ferret-backend", "-o", self.path("otlp.svg"), "--runtime-dir", d.runtime_dir)
 
+    def test_more_connections_than_places_are_all_answered(self):
+        # The SDK opens a connection for each of up to 30 exports in flight
+        # and keeps them open: more than the receiver's 16 places. Those
+        # past them wait in the backlog; near the limit answers close their
+        # connections, so none waits until it times out.
+        d, url, _ = self.listening()
+        sent = send(url, "proto", seed=5, traces=1000, daemon=d)
+        self.assertTrue(sent["ok"], sent.get("errors"))
+        stored = sum(r["spans"] for r in ferret_json("runs", "--runtime-dir", d.runtime_dir))
+        self.assertEqual(stored, len(sent["spans"]))
+
     def post(self, port, body, content_type="application/x-protobuf", headers=None, method="POST", path="/v1/traces"):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         c.request(method, path, body=body, headers={"Content-Type": content_type, **(headers or {})})
