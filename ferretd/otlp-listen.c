@@ -152,6 +152,11 @@ static bool type_is(const char *header, const char *type)
 
 static int append(struct request *r, const void *data, size_t len)
 {
+        /* Once too large, the rest of the body is read and thrown away; an empty
+         * piece (a gzip step that gave nothing) must not reach memcpy() while
+         * no body has been allocated yet. */
+        if (r->too_large || len == 0)
+                return 0;
         if (r->len + len > OTLP_MAX_BODY) {
                 r->too_large = true;
                 free(r->body);
