@@ -674,8 +674,14 @@ class Run(CliTest):
             try:
                 before = flood("before", 1000000)
                 self.assertIn(before["flush"], (0, -61), before)       # -ENODATA: some were dropped
-                acked = before["recorded"]                             # buffered; the drops are apart
-                self.assertEqual(count("before"), acked)
+                # What was recorded is stored, or dropped and counted: when
+                # ferretd is slower than the loop (a slow machine), batches
+                # the library kept for resends give way to newer ones, and
+                # count as dropped both in the program and in the run.
+                summary = ferret_json("query", "--run", "before", "--runtime-dir", rt)
+                acked = count("before")
+                self.assertEqual(summary["spans"] + summary["dropped"], 1000000, summary)
+                self.assertEqual(acked, 1000000 - before["dropped"], before)
                 # The disk fills up, to the last block.
                 fill_up(filler)
                 full = flood("full", 1000000, timeout_ms=2000)
