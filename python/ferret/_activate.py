@@ -2,7 +2,7 @@
 """Zero-code mode: which code is the user's, and the hooks that follow a
 program into its threads and child processes.
 
-The profile hook itself is C (``_ferret.profile_start``); this module gives
+The call hook itself is C (``_ferret.profile_start``); this module gives
 it the decision it caches per code object, and arranges that
 
 - threads started with :mod:`threading` run the hook too, under the span

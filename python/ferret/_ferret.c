@@ -464,7 +464,7 @@ static PyObject *mod_after_fork_child(PyObject *module, PyObject *arg)
  * A C handler, not a Python one: Python runs its handlers between bytecodes
  * of the main thread, and a SIGTERM that lands after the last such check
  * but before the thread blocks in a lock (a Pool worker waiting for its
- * next task, where the profile hook's work at each call widens the window)
+ * next task, where the call hook's work at each call widens the window)
  * is never handled: the worker sleeps for ever and Pool.terminate() with
  * it. ferret_flush() waits a bounded time, and request_flush() holds these
  * signals while it holds its lock, so the handler cannot wait on itself. */
@@ -515,7 +515,7 @@ static PyMethodDef mod_methods[] = {
 static struct PyModuleDef mod_def = {
         PyModuleDef_HEAD_INIT,
         .m_name = "ferret._ferret",
-        .m_doc = "The C engine of ferret: libferret-client's spans and a profile hook.",
+        .m_doc = "The C engine of ferret: libferret-client's spans and a call hook.",
         .m_size = -1,
         .m_methods = mod_methods,
 };

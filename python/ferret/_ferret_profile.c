@@ -1,25 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Zero-code mode: a C profile hook (PyEval_SetProfile) that records a span
- * for every call of a function of the user's code.
+ * Zero-code mode: a span for every call of a function of the user's code.
+ *
+ * The hook is the interpreter's frame evaluation function (PEP 523): every
+ * Python frame that CPython runs or resumes goes through frame_eval(), which
+ * begins the frame's span, lets the interpreter's own evaluator run it, and
+ * ends the span when it returns. A profile function (PyEval_SetProfile,
+ * cProfile's way, and this module's until December 2026) makes CPython 3.11
+ * run every instruction of every frame through its tracing path, without its
+ * specialised instructions, and make a frame object for every call: that
+ * cost the traced program more than recording its spans did. Here the
+ * interpreter runs at full speed and each frame pays one indirect call.
+ * The frame is the interpreter's own structure (internal/pycore_frame.h),
+ * whose layout is CPython 3.11's: the build refuses other versions.
  *
  * Which code is the user's is decided once per code object by a Python
  * function (ferret._activate decides by file name) and cached in the code
  * object's co_extra slot, with the span name interned in the client, so the
  * hot path is a pointer lookup, a begin and an end.
  *
- * Each thread has a stack of the recorded frames that are running. A plain
- * frame's span ends when the frame returns. A generator or coroutine is one
- * span from its first call to its final return: when it suspends (yield,
- * await) its frame leaves the stack and its state waits in a table keyed by
- * the frame until it resumes. While it is suspended a child span, "(await)"
- * or "(yield)", covers the time, so that the daemon's self time (duration
- * minus children) leaves the suspension out. The suspension span is marked
- * as one (FERRET_KIND_SUSPENSION), so that the generator's caller, whose
- * own running time the generator's lifetime overlaps (a for loop over it),
- * is charged only with the generator's running time. A coroutine that
- * suspends because the one it awaits did gets a suspension span of its own
- * too, over the same time.
+ * Each thread has a stack of the recorded frames that are running; a frame
+ * is pushed and popped by the same frame_eval() call, so calls and returns
+ * always pair. A plain frame's span ends when the frame returns. A
+ * generator or coroutine is one span from its first call to its final
+ * return: when it suspends (yield, await) its state waits in a table keyed
+ * by its frame (which lives inside the generator object) until it resumes.
+ * While it is suspended a child span, "(await)" or "(yield)", covers the
+ * time, so that the daemon's self time (duration minus children) leaves the
+ * suspension out. The suspension span is marked as one
+ * (FERRET_KIND_SUSPENSION), so that the generator's caller, whose own
+ * running time the generator's lifetime overlaps (a for loop over it), is
+ * charged only with the generator's running time. A coroutine that suspends
+ * because the one it awaits did gets a suspension span of its own too, over
+ * the same time.
  *
  * A coroutine's span also goes into the context variable while it runs, so
  * that tasks it creates (asyncio.gather, create_task), which copy the
@@ -28,7 +41,16 @@
 #include "_ferret.h"
 #include "hooks.h"
 
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+#error "ferret's Python hook reads CPython 3.11's frames (internal/pycore_frame.h): build with Python 3.11"
+#endif
+#define Py_BUILD_CORE
+#include <internal/pycore_frame.h>
+#undef Py_BUILD_CORE
 #include <opcode.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #define NAME_MAX_BYTES 255
@@ -44,7 +66,6 @@ enum code_kind {
 struct code_info {
         ferret_name_t name_id;        /* the interned name, 0 until first use */
         uint8_t kind;
-        PyObject *code_bytes;         /* generator-like code: co_code, to see why it stops */
         char name[];
 };
 
@@ -52,11 +73,10 @@ struct code_info {
 static struct code_info code_skip;
 static Py_ssize_t code_index = -1;
 static PyObject *decider;             /* decider(code) -> span name, or None */
-static PyObject *sys_exit;            /* sys.exit, whose exception is not an error */
 
 /* A generator or coroutine that has started and not finished. */
 struct gen {
-        PyFrameObject *frame;         /* identity only: the key */
+        const void *frame;            /* its _PyInterpreterFrame, identity only: the key */
         ferret_span_t *span;
         ferret_span_t *pause;         /* the suspension span, open while suspended */
         ferret_ctx_t ctx;
@@ -68,7 +88,6 @@ struct gen {
 
 /* A running recorded frame. */
 struct entry {
-        PyFrameObject *frame;         /* identity only */
         ferret_span_t *span;          /* NULL when dropped, or inherited over fork() */
         ferret_ctx_t ctx;             /* the parent of spans begun under this frame */
         uint64_t seq;
@@ -76,26 +95,27 @@ struct entry {
         bool thrown;                  /* resumed by throw() or close(): its exception is not its error */
 };
 
-/* The hook's state for one thread; the object PyEval_SetProfile() passes. */
-typedef struct {
-        PyObject_HEAD
+/* The hook's state for one thread, made when the thread is first profiled
+ * and freed as it exits. */
+struct fthread {
         struct entry *stack;
         size_t depth, cap;
         ferret_ctx_t base;            /* parent of the thread's outermost spans */
-        bool exiting;                 /* sys.exit() is unwinding the stack */
-} fthread_object;
+        bool on;                      /* profile_start()/profile_thread() .. profile_stop() */
+        bool deciding;                /* the decider runs: its own frames are not recorded */
+};
 
-static int hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
+static __thread struct fthread *thread_state;
+static pthread_key_t thread_key;      /* its destructor frees a thread's state */
+static _Atomic int threads_on;        /* threads whose calls are recorded */
+static _PyFrameEvalFunction next_eval; /* the evaluator frame_eval() wraps */
 
 /* --- code objects ------------------------------------------------------ */
 
 static void code_info_free(void *p)
 {
-        struct code_info *ci = p;
-        if (!ci || ci == &code_skip)
-                return;
-        Py_XDECREF(ci->code_bytes);
-        PyMem_RawFree(ci);
+        if (p && p != &code_skip)
+                PyMem_RawFree(p);
 }
 
 static struct code_info *code_info_new(PyCodeObject *co, PyObject *name)
@@ -121,21 +141,20 @@ static struct code_info *code_info_new(PyCodeObject *co, PyObject *name)
         memcpy(ci->name, text, (size_t)len);
         ci->name[len] = '\0';
         Py_DECREF(bytes);
-        ci->code_bytes = NULL;
         int flags = co->co_flags;
         ci->kind = flags & CO_COROUTINE ? CODE_COROUTINE
                  : flags & CO_ASYNC_GENERATOR ? CODE_ASYNC_GENERATOR
                  : flags & CO_GENERATOR ? CODE_GENERATOR : CODE_PLAIN;
-        if (ci->kind != CODE_PLAIN && !(ci->code_bytes = PyCode_GetCode(co))) {
-                PyMem_RawFree(ci);
-                return NULL;
-        }
         return ci;
 }
 
-/* Asks the decider about @co once; the answer stays in co_extra. */
+/* Asks the decider about @co once; the answer stays in co_extra. The
+ * frame may be about to raise an exception thrown into it, which waits
+ * aside while the decider runs. */
 static struct code_info *code_classify(PyCodeObject *co)
 {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
         struct code_info *ci = &code_skip;
         PyObject *name = decider ? PyObject_CallOneArg(decider, (PyObject *)co) : NULL;
         if (name && PyUnicode_Check(name) && !(ci = code_info_new(co, name)))
@@ -146,35 +165,32 @@ static struct code_info *code_classify(PyCodeObject *co)
         if (_PyCode_SetExtra((PyObject *)co, code_index, ci) < 0) {
                 PyErr_Clear();
                 code_info_free(ci);
-                return &code_skip;
+                ci = &code_skip;
         }
+        PyErr_Restore(type, value, traceback);
         return ci;
 }
 
-static inline struct code_info *code_lookup(PyFrameObject *frame)
+static inline struct code_info *code_lookup(struct fthread *t, PyCodeObject *co)
 {
-        PyCodeObject *co = PyFrame_GetCode(frame);
         void *extra = NULL;
         if (_PyCode_GetExtra((PyObject *)co, code_index, &extra) < 0)
                 PyErr_Clear();
-        struct code_info *ci = extra ? extra : code_classify(co);
-        Py_DECREF(co);
+        if (extra)
+                return extra;
+        t->deciding = true;
+        struct code_info *ci = code_classify(co);
+        t->deciding = false;
         return ci;
 }
 
-/* The instruction @frame stopped at: RESUME with oparg 0 on a first call,
- * YIELD_VALUE when it suspends, or when throw()/close() resumes it. */
-static void frame_instruction(PyFrameObject *frame, const struct code_info *ci, int *ret_op, int *ret_arg)
+/* The instruction @frame last ran: RETURN_GENERATOR before a generator's
+ * first step, YIELD_VALUE while it is suspended (neither has a specialised
+ * form that would hide it). */
+static int frame_opcode(const _PyInterpreterFrame *frame)
 {
-        int lasti = PyFrame_GetLasti(frame);
-        Py_ssize_t n = PyBytes_GET_SIZE(ci->code_bytes);
-        const unsigned char *code = (const unsigned char *)PyBytes_AS_STRING(ci->code_bytes);
-        if (lasti < 0 || lasti + 1 >= n) {
-                *ret_op = *ret_arg = -1;
-                return;
-        }
-        *ret_op = code[lasti];
-        *ret_arg = code[lasti + 1];
+        int lasti = _PyInterpreterFrame_LASTI(frame);
+        return lasti < 0 ? -1 : _Py_OPCODE(_PyCode_CODE(frame->f_code)[lasti]);
 }
 
 /* --- the table of started generators ----------------------------------- */
@@ -187,7 +203,7 @@ static inline size_t gen_hash(const void *frame)
         return (size_t)(((uintptr_t)frame >> 4) * 0x9E3779B97F4A7C15ull);
 }
 
-static struct gen **gen_slot(PyFrameObject *frame)
+static struct gen **gen_slot(const void *frame)
 {
         if (!gen_cap)
                 return NULL;
@@ -196,7 +212,7 @@ static struct gen **gen_slot(PyFrameObject *frame)
                         return &gen_slots[i];
 }
 
-static struct gen *gen_get(PyFrameObject *frame)
+static struct gen *gen_get(const void *frame)
 {
         struct gen **slot = gen_slot(frame);
         return slot ? *slot : NULL;
@@ -245,7 +261,7 @@ static void gen_remove(struct gen *g)
 
 /* --- spans ------------------------------------------------------------- */
 
-static void parent_of_new(fthread_object *t, struct fparent *p)
+static void parent_of_new(struct fthread *t, struct fparent *p)
 {
         if (t->depth) {
                 p->ctx = t->stack[t->depth - 1].ctx;
@@ -268,20 +284,17 @@ static ferret_span_t *span_begin(struct code_info *ci, const struct fparent *p, 
         return ferret__span_begin_named_in(p->ctx, &ci->name_id, ci->name, ret_ctx);
 }
 
-static void span_finish(fthread_object *t, ferret_span_t *span, PyObject *arg, bool thrown)
+/* @failure: why the frame failed (the exception that left it), or NULL. */
+static void span_finish(ferret_span_t *span, const char *failure)
 {
         if (!span)
                 return;
-        /* A frame left by an exception. Its type is not visible to a profile
-         * hook (the interpreter holds it aside while the hook runs). An
-         * exception thrown in by throw()/close() (GeneratorExit, a task's
-         * cancellation) or sys.exit() is not the frame's failure. */
-        if (!arg && !thrown && !t->exiting)
-                ferret_span_set_status(span, FERRET_STATUS_ERROR, "raised an exception");
+        if (failure)
+                ferret_span_set_status(span, FERRET_STATUS_ERROR, failure);
         ferret_span_end(span);
 }
 
-static int stack_push(fthread_object *t)
+static int stack_reserve(struct fthread *t)
 {
         if (t->depth < t->cap)
                 return 0;
@@ -294,7 +307,7 @@ static int stack_push(fthread_object *t)
         return 0;
 }
 
-static void gen_finish(fthread_object *t, struct gen *g, PyObject *arg, bool thrown)
+static void gen_finish(struct gen *g, const char *failure)
 {
         gen_remove(g);
         if (g->pause)
@@ -307,7 +320,7 @@ static void gen_finish(fthread_object *t, struct gen *g, PyObject *arg, bool thr
                         PyErr_Clear();
         }
         Py_XDECREF(g->var_prev);
-        span_finish(t, g->span, arg, thrown);
+        span_finish(g->span, failure);
         PyMem_RawFree(g);
 }
 
@@ -333,46 +346,40 @@ fail:
         PyErr_Clear();
 }
 
-static int on_call(fthread_object *t, PyFrameObject *frame)
+/* @frame of @ci starts or resumes: pushes its entry. False when it is not
+ * recorded (a generator that started before the hook did, or no memory). */
+static bool frame_enter(struct fthread *t, _PyInterpreterFrame *frame, struct code_info *ci, bool thrown)
 {
-        struct code_info *ci = code_lookup(frame);
         struct gen *g = NULL;
-        if (ci == &code_skip)
-                return 0;
-        if (stack_push(t) < 0)
-                return 0;
-
+        if (stack_reserve(t) < 0)
+                return false;
         if (ci->kind != CODE_PLAIN) {
-                int op, oparg;
-                frame_instruction(frame, ci, &op, &oparg);
                 g = gen_get(frame);
-                if (!(op == RESUME && oparg == 0)) {
-                        /* Resumed. A generator that started before the hook
-                         * did is not ours. */
+                if (frame_opcode(frame) != RETURN_GENERATOR) {
+                        /* Resumed. */
                         if (!g)
-                                return 0;
+                                return false;
                         if (g->pause) {
                                 ferret_span_end(g->pause);
                                 g->pause = NULL;
                         }
-                        t->stack[t->depth++] = (struct entry){ frame, g->span, g->ctx, g->seq, g, op != RESUME };
-                        return 0;
+                        t->stack[t->depth++] = (struct entry){ g->span, g->ctx, g->seq, g, thrown };
+                        return true;
                 }
-                /* A first call where a state is left means that frame died
-                 * without our seeing it (collected inside a hook call, when
-                 * events are off) and its memory now holds a new one. */
+                /* A first step where a state is left means that the frame's
+                 * generator died without finishing (a generator collected
+                 * while the hook was off) and its memory now holds a new one. */
                 if (g) {
                         g->var_set = false;   /* its context is not this one */
-                        gen_finish(t, g, Py_None, true);
-                        g = NULL;
+                        gen_finish(g, NULL);
                 }
                 if (!(g = PyMem_RawCalloc(1, sizeof(*g))))
-                        return 0;
+                        return false;
                 g->frame = frame;
                 g->kind = ci->kind;
                 if (gen_put(g) < 0) {
                         PyMem_RawFree(g);
-                        return 0;
+                        return false;
                 }
         }
 
@@ -386,7 +393,7 @@ static int on_call(fthread_object *t, PyFrameObject *frame)
         if (g && span)
                 ctx = ferret_span_context(span);
         struct entry *e = &t->stack[t->depth++];
-        *e = (struct entry){ frame, span, ctx, ++fmod_seq, g, false };
+        *e = (struct entry){ span, ctx, ++fmod_seq, g, thrown };
         if (g) {
                 g->span = span;
                 g->ctx = e->ctx;
@@ -396,54 +403,41 @@ static int on_call(fthread_object *t, PyFrameObject *frame)
                 if (g->kind == CODE_COROUTINE)
                         gen_enter_var(g);
         }
-        return 0;
-}
-
-/* @frame returns but is not on top: frames above it missed their return
- * (the hook was off for a while). End them, if @frame is ours at all. */
-static bool unwind_to(fthread_object *t, PyFrameObject *frame)
-{
-        size_t i = t->depth;
-        if (code_lookup(frame) == &code_skip)
-                return false;
-        while (i > 0 && t->stack[i - 1].frame != frame)
-                i--;
-        if (i == 0)
-                return false;
-        while (t->depth > i) {
-                struct entry *e = &t->stack[--t->depth];
-                if (!e->gen && e->span) {
-                        ferret_span_set_status(e->span, FERRET_STATUS_WARNING, "return not seen");
-                        ferret_span_end(e->span);
-                }
-        }
         return true;
 }
 
-static int on_return(fthread_object *t, PyFrameObject *frame, PyObject *arg)
+/* The frame of entry @at returned @result (NULL: it raised, and the
+ * exception is set), or suspended. */
+static void frame_leave(struct fthread *t, size_t at, _PyInterpreterFrame *frame, PyObject *result)
 {
-        if (!t->depth || (t->stack[t->depth - 1].frame != frame && !unwind_to(t, frame)))
-                return 0;
-        struct entry e = t->stack[--t->depth];
+        struct entry e = t->stack[at];
+        t->depth = at;
+        /* A frame left by an exception failed, unless it was thrown in by
+         * throw() or close() (GeneratorExit, a task's cancellation) or is
+         * sys.exit()'s SystemExit. */
+        char failure[128];
+        bool failed = false;
+        if (!result && !e.thrown) {
+                PyObject *type = PyErr_Occurred();
+                if (type && !PyErr_GivenExceptionMatches(type, PyExc_SystemExit)) {
+                        snprintf(failure, sizeof(failure), "raised %s",
+                                 PyType_Check(type) ? _PyType_Name((PyTypeObject *)type) : "an exception");
+                        failed = true;
+                }
+        }
         if (!e.gen) {
-                span_finish(t, e.span, arg, e.thrown);
-                return 0;
+                span_finish(e.span, failed ? failure : NULL);
+                return;
         }
-
         struct gen *g = e.gen;
-        int op = -1, oparg;
-        if (arg) {
-                PyCodeObject *co = PyFrame_GetCode(frame);
-                void *extra = NULL;
-                if (_PyCode_GetExtra((PyObject *)co, code_index, &extra) < 0)
-                        PyErr_Clear();
-                Py_DECREF(co);
-                if (extra && extra != &code_skip)
-                        frame_instruction(frame, extra, &op, &oparg);
-        }
-        if (op != YIELD_VALUE) {
-                gen_finish(t, g, arg, e.thrown);
-                return 0;
+        if (!result || frame_opcode(frame) != YIELD_VALUE) {
+                PyObject *type = NULL, *value = NULL, *traceback = NULL;
+                if (!result)
+                        PyErr_Fetch(&type, &value, &traceback);   /* aside while the context variable is reset */
+                gen_finish(g, failed ? failure : NULL);
+                if (!result)
+                        PyErr_Restore(type, value, traceback);
+                return;
         }
         /* Suspended: a suspension span begins. */
         if (g->span) {
@@ -452,63 +446,98 @@ static int on_return(fthread_object *t, PyFrameObject *frame, PyObject *arg)
                 ferret_span_set_kind(g->pause, is_yield ? FERRET_KIND_SUSPENSION
                                                         : FERRET_KIND_ASYNC | FERRET_KIND_SUSPENSION);
         }
-        return 0;
 }
 
-static int hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+/* The interpreter's evaluator, for every frame it runs or resumes. */
+static PyObject *frame_eval(PyThreadState *ts, _PyInterpreterFrame *frame, int throwflag)
 {
-        fthread_object *t = (fthread_object *)obj;
-        switch (what) {
-        case PyTrace_CALL:
-                t->exiting = false;
-                return on_call(t, frame);
-        case PyTrace_RETURN:
-                if (arg)
-                        t->exiting = false;
-                return on_return(t, frame, arg);
-        case PyTrace_C_EXCEPTION:
-                if (arg == sys_exit) {
-                        t->exiting = true;
-                        return 0;
-                }
-                /* fallthrough */
-        default:
-                t->exiting = false;
-                return 0;
-        }
+        struct fthread *t = thread_state;
+        if (!t || !t->on || t->deciding)
+                return next_eval(ts, frame, throwflag);
+        struct code_info *ci = code_lookup(t, frame->f_code);
+        /* A generator function's call only makes the generator (its frame
+         * runs RETURN_GENERATOR and returns it): the generator's own frame
+         * is the one recorded, from its first step. */
+        if (ci == &code_skip || (ci->kind != CODE_PLAIN && frame->owner != FRAME_OWNED_BY_GENERATOR))
+                return next_eval(ts, frame, throwflag);
+        size_t at = t->depth;
+        bool entered;
+        if (throwflag) {
+                /* The exception thrown in waits aside while the span begins. */
+                PyObject *type, *value, *traceback;
+                PyErr_Fetch(&type, &value, &traceback);
+                entered = frame_enter(t, frame, ci, true);
+                PyErr_Restore(type, value, traceback);
+        } else
+                entered = frame_enter(t, frame, ci, false);
+        PyObject *result = next_eval(ts, frame, throwflag);
+        if (entered)
+                frame_leave(t, at, frame, result);
+        return result;
 }
 
 /* --- per-thread state -------------------------------------------------- */
 
-static void fthread_dealloc(PyObject *self)
+/* At a thread's exit, without the GIL. Spans still open stay open in the
+ * client, which records them as unfinished when their thread exits. */
+static void fthread_free(void *p)
 {
-        /* Spans still open stay open in the client, which records them as
-         * unfinished when their thread exits. */
-        PyMem_RawFree(((fthread_object *)self)->stack);
-        PyObject_Free(self);
+        struct fthread *t = p;
+        if (t->on)
+                atomic_fetch_sub(&threads_on, 1);
+        PyMem_RawFree(t->stack);
+        PyMem_RawFree(t);
 }
 
-static PyTypeObject fthread_type = {
-        PyVarObject_HEAD_INIT(NULL, 0)
-        .tp_name = "ferret._ferret.ProfileState",
-        .tp_basicsize = sizeof(fthread_object),
-        .tp_dealloc = fthread_dealloc,
-        .tp_flags = Py_TPFLAGS_DEFAULT,
-        .tp_doc = "The profile hook's state for one thread.",
-};
-
-static fthread_object *fthread_current(void)
+/* Records calls on the calling thread from now on. The evaluator is the
+ * interpreter's, for all threads: it is put in place with the first thread
+ * and taken out with the last. */
+static PyObject *thread_on(void)
 {
-        PyThreadState *ts = PyThreadState_Get();
-        if (ts->c_profilefunc != hook || !ts->c_profileobj)
-                return NULL;
-        return (fthread_object *)ts->c_profileobj;
+        struct fthread *t = thread_state;
+        if (!t) {
+                if (!(t = PyMem_RawCalloc(1, sizeof(*t))))
+                        return PyErr_NoMemory();
+                if (pthread_setspecific(thread_key, t) != 0) {
+                        PyMem_RawFree(t);
+                        return PyErr_NoMemory();
+                }
+                t->base = fthread_base();
+                thread_state = t;
+        }
+        if (t->on)
+                Py_RETURN_NONE;
+        t->on = true;
+        if (atomic_fetch_add(&threads_on, 1) == 0) {
+                PyInterpreterState *interp = PyInterpreterState_Get();
+                _PyFrameEvalFunction now = _PyInterpreterState_GetEvalFrameFunc(interp);
+                if (now != frame_eval) {
+                        next_eval = now;
+                        _PyInterpreterState_SetEvalFrameFunc(interp, frame_eval);
+                }
+        }
+        Py_RETURN_NONE;
+}
+
+static void thread_off(void)
+{
+        struct fthread *t = thread_state;
+        if (!t || !t->on)
+                return;
+        t->on = false;
+        if (atomic_fetch_sub(&threads_on, 1) == 1) {
+                /* Frames running now still return through frame_eval(),
+                 * which passes them on: next_eval stays. */
+                PyInterpreterState *interp = PyInterpreterState_Get();
+                if (_PyInterpreterState_GetEvalFrameFunc(interp) == frame_eval)
+                        _PyInterpreterState_SetEvalFrameFunc(interp, next_eval);
+        }
 }
 
 bool fprofile_top(struct fparent *ret)
 {
-        fthread_object *t = fthread_current();
-        if (!t)
+        struct fthread *t = thread_state;
+        if (!t || !t->on)
                 return false;
         if (t->depth) {
                 ret->ctx = t->stack[t->depth - 1].ctx;
@@ -522,7 +551,7 @@ bool fprofile_top(struct fparent *ret)
 
 void fprofile_after_fork_child(const ferret_ctx_t *parent)
 {
-        fthread_object *t = fthread_current();
+        struct fthread *t = thread_state;
         for (size_t i = 0; t && i < t->depth; i++) {
                 t->stack[i].span = NULL;
                 if (parent)
@@ -535,23 +564,6 @@ void fprofile_after_fork_child(const ferret_ctx_t *parent)
                         gen_slots[i]->span = gen_slots[i]->pause = NULL;
 }
 
-/* Installs the hook on the calling thread. */
-static PyObject *install(void)
-{
-        if (fthread_current())
-                Py_RETURN_NONE;
-        fthread_object *t = PyObject_New(fthread_object, &fthread_type);
-        if (!t)
-                return NULL;
-        t->stack = NULL;
-        t->depth = t->cap = 0;
-        t->base = fthread_base();
-        t->exiting = false;
-        PyEval_SetProfile(hook, (PyObject *)t);
-        Py_DECREF(t);
-        Py_RETURN_NONE;
-}
-
 /* profile_start(decider): records calls on this thread from now on; other
  * threads call profile_thread() as they start. */
 static PyObject *mod_profile_start(PyObject *module, PyObject *arg)
@@ -561,32 +573,31 @@ static PyObject *mod_profile_start(PyObject *module, PyObject *arg)
                 return NULL;
         }
         Py_XSETREF(decider, Py_NewRef(arg));
-        if (!sys_exit) {
-                PyObject *f = PySys_GetObject("exit");
-                sys_exit = f ? Py_NewRef(f) : NULL;
-        }
-        return install();
+        return thread_on();
 }
 
+/* Called from the profile function that threading.setprofile() gives each
+ * new thread, which it replaces: the thread's calls are recorded from then
+ * on, and the interpreter runs it without a profile function. */
 static PyObject *mod_profile_thread(PyObject *module, PyObject *unused)
 {
         if (!decider) {
                 PyErr_SetString(PyExc_RuntimeError, "profiling has not been started");
                 return NULL;
         }
-        return install();
+        PyEval_SetProfile(NULL, NULL);
+        return thread_on();
 }
 
 static PyObject *mod_profile_stop(PyObject *module, PyObject *unused)
 {
-        if (fthread_current())
-                PyEval_SetProfile(NULL, NULL);
+        thread_off();
         Py_RETURN_NONE;
 }
 
 static PyObject *mod_profile_active(PyObject *module, PyObject *unused)
 {
-        return PyBool_FromLong(fthread_current() != NULL);
+        return PyBool_FromLong(thread_state && thread_state->on);
 }
 
 static PyMethodDef profile_methods[] = {
@@ -594,14 +605,20 @@ static PyMethodDef profile_methods[] = {
           "profile_start(decider): records the calls of code for which decider(code) gives a name." },
         { "profile_thread", mod_profile_thread, METH_NOARGS, "Records calls on the calling thread too." },
         { "profile_stop", mod_profile_stop, METH_NOARGS, "Stops recording calls on the calling thread." },
-        { "profile_active", mod_profile_active, METH_NOARGS, "Whether the hook runs on the calling thread." },
+        { "profile_active", mod_profile_active, METH_NOARGS, "Whether calls are recorded on the calling thread." },
         { NULL, NULL, 0, NULL },
 };
 
 int fprofile_init(PyObject *module)
 {
-        if (PyType_Ready(&fthread_type) < 0)
-                return -1;
+        static bool key_made;
+        if (!key_made) {
+                if (pthread_key_create(&thread_key, fthread_free) != 0) {
+                        PyErr_SetString(PyExc_RuntimeError, "no thread-specific key left");
+                        return -1;
+                }
+                key_made = true;
+        }
         if (code_index < 0 && (code_index = _PyEval_RequestCodeExtraIndex(code_info_free)) < 0) {
                 PyErr_SetString(PyExc_RuntimeError, "no code extra index left");
                 return -1;

@@ -286,6 +286,44 @@ if __name__ == "__main__":
         self.assertEqual(one(t, "outer")["status"], "error")
         self.assertEqual(one(t, "caught")["status"], "ok")
         self.assertEqual([n["status"] for n in find(t, "inner")], ["error", "error"])
+        self.assertEqual([n.get("message") for n in find(t, "inner")], ["raised ValueError"] * 2)
+
+    def test_exceptions_thrown_into_generators_are_not_theirs(self):
+        """close() and throw() resume a generator with an exception that is
+        not its failure; one raised in its own code is, with its type."""
+        self.write("gens.py", """
+def gen():
+    try:
+        yield 1
+        yield 2
+    except KeyError:
+        yield 3
+
+def broken():
+    yield 1
+    raise OSError("disk")
+
+def main():
+    a = gen(); next(a); a.close()
+    b = gen(); next(b); b.throw(KeyError)
+    c = gen(); next(c)
+    try:
+        c.throw(ValueError)
+    except ValueError:
+        pass
+    try:
+        list(broken())
+    except OSError:
+        pass
+
+main()
+""")
+        r = self.ferret_run("--db", "g.db", "--run-id", "g", "gens.py")
+        self.assert_ok(r)
+        t = self.tree("g.db", "g")
+        self.assertEqual([n["status"] for n in find(t, "gen")], ["ok"] * 3)
+        self.assertEqual((one(t, "broken")["status"], one(t, "broken").get("message")), ("error", "raised OSError"))
+        self.assertEqual(one(t, "main")["status"], "ok")
 
     def test_threads_processes_subprocess(self):
         """Threads, multiprocessing (fork and spawn) and a subprocess running
