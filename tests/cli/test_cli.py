@@ -1050,8 +1050,15 @@ class Run(CliTest):
         self.assertEqual({c["name"] for c in guarded["children"]}, {"thrower(int)", "leaf(int)"})
 
     def test_deep_recursion_stored_entirely(self):
-        # 100,000 frames at once, and 3,000 deep ten times: every call.
-        self.run_traced_with([], INSTRUMENTED, "deep", "100000", "1", run_id="deep")
+        # 100,000 frames at once, and 3,000 deep ten times: every call. Under
+        # AddressSanitizer the program's exit may outlast the default 2 s
+        # exit flush; this test is about depth, so the program may wait.
+        env = self.env
+        self.env = dict(env, FERRET_EXIT_TIMEOUT_MS="60000")
+        try:
+            self.run_traced_with([], INSTRUMENTED, "deep", "100000", "1", run_id="deep")
+        finally:
+            self.env = env
         counts, dropped = self.summary("deep")
         self.assertEqual((counts["recurse"], counts["deep"], dropped), (100001, 1, 0))
         self.run_traced_with([], INSTRUMENTED, "deep", "3000", "10", run_id="deep10")
