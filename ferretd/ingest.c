@@ -82,9 +82,10 @@ static int reject(struct ingest *in, const char *why, size_t len)
         return -EPROTO;
 }
 
-/* What a run knows of one client: the spans stored from it, which its
+/* What a run knows of one client: the spans accounted for from it (stored,
+ * or counted dropped: by the client, or lost on the way), which its
  * batches' sent_before is compared with, and the seq of its last batch
- * stored. Kept in the run's maps and in the store's client record. */
+ * accepted. Kept in the run's maps and in the store's client record. */
 struct client_record {
         uint64_t stored, seq;
 };
@@ -124,12 +125,19 @@ static int client_load(struct ingest *in, struct run *run, const Ferret__Batch *
  * already, some arrive ahead of one it lost. The next batch is the one
  * after the last stored, unless the client says it no longer has that one
  * (first_unacked above it: lost on the way, counted from sent_before). */
-enum admission { ADMIT, DUPLICATE, EARLY };
+enum admission { ADMIT, DUPLICATE, EARLY, LATE };
 
-static enum admission admit(const Ferret__Batch *b, const struct client_record *c)
+static enum admission admit(struct run *run, const Ferret__Batch *b, const struct client_record *c)
 {
-        if (b->seq <= c->seq)
+        if (b->seq <= c->seq) {
+                /* The oldest of a gap counted lost, come after all (on the
+                 * connection a client left, read after its last word). */
+                uint64_t next, end;
+                if (u64map_get(&run->gap_next, b->client_id, &next) && b->seq == next &&
+                    u64map_get(&run->gap_end, b->client_id, &end) && b->seq < end)
+                        return LATE;
                 return DUPLICATE;
+        }
         uint64_t next = c->seq + 1 > b->first_unacked ? c->seq + 1 : b->first_unacked;
         return b->seq > next ? EARLY : ADMIT;
 }
@@ -167,7 +175,7 @@ static int late_time(struct run *run, uint64_t parent_id, uint64_t start_ns, uin
         return 1;
 }
 
-static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, const struct client_record *client)
+static int account(struct ingest *in, struct run *run, const Ferret__Batch *b)
 {
         const Ferret__SpanColumns *c = b->spans;
         size_t n = in->spans.n;
@@ -285,24 +293,53 @@ static int account(struct ingest *in, struct run *run, const Ferret__Batch *b, c
                 if (strlen(b->notes[i]) <= WIRE_MAX_NAME_BYTES)
                         run_add_note(run, b->notes[i]);
 
-        /* What this client sent before this batch and we did not store was
-         * lost on the way (it no longer had it to resend): dropped, for the
-         * run. The record per client is in the database, so a restarted
-         * daemon goes on counting, and a process is counted once. */
-        uint64_t stored = client->stored;
-        uint64_t lost = b->sent_before > stored ? b->sent_before - stored : 0;
-        stored = (b->sent_before > stored ? b->sent_before : stored) + n;
-        if (u64map_put(&run->clients, b->client_id, stored) < 0 ||
-            u64map_put(&run->client_seqs, b->client_id, b->seq) < 0)
-                return -ENOMEM;
-        store_batch_put_client(in->batch, run->number, b->client_id, stored, b->seq);
-        if (lost)
-                atomic_fetch_add(&counters_g.lost_in_transit, lost);
         run->spans += n;
-        run->dropped += b->dropped + lost;
         run->dirty = true;
         run->last_used_ns = now_mono_ns();
         return first == UINT64_MAX ? 0 : 1;
+}
+
+/* What this client sent (or dropped) before this batch and we did not
+ * account for was lost on the way (it no longer had it to resend):
+ * dropped, for the run. The record per client is in the database, so a
+ * restarted daemon goes on counting, and a process is counted once. The
+ * batches skipped are remembered, in case they come after all. */
+static int count_client(struct ingest *in, struct run *run, const Ferret__Batch *b,
+                        const struct client_record *client, size_t n)
+{
+        uint64_t accounted = client->stored;
+        uint64_t lost = b->sent_before > accounted ? b->sent_before - accounted : 0;
+        accounted = (b->sent_before > accounted ? b->sent_before : accounted) + n + b->dropped;
+        if (u64map_put(&run->clients, b->client_id, accounted) < 0 ||
+            u64map_put(&run->client_seqs, b->client_id, b->seq) < 0)
+                return -ENOMEM;
+        if (b->seq > client->seq + 1 && lost &&
+            (u64map_put(&run->gap_next, b->client_id, client->seq + 1) < 0 ||
+             u64map_put(&run->gap_end, b->client_id, b->seq) < 0))
+                return -ENOMEM;
+        store_batch_put_client(in->batch, run->number, b->client_id, accounted, b->seq);
+        if (lost)
+                atomic_fetch_add(&counters_g.lost_in_transit, lost);
+        run->dropped += b->dropped + lost;
+        return 0;
+}
+
+/* A batch of a gap, counted lost when a later one came: its spans are
+ * stored after all, and no longer dropped (its own drops were counted
+ * with the gap). */
+static void count_late(struct run *run, const Ferret__Batch *b, size_t n)
+{
+        uint64_t end = 0, unused;
+        u64map_get(&run->gap_end, b->client_id, &end);
+        if (b->seq + 1 < end) {
+                u64map_put(&run->gap_next, b->client_id, b->seq + 1);
+        } else {
+                u64map_take(&run->gap_next, b->client_id, &unused);
+                u64map_take(&run->gap_end, b->client_id, &unused);
+        }
+        run->dropped -= n < run->dropped ? n : run->dropped;
+        uint64_t in_transit = atomic_load(&counters_g.lost_in_transit);
+        atomic_fetch_sub(&counters_g.lost_in_transit, n + b->dropped < in_transit ? n + b->dropped : in_transit);
 }
 
 static int ingest_message(struct ingest *in, const void *data, size_t len)
@@ -348,7 +385,8 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
         r = client_load(in, run, b, &client);
         if (r < 0)
                 return r;
-        switch (admit(b, &client)) {
+        enum admission admission = admit(run, b, &client);
+        switch (admission) {
         case DUPLICATE:
                 atomic_fetch_add(&counters_g.duplicate_batches, 1);
                 return 0;
@@ -356,10 +394,15 @@ static int ingest_message(struct ingest *in, const void *data, size_t len)
                 atomic_fetch_add(&counters_g.early_batches, 1);
                 return 0;
         case ADMIT:
+        case LATE:
                 break;
         }
-        r = account(in, run, b, &client);
+        r = account(in, run, b);
         if (r < 0)
+                return r;
+        if (admission == LATE)
+                count_late(run, b, in->spans.n);
+        else if ((r = count_client(in, run, b, &client, in->spans.n)) < 0)
                 return r;
         /* Stored when it has spans, or says which spans' ends were lost
          * (the trees need it to place their children). */

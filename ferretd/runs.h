@@ -37,8 +37,12 @@ struct run {
         uint32_t processes;
         struct strmap names;                /* name -> struct name_stats */
         struct run_paths *paths;            /* its call paths (paths.h) */
-        struct u64map clients;              /* client id -> spans stored from it */
+        struct u64map clients;              /* client id -> spans accounted for: stored or dropped */
         struct u64map client_seqs;          /* client id -> seq of its last batch accepted */
+        /* A client's batches skipped over (counted lost) that may still
+         * come, oldest first: the next one awaited and the first after
+         * them. In memory only. */
+        struct u64map gap_next, gap_end;
         /* Self time pending: children end first, and their time waits here
          * until their parent arrives. Per run, so that span ids one client
          * makes up cannot reach another run's spans. */

@@ -43,7 +43,9 @@
  * - FERRET_ON_FULL=block:MS: when the buffer is full, wait up to MS
  *   milliseconds for room instead of dropping (for tests and benchmarks).
  * - FERRET_EXIT_TIMEOUT_MS: how long exit may wait for buffered spans to be
- *   stored (default 2000).
+ *   stored (default 2000). What the daemon has not stored by then is given
+ *   up, and exit waits up to 200 ms more to tell it how much, so that the
+ *   run counts it as dropped.
  *
  * With no daemon listening, tracing stays on (unless FERRET_DISABLE=absent):
  * spans are recorded, then dropped and counted when they cannot be sent.

@@ -30,6 +30,9 @@
 /* While batches wait for the daemon's acknowledgement, the flusher asks for
  * it this often (the daemon answers as soon as they are stored). */
 #define ACK_POLL_MS 100
+/* How long exit may wait, past FERRET_EXIT_TIMEOUT_MS, to tell a daemon
+ * that did not store everything in time how much it missed. */
+#define LAST_WORD_MS 200
 
 struct pending {
         struct thread_state *ts;
@@ -173,7 +176,9 @@ static void send_batch(struct flusher *f, bool patient)
         header.client_id = client_g.client_id;
         header.seq = f->seq + 1;
         header.dropped = dropped;
-        header.sent_before = f->sent_total;
+        /* Spans sent or counted dropped, so that the daemon counts as lost
+         * both kinds of a batch it never gets. */
+        header.sent_before = f->sent_total + f->dropped_total;
 
         const uint8_t *data;
         size_t len;
@@ -383,6 +388,26 @@ static void check_flush(struct flusher *f)
                 complete_flush(f, -ETIMEDOUT);
 }
 
+/* A daemon too slow for the exit's timeout still gets what this client
+ * sent or dropped in all, so that what it never gets is counted: an empty
+ * batch, on a connection of its own, as the old one's queue goes unread. */
+static void send_last_word(struct flusher *f)
+{
+        Ferret__Batch header = FERRET__BATCH__INIT;
+        header.version = WIRE_PROTOCOL_VERSION;
+        header.process = &f->process;
+        header.run_id = client_g.run_id;
+        header.client_id = client_g.client_id;
+        header.seq = f->seq + 1;
+        header.dropped = collect_dropped(f);
+        header.sent_before = f->sent_total + f->dropped_total;
+        encoder_reset(&f->enc);
+        const uint8_t *data;
+        size_t len;
+        if (encoder_pack(&f->enc, &header, &data, &len) == 0)
+                transport_last_word(&f->transport, data, len, header.seq, LAST_WORD_MS);
+}
+
 static void *flusher_main(void *arg)
 {
         struct flusher *f = arg;
@@ -435,6 +460,8 @@ static void *flusher_main(void *arg)
         /* Never past what was sent, whatever an answer says. */
         retain_acknowledged(&f->retain, f->transport.stored_seq < f->seq ? f->transport.stored_seq : f->seq);
         atomic_fetch_add(&client_g.dropped_sending, retain_spans(&f->retain));
+        if (retain_first_seq(&f->retain, 0) && f->transport_ok && f->transport.connections)
+                send_last_word(f);
         retain_free(&f->retain);
         if (f->transport_ok)
                 transport_close(&f->transport);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "runtime-dir.h"
 #include "transport.h"
 #include "wire.h"
@@ -15,14 +16,53 @@
  * flusher drops (and counts) instead of using more memory. */
 #define SEND_QUEUE_BATCHES 64
 
+/* The batch socket and its monitor, connected to @ingest. The monitor's
+ * name tells apart the sockets of one transport (@generation) and of the
+ * transports of one process. */
+static int open_push(struct transport *t, const char *ingest, unsigned generation)
+{
+        char monitor[80];
+        int zero = 0, one = 1, hwm = SEND_QUEUE_BATCHES, ivl = 200, ivl_max = 2000;
+
+        t->push = zmq_socket(t->ctx, ZMQ_PUSH);
+        t->monitor = zmq_socket(t->ctx, ZMQ_PAIR);
+        if (!t->push || !t->monitor)
+                return -1;
+        /* No bound on queued events: ZeroMQ's I/O thread would block on a
+         * full monitor. */
+        zmq_setsockopt(t->monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
+        zmq_setsockopt(t->push, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(t->push, ZMQ_IMMEDIATE, &one, sizeof(one));
+        zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof(zero));
+        zmq_setsockopt(t->push, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+        zmq_setsockopt(t->push, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+        snprintf(monitor, sizeof(monitor), "inproc://ferret-monitor-%p-%u", (void *)t, generation);
+        if (zmq_socket_monitor(t->push, monitor,
+                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED) < 0 ||
+            zmq_connect(t->monitor, monitor) < 0 || zmq_connect(t->push, ingest) < 0)
+                return -1;
+        return 0;
+}
+
+static void close_push(struct transport *t)
+{
+        if (t->push)
+                zmq_socket_monitor(t->push, NULL, 0);
+        if (t->monitor)
+                zmq_close(t->monitor);
+        if (t->push)
+                zmq_close(t->push);
+        t->push = t->monitor = NULL;
+}
+
 int transport_open(struct transport *t, const char *runtime_dir)
 {
-        char ingest[512], query[512], monitor[64], dealer_monitor[64];
-        int zero = 0, one = 1, hwm = SEND_QUEUE_BATCHES, ivl = 200, ivl_max = 2000;
+        char query[512], dealer_monitor[64];
+        int zero = 0, ivl = 200, ivl_max = 2000;
 
         *t = (struct transport){ .peer = PEER_UNKNOWN };
         snprintf(t->runtime_dir, sizeof(t->runtime_dir), "%s", runtime_dir);
-        if (runtime_endpoint(runtime_dir, RUNTIME_INGEST_SOCKET, ingest, sizeof(ingest)) < 0 ||
+        if (runtime_endpoint(runtime_dir, RUNTIME_INGEST_SOCKET, t->ingest, sizeof(t->ingest)) < 0 ||
             runtime_endpoint(runtime_dir, RUNTIME_QUERY_SOCKET, query, sizeof(query)) < 0)
                 return -ENAMETOOLONG;
 
@@ -34,32 +74,18 @@ int transport_open(struct transport *t, const char *runtime_dir)
         zmq_ctx_set(t->ctx, ZMQ_IO_THREADS, 1);
         zmq_ctx_set(t->ctx, ZMQ_BLOCKY, 0);
 
-        t->push = zmq_socket(t->ctx, ZMQ_PUSH);
         t->dealer = zmq_socket(t->ctx, ZMQ_DEALER);
-        t->monitor = zmq_socket(t->ctx, ZMQ_PAIR);
         t->dealer_monitor = zmq_socket(t->ctx, ZMQ_PAIR);
-        if (!t->push || !t->dealer || !t->monitor || !t->dealer_monitor)
+        if (!t->dealer || !t->dealer_monitor)
                 goto fail;
-        /* No bound on queued events: ZeroMQ's I/O thread would block on a
-         * full monitor. */
-        zmq_setsockopt(t->monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
         zmq_setsockopt(t->dealer_monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
-        zmq_setsockopt(t->push, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-        zmq_setsockopt(t->push, ZMQ_IMMEDIATE, &one, sizeof(one));
-        zmq_setsockopt(t->push, ZMQ_LINGER, &zero, sizeof(zero));
         zmq_setsockopt(t->dealer, ZMQ_LINGER, &zero, sizeof(zero));
-        zmq_setsockopt(t->push, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
-        zmq_setsockopt(t->push, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
         zmq_setsockopt(t->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
         zmq_setsockopt(t->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
-
-        snprintf(monitor, sizeof(monitor), "inproc://ferret-monitor-%p", (void *)t);
         snprintf(dealer_monitor, sizeof(dealer_monitor), "inproc://ferret-dealer-monitor-%p", (void *)t);
-        if (zmq_socket_monitor(t->push, monitor,
-                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED) < 0 ||
+        if (open_push(t, t->ingest, 0) < 0 ||
             zmq_socket_monitor(t->dealer, dealer_monitor, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) < 0 ||
-            zmq_connect(t->monitor, monitor) < 0 || zmq_connect(t->dealer_monitor, dealer_monitor) < 0 ||
-            zmq_connect(t->push, ingest) < 0 || zmq_connect(t->dealer, query) < 0)
+            zmq_connect(t->dealer_monitor, dealer_monitor) < 0 || zmq_connect(t->dealer, query) < 0)
                 goto fail;
         return 0;
 
@@ -71,16 +97,11 @@ fail:;
 
 void transport_close(struct transport *t)
 {
-        if (t->push)
-                zmq_socket_monitor(t->push, NULL, 0);
+        close_push(t);
         if (t->dealer)
                 zmq_socket_monitor(t->dealer, NULL, 0);
         if (t->dealer_monitor)
                 zmq_close(t->dealer_monitor);
-        if (t->monitor)
-                zmq_close(t->monitor);
-        if (t->push)
-                zmq_close(t->push);
         if (t->dealer)
                 zmq_close(t->dealer);
         if (t->ctx)
@@ -121,6 +142,39 @@ int transport_send_batch(struct transport *t, const void *data, size_t len, uint
         if (r < 0)
                 zmq_msg_close(&msg);
         return r < 0 ? -e : 0;
+}
+
+int transport_last_word(struct transport *t, const void *data, size_t len, uint64_t first_unacked,
+                        int timeout_ms)
+{
+        uint64_t until = clock_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+        /* What the old connection still queues goes: what it had written
+         * reaches the daemon, which takes it even after this. */
+        close_push(t);
+        t->peer = PEER_UNKNOWN;
+        if (open_push(t, t->ingest, 1) < 0) {
+                int e = errno;
+                return e ? -e : -EIO;
+        }
+        for (;;) {
+                handle_monitor(t);
+                uint64_t now = clock_mono_ns();
+                if (t->peer != PEER_UNKNOWN || now >= until)
+                        break;
+                zmq_pollitem_t item = { .socket = t->monitor, .events = ZMQ_POLLIN };
+                zmq_poll(&item, 1, (long)((until - now + 999999) / 1000000));
+        }
+        /* Connected is not yet ready to take it (the handshake follows). */
+        uint64_t now = clock_mono_ns();
+        int r = transport_send_batch(t, data, len, first_unacked,
+                                     now < until ? (int)((until - now + 999999) / 1000000) : 0);
+        if (r == 0) {
+                /* Closing waits this long for the message to be written. */
+                now = clock_mono_ns();
+                int linger = now < until ? (int)((until - now) / 1000000) + 1 : 1;
+                zmq_setsockopt(t->push, ZMQ_LINGER, &linger, sizeof(linger));
+        }
+        return r;
 }
 
 int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms,

@@ -104,8 +104,10 @@ void raw_send_batch(struct raw_client *c, const char *run, const struct raw_span
         b.client_id = c->client_id;
         b.seq = ++c->seq;
         b.sent_before = c->sent;
+        b.dropped = c->dropped;
         b.first_unacked = c->first_unacked ? c->first_unacked : b.seq;
-        c->sent += n;
+        c->sent += n + c->dropped;
+        c->dropped = 0;
         b.spans = &cols;
         size_t len = ferret__batch__get_packed_size(&b);
         uint8_t *buf = malloc(len);

@@ -13,7 +13,8 @@ struct raw_client {
         uint64_t client_id;
         uint64_t seq;
         uint64_t next_id;             /* span ids for raw_send_spans */
-        uint64_t sent;                /* spans in the batches sent so far: Batch.sent_before */
+        uint64_t sent;                /* spans sent or dropped before: Batch.sent_before */
+        uint64_t dropped;             /* Batch.dropped of the next batch (then 0) */
         uint64_t first_unacked;       /* Batch.first_unacked; 0: this batch's seq (keeps nothing) */
 };
 

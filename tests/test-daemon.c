@@ -563,6 +563,54 @@ TEST(resent_batches_are_stored_once_in_order)
         CHECK_EQ(json_integer_value(json_object_get(st, "early_batches")), 1);
         CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 7);
         json_decref(st);
+
+        /* 4 comes after all (on a connection the client left): stored,
+         * and no longer lost; then it is a duplicate like any other. */
+        send_as(&c, 4, 30, 4, 7);
+        send_as(&c, 4, 30, 4, 7);
+        send_as(&c, 6, 47, 6, 0);       /* after them: the flush waits for it */
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        check_run(&f, "resend", 47, 0);
+        st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "duplicate_batches")), 2);
+        CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 0);
+        json_decref(st);
+        raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+/* A batch lost on the way takes with it the count of spans its client had
+ * dropped: sent_before counts those too, so the run counts them lost. A
+ * client's last word (an empty batch, on exit) counts what it sent and
+ * the daemon never got; the batches skipped, if they come after all, only
+ * in order and once. */
+TEST(lost_batches_are_counted_with_their_drops_and_taken_if_they_come_late)
+{
+        struct daemon_fixture f;
+        struct raw_client c;
+        fixture_start(&f);
+        raw_open(&c, f.runtime_dir);
+        send_as(&c, 1, 0, 1, 10);
+        /* Batch 2: 10 spans and 5 dropped, never arrives; nor 3. */
+        send_as(&c, 4, 35, 4, 10);      /* 3 held 10 more */
+        c.seq = 4;
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        check_run(&f, "resend", 20, 25);
+        send_as(&c, 3, 25, 3, 10);      /* ahead of 2: stays lost */
+        c.seq = 4;
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        check_run(&f, "resend", 20, 25);
+        c.dropped = 5;
+        send_as(&c, 2, 10, 2, 10);      /* the oldest of the gap: taken */
+        send_as(&c, 3, 25, 3, 10);      /* then the next */
+        c.dropped = 0;
+        send_as(&c, 5, 45, 5, 0);       /* the last word: nothing missing */
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        check_run(&f, "resend", 40, 5);
+        json_t *st = status(&f);
+        CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 0);
+        CHECK_EQ(json_integer_value(json_object_get(st, "duplicate_batches")), 1);
+        json_decref(st);
         raw_close(&c);
         fixture_cleanup(&f);
 }

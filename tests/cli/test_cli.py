@@ -1065,6 +1065,22 @@ class Run(CliTest):
         counts, dropped = self.summary("deep10")
         self.assertEqual((counts["recurse"], dropped), (30010, 0))
 
+    def test_spans_an_exit_could_not_wait_for_are_counted(self):
+        # An exit allowed 1 ms: most of 100,000 calls are still on their way
+        # to the daemon, and what it never gets is counted as dropped, not
+        # lost without a word (the program's last batch says how many it
+        # sent, on a connection of its own).
+        env = self.env
+        self.env = dict(env, FERRET_EXIT_TIMEOUT_MS="1")
+        try:
+            self.run_traced_with([], INSTRUMENTED, "deep", "100000", "1", run_id="hurried")
+        finally:
+            self.env = env
+        counts, dropped = self.summary("hurried")
+        print(f"stored {sum(counts.values())}, dropped {dropped}")
+        # main, deep, 100,001 recurse, and the process's own span.
+        self.assertEqual(sum(counts.values()) + dropped, 1 + 1 + 100001 + 1, counts)
+
     def test_calls_whose_record_was_dropped_keep_their_children_placed(self):
         # A buffer too small for outer()'s 200,000 calls: what is stored of
         # them hangs under outer, or under main (or the process) if outer's
