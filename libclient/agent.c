@@ -196,27 +196,61 @@ static bool in_borrowed_memory(void)
 }
 
 /* Fatal signals the program leaves at their default: record the process's
- * end with the signal, then die of it as the program would have. A
+ * end with the signal (`ferret run` records it for the process it started),
+ * deliver what is buffered, then die of it as the program would have. A
  * program that installs its own handler replaces ours. SIGKILL cannot be
  * seen; `ferret run` reports it for the process it started. */
 static const int fatal_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
 
 static void on_fatal_signal(int sig)
 {
-        if (process_span && !in_borrowed_memory()) {
-                char msg[48];
-                tag_usage(process_span);
-                ferret_span_tag_str(process_span, "signal", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-                snprintf(msg, sizeof(msg), "killed by SIG%s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-                ferret_span_set_status(process_span, FERRET_STATUS_ERROR, msg);
-                ferret_span_end(process_span);
-                process_span = NULL;
+        if (!in_borrowed_memory()) {
+                if (process_span) {
+                        char msg[48];
+                        tag_usage(process_span);
+                        ferret_span_tag_str(process_span, "signal", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+                        snprintf(msg, sizeof(msg), "killed by SIG%s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+                        ferret_span_set_status(process_span, FERRET_STATUS_ERROR, msg);
+                        ferret_span_end(process_span);
+                        process_span = NULL;
+                }
                 /* Not async-signal-safe in general, but the process is
-                 * going down; ferret_flush waits a bounded time. */
-                ferret_flush(FLUSH_BEFORE_EXEC_MS);
+                 * going down. Waits FERRET_EXIT_TIMEOUT_MS at most, then
+                 * tells the daemon what it did not store, as exit() does. */
+                ferret_shutdown();
         }
         signal(sig, SIG_DFL);
         raise(sig);
+}
+
+/* The program sees the signals the agent watches as it left them, at their
+ * default: a runtime that takes a signal only while it is at its default
+ * (Python raises KeyboardInterrupt only then) still takes it, and so
+ * replaces ours, as any handler of the program's does. */
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef sighandler_t (*signal_fn)(int, sighandler_t);
+static sigaction_fn real_sigaction;
+static signal_fn real_signal;
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+        if (!real_sigaction)
+                real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+        int r = real_sigaction(sig, act, old);
+        if (r == 0 && old && old->sa_handler == on_fatal_signal && !(old->sa_flags & SA_SIGINFO)) {
+                old->sa_handler = SIG_DFL;
+                old->sa_flags = 0;
+                sigemptyset(&old->sa_mask);
+        }
+        return r;
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+        if (!real_signal)
+                real_signal = (signal_fn)dlsym(RTLD_NEXT, "signal");
+        sighandler_t old = real_signal(sig, handler);
+        return old == on_fatal_signal ? SIG_DFL : old;
 }
 
 /* The process is on its way out and delivers its spans: a fatal signal
@@ -281,10 +315,9 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
 
         if (getenv("FERRET_AGENT_SKIP_SELF"))
                 unsetenv("FERRET_AGENT_SKIP_SELF");
-        else {
+        else
                 begin_process_span(false, spawned_ns);
-                watch_fatal_signals();
-        }
+        watch_fatal_signals();
         pthread_atfork(agent_before_fork, NULL, agent_after_fork_child);
 }
 
@@ -758,6 +791,9 @@ static void resolve_real(void)
         real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
         real_wait4 = (wait4_fn)dlsym(RTLD_NEXT, "wait4");
         real_waitid = (waitid_fn)dlsym(RTLD_NEXT, "waitid");
+        /* Here, not in a signal handler's first call. */
+        real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+        real_signal = (signal_fn)dlsym(RTLD_NEXT, "signal");
         resolve_jumps();
 }
 

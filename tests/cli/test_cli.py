@@ -1081,6 +1081,17 @@ class Run(CliTest):
         # main, deep, 100,001 recurse, and the process's own span.
         self.assertEqual(sum(counts.values()) + dropped, 1 + 1 + 100001 + 1, counts)
 
+    def test_fatal_signals_deliver_what_was_buffered(self):
+        # 1,000 calls still in the buffer when a fatal signal comes: the
+        # agent's handler delivers them, then the program dies of it.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGABRT, signal.SIGSEGV):
+            run = f"die-{sig.name}"
+            r = ferret("run", "--db", self.path("t.db"), "--run-id", run, "--", INSTRUMENTED, "die",
+                       str(int(sig)), env=self.env, cwd=self.dir)
+            self.assertEqual(r.returncode, 128 + sig, r.stderr)
+            counts, dropped = self.summary(run)
+            self.assertEqual((counts.get("leaf"), counts.get("main"), dropped), (1000, 1, 0), run)
+
     def test_calls_whose_record_was_dropped_keep_their_children_placed(self):
         # A buffer too small for outer()'s 200,000 calls: what is stored of
         # them hangs under outer, or under main (or the process) if outer's

@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,13 @@ int main(int argc, char **argv)
         }
         if (argc > 1 && strcmp(argv[1], "exit-inside") == 0)
                 exits(2);
+        if (argc > 2 && strcmp(argv[1], "die") == 0) {
+                /* 1,000 calls buffered, then a fatal signal. */
+                for (int i = 0; i < 1000; i++)
+                        sink += leaf(i);
+                raise(atoi(argv[2]));
+                return 0;
+        }
         if (argc > 1 && strcmp(argv[1], "tiny") == 0) {
                 for (int i = 0; i < 3000000; i++)
                         sink += leaf(i);

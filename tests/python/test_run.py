@@ -480,6 +480,24 @@ asyncio.run(main())
         main = one(t, "main")
         self.assertEqual(child_names(main), ["fetch_database_item", "(await)", "heavy_computation"])
 
+    def test_keyboard_interrupt_under_the_ferret_command(self):
+        """Under the agent (which watches SIGINT, to deliver the spans of a
+        program a signal kills) Python still raises KeyboardInterrupt on
+        SIGINT, as it does untraced: the agent's handler is invisible and
+        gives way. The program catches it and goes on; its spans are stored."""
+        self.write("ctrl_c.py", "import os, signal\n\ndef work():\n    return 1\n\n"
+                                "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+                                "try:\n    os.kill(os.getpid(), signal.SIGINT)\n    while True:\n        pass\n"
+                                "except KeyboardInterrupt:\n    print('caught')\nwork()\n")
+        for run, cmd in (("ctrl-c-python", [PYTHON, "-m", "ferret", "run", "--", "ctrl_c.py"]),
+                         ("ctrl-c", [PYTHON, "ctrl_c.py"]),
+                         ("ctrl-c-shell", ["sh", "-c", f"{PYTHON} ctrl_c.py"])):
+            r = self.run_cli(["run", "--db", self.path("c.db"), "--run-id", run, "--", *cmd], dict(self.env))
+            self.assert_ok(r)
+            self.assertEqual(r.stdout.split(), ["True", "caught"], run)
+        counts = {row["name"]: row["count"] for row in self.summary("c.db", "ctrl-c-python")["rows"]}
+        self.assertEqual(counts.get("work"), 1)
+
     def run_cli(self, args, env):
         return ferrettest.run([FERRET, *args], cwd=self.dir, env=env)
 
