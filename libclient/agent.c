@@ -301,6 +301,7 @@ static void agent_before_fork(void)
 
 static void resolve_jumps(void);
 static void resolve_real(void);
+static void agent_quick_exit(void);
 
 __attribute__((constructor)) static void agent_start(int argc, char **argv, char **envp)
 {
@@ -318,6 +319,7 @@ __attribute__((constructor)) static void agent_start(int argc, char **argv, char
         else
                 begin_process_span(false, spawned_ns);
         watch_fatal_signals();
+        at_quick_exit(agent_quick_exit);
         pthread_atfork(agent_before_fork, NULL, agent_after_fork_child);
 }
 
@@ -367,6 +369,27 @@ EXPORT void _exit(int status)
 EXPORT void _Exit(int status)
 {
         _exit(status);
+}
+
+/* quick_exit() skips destructors too, after its own handlers: ours, made
+ * first, runs last of them, and knows the status from the wrapper. */
+static void agent_quick_exit(void)
+{
+        if (in_borrowed_memory())
+                return;
+        hold_fatal_signals();
+        end_process_span(exit_status, "quick_exit");
+        ferret_shutdown();
+}
+
+EXPORT void quick_exit(int status)
+{
+        static void (*real)(int);
+        if (!real)
+                real = (void (*)(int))dlsym(RTLD_NEXT, "quick_exit");
+        exit_status = status;
+        real(status);
+        __builtin_unreachable();
 }
 
 /* main() returning goes through __libc_start_main's exit(), which is not

@@ -1081,7 +1081,7 @@ class Run(CliTest):
         # main, deep, 100,001 recurse, and the process's own span.
         self.assertEqual(sum(counts.values()) + dropped, 1 + 1 + 100001 + 1, counts)
 
-    def test_fatal_signals_deliver_what_was_buffered(self):
+    def test_fatal_signals_and_quick_exit_deliver_what_was_buffered(self):
         # 1,000 calls still in the buffer when a fatal signal comes: the
         # agent's handler delivers them, then the program dies of it.
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGABRT, signal.SIGSEGV):
@@ -1091,6 +1091,12 @@ class Run(CliTest):
             self.assertEqual(r.returncode, 128 + sig, r.stderr)
             counts, dropped = self.summary(run)
             self.assertEqual((counts.get("leaf"), counts.get("main"), dropped), (1000, 1, 0), run)
+        # quick_exit() skips destructors, like _exit().
+        r = ferret("run", "--db", self.path("t.db"), "--run-id", "quick", "--", INSTRUMENTED, "quick-exit",
+                   env=self.env, cwd=self.dir)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        counts, dropped = self.summary("quick")
+        self.assertEqual((counts.get("leaf"), counts.get("main"), dropped), (1000, 1, 0))
 
     def test_calls_whose_record_was_dropped_keep_their_children_placed(self):
         # A buffer too small for outer()'s 200,000 calls: what is stored of

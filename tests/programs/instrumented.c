@@ -120,6 +120,11 @@ int main(int argc, char **argv)
                 raise(atoi(argv[2]));
                 return 0;
         }
+        if (argc > 1 && strcmp(argv[1], "quick-exit") == 0) {
+                for (int i = 0; i < 1000; i++)
+                        sink += leaf(i);
+                quick_exit(3);
+        }
         if (argc > 1 && strcmp(argv[1], "tiny") == 0) {
                 for (int i = 0; i < 3000000; i++)
                         sink += leaf(i);
