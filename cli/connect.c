@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "cli.h"
@@ -51,6 +54,75 @@ static Ferret__Response__BodyCase answer_to(Ferret__Request__BodyCase question)
         }
 }
 
+/* After a connection was cut, the next attempt waits this long. */
+#define RETRY_MS 100
+
+/* One attempt at a question: a REQ socket and the monitor that tells
+ * whether its connection was cut. */
+struct asking {
+        void *ctx, *sock, *monitor;
+};
+
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void hang_up(struct asking *a)
+{
+        if (a->sock)
+                zmq_socket_monitor(a->sock, NULL, 0);
+        if (a->monitor)
+                zmq_close(a->monitor);
+        if (a->sock)
+                zmq_close(a->sock);
+        a->sock = a->monitor = NULL;
+}
+
+/* Connects anew and sends the question. Returns 0 or -errno. */
+static int ask(struct asking *a, const char *endpoint, unsigned attempt, const void *question, size_t len)
+{
+        char monitor[64];
+        int zero = 0;
+        hang_up(a);
+        a->sock = zmq_socket(a->ctx, ZMQ_REQ);
+        a->monitor = zmq_socket(a->ctx, ZMQ_PAIR);
+        if (!a->sock || !a->monitor)
+                return -errno;
+        zmq_setsockopt(a->sock, ZMQ_LINGER, &zero, sizeof(zero));
+        zmq_setsockopt(a->monitor, ZMQ_RCVHWM, &zero, sizeof(zero));
+        snprintf(monitor, sizeof(monitor), "inproc://ferret-cli-%u", attempt);
+        if (zmq_socket_monitor(a->sock, monitor, ZMQ_EVENT_DISCONNECTED) < 0 ||
+            zmq_connect(a->monitor, monitor) < 0 || zmq_connect(a->sock, endpoint) < 0)
+                return -errno;
+        /* Queued until the connection is made: REQ does not wait to send. */
+        return zmq_send(a->sock, question, len, ZMQ_DONTWAIT) < 0 ? -errno : 0;
+}
+
+/* Waits for the answer until @until (mono_ms()). Returns 0 with it in
+ * @msg, -ECONNRESET when the connection was cut first, -ETIMEDOUT, or
+ * -errno. */
+static int wait_answer(struct asking *a, zmq_msg_t *msg, uint64_t until)
+{
+        for (;;) {
+                uint64_t now = mono_ms();
+                if (now >= until)
+                        return -ETIMEDOUT;
+                zmq_pollitem_t items[2] = {
+                        { .socket = a->sock, .events = ZMQ_POLLIN },
+                        { .socket = a->monitor, .events = ZMQ_POLLIN },
+                };
+                if (zmq_poll(items, 2, (long)(until - now)) < 0)
+                        return -errno;
+                if (items[0].revents & ZMQ_POLLIN)
+                        return zmq_msg_recv(msg, a->sock, ZMQ_DONTWAIT) < 0 ? -errno : 0;
+                if (items[1].revents & ZMQ_POLLIN)
+                        return -ECONNRESET;
+        }
+}
+
 int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__Response **ret)
 {
         char endpoint[PATH_MAX];
@@ -70,46 +142,54 @@ int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__R
         r = runtime_endpoint(dir, RUNTIME_QUERY_SOCKET, endpoint, sizeof(endpoint));
         if (r < 0)
                 return cli_error(r, "runtime directory %s is too long for a socket path", dir);
-        void *ctx = zmq_ctx_new();
-        void *sock = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
-        if (!sock) {
-                r = cli_error(errno, "cannot create a socket: %s", zmq_strerror(errno));
-                goto out;
-        }
-        int zero = 0;
-        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
-        zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
-        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
-        if (zmq_connect(sock, endpoint) < 0) {
-                r = cli_error(errno, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
-                goto out;
-        }
-
         req->version = WIRE_PROTOCOL_VERSION;
         size_t len = ferret__request__get_packed_size(req);
         uint8_t *buf = malloc(len ? len : 1);
-        if (!buf) {
+        void *ctx = zmq_ctx_new();
+        struct asking a = { .ctx = ctx };
+        if (!buf || !ctx) {
                 r = cli_error(ENOMEM, "out of memory");
                 goto out;
         }
         ferret__request__pack(req, buf);
-        int sent = zmq_send(sock, buf, len, 0);
-        free(buf);
-        if (sent < 0) {
-                r = cli_error(errno, "cannot send to ferretd in %s: %s", dir, zmq_strerror(errno));
-                goto out;
-        }
 
+        /* A connection cut before the answer (a daemon at its --max-clients
+         * cuts the newest, or restarted) is made again and asked again,
+         * until the time is up. */
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, sock, 0) < 0) {
-                r = errno == EAGAIN ? cli_error(ETIMEDOUT, "ferretd in %s did not answer within %d s", dir, timeout_ms / 1000)
-                                    : cli_error(errno, "cannot read ferretd's answer: %s", zmq_strerror(errno));
-                zmq_msg_close(&msg);
-                goto out;
+        uint64_t until = mono_ms() + (uint64_t)timeout_ms;
+        bool answered = false, cut = false;
+        for (unsigned attempt = 0; !answered && mono_ms() < until; attempt++) {
+                r = ask(&a, endpoint, attempt, buf, len);
+                if (r < 0) {
+                        r = cli_error(r, "cannot send to ferretd in %s: %s", dir, zmq_strerror(-r));
+                        goto out_msg;
+                }
+                r = wait_answer(&a, &msg, until);
+                if (r < 0 && r != -ECONNRESET && r != -ETIMEDOUT) {
+                        r = cli_error(r, "cannot read ferretd's answer: %s", zmq_strerror(-r));
+                        goto out_msg;
+                }
+                answered = r == 0;
+                if (r == -ECONNRESET) {
+                        /* Not at once: a daemon at its cap cuts at once too. */
+                        cut = true;
+                        uint64_t now = mono_ms(), pause = until - now < RETRY_MS ? until - now : RETRY_MS;
+                        struct timespec ts = { 0, (long)pause * 1000000L };
+                        if (now < until)
+                                nanosleep(&ts, NULL);
+                }
+        }
+        if (!answered) {
+                r = cli_error(ETIMEDOUT, "ferretd in %s did not answer within %d s%s", dir, timeout_ms / 1000,
+                              cut ? " (it cut the connection: it may be serving the most clients it takes, "
+                                    "its --max-clients)" : "");
+                goto out_msg;
         }
         Ferret__Response *resp = ferret__response__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
         zmq_msg_close(&msg);
+        r = 0;
         if (!resp) {
                 r = cli_error(EPROTO, "ferretd in %s sent a malformed answer", dir);
                 goto out;
@@ -126,9 +206,12 @@ int cli_request(const char *dir, Ferret__Request *req, int timeout_ms, Ferret__R
                 goto out;
         }
         *ret = resp;
+        goto out;
+out_msg:
+        zmq_msg_close(&msg);
 out:
-        if (sock)
-                zmq_close(sock);
+        free(buf);
+        hang_up(&a);
         if (ctx)
                 zmq_ctx_term(ctx);
         return r;

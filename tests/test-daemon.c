@@ -437,8 +437,17 @@ TEST(clients_past_the_cap_are_cut_counted_and_get_in_later)
         CHECK(refused);
         CHECK_EQ(raw_flush(&c, 300), -ETIMEDOUT);      /* no answer: cut */
 
-        raw_close(&b);                        /* room for c, which retries */
-        CHECK_EQ(raw_flush(&c, 20000), 0);
+        /* Room for c, which reconnects and, as the library does, sends
+         * again what was not acknowledged: its batch, or its question,
+         * may have gone down with a connection that was cut. */
+        raw_close(&b);
+        int flushed = -ETIMEDOUT;
+        for (int i = 0; i < 100 && flushed != 0; i++) {
+                c.seq = c.sent = 0;
+                raw_send_spans(&c, "capped", "c", d, 3, 0);
+                flushed = raw_flush(&c, 200);
+        }
+        CHECK_EQ(flushed, 0);
         raw_close(&a);
         json_t *st = status(&f);
         CHECK(json_integer_value(json_object_get(st, "refused_connections")) >= 2);
@@ -449,6 +458,48 @@ TEST(clients_past_the_cap_are_cut_counted_and_get_in_later)
         CHECK_EQ(json_integer_value(json_object_get(r, "dropped")), 0);
         json_decref(r);
         raw_close(&c);
+        fixture_cleanup(&f);
+}
+
+/* A command the daemon cut at its cap asks again on a new connection once
+ * there is room, within its time, rather than waiting for an answer that
+ * cannot come. (Whether the first question is lost with the connection
+ * depends on how far ZeroMQ's handshake got before the cut: without the
+ * asking again, the test above failed 1 run in 6, at `ferret status`.) */
+TEST(a_command_cut_at_the_cap_asks_again)
+{
+        struct daemon_fixture f;
+        struct raw_client a;
+        uint64_t d[1] = { 1000 };
+        fixture_start(&f);
+        CHECK_EQ(fixture_stop(&f), 0);
+        const char *const cap[] = { "--max-clients", "1", NULL };
+        fixture_restart_args(&f, cap);
+        raw_open(&a, f.runtime_dir);
+        raw_send_spans(&a, "capped", "a", d, 1, 0);
+        CHECK_EQ(raw_flush(&a, 10000), 0);    /* a holds the one place */
+
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+                int null = open("/dev/null", O_WRONLY);
+                dup2(null, STDOUT_FILENO);
+                execl(fixture_ferret_path(), "ferret", "status", "--runtime-dir", f.runtime_dir, (char *)NULL);
+                _exit(127);
+        }
+        bool refused = false;
+        for (int i = 0; i < 1000 && !refused; i++) {
+                char *log = fixture_log(&f);
+                refused = strstr(log, "Refused a connection") != NULL;
+                free(log);
+                if (!refused)
+                        usleep(10000);
+        }
+        CHECK(refused);
+        raw_close(&a);                        /* room now */
+        int status;
+        CHECK_EQ(waitpid(child, &status, 0), child);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         fixture_cleanup(&f);
 }
 
