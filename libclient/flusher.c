@@ -162,6 +162,21 @@ static void follow_acks(struct flusher *f)
         }
 }
 
+/* The header of the next batch, which reports @dropped. */
+static void next_header(struct flusher *f, Ferret__Batch *header, uint64_t dropped)
+{
+        *header = (Ferret__Batch)FERRET__BATCH__INIT;
+        header->version = WIRE_PROTOCOL_VERSION;
+        header->process = &f->process;
+        header->run_id = client_g.run_id;
+        header->client_id = client_g.client_id;
+        header->seq = f->seq + 1;
+        header->dropped = dropped;
+        /* Spans sent or counted dropped, so that the daemon counts as lost
+         * both kinds of a batch it never gets. */
+        header->sent_before = f->sent_total + f->dropped_total;
+}
+
 static void send_batch(struct flusher *f, bool patient)
 {
         uint64_t dropped = collect_dropped(f);
@@ -169,17 +184,8 @@ static void send_batch(struct flusher *f, bool patient)
         if (!encoder_has_content(&f->enc) && dropped == 0)
                 return;
 
-        Ferret__Batch header = FERRET__BATCH__INIT;
-        header.version = WIRE_PROTOCOL_VERSION;
-        header.process = &f->process;
-        header.run_id = client_g.run_id;
-        header.client_id = client_g.client_id;
-        header.seq = f->seq + 1;
-        header.dropped = dropped;
-        /* Spans sent or counted dropped, so that the daemon counts as lost
-         * both kinds of a batch it never gets. */
-        header.sent_before = f->sent_total + f->dropped_total;
-
+        Ferret__Batch header;
+        next_header(f, &header, dropped);
         const uint8_t *data;
         size_t len;
         uint64_t evicted = 0;
@@ -393,14 +399,8 @@ static void check_flush(struct flusher *f)
  * batch, on a connection of its own, as the old one's queue goes unread. */
 static void send_last_word(struct flusher *f)
 {
-        Ferret__Batch header = FERRET__BATCH__INIT;
-        header.version = WIRE_PROTOCOL_VERSION;
-        header.process = &f->process;
-        header.run_id = client_g.run_id;
-        header.client_id = client_g.client_id;
-        header.seq = f->seq + 1;
-        header.dropped = collect_dropped(f);
-        header.sent_before = f->sent_total + f->dropped_total;
+        Ferret__Batch header;
+        next_header(f, &header, collect_dropped(f));
         encoder_reset(&f->enc);
         const uint8_t *data;
         size_t len;

@@ -408,15 +408,35 @@ static json_t *run_record(struct daemon_fixture *f, const char *run)
 /* Past --max-clients, a connection is cut at once and counted; its client,
  * like any whose daemon went away, gets in once another client has left,
  * and what it sent is stored. */
+/* A daemon that serves at most @max clients on each socket. */
+static void start_capped(struct daemon_fixture *f, const char *max)
+{
+        fixture_start(f);
+        CHECK_EQ(fixture_stop(f), 0);
+        const char *const cap[] = { "--max-clients", max, NULL };
+        fixture_restart_args(f, cap);
+}
+
+/* Waits for the daemon to say it refused a connection. */
+static void wait_refused(struct daemon_fixture *f)
+{
+        bool refused = false;
+        for (int i = 0; i < 1000 && !refused; i++) {
+                char *log = fixture_log(f);
+                refused = strstr(log, "Refused a connection") != NULL;
+                free(log);
+                if (!refused)
+                        usleep(10000);
+        }
+        CHECK(refused);
+}
+
 TEST(clients_past_the_cap_are_cut_counted_and_get_in_later)
 {
         struct daemon_fixture f;
         struct raw_client a, b, c;
         uint64_t d[3] = { 1000, 2000, 3000 };
-        fixture_start(&f);
-        CHECK_EQ(fixture_stop(&f), 0);
-        const char *const cap[] = { "--max-clients", "2", NULL };
-        fixture_restart_args(&f, cap);
+        start_capped(&f, "2");
         raw_open(&a, f.runtime_dir);
         raw_open(&b, f.runtime_dir);
         raw_send_spans(&a, "capped", "a", d, 3, 0);
@@ -426,15 +446,7 @@ TEST(clients_past_the_cap_are_cut_counted_and_get_in_later)
 
         raw_open(&c, f.runtime_dir);          /* one too many, on both sockets */
         raw_send_spans(&c, "capped", "c", d, 3, 0);
-        bool refused = false;
-        for (int i = 0; i < 1000 && !refused; i++) {
-                char *log = fixture_log(&f);
-                refused = strstr(log, "Refused a connection") != NULL;
-                free(log);
-                if (!refused)
-                        usleep(10000);
-        }
-        CHECK(refused);
+        wait_refused(&f);
         CHECK_EQ(raw_flush(&c, 300), -ETIMEDOUT);      /* no answer: cut */
 
         /* Room for c, which reconnects and, as the library does, sends
@@ -471,10 +483,7 @@ TEST(a_command_cut_at_the_cap_asks_again)
         struct daemon_fixture f;
         struct raw_client a;
         uint64_t d[1] = { 1000 };
-        fixture_start(&f);
-        CHECK_EQ(fixture_stop(&f), 0);
-        const char *const cap[] = { "--max-clients", "1", NULL };
-        fixture_restart_args(&f, cap);
+        start_capped(&f, "1");
         raw_open(&a, f.runtime_dir);
         raw_send_spans(&a, "capped", "a", d, 1, 0);
         CHECK_EQ(raw_flush(&a, 10000), 0);    /* a holds the one place */
@@ -487,15 +496,7 @@ TEST(a_command_cut_at_the_cap_asks_again)
                 execl(fixture_ferret_path(), "ferret", "status", "--runtime-dir", f.runtime_dir, (char *)NULL);
                 _exit(127);
         }
-        bool refused = false;
-        for (int i = 0; i < 1000 && !refused; i++) {
-                char *log = fixture_log(&f);
-                refused = strstr(log, "Refused a connection") != NULL;
-                free(log);
-                if (!refused)
-                        usleep(10000);
-        }
-        CHECK(refused);
+        wait_refused(&f);
         raw_close(&a);                        /* room now */
         int status;
         CHECK_EQ(waitpid(child, &status, 0), child);
