@@ -315,7 +315,8 @@ static int count_client(struct ingest *in, struct run *run, const Ferret__Batch 
                 return -ENOMEM;
         if (b->seq > client->seq + 1 && lost &&
             (u64map_put(&run->gap_next, b->client_id, client->seq + 1) < 0 ||
-             u64map_put(&run->gap_end, b->client_id, b->seq) < 0))
+             u64map_put(&run->gap_end, b->client_id, b->seq) < 0 ||
+             u64map_put(&run->gap_lost, b->client_id, lost) < 0))
                 return -ENOMEM;
         store_batch_put_client(in->batch, run->number, b->client_id, accounted, b->seq);
         if (lost)
@@ -329,17 +330,23 @@ static int count_client(struct ingest *in, struct run *run, const Ferret__Batch 
  * with the gap). */
 static void count_late(struct run *run, const Ferret__Batch *b, size_t n)
 {
-        uint64_t end = 0, unused;
+        uint64_t end = 0, lost = 0, unused;
         u64map_get(&run->gap_end, b->client_id, &end);
-        if (b->seq + 1 < end) {
+        u64map_get(&run->gap_lost, b->client_id, &lost);
+        /* Never more than the gap counted, whatever a batch claims. */
+        uint64_t found = n + b->dropped < lost ? n + b->dropped : lost;
+        uint64_t stored = n < found ? n : found;
+        if (b->seq + 1 < end && found < lost) {
                 u64map_put(&run->gap_next, b->client_id, b->seq + 1);
+                u64map_put(&run->gap_lost, b->client_id, lost - found);
         } else {
                 u64map_take(&run->gap_next, b->client_id, &unused);
                 u64map_take(&run->gap_end, b->client_id, &unused);
+                u64map_take(&run->gap_lost, b->client_id, &unused);
         }
-        run->dropped -= n < run->dropped ? n : run->dropped;
+        run->dropped -= stored < run->dropped ? stored : run->dropped;
         uint64_t in_transit = atomic_load(&counters_g.lost_in_transit);
-        atomic_fetch_sub(&counters_g.lost_in_transit, n + b->dropped < in_transit ? n + b->dropped : in_transit);
+        atomic_fetch_sub(&counters_g.lost_in_transit, found < in_transit ? found : in_transit);
 }
 
 static int ingest_message(struct ingest *in, const void *data, size_t len)

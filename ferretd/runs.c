@@ -38,6 +38,7 @@ static void run_free(void *p)
         u64map_free(&run->client_seqs);
         u64map_free(&run->gap_next);
         u64map_free(&run->gap_end);
+        u64map_free(&run->gap_lost);
         u64map_free(&run->child_ns);
         u64map_free(&run->suspended_ns);
         for (size_t i = 0; i < run->n_notes; i++)

@@ -40,9 +40,9 @@ struct run {
         struct u64map clients;              /* client id -> spans accounted for: stored or dropped */
         struct u64map client_seqs;          /* client id -> seq of its last batch accepted */
         /* A client's batches skipped over (counted lost) that may still
-         * come, oldest first: the next one awaited and the first after
-         * them. In memory only. */
-        struct u64map gap_next, gap_end;
+         * come, oldest first: the next one awaited, the first after them,
+         * and what of the count is still lost. In memory only. */
+        struct u64map gap_next, gap_end, gap_lost;
         /* Self time pending: children end first, and their time waits here
          * until their parent arrives. Per run, so that span ids one client
          * makes up cannot reach another run's spans. */

@@ -663,6 +663,14 @@ TEST(lost_batches_are_counted_with_their_drops_and_taken_if_they_come_late)
         CHECK_EQ(json_integer_value(json_object_get(st, "lost_in_transit")), 0);
         CHECK_EQ(json_integer_value(json_object_get(st, "duplicate_batches")), 1);
         json_decref(st);
+
+        /* A late batch that claims more than the gap held takes back no
+         * more than the gap's count. */
+        send_as(&c, 7, 48, 7, 0);       /* 6 held 3 spans */
+        send_as(&c, 6, 45, 6, 10);
+        send_as(&c, 8, 48, 8, 0);
+        CHECK_EQ(raw_flush(&c, 10000), 0);
+        check_run(&f, "resend", 50, 5);
         raw_close(&c);
         fixture_cleanup(&f);
 }
