@@ -7,9 +7,13 @@
  * counted, so that stored and dropped add up to what was emitted, and the
  * spans it did store must still hang in the right place.
  */
+#include <dirent.h>
 #include <ferret.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -101,5 +105,53 @@ TEST(children_of_a_dropped_span_hang_under_its_parent)
                         CHECK_EQ(strcmp(span_name(t.spans[i].parent), parents ? "parent" : "grand"), 0);
                 }
         flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
+/* The thread of this process named @name, or 0. */
+static pid_t thread_named(const char *name)
+{
+        DIR *d = opendir("/proc/self/task");
+        pid_t found = 0;
+        for (struct dirent *e; d && !found && (e = readdir(d));) {
+                char path[300], comm[32] = "";
+                snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+                FILE *f = fopen(path, "r");
+                if (f && fgets(comm, sizeof(comm), f) && strcmp(comm, name) == 0)
+                        found = atoi(e->d_name);
+                if (f)
+                        fclose(f);
+        }
+        if (d)
+                closedir(d);
+        return found;
+}
+
+/* Where the program's threads keep every core busy, the flusher is the one
+ * that waits: it runs ten nice steps below the thread that started the
+ * client (here 3, so 13), capped at 19. */
+TEST(the_flusher_gives_way_to_the_program)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        struct child_report report;
+        pid_t child = fork_reporting("nice", 60, &report);
+        if (child == 0) {
+                setpriority(PRIO_PROCESS, 0, 3);
+                ferret_span_end(ferret_span_begin("start the client"));
+                /* The flusher names itself once its priority is set. */
+                pid_t flusher;
+                while (!(flusher = thread_named("ferret-flusher\n")))
+                        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+                child_report_send(&report, getpriority(PRIO_PROCESS, 0),
+                                  getpriority(PRIO_PROCESS, (id_t)flusher));
+                exit_when_flushed();
+        }
+        int nice[2];
+        child_report_receive(&report, nice);
+        WAIT_OK(child);
+        printf("program's thread at nice %d, flusher at %d\n", nice[0], nice[1]);
+        CHECK_EQ(nice[0], 3);
+        CHECK_EQ(nice[1], 13);
         fixture_cleanup(&f);
 }
