@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,15 +33,6 @@
 /* How long exit may wait, past FERRET_EXIT_TIMEOUT_MS, to tell a daemon
  * that did not store everything in time how much it missed. */
 #define LAST_WORD_MS 200
-/* How many nice steps the flusher runs below the thread that started the
- * client. With a core to spare this changes nothing. Where the program's
- * threads keep every core busy, the scheduler serves them first and the
- * flusher with what is left: the trace gives way, not the program, and what
- * then does not fit a ring is dropped and counted (or waited for, with
- * FERRET_ON_FULL=block, when the waiting thread leaves its core to the
- * flusher). On 2 cores, a program calling a traced function every 6 ns ran
- * 2.5 times slower beside a flusher of equal weight (bench/run-overhead). */
-#define FLUSHER_NICE 10
 
 struct pending {
         struct thread_state *ts;
@@ -418,22 +408,12 @@ static void send_last_word(struct flusher *f)
                 transport_last_word(&f->transport, data, len, header.seq, LAST_WORD_MS);
 }
 
-/* Linux's nice value is a thread's own: this lowers the flusher's only.
- * The name, given last, tells the thread apart in top -H and ps -L. */
-static void give_way_to_the_program(void)
-{
-        errno = 0;
-        int nice = getpriority(PRIO_PROCESS, 0);
-        if (nice != -1 || !errno)
-                setpriority(PRIO_PROCESS, 0, nice + FLUSHER_NICE > 19 ? 19 : nice + FLUSHER_NICE);
-        pthread_setname_np(pthread_self(), "ferret-flusher");
-}
-
 static void *flusher_main(void *arg)
 {
         struct flusher *f = arg;
 
-        give_way_to_the_program();
+        /* Told apart from the program's threads in top -H and ps -L. */
+        pthread_setname_np(pthread_self(), "ferret-flusher");
 
         /* Measure the clock now rather than at the first batch: function
          * calls shorter than --min-duration are told apart only from then

@@ -127,10 +127,12 @@ static pid_t thread_named(const char *name)
         return found;
 }
 
-/* Where the program's threads keep every core busy, the flusher is the one
- * that waits: it runs ten nice steps below the thread that started the
- * client (here 3, so 13), capped at 19. */
-TEST(the_flusher_gives_way_to_the_program)
+/* The flusher is told apart from the program's threads (top -H, ps -L),
+ * and runs at their priority: a flusher given a lower one on 2 cores let a
+ * program calling a function every 6 ns run 3 times faster, by dropping 93%
+ * of its calls instead of 73%, and dropped spans of a Python program whose
+ * 64 MiB buffer kept them all at equal priority (bench/python-overhead). */
+TEST(the_flusher_is_named_and_keeps_the_programs_priority)
 {
         struct daemon_fixture f;
         fixture_start(&f);
@@ -139,12 +141,11 @@ TEST(the_flusher_gives_way_to_the_program)
         if (child == 0) {
                 setpriority(PRIO_PROCESS, 0, 3);
                 ferret_span_end(ferret_span_begin("start the client"));
-                /* The flusher names itself once its priority is set. */
+                /* The flusher names itself as it starts. */
                 pid_t flusher;
                 while (!(flusher = thread_named("ferret-flusher\n")))
                         nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
-                child_report_send(&report, getpriority(PRIO_PROCESS, 0),
-                                  getpriority(PRIO_PROCESS, (id_t)flusher));
+                child_report_send(&report, getpriority(PRIO_PROCESS, 0), getpriority(PRIO_PROCESS, (id_t)flusher));
                 exit_when_flushed();
         }
         int nice[2];
@@ -152,6 +153,6 @@ TEST(the_flusher_gives_way_to_the_program)
         WAIT_OK(child);
         printf("program's thread at nice %d, flusher at %d\n", nice[0], nice[1]);
         CHECK_EQ(nice[0], 3);
-        CHECK_EQ(nice[1], 13);
+        CHECK_EQ(nice[1], 3);
         fixture_cleanup(&f);
 }
