@@ -75,7 +75,7 @@ struct flusher {
 static void release_pending(struct flusher *f)
 {
         for (size_t i = 0; i < f->n_pending; i++)
-                atomic_store_explicit(&f->pending[i].ts->ring.tail, f->pending[i].pos, memory_order_release);
+                ring_release(&f->pending[i].ts->ring, f->pending[i].pos);
         f->n_pending = 0;
 }
 
@@ -91,7 +91,7 @@ static void note_pending(struct flusher *f, struct thread_state *ts, uint64_t po
                 if (!p) {
                         /* Cannot remember the position: release what we have
                          * now; the spans are already encoded. */
-                        atomic_store_explicit(&ts->ring.tail, pos, memory_order_release);
+                        ring_release(&ts->ring, pos);
                         return;
                 }
                 f->pending = p;

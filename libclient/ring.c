@@ -19,9 +19,12 @@
 #include "ring.h"
 
 #include <cpuid.h>
+#include <linux/futex.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DESCRIPTOR_ROOM 4096u
 #define RING_SPARE_KEEP_NS 2000000000ull
@@ -92,6 +95,8 @@ int ring_init(struct ring *r, uint64_t size)
         atomic_init(&r->tail, 0);
         atomic_init(&r->cseg, home);
         atomic_init(&r->spare, NULL);
+        atomic_init(&r->released, 0);
+        atomic_init(&r->waiting, 0);
         r->retired = NULL;
         r->home = home;
         producer_use(r, home);
@@ -111,6 +116,7 @@ void ring_reset_after_fork(struct ring *r)
         atomic_store(&r->tail, 0);
         atomic_store(&r->cseg, home);
         atomic_store(&r->spare, NULL);
+        atomic_store(&r->waiting, 0);
         r->retired = NULL;
         producer_use(r, home);
 }
@@ -183,20 +189,45 @@ __attribute__((noinline)) char *ring_reserve_full(struct ring *r, uint64_t need,
         return ring_reserve(r, need, ret_head);
 }
 
+void ring_release(struct ring *r, uint64_t tail)
+{
+        atomic_store_explicit(&r->tail, tail, memory_order_release);
+        /* Against ring_reserve_waiting(): either it sees this tail after
+         * saying it waits, or this sees it waiting and wakes it. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&r->waiting, memory_order_relaxed)) {
+                atomic_fetch_add_explicit(&r->released, 1, memory_order_relaxed);
+                syscall(SYS_futex, &r->released, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        }
+}
+
+/* Room also comes back without this ring's tail moving (another thread's
+ * segments unmapped, leaving budget to grow into): a sleep lasts at most
+ * this long before looking again. */
+#define WAIT_LOOK_AGAIN_NS 1000000u
+
 __attribute__((noinline)) char *ring_reserve_waiting(struct ring *r, uint64_t need, uint64_t *ret_head, int wait_ms)
 {
         char *p = ring_reserve(r, need, ret_head);
         if (p || wait_ms <= 0)
                 return p;
-        uint64_t until = clock_mono_ns() + (uint64_t)wait_ms * 1000000u;
+        uint64_t now = clock_mono_ns(), until = now + (uint64_t)wait_ms * 1000000u;
         do {
+                uint32_t released = atomic_load_explicit(&r->released, memory_order_relaxed);
+                atomic_store_explicit(&r->waiting, 1, memory_order_relaxed);
+                atomic_thread_fence(memory_order_seq_cst);
                 r->wake_at = 0;
                 r->full_skip = 0;
                 ring_wake(r);
-                struct timespec pause = { 0, 20000 };
-                nanosleep(&pause, NULL);
+                if ((p = ring_reserve(r, need, ret_head)))
+                        break;
+                uint64_t left = until - now < WAIT_LOOK_AGAIN_NS ? until - now : WAIT_LOOK_AGAIN_NS;
+                struct timespec pause = { 0, (long)left };
+                /* Async-signal-safe, as the producer may be a handler. */
+                syscall(SYS_futex, &r->released, FUTEX_WAIT_PRIVATE, released, &pause, NULL, 0);
                 p = ring_reserve(r, need, ret_head);
-        } while (!p && clock_mono_ns() < until);
+        } while (!p && (now = clock_mono_ns()) < until);
+        atomic_store_explicit(&r->waiting, 0, memory_order_relaxed);
         return p;
 }
 

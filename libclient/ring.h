@@ -43,7 +43,10 @@ struct ring {
         struct ring_segment *retired; /* left by the consumer, unmapped once released */
         _Atomic(struct ring_segment *) spare; /* a released overflow segment, kept for the next burst */
         uint64_t spare_since_ns;      /* when the consumer kept it (consumer only) */
-        char pad1[24];
+        _Atomic uint32_t released;    /* bumped as the consumer releases room to a
+                                       * waiting producer: the futex it sleeps on */
+        _Atomic uint32_t waiting;     /* the producer waits for room */
+        char pad1[16];
         /* The producer's side: its segment, copied out for the hot path. */
         uint64_t tail_seen;           /* the producer's last view of tail, at least start */
         uint64_t wake_at;             /* head position past which to check on the flusher */
@@ -155,8 +158,13 @@ static inline uint64_t ring_segment_limit(struct ring_segment *seg, uint64_t hea
  * the spare. */
 void ring_consumer_release(struct ring *r, uint64_t now_ns);
 
+/* The consumer's side: the records before @tail are done with; wakes the
+ * producer if it waits for room. */
+void ring_release(struct ring *r, uint64_t tail);
+
 /* ring_reserve() that waits up to @wait_ms for the flusher to make room
- * (FERRET_ON_FULL=block, and a thread's last counts) rather than drop. */
+ * (FERRET_ON_FULL=block, and a thread's last counts) rather than drop. It
+ * sleeps until ring_release() says room was made. */
 char *ring_reserve_waiting(struct ring *r, uint64_t need, uint64_t *ret_head, int wait_ms);
 
 /* The one commit: makes the records written up to @new_head visible to the
