@@ -38,6 +38,9 @@ static bool atfork_registered;
 
 #define DEFAULT_BUFFER_BYTES (16u << 20)
 #define DEFAULT_EXIT_TIMEOUT_MS 2000
+/* FERRET_ON_FULL=block without a time: a thread waits this long for room,
+ * then drops (a daemon that has gone must not hang the program). */
+#define DEFAULT_FULL_WAIT_MS 10000
 
 static uint64_t parse_size(const char *s, uint64_t fallback)
 {
@@ -180,7 +183,9 @@ static int client_init(void)
         const char *observer = getenv("FERRET_OBSERVER");
         client_g.observer = observer && strcmp(observer, "1") == 0;
         const char *on_full = getenv("FERRET_ON_FULL");
-        if (on_full && strncmp(on_full, "block:", 6) == 0)
+        if (on_full && strcmp(on_full, "block") == 0)
+                client_g.full_wait_ms = DEFAULT_FULL_WAIT_MS;
+        else if (on_full && strncmp(on_full, "block:", 6) == 0)
                 client_g.full_wait_ms = (int)parse_size(on_full + 6, 0);
         read_identity();
         clock_init();
