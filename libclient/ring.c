@@ -19,6 +19,7 @@
 #include "ring.h"
 
 #include <cpuid.h>
+#include <errno.h>
 #include <linux/futex.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -191,12 +192,13 @@ __attribute__((noinline)) char *ring_reserve_full(struct ring *r, uint64_t need,
 
 void ring_release(struct ring *r, uint64_t tail)
 {
-        atomic_store_explicit(&r->tail, tail, memory_order_release);
-        /* Against ring_reserve_waiting(): either it sees this tail after
-         * saying it waits, or this sees it waiting and wakes it. */
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(&r->waiting, memory_order_relaxed)) {
-                atomic_fetch_add_explicit(&r->released, 1, memory_order_relaxed);
+        /* Against ring_reserve_waiting(), both sequentially consistent (no
+         * fence: ThreadSanitizer cannot follow one): either it reads this
+         * tail after saying it waits, or this reads that it waits and wakes
+         * it. */
+        atomic_store_explicit(&r->tail, tail, memory_order_seq_cst);
+        if (atomic_load_explicit(&r->waiting, memory_order_seq_cst)) {
+                atomic_fetch_add_explicit(&r->released, 1, memory_order_release);
                 syscall(SYS_futex, &r->released, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
         }
 }
@@ -206,28 +208,38 @@ void ring_release(struct ring *r, uint64_t tail)
  * this long before looking again. */
 #define WAIT_LOOK_AGAIN_NS 1000000u
 
+/* Looks at the tail now, not after RING_FULL_SKIP more tries. */
+static char *ring_reserve_looking(struct ring *r, uint64_t need, uint64_t *ret_head)
+{
+        r->full_skip = 0;
+        return ring_reserve(r, need, ret_head);
+}
+
 __attribute__((noinline)) char *ring_reserve_waiting(struct ring *r, uint64_t need, uint64_t *ret_head, int wait_ms)
 {
         char *p = ring_reserve(r, need, ret_head);
         if (p || wait_ms <= 0)
                 return p;
+        int program_errno = errno;    /* futex() and the wake-up's write() set it */
         uint64_t now = clock_mono_ns(), until = now + (uint64_t)wait_ms * 1000000u;
         do {
-                uint32_t released = atomic_load_explicit(&r->released, memory_order_relaxed);
-                atomic_store_explicit(&r->waiting, 1, memory_order_relaxed);
-                atomic_thread_fence(memory_order_seq_cst);
+                uint32_t released = atomic_load_explicit(&r->released, memory_order_acquire);
+                atomic_store_explicit(&r->waiting, 1, memory_order_seq_cst);
                 r->wake_at = 0;
-                r->full_skip = 0;
                 ring_wake(r);
-                if ((p = ring_reserve(r, need, ret_head)))
+                /* Reads the tail (seq_cst, ring_tail_for_producer()) after
+                 * saying it waits: see ring_release(). */
+                if ((p = ring_reserve_looking(r, need, ret_head)))
                         break;
                 uint64_t left = until - now < WAIT_LOOK_AGAIN_NS ? until - now : WAIT_LOOK_AGAIN_NS;
                 struct timespec pause = { 0, (long)left };
                 /* Async-signal-safe, as the producer may be a handler. */
                 syscall(SYS_futex, &r->released, FUTEX_WAIT_PRIVATE, released, &pause, NULL, 0);
-                p = ring_reserve(r, need, ret_head);
-        } while (!p && (now = clock_mono_ns()) < until);
+        } while ((now = clock_mono_ns()) < until);
         atomic_store_explicit(&r->waiting, 0, memory_order_relaxed);
+        if (!p)
+                p = ring_reserve_looking(r, need, ret_head);
+        errno = program_errno;
         return p;
 }
 

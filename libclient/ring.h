@@ -125,7 +125,9 @@ static inline char *ring_reserve(struct ring *r, uint64_t need, uint64_t *ret_he
  * in older segments and take no room in this one. */
 static inline uint64_t ring_tail_for_producer(struct ring *r)
 {
-        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+        /* Sequentially consistent for ring_release()'s sake; on x86-64 it
+         * is the same load as an acquire. */
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
         return tail > r->start ? tail : r->start;
 }
 
