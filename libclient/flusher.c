@@ -408,6 +408,18 @@ static void send_last_word(struct flusher *f)
                 transport_last_word(&f->transport, data, len, header.seq, LAST_WORD_MS);
 }
 
+/* Whether a connected daemon is so far behind that another batch would
+ * push out one it has not even been handed. The records then stay in the
+ * rings until ZeroMQ takes batches again: encoding them only to throw a
+ * batch away would take a core from the program, and a full ring drops a
+ * span as it begins, before the clock is read. (With no daemon connected
+ * the flusher drains as before, keeping the newest batches.) */
+static bool daemon_behind(const struct flusher *f)
+{
+        return f->transport_ok && f->transport.peer == PEER_CONNECTED &&
+               retain_would_evict_unsent(&f->retain, ENCODER_MAX_BYTES);
+}
+
 static void *flusher_main(void *arg)
 {
         struct flusher *f = arg;
@@ -434,7 +446,8 @@ static void *flusher_main(void *arg)
                             (retain_next_unsent(&f->retain) && f->transport.peer == PEER_CONNECTED);
                 int idle = retain_has_sent(&f->retain) ? ACK_POLL_MS : IDLE_WAKE_MS;
                 if (f->transport_ok && !new_flush)
-                        transport_poll(&f->transport, client_g.wake_fd, busy ? BUSY_WAKE_MS : idle);
+                        transport_poll(&f->transport, client_g.wake_fd, busy ? BUSY_WAKE_MS : idle,
+                                       daemon_behind(f));
                 else if (!f->transport_ok && !new_flush && !stop) {
                         struct timespec ts = { 0, IDLE_WAKE_MS * 1000000L };
                         nanosleep(&ts, NULL);
@@ -444,14 +457,15 @@ static void *flusher_main(void *arg)
                  * there is no daemon. */
                 if (new_flush && f->transport.peer == PEER_UNKNOWN && f->transport_ok &&
                     clock_mono_ns() < f->flush_deadline_ns) {
-                        transport_poll(&f->transport, client_g.wake_fd, 1);
+                        transport_poll(&f->transport, client_g.wake_fd, 1, false);
                         if (f->transport.peer == PEER_UNKNOWN)
                                 continue;
                 }
 
                 follow_acks(f);
                 send_retained(f, false);
-                drain_all(f, new_flush || f->flush_active);
+                if (!daemon_behind(f) || new_flush || f->flush_active)
+                        drain_all(f, new_flush || f->flush_active);
                 if (new_flush)
                         start_flush(f, requested);
                 check_flush(f);

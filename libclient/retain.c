@@ -80,6 +80,16 @@ bool retain_has_sent(const struct retain *r)
         return r->n_sent > 0;
 }
 
+bool retain_would_evict_unsent(const struct retain *r, size_t len)
+{
+        size_t unsent = r->n - r->n_sent, unsent_bytes = 0;
+        if (unsent == 0)
+                return false;
+        for (size_t i = r->n_sent; i < r->n; i++)
+                unsent_bytes += r->slot[(r->first + i) % RETAIN_MAX_BATCHES].len;
+        return unsent == RETAIN_MAX_BATCHES || unsent_bytes + len > RETAIN_MAX_BYTES;
+}
+
 void retain_free(struct retain *r)
 {
         while (r->n)

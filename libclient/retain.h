@@ -46,4 +46,7 @@ uint64_t retain_first_seq(const struct retain *r, uint64_t otherwise);
 /* Spans in the batches kept (at exit: never acknowledged). */
 uint64_t retain_spans(const struct retain *r);
 bool retain_has_sent(const struct retain *r);
+/* Whether keeping a batch of @len bytes would let go of one not yet handed
+ * to ZeroMQ: the daemon is that far behind. */
+bool retain_would_evict_unsent(const struct retain *r, size_t len);
 void retain_free(struct retain *r);

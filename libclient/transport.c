@@ -310,15 +310,16 @@ static void handle_replies(struct transport *t)
         zmq_msg_close(&msg);
 }
 
-void transport_poll(struct transport *t, int wake_fd, int timeout_ms)
+void transport_poll(struct transport *t, int wake_fd, int timeout_ms, bool want_room)
 {
-        zmq_pollitem_t items[4] = {
+        zmq_pollitem_t items[5] = {
                 { .fd = wake_fd, .events = ZMQ_POLLIN },
                 { .socket = t->monitor, .events = ZMQ_POLLIN },
                 { .socket = t->dealer, .events = ZMQ_POLLIN },
                 { .socket = t->dealer_monitor, .events = ZMQ_POLLIN },
+                { .socket = t->push, .events = ZMQ_POLLOUT },
         };
-        if (zmq_poll(items, 4, timeout_ms) <= 0)
+        if (zmq_poll(items, want_room ? 5 : 4, timeout_ms) <= 0)
                 return;
         if (items[3].revents & ZMQ_POLLIN)
                 handle_dealer_monitor(t);

@@ -49,6 +49,7 @@ int transport_last_word(struct transport *t, const void *data, size_t len, uint6
  * @passive: without making it commit sooner than it would. */
 int transport_request_flush(struct transport *t, uint64_t client_id, uint64_t seq, uint32_t timeout_ms,
                             bool passive);
-/* Waits up to @timeout_ms for @wake_fd, a monitor event or a flush answer,
+/* Waits up to @timeout_ms for @wake_fd, a monitor event or a flush answer
+ * (and, with @want_room, for ZeroMQ's send queue to take a batch again),
  * and handles whatever arrived. */
-void transport_poll(struct transport *t, int wake_fd, int timeout_ms);
+void transport_poll(struct transport *t, int wake_fd, int timeout_ms, bool want_room);
