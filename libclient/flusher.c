@@ -177,6 +177,18 @@ static void next_header(struct flusher *f, Ferret__Batch *header, uint64_t dropp
         header->sent_before = f->sent_total + f->dropped_total;
 }
 
+/* Whether a connected daemon is so far behind that another batch would
+ * push out one it has not even been handed. The records then stay in the
+ * rings until ZeroMQ takes batches again: encoding them only to throw a
+ * batch away would take a core from the program, and a full ring drops a
+ * span as it begins, before the clock is read. (With no daemon connected
+ * the flusher drains as before, keeping the newest batches.) */
+static bool daemon_behind(const struct flusher *f)
+{
+        return f->transport_ok && f->transport.peer == PEER_CONNECTED &&
+               retain_would_evict_unsent(&f->retain, ENCODER_MAX_BYTES);
+}
+
 static void send_batch(struct flusher *f, bool patient)
 {
         uint64_t dropped = collect_dropped(f);
@@ -190,6 +202,9 @@ static void send_batch(struct flusher *f, bool patient)
         size_t len;
         uint64_t evicted = 0;
         int r = f->transport_ok ? encoder_pack(&f->enc, &header, &data, &len) : -ENOTCONN;
+        /* A flush waits for room before pushing out an unsent batch. */
+        if (r == 0 && patient && daemon_behind(f))
+                send_retained(f, true);
         if (r == 0)
                 r = retain_push(&f->retain, header.seq, n, data, len, &evicted);
         if (r == 0) {
@@ -406,18 +421,6 @@ static void send_last_word(struct flusher *f)
         size_t len;
         if (encoder_pack(&f->enc, &header, &data, &len) == 0)
                 transport_last_word(&f->transport, data, len, header.seq, LAST_WORD_MS);
-}
-
-/* Whether a connected daemon is so far behind that another batch would
- * push out one it has not even been handed. The records then stay in the
- * rings until ZeroMQ takes batches again: encoding them only to throw a
- * batch away would take a core from the program, and a full ring drops a
- * span as it begins, before the clock is read. (With no daemon connected
- * the flusher drains as before, keeping the newest batches.) */
-static bool daemon_behind(const struct flusher *f)
-{
-        return f->transport_ok && f->transport.peer == PEER_CONNECTED &&
-               retain_would_evict_unsent(&f->retain, ENCODER_MAX_BYTES);
 }
 
 static void *flusher_main(void *arg)

@@ -8,6 +8,7 @@
  * spans it did store must still hang in the right place.
  */
 #include <dirent.h>
+#include <signal.h>
 #include <ferret.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,64 @@ TEST(children_of_a_dropped_span_hang_under_its_parent)
                         CHECK_EQ(strcmp(span_name(t.spans[i].parent), parents ? "parent" : "grand"), 0);
                 }
         flat_tree_free(&t);
+        fixture_cleanup(&f);
+}
+
+/* Spins for about @ns nanoseconds: a program that records at a pace its
+ * flusher could encode. */
+static void spin_ns(long ns)
+{
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+                clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < ns);
+}
+
+#define BEHIND_SPANS 3000000
+/* What a stopped daemon's client may have encoded: the batches it keeps
+ * (256), ZeroMQ's send queue (64) and a few in the socket, of 4,096 spans. */
+#define BEHIND_SENT_MAX 1600000
+
+/* A daemon that stops reading (here: stopped) leaves the records in the
+ * rings: the flusher does not encode batches only to throw them away to
+ * make room, which cost a busy program a third of a core. The program's
+ * spans past what the rings hold are dropped as they begin, and counted;
+ * once the daemon goes on, everything else is stored. */
+TEST(a_daemon_that_stops_reading_leaves_the_records_in_the_rings)
+{
+        struct daemon_fixture f;
+        fixture_start(&f);
+        struct child_report report;
+        pid_t child = fork_reporting("behind", 120, &report);
+        if (child == 0) {
+                ferret_span_end(ferret_span_begin("connect"));
+                if (ferret_flush(10000) != 0 || kill(f.pid, SIGSTOP) != 0)
+                        _exit(5);
+                for (int i = 0; i < BEHIND_SPANS; i++) {
+                        ferret_span_end(ferret_span_begin("burst"));
+                        spin_ns(250);
+                }
+                ferret_stats_t st = { .size = sizeof(st) };
+                ferret_get_stats(&st);
+                kill(f.pid, SIGCONT);
+                child_report_send(&report, (int)st.sent, (int)st.dropped);
+                exit_when_flushed();
+        }
+        int got[2];
+        child_report_receive(&report, got);
+        kill(f.pid, SIGCONT);
+        WAIT_OK(child);
+        printf("daemon stopped: %d spans encoded and sent, %d dropped, of %d\n", got[0], got[1], BEHIND_SPANS);
+        CHECK_CMP(got[0], <=, BEHIND_SENT_MAX);
+        CHECK_CMP(got[1], >, 0);
+        json_t *sum = run_summary(&f, "behind");
+        long long stored = json_integer_value(json_object_get(sum, "spans"));
+        long long dropped = json_integer_value(json_object_get(sum, "dropped"));
+        printf("then stored %lld, dropped %lld\n", stored, dropped);
+        CHECK_EQ(stored + dropped, BEHIND_SPANS + 1);
+        CHECK_CMP(dropped, >=, got[1]);
+        json_decref(sum);
         fixture_cleanup(&f);
 }
 
