@@ -8,8 +8,8 @@
  * spans it did store must still hang in the right place.
  */
 #include <dirent.h>
-#include <signal.h>
 #include <ferret.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
